@@ -1,0 +1,34 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "sockscan",
+    platforms: [.macOS(.v13)],
+    products: [
+        .library(name: "SockDiag", targets: ["SockDiag"]),
+        .executable(name: "sockscan", targets: ["sockscan"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
+    ],
+    targets: [
+        .target(
+            name: "CNetlink",
+            path: "CNetlink",
+            cSettings: [.define("_GNU_SOURCE")],
+            linkerSettings: [.linkedLibrary("mnl")]
+        ),
+        .target(name: "SockDiag", dependencies: ["CNetlink"]),
+        .executableTarget(
+            name: "sockscan",
+            dependencies: [
+                "SockDiag",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        // Test-only helpers: private network namespaces holding a known socket mix, and `ss` as an oracle.
+        .target(name: "SockScanTestSupport", dependencies: ["SockDiag", "CNetlink"], path: "Tests/SockScanTestSupport"),
+        .testTarget(name: "SockDiagTests", dependencies: ["SockDiag", "CNetlink", "SockScanTestSupport"]),
+        .testTarget(name: "sockscanTests", dependencies: ["SockDiag", "SockScanTestSupport"]),
+    ]
+)

@@ -1,0 +1,179 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// An IPv4 address, held as a 32-bit number in host byte order (`127.0.0.1` is `0x7F00_0001`).
+public struct IPv4Address: Hashable, Sendable, Comparable, CustomStringConvertible {
+    /// The address as a number: the first octet in the most significant byte.
+    public var value: UInt32
+
+    /// Creates an address from its numeric value (host byte order).
+    public init(_ value: UInt32) { self.value = value }
+
+    /// Creates an address from four octets, most significant first.
+    public init(_ a: UInt8, _ b: UInt8, _ c: UInt8, _ d: UInt8) {
+        value = UInt32(a) << 24 | UInt32(b) << 16 | UInt32(c) << 8 | UInt32(d)
+    }
+
+    /// Parses dotted-quad text (`192.0.2.1`); returns `nil` for anything else.
+    public init?(_ text: some StringProtocol) {
+        var octets: UInt32 = 0
+        var current: UInt32 = 0
+        var digits = 0
+        var parts = 0
+        for byte in text.utf8 {
+            if byte == UInt8(ascii: ".") {
+                guard digits > 0, parts < 3 else { return nil }
+                octets = octets << 8 | current
+                parts += 1
+                current = 0
+                digits = 0
+            } else if byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") {
+                // A leading zero is ambiguous (octal in inet_aton): refuse it like inet_pton.
+                if digits == 1 && current == 0 { return nil }
+                current = current * 10 + UInt32(byte - UInt8(ascii: "0"))
+                digits += 1
+                guard current <= 255 else { return nil }
+            } else {
+                return nil
+            }
+        }
+        guard digits > 0, parts == 3 else { return nil }
+        value = octets << 8 | current
+    }
+
+    /// `0.0.0.0`.
+    public static let any = IPv4Address(0)
+    /// `127.0.0.1`.
+    public static let loopback = IPv4Address(127, 0, 0, 1)
+
+    public static func < (lhs: Self, rhs: Self) -> Bool { lhs.value < rhs.value }
+
+    public var description: String {
+        "\(value >> 24).\(value >> 16 & 0xFF).\(value >> 8 & 0xFF).\(value & 0xFF)"
+    }
+}
+
+/// An IPv6 address, held as two 64-bit halves in host byte order (`high` holds the first eight octets).
+public struct IPv6Address: Hashable, Sendable, Comparable, CustomStringConvertible {
+    /// The first eight octets; the first octet in the most significant byte.
+    public var high: UInt64
+    /// The last eight octets.
+    public var low: UInt64
+
+    /// Creates an address from its two halves.
+    public init(high: UInt64, low: UInt64) {
+        self.high = high
+        self.low = low
+    }
+
+    /// The IPv4-mapped form `::ffff:a.b.c.d` of an IPv4 address.
+    public init(mapping v4: IPv4Address) {
+        high = 0
+        low = 0xFFFF_0000_0000 | UInt64(v4.value)
+    }
+
+    /// Parses RFC 4291 text (`2001:db8::1`, `::ffff:192.0.2.1`); returns `nil` for anything else.
+    public init?(_ text: some StringProtocol) {
+        var storage = in6_addr()
+        let ok = String(text).withCString { inet_pton(AF_INET6, $0, &storage) }
+        guard ok == 1 else { return nil }
+        self = withUnsafeBytes(of: &storage) { IPv6Address(networkBytes: $0) }
+    }
+
+    /// Reads 16 bytes in network order.
+    @inlinable
+    public init(networkBytes bytes: UnsafeRawBufferPointer) {
+        high = UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: 0, as: UInt64.self))
+        low = UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+    }
+
+    /// `::`.
+    public static let any = IPv6Address(high: 0, low: 0)
+    /// `::1`.
+    public static let loopback = IPv6Address(high: 0, low: 1)
+
+    /// The IPv4 address inside an IPv4-mapped address (`::ffff:a.b.c.d`), or `nil`.
+    public var mappedIPv4: IPv4Address? {
+        guard high == 0, low >> 32 == 0xFFFF else { return nil }
+        return IPv4Address(UInt32(truncatingIfNeeded: low))
+    }
+
+    /// The eight 16-bit groups, first group first.
+    public var groups: [UInt16] {
+        (0..<8).map { i in
+            let half = i < 4 ? high : low
+            return UInt16(truncatingIfNeeded: half >> (UInt64(3 - i % 4) * 16))
+        }
+    }
+
+    public static func < (lhs: Self, rhs: Self) -> Bool { (lhs.high, lhs.low) < (rhs.high, rhs.low) }
+
+    /// RFC 5952 text: lower-case hex, the longest run of two or more zero groups as `::`,
+    /// IPv4-mapped addresses as `::ffff:a.b.c.d` (what `ss` and `inet_ntop` print).
+    public var description: String {
+        var writer = TextWriter()
+        writer.write(self)
+        return writer.string
+    }
+}
+
+/// An IPv4 or IPv6 address.
+public enum IPAddress: Hashable, Sendable, CustomStringConvertible {
+    case v4(IPv4Address)
+    case v6(IPv6Address)
+
+    /// Parses an IPv4 or IPv6 address; IPv6 may be written in brackets (`[::1]`).
+    public init?(_ text: some StringProtocol) {
+        if let v4 = IPv4Address(text) {
+            self = .v4(v4)
+        } else if text.hasPrefix("["), text.hasSuffix("]"), let v6 = IPv6Address(text.dropFirst().dropLast()) {
+            self = .v6(v6)
+        } else if let v6 = IPv6Address(text) {
+            self = .v6(v6)
+        } else {
+            return nil
+        }
+    }
+
+    /// The family of the address.
+    public var family: AddressFamily {
+        switch self {
+        case .v4: .inet
+        case .v6: .inet6
+        }
+    }
+
+    /// Whether this is the unspecified address (`0.0.0.0` or `::`).
+    public var isUnspecified: Bool {
+        switch self {
+        case .v4(let a): a.value == 0
+        case .v6(let a): a.high == 0 && a.low == 0
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .v4(let a): a.description
+        case .v6(let a): a.description
+        }
+    }
+}
+
+/// An address and a port: one end of a socket.
+public struct Endpoint: Hashable, Sendable, CustomStringConvertible {
+    public var address: IPAddress
+    public var port: UInt16
+
+    public init(address: IPAddress, port: UInt16) {
+        self.address = address
+        self.port = port
+    }
+
+    /// `ss`'s form: `127.0.0.1:80`, `[::1]:80`, `*:80` for an unspecified address.
+    public var description: String {
+        var writer = TextWriter()
+        writer.writeEndpoint(self, star: true)
+        return writer.string
+    }
+}

@@ -1,0 +1,206 @@
+import CNetlink
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Parsing of `inet_diag` dump replies: the netlink walk (in CNetlink) and `struct inet_diag_msg`
+/// with its attributes (here), on a borrowed buffer.
+public enum InetDiagDump {
+    /// `sizeof(struct inet_diag_msg)`.
+    public static let messageSize = 72
+
+    /// Parses one `struct inet_diag_msg` and the attributes after it into a record.
+    ///
+    /// - Parameters:
+    ///   - payload: the message payload (after the netlink header), borrowed.
+    ///   - proto: the protocol the request asked for (the message does not say).
+    ///   - offset: where the payload starts in the dump, for error messages.
+    /// - Returns: the record, or `nil` for a family other than inet/inet6.
+    /// - Throws: ``DumpParseError/truncated(offset:needed:available:)`` when the payload or an attribute is short.
+    @inlinable
+    public static func parseMessage(
+        _ payload: UnsafeRawBufferPointer, proto: TransportProtocol, offset: Int = 0
+    ) throws(DumpParseError) -> SocketRecord? {
+        guard payload.count >= messageSize else {
+            throw .truncated(offset: offset, needed: messageSize, available: payload.count)
+        }
+        let familyByte = payload[0]
+        let family: AddressFamily
+        switch familyByte {
+        case 2: family = .inet
+        case 10: family = .inet6
+        default: return nil
+        }
+        let local: IPAddress
+        let remote: IPAddress
+        if family == .inet {
+            local = .v4(IPv4Address(UInt32(bigEndian: payload.loadUnaligned(fromByteOffset: 8, as: UInt32.self))))
+            remote = .v4(IPv4Address(UInt32(bigEndian: payload.loadUnaligned(fromByteOffset: 24, as: UInt32.self))))
+        } else {
+            local = .v6(IPv6Address(networkBytes: UnsafeRawBufferPointer(rebasing: payload[8..<24])))
+            remote = .v6(IPv6Address(networkBytes: UnsafeRawBufferPointer(rebasing: payload[24..<40])))
+        }
+        let timerByte = payload[2]
+        let cookieLow = payload.loadUnaligned(fromByteOffset: 44, as: UInt32.self)
+        let cookieHigh = payload.loadUnaligned(fromByteOffset: 48, as: UInt32.self)
+        var record = SocketRecord(
+            proto: proto,
+            family: family,
+            state: TCPState(rawValue: payload[1]),
+            local: Endpoint(address: local, port: UInt16(bigEndian: payload.loadUnaligned(fromByteOffset: 4, as: UInt16.self))),
+            remote: Endpoint(address: remote, port: UInt16(bigEndian: payload.loadUnaligned(fromByteOffset: 6, as: UInt16.self))),
+            receiveQueue: payload.loadUnaligned(fromByteOffset: 56, as: UInt32.self),
+            sendQueue: payload.loadUnaligned(fromByteOffset: 60, as: UInt32.self),
+            uid: payload.loadUnaligned(fromByteOffset: 64, as: UInt32.self),
+            inode: payload.loadUnaligned(fromByteOffset: 68, as: UInt32.self),
+            cookie: UInt64(cookieHigh) << 32 | UInt64(cookieLow),
+            interfaceIndex: payload.loadUnaligned(fromByteOffset: 40, as: UInt32.self),
+            timer: SocketTimer(
+                kind: SocketTimerKind(rawValue: timerByte) ?? .unknown,
+                expiresMilliseconds: payload.loadUnaligned(fromByteOffset: 52, as: UInt32.self),
+                retransmits: payload[3]
+            )
+        )
+        var at = messageSize
+        while at < payload.count {
+            let available = payload.count - at
+            guard available >= 4 else { throw .truncated(offset: offset + at, needed: 4, available: available) }
+            let length = Int(payload.loadUnaligned(fromByteOffset: at, as: UInt16.self))
+            let type = payload.loadUnaligned(fromByteOffset: at + 2, as: UInt16.self) & 0x3FFF
+            guard length >= 4, length <= available else {
+                throw .truncated(offset: offset + at, needed: max(length, 4), available: available)
+            }
+            let body = UnsafeRawBufferPointer(rebasing: payload[(at + 4)..<(at + length)])
+            switch Int(type) {
+            case Int(INET_DIAG_INFO) where proto == .tcp:
+                record.tcpInfo = parseTCPInfo(body)
+            case Int(INET_DIAG_SKMEMINFO):
+                record.memory = parseMemory(body)
+            default:
+                break
+            }
+            at += (length + 3) & ~3
+        }
+        return record
+    }
+
+    @usableFromInline
+    static func parseTCPInfo(_ b: UnsafeRawBufferPointer) -> TCPInfo {
+        @inline(__always) func u8(_ o: Int32) -> UInt8 { Int(o) < b.count ? b[Int(o)] : 0 }
+        @inline(__always) func u32(_ o: Int32) -> UInt32 {
+            Int(o) + 4 <= b.count ? b.loadUnaligned(fromByteOffset: Int(o), as: UInt32.self) : 0
+        }
+        @inline(__always) func u64(_ o: Int32) -> UInt64 {
+            Int(o) + 8 <= b.count ? b.loadUnaligned(fromByteOffset: Int(o), as: UInt64.self) : 0
+        }
+        var info = TCPInfo()
+        info.retransmits = u8(Int32(CNL_TCPI_RETRANSMITS))
+        info.rto = u32(Int32(CNL_TCPI_RTO))
+        info.sendMSS = u32(Int32(CNL_TCPI_SND_MSS))
+        info.receiveMSS = u32(Int32(CNL_TCPI_RCV_MSS))
+        info.unacked = u32(Int32(CNL_TCPI_UNACKED))
+        info.lost = u32(Int32(CNL_TCPI_LOST))
+        info.rtt = u32(Int32(CNL_TCPI_RTT))
+        info.rttvar = u32(Int32(CNL_TCPI_RTTVAR))
+        info.ssthresh = u32(Int32(CNL_TCPI_SND_SSTHRESH))
+        info.cwnd = u32(Int32(CNL_TCPI_SND_CWND))
+        info.totalRetransmits = u32(Int32(CNL_TCPI_TOTAL_RETRANS))
+        info.bytesAcked = u64(Int32(CNL_TCPI_BYTES_ACKED))
+        info.bytesReceived = u64(Int32(CNL_TCPI_BYTES_RECEIVED))
+        info.deliveryRate = u64(Int32(CNL_TCPI_DELIVERY_RATE))
+        return info
+    }
+
+    @usableFromInline
+    static func parseMemory(_ b: UnsafeRawBufferPointer) -> SocketMemory {
+        // u32 sk_meminfo[SK_MEMINFO_VARS], indices from <linux/sock_diag.h>.
+        @inline(__always) func v(_ i: Int) -> UInt32 {
+            (i + 1) * 4 <= b.count ? b.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self) : 0
+        }
+        var m = SocketMemory()
+        m.receiveAllocated = v(0)
+        m.receiveBuffer = v(1)
+        m.sendAllocated = v(2)
+        m.sendBuffer = v(3)
+        m.forwardAllocated = v(4)
+        m.sendQueued = v(5)
+        m.optionMemory = v(6)
+        m.backlog = v(7)
+        m.drops = v(8)
+        return m
+    }
+
+    /// What one dump walk saw.
+    public struct WalkResult: Sendable, Hashable {
+        /// Data messages parsed.
+        public var messages: Int = 0
+        /// Datagrams received.
+        public var batches: Int = 0
+        /// Bytes received.
+        public var bytes: Int = 0
+        /// Whether the kernel flagged the dump as interrupted (`NLM_F_DUMP_INTR`): the table changed while
+        /// it was walked, so a socket may be missing or repeated.
+        public var interrupted: Bool = false
+    }
+
+    /// Walks a dump already requested on `d`, calling `body` with each record.
+    ///
+    /// - Throws: ``NetlinkError`` for an errno from the kernel (including one carried by `NLMSG_DONE`),
+    ///   ``DumpParseError`` for a reply that fails a check, or what `body` throws.
+    @usableFromInline
+    static func walk(
+        _ d: UnsafeMutablePointer<cnl_dump>, proto: TransportProtocol, operation: @autoclosure () -> String,
+        _ body: (SocketRecord) throws -> Void
+    ) throws -> WalkResult {
+        var result = WalkResult()
+        var payload: UnsafeRawPointer?
+        var length: UInt32 = 0
+        var type: UInt16 = 0
+        while true {
+            let rc = cnl_dump_next(d, &payload, &length, &type)
+            if rc == 1 {
+                result.messages += 1
+                let buffer = UnsafeRawBufferPointer(start: payload, count: Int(length))
+                let offset = Int(d.pointee.consumed) + (payload.map { $0 - UnsafeRawPointer(d.pointee.buf) } ?? 0)
+                if let record = try parseMessage(buffer, proto: proto, offset: offset) {
+                    try body(record)
+                }
+                continue
+            }
+            result.batches = Int(d.pointee.batches)
+            result.bytes = Int(d.pointee.bytes)
+            result.interrupted = d.pointee.flags & UInt32(CNL_DUMP_F_INTR) != 0
+            if rc == 0 { return result }
+            let offset = Int(d.pointee.error_offset)
+            if d.pointee.flags & UInt32(CNL_DUMP_F_MALFORMED) != 0 {
+                switch -rc {
+                case EPROTO: throw DumpParseError.foreignMessage(offset: offset)
+                case ENODATA: throw DumpParseError.unterminated(offset: offset)
+                default:
+                    let available = Int(d.pointee.len) - (offset - Int(d.pointee.consumed))
+                    throw DumpParseError.truncated(offset: offset, needed: 16, available: max(available, 0))
+                }
+            }
+            throw NetlinkError(errno: -rc, operation: operation())
+        }
+    }
+
+    /// Parses a captured dump (one or more netlink messages ending with `NLMSG_DONE`), calling `body` with
+    /// each record. For tests and benchmarks on fixed bytes.
+    ///
+    /// - Parameters:
+    ///   - bytes: the datagram bytes as the kernel sent them.
+    ///   - sequence: the sequence number every message must carry.
+    ///   - portID: the port id messages must carry (0 in a message is accepted).
+    /// - Throws: as ``Scanner/forEach(_:_:)`` does: the errno of `NLMSG_ERROR` or `NLMSG_DONE` as
+    ///   ``NetlinkError``, a bad length as ``DumpParseError``.
+    public static func parse(
+        _ bytes: UnsafeRawBufferPointer, sequence: UInt32, portID: UInt32 = 0, proto: TransportProtocol = .tcp,
+        _ body: (SocketRecord) throws -> Void
+    ) throws -> WalkResult {
+        var d = cnl_dump()
+        cnl_dump_begin_bytes(&d, bytes.baseAddress, bytes.count, sequence, portID)
+        return try walk(&d, proto: proto, operation: "dump \(proto)", body)
+    }
+}

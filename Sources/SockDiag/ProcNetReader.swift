@@ -1,0 +1,252 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Why a `/proc` file could not be read.
+public enum ProcNetError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// The file could not be opened or read.
+    case unreadable(file: String, errno: Int32)
+    /// A line did not have the expected shape.
+    case malformed(file: String, line: Int, reason: String)
+
+    public var description: String {
+        switch self {
+        case .unreadable(let file, let errno): "cannot read \(file): \(String(cString: strerror(errno)))"
+        case .malformed(let file, let line, let reason): "\(file) line \(line): \(reason)"
+        }
+    }
+}
+
+/// Whole-file reads of small `/proc` files.
+enum ProcFile {
+    static func read(_ path: String) throws(ProcNetError) -> String {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw .unreadable(file: path, errno: errno) }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw .unreadable(file: path, errno: errno)
+            }
+            if n == 0 { break }
+            bytes.append(contentsOf: chunk[0..<n])
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}
+
+/// Reads `/proc/net/{tcp,tcp6,udp,udp6}` into the same records the netlink path produces.
+///
+/// The text path exists for comparison and as the fallback where sock_diag is refused. It cannot give
+/// what the text lacks: the socket cookie and the bound interface (0 here), `tcp_info` and memory; and
+/// for a listener the kernel prints 0 as the send queue where netlink gives the backlog limit.
+/// Lines are parsed from a reused 64 KiB buffer, without allocating per line.
+public struct ProcNetReader: Sendable {
+    /// The directory holding the files: `/proc/net`, or `/proc/thread-self/net` on a namespace's thread.
+    public var directory: String
+
+    public init(directory: String = "/proc/net") {
+        self.directory = directory
+    }
+
+    /// The file that lists `proto` sockets of `family`.
+    public func path(_ proto: TransportProtocol, _ family: AddressFamily) -> String {
+        "\(directory)/\(proto)\(family == .inet6 ? "6" : "")"
+    }
+
+    /// Calls `body` with each socket of `proto` and `family` whose state is in `states`.
+    ///
+    /// - Throws: ``ProcNetError`` when the file cannot be read or a line is malformed, or what `body` throws.
+    /// - Returns: the number of lines parsed.
+    @discardableResult
+    public func forEach(
+        _ proto: TransportProtocol, _ family: AddressFamily, states: StateSet = .all,
+        _ body: (SocketRecord) throws -> Void
+    ) throws -> Int {
+        let file = path(proto, family)
+        let fd = open(file, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw ProcNetError.unreadable(file: file, errno: errno) }
+        defer { close(fd) }
+        let capacity = 65536
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: capacity, alignment: 8)
+        defer { buffer.deallocate() }
+        var filled = 0
+        var lineNumber = 0
+        var parsed = 0
+        var eof = false
+        while !eof {
+            let n = read(fd, buffer.baseAddress! + filled, capacity - filled)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw ProcNetError.unreadable(file: file, errno: errno)
+            }
+            if n == 0 { eof = true }
+            filled += n
+            var start = 0
+            while true {
+                var end = start
+                while end < filled && buffer[end] != UInt8(ascii: "\n") { end += 1 }
+                if end == filled && !eof { break }  // partial line: keep for the next read
+                if end > start {
+                    lineNumber += 1
+                    if lineNumber > 1 {  // the header
+                        let line = UnsafeRawBufferPointer(rebasing: buffer[start..<end])
+                        let record = try Self.parseLine(line, proto: proto, family: family, file: file, lineNumber: lineNumber)
+                        parsed += 1
+                        if states.contains(record.state) { try body(record) }
+                    }
+                }
+                start = end + 1
+                if start >= filled { break }
+            }
+            if start < filled {
+                if start == 0 && filled == capacity {
+                    throw ProcNetError.malformed(file: file, line: lineNumber + 1, reason: "line longer than \(capacity) bytes")
+                }
+                memmove(buffer.baseAddress!, buffer.baseAddress! + start, filled - start)
+                filled -= start
+            } else {
+                filled = 0
+            }
+        }
+        return parsed
+    }
+
+    /// Parses one data line of `/proc/net/tcp` (or tcp6, udp, udp6).
+    ///
+    /// The shape, from `tcp4_seq_show`:
+    /// `sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode …`,
+    /// addresses as the hex of the in-memory 32-bit words (so IPv4 `127.0.0.1` is `0100007F` on little
+    /// endian machines) and ports in hex.
+    /// - Throws: ``ProcNetError/malformed(file:line:reason:)``.
+    public static func parseLine(
+        _ line: UnsafeRawBufferPointer, proto: TransportProtocol, family: AddressFamily, file: String = "/proc/net",
+        lineNumber: Int = 0
+    ) throws(ProcNetError) -> SocketRecord {
+        var cursor = LineCursor(bytes: line)
+        func fail(_ reason: String) -> ProcNetError { .malformed(file: file, line: lineNumber, reason: reason) }
+        guard cursor.skipField() else { throw fail("missing slot number") }  // "sl:"
+        guard let local = cursor.endpoint(family: family) else { throw fail("bad local address") }
+        guard let remote = cursor.endpoint(family: family) else { throw fail("bad remote address") }
+        guard let state = cursor.hex(until: UInt8(ascii: " ")), state <= 0xFF else { throw fail("bad state") }
+        guard let tx = cursor.hex(until: UInt8(ascii: ":")), let rx = cursor.hex(until: UInt8(ascii: " ")) else {
+            throw fail("bad queues")
+        }
+        guard let timer = cursor.hex(until: UInt8(ascii: ":")), let when = cursor.hex(until: UInt8(ascii: " ")) else {
+            throw fail("bad timer")
+        }
+        guard let retransmits = cursor.hex(until: UInt8(ascii: " ")) else { throw fail("bad retransmits") }
+        guard let uid = cursor.decimal() else { throw fail("bad uid") }
+        guard cursor.skipField() else { throw fail("missing timeout") }
+        guard let inode = cursor.decimal() else { throw fail("bad inode") }
+        // tm->when is in clock ticks (USER_HZ, 100 per second on Linux).
+        let ticks = UInt64(when)
+        return SocketRecord(
+            proto: proto, family: family, state: TCPState(rawValue: UInt8(state)), local: local, remote: remote,
+            receiveQueue: UInt32(truncatingIfNeeded: rx), sendQueue: UInt32(truncatingIfNeeded: tx),
+            uid: UInt32(truncatingIfNeeded: uid), inode: UInt32(truncatingIfNeeded: inode), cookie: 0,
+            interfaceIndex: 0,
+            timer: SocketTimer(
+                kind: SocketTimerKind(rawValue: UInt8(truncatingIfNeeded: timer)) ?? .unknown,
+                expiresMilliseconds: UInt32(truncatingIfNeeded: ticks * 10),
+                retransmits: UInt8(truncatingIfNeeded: retransmits))
+        )
+    }
+}
+
+/// A cursor over one line of `/proc/net/*`: fields separated by runs of spaces.
+struct LineCursor {
+    let bytes: UnsafeRawBufferPointer
+    var at = 0
+
+    init(bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+
+    mutating func skipSpaces() {
+        while at < bytes.count && bytes[at] == UInt8(ascii: " ") { at += 1 }
+    }
+
+    mutating func skipField() -> Bool {
+        skipSpaces()
+        let start = at
+        while at < bytes.count && bytes[at] != UInt8(ascii: " ") { at += 1 }
+        return at > start
+    }
+
+    /// Hex digits up to `terminator` (or the end of the line), which is consumed.
+    mutating func hex(until terminator: UInt8) -> UInt64? {
+        skipSpaces()
+        var value: UInt64 = 0
+        var digits = 0
+        while at < bytes.count && bytes[at] != terminator && bytes[at] != UInt8(ascii: " ") {
+            let c = bytes[at]
+            let nibble: UInt8
+            switch c {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): nibble = c - UInt8(ascii: "0")
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): nibble = c - UInt8(ascii: "A") + 10
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): nibble = c - UInt8(ascii: "a") + 10
+            default: return nil
+            }
+            guard digits < 16 else { return nil }
+            value = value << 4 | UInt64(nibble)
+            digits += 1
+            at += 1
+        }
+        guard digits > 0 else { return nil }
+        if at < bytes.count && bytes[at] == terminator { at += 1 }
+        return value
+    }
+
+    mutating func decimal() -> UInt64? {
+        skipSpaces()
+        var value: UInt64 = 0
+        var digits = 0
+        while at < bytes.count, bytes[at] >= UInt8(ascii: "0"), bytes[at] <= UInt8(ascii: "9") {
+            let (m, o1) = value.multipliedReportingOverflow(by: 10)
+            let (s, o2) = m.addingReportingOverflow(UInt64(bytes[at] - UInt8(ascii: "0")))
+            guard !o1, !o2 else { return nil }
+            value = s
+            digits += 1
+            at += 1
+        }
+        return digits > 0 ? value : nil
+    }
+
+    /// `ADDR:PORT` with the address as 8 (IPv4) or 32 (IPv6) hex digits of in-memory 32-bit words.
+    mutating func endpoint(family: AddressFamily) -> Endpoint? {
+        skipSpaces()
+        let words = family == .inet ? 1 : 4
+        var raw: (UInt32, UInt32, UInt32, UInt32) = (0, 0, 0, 0)
+        for i in 0..<words {
+            var word: UInt32 = 0
+            for _ in 0..<8 {
+                guard at < bytes.count else { return nil }
+                let c = bytes[at]
+                let nibble: UInt32
+                switch c {
+                case UInt8(ascii: "0")...UInt8(ascii: "9"): nibble = UInt32(c - UInt8(ascii: "0"))
+                case UInt8(ascii: "A")...UInt8(ascii: "F"): nibble = UInt32(c - UInt8(ascii: "A") + 10)
+                case UInt8(ascii: "a")...UInt8(ascii: "f"): nibble = UInt32(c - UInt8(ascii: "a") + 10)
+                default: return nil
+                }
+                word = word << 4 | nibble
+                at += 1
+            }
+            // The kernel printed the word as the CPU holds it: this is the in-memory value, and its
+            // bytes in memory are the address bytes in network order.
+            withUnsafeMutableBytes(of: &raw) { $0.storeBytes(of: word, toByteOffset: i * 4, as: UInt32.self) }
+        }
+        guard at < bytes.count, bytes[at] == UInt8(ascii: ":") else { return nil }
+        at += 1
+        guard let port = hex(until: UInt8(ascii: " ")), port <= 0xFFFF else { return nil }
+        let address: IPAddress = withUnsafeBytes(of: &raw) { b in
+            if family == .inet {
+                return .v4(IPv4Address(UInt32(bigEndian: b.loadUnaligned(fromByteOffset: 0, as: UInt32.self))))
+            }
+            return .v6(IPv6Address(networkBytes: b))
+        }
+        return Endpoint(address: address, port: UInt16(port))
+    }
+}

@@ -1,0 +1,280 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Formats records as `ss`-style table rows or NDJSON into a ``TextWriter``, allocating nothing per record.
+public struct RecordFormatter {
+    /// What to include beyond the base fields.
+    public struct Fields: OptionSet, Hashable, Sendable {
+        public var rawValue: UInt8
+        public init(rawValue: UInt8) { self.rawValue = rawValue }
+        /// Table: uid, inode, cookie, interface, timer (JSON always has the first four).
+        public static let extended = Fields(rawValue: 1)
+        /// `tcp_info` where the record has it.
+        public static let tcpInfo = Fields(rawValue: 2)
+        /// Memory where the record has it.
+        public static let memory = Fields(rawValue: 4)
+        /// A `Netid` column (tcp/udp) in the table.
+        public static let netid = Fields(rawValue: 8)
+    }
+
+    public var fields: Fields
+    private var interfaceNames: [UInt32: String] = [:]
+
+    public init(fields: Fields = []) {
+        self.fields = fields
+    }
+
+    /// Column widths of the table; wider values push the row right, as in `ss`.
+    static let stateWidth = 11
+    static let queueWidth = 7
+    static let addressWidth = 24
+
+    /// Writes the table header line.
+    public func writeHeader(into out: inout TextWriter) {
+        if fields.contains(.netid) { column("Netid", 6, &out) }
+        column("State", Self.stateWidth, &out)
+        column("Recv-Q", Self.queueWidth, &out, right: true)
+        out.write(byte: UInt8(ascii: " "))
+        column("Send-Q", Self.queueWidth, &out, right: true)
+        out.write(byte: UInt8(ascii: " "))
+        column("Local Address:Port", Self.addressWidth, &out)
+        out.write(byte: UInt8(ascii: " "))
+        if fields.contains(.extended) {
+            column("Peer Address:Port", Self.addressWidth, &out)
+            out.write(" Details")
+        } else {
+            out.write("Peer Address:Port")
+        }
+        out.write(byte: UInt8(ascii: "\n"))
+    }
+
+    private func column(_ text: StaticString, _ width: Int, _ out: inout TextWriter, right: Bool = false) {
+        if right { out.pad(width - text.utf8CodeUnitCount) }
+        out.write(text)
+        if !right { out.pad(width - text.utf8CodeUnitCount) }
+    }
+
+    /// Writes one table row, like a line of `ss -tan` (numeric, never resolving names).
+    public mutating func writeRow(_ r: SocketRecord, into out: inout TextWriter) {
+        var start = out.count
+        if fields.contains(.netid) {
+            out.write(r.proto == .tcp ? "tcp" : "udp")
+            out.pad(6 - (out.count - start))
+        }
+        start = out.count
+        out.write(r.state.columnName)
+        out.pad(Self.stateWidth - (out.count - start))
+        writeRight(UInt64(r.receiveQueue), Self.queueWidth, &out)
+        out.write(byte: UInt8(ascii: " "))
+        writeRight(UInt64(r.sendQueue), Self.queueWidth, &out)
+        out.write(byte: UInt8(ascii: " "))
+        start = out.count
+        writeAddress(r.local, interface: r.interfaceIndex, &out)
+        out.pad(Self.addressWidth - (out.count - start))
+        out.write(byte: UInt8(ascii: " "))
+        start = out.count
+        writeAddress(r.remote, interface: 0, &out)
+        if fields.contains(.extended) {
+            out.pad(Self.addressWidth - (out.count - start))
+            out.write(" uid:")
+            out.write(r.uid)
+            out.write(" ino:")
+            out.write(r.inode)
+            out.write(" sk:")
+            out.write(r.cookie)
+            if r.interfaceIndex != 0 {
+                out.write(" if:")
+                out.write(r.interfaceIndex)
+            }
+            if r.timer.kind != .none {
+                out.write(" timer:(")
+                out.write(r.timer.kind.description)
+                out.write(byte: UInt8(ascii: ","))
+                out.write(thousandths: UInt64(r.timer.expiresMilliseconds))
+                out.write("s,")
+                out.write(r.timer.retransmits)
+                out.write(byte: UInt8(ascii: ")"))
+            }
+        }
+        if fields.contains(.tcpInfo), let info = r.tcpInfo {
+            out.write(" rtt:")
+            out.write(thousandths: UInt64(info.rtt))
+            out.write(byte: UInt8(ascii: "/"))
+            out.write(thousandths: UInt64(info.rttvar))
+            out.write(" cwnd:")
+            out.write(info.cwnd)
+            if info.ssthresh < 0x7FFF_FFFF {
+                out.write(" ssthresh:")
+                out.write(info.ssthresh)
+            }
+            out.write(" bytes_acked:")
+            out.write(info.bytesAcked)
+            out.write(" bytes_received:")
+            out.write(info.bytesReceived)
+            if info.totalRetransmits > 0 {
+                out.write(" retrans:")
+                out.write(info.retransmits)
+                out.write(byte: UInt8(ascii: "/"))
+                out.write(info.totalRetransmits)
+            }
+            out.write(" delivery_rate:")
+            out.write(info.deliveryRate * 8)
+            out.write("bps")
+        }
+        if fields.contains(.memory), let m = r.memory {
+            out.write(" skmem:(r")
+            out.write(m.receiveAllocated)
+            out.write(",rb")
+            out.write(m.receiveBuffer)
+            out.write(",t")
+            out.write(m.sendAllocated)
+            out.write(",tb")
+            out.write(m.sendBuffer)
+            out.write(",f")
+            out.write(m.forwardAllocated)
+            out.write(",w")
+            out.write(m.sendQueued)
+            out.write(",o")
+            out.write(m.optionMemory)
+            out.write(",bl")
+            out.write(m.backlog)
+            out.write(",d")
+            out.write(m.drops)
+            out.write(byte: UInt8(ascii: ")"))
+        }
+        out.write(byte: UInt8(ascii: "\n"))
+    }
+
+    private func writeRight(_ value: UInt64, _ width: Int, _ out: inout TextWriter) {
+        var digits = 1
+        var v = value
+        while v >= 10 {
+            v /= 10
+            digits += 1
+        }
+        out.pad(width - digits)
+        out.write(value)
+    }
+
+    /// `ss -n` style: `0.0.0.0:22`, `[::1]:80`, port 0 as `*`, a bound device as `%name`.
+    private mutating func writeAddress(_ e: Endpoint, interface: UInt32, _ out: inout TextWriter) {
+        switch e.address {
+        case .v4(let a): out.write(a)
+        case .v6(let a):
+            out.write(byte: UInt8(ascii: "["))
+            out.write(a)
+            out.write(byte: UInt8(ascii: "]"))
+        }
+        if interface != 0 {
+            out.write(byte: UInt8(ascii: "%"))
+            out.write(interfaceName(interface))
+        }
+        out.write(byte: UInt8(ascii: ":"))
+        if e.port == 0 {
+            out.write(byte: UInt8(ascii: "*"))
+        } else {
+            out.write(e.port)
+        }
+    }
+
+    private mutating func interfaceName(_ index: UInt32) -> String {
+        if let name = interfaceNames[index] { return name }
+        var buffer = [CChar](repeating: 0, count: Int(IF_NAMESIZE) + 1)
+        let name = if_indextoname(index, &buffer) != nil ? String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self) : String(index)
+        interfaceNames[index] = name
+        return name
+    }
+
+    /// Writes one record as a JSON object and a newline (NDJSON), with the fields of the CLI contract:
+    /// `proto family state local_address local_port remote_address remote_port recv_q send_q uid inode
+    /// cookie interface`, then `timer`, and `tcp_info` / `memory` when asked for and present.
+    public func writeJSON(_ r: SocketRecord, into out: inout TextWriter) {
+        out.write("{\"proto\":\"")
+        out.write(r.proto == .tcp ? "tcp" : "udp")
+        out.write("\",\"family\":\"")
+        out.write(r.family == .inet ? "inet" : "inet6")
+        out.write("\",\"state\":\"")
+        out.write(r.state.name)
+        out.write("\",\"local_address\":\"")
+        out.write(r.local.address)
+        out.write("\",\"local_port\":")
+        out.write(r.local.port)
+        out.write(",\"remote_address\":\"")
+        out.write(r.remote.address)
+        out.write("\",\"remote_port\":")
+        out.write(r.remote.port)
+        out.write(",\"recv_q\":")
+        out.write(r.receiveQueue)
+        out.write(",\"send_q\":")
+        out.write(r.sendQueue)
+        out.write(",\"uid\":")
+        out.write(r.uid)
+        out.write(",\"inode\":")
+        out.write(r.inode)
+        out.write(",\"cookie\":")
+        out.write(r.cookie)
+        out.write(",\"interface\":")
+        out.write(r.interfaceIndex)
+        out.write(",\"timer\":{\"kind\":\"")
+        out.write(r.timer.kind.description)
+        out.write("\",\"expires_ms\":")
+        out.write(r.timer.expiresMilliseconds)
+        out.write(",\"retransmits\":")
+        out.write(r.timer.retransmits)
+        out.write(byte: UInt8(ascii: "}"))
+        if fields.contains(.tcpInfo), let i = r.tcpInfo {
+            out.write(",\"tcp_info\":{\"rtt_us\":")
+            out.write(i.rtt)
+            out.write(",\"rttvar_us\":")
+            out.write(i.rttvar)
+            out.write(",\"rto_us\":")
+            out.write(i.rto)
+            out.write(",\"cwnd\":")
+            out.write(i.cwnd)
+            out.write(",\"ssthresh\":")
+            out.write(i.ssthresh)
+            out.write(",\"snd_mss\":")
+            out.write(i.sendMSS)
+            out.write(",\"rcv_mss\":")
+            out.write(i.receiveMSS)
+            out.write(",\"unacked\":")
+            out.write(i.unacked)
+            out.write(",\"lost\":")
+            out.write(i.lost)
+            out.write(",\"retransmits\":")
+            out.write(i.retransmits)
+            out.write(",\"total_retransmits\":")
+            out.write(i.totalRetransmits)
+            out.write(",\"bytes_acked\":")
+            out.write(i.bytesAcked)
+            out.write(",\"bytes_received\":")
+            out.write(i.bytesReceived)
+            out.write(",\"delivery_rate_bps\":")
+            out.write(i.deliveryRate * 8)
+            out.write(byte: UInt8(ascii: "}"))
+        }
+        if fields.contains(.memory), let m = r.memory {
+            out.write(",\"memory\":{\"rmem_alloc\":")
+            out.write(m.receiveAllocated)
+            out.write(",\"rcvbuf\":")
+            out.write(m.receiveBuffer)
+            out.write(",\"wmem_alloc\":")
+            out.write(m.sendAllocated)
+            out.write(",\"sndbuf\":")
+            out.write(m.sendBuffer)
+            out.write(",\"fwd_alloc\":")
+            out.write(m.forwardAllocated)
+            out.write(",\"wmem_queued\":")
+            out.write(m.sendQueued)
+            out.write(",\"optmem\":")
+            out.write(m.optionMemory)
+            out.write(",\"backlog\":")
+            out.write(m.backlog)
+            out.write(",\"drops\":")
+            out.write(m.drops)
+            out.write(byte: UInt8(ascii: "}"))
+        }
+        out.write("}\n")
+    }
+}

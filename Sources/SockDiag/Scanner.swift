@@ -1,0 +1,391 @@
+import CNetlink
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Optional per-socket information to ask the kernel for (`idiag_ext`). Each costs message size.
+public struct ScanExtensions: OptionSet, Hashable, Sendable {
+    public var rawValue: UInt8
+    public init(rawValue: UInt8) { self.rawValue = rawValue }
+    /// `tcp_info` (`INET_DIAG_INFO`): rtt, cwnd, retransmits, bytes… TCP only.
+    public static let tcpInfo = ScanExtensions(rawValue: 1)
+    /// Socket memory (`INET_DIAG_SKMEMINFO`), as `ss -m`.
+    public static let memory = ScanExtensions(rawValue: 2)
+
+    /// The kernel's `idiag_ext` bits: `1 << (INET_DIAG_x - 1)`.
+    var kernelMask: UInt8 {
+        var mask: UInt8 = 0
+        if contains(.tcpInfo) { mask |= 1 << (UInt8(INET_DIAG_INFO) - 1) }
+        if contains(.memory) { mask |= 1 << (UInt8(INET_DIAG_SKMEMINFO) - 1) }
+        return mask
+    }
+}
+
+/// What to scan: everything here is filtered inside the kernel.
+public struct ScanQuery: Hashable, Sendable {
+    /// Protocols to dump.
+    public var protocols: ProtocolSet
+    /// Address families to dump.
+    public var families: FamilySet
+    /// States to dump (`idiag_states`).
+    public var states: StateSet
+    /// Extra information per socket.
+    public var extensions: ScanExtensions
+    /// An exact local port (`id.idiag_sport`), the cheapest kernel filter.
+    public var localPort: UInt16?
+    /// An exact remote port (`id.idiag_dport`).
+    public var remotePort: UInt16?
+    /// An `INET_DIAG_REQ_BYTECODE` program the kernel runs on each socket; the kernel audits it and
+    /// refuses a bad one with `EINVAL`.
+    public var bytecode: [UInt8]?
+
+    public init(
+        protocols: ProtocolSet = .tcp, families: FamilySet = .all, states: StateSet = .all,
+        extensions: ScanExtensions = [], localPort: UInt16? = nil, remotePort: UInt16? = nil,
+        bytecode: [UInt8]? = nil
+    ) {
+        self.protocols = protocols
+        self.families = families
+        self.states = states
+        self.extensions = extensions
+        self.localPort = localPort
+        self.remotePort = remotePort
+        self.bytecode = bytecode
+    }
+}
+
+/// How TCP is dumped when both families are asked for.
+public enum TCPDumpStrategy: String, Sendable, Hashable, CaseIterable {
+    /// The legacy `TCPDIAG_GETSOCK` request where the kernel serves it (one hash walk for IPv4 and IPv6),
+    /// else one `SOCK_DIAG_BY_FAMILY` request per family.
+    case automatic
+    /// Always one `SOCK_DIAG_BY_FAMILY` request per family (two walks).
+    case perFamily
+    /// Only the legacy one-pass request; fails where the kernel does not serve it.
+    case onePass
+}
+
+/// Where records came from.
+public enum ScanSource: String, Sendable, Hashable {
+    /// NETLINK_SOCK_DIAG.
+    case netlink
+    /// `/proc/net/*` text, because netlink was refused.
+    case procfs
+}
+
+/// What a scan did: requests, bytes, and whether the kernel saw the table change mid-dump.
+public struct ScanStatistics: Hashable, Sendable {
+    /// Kernel dump requests sent.
+    public var requests = 0
+    /// Netlink datagrams received.
+    public var batches = 0
+    /// Bytes received.
+    public var bytes = 0
+    /// Records delivered.
+    public var records = 0
+    /// Whether any dump was flagged `NLM_F_DUMP_INTR` (a socket may be missing or repeated).
+    public var interrupted = false
+    /// Whether TCP used the one-pass legacy request.
+    public var usedOnePassTCP = false
+    /// Protocols read from `/proc` instead of netlink.
+    public var procfsFallback: ProtocolSet = []
+
+    public init() {}
+}
+
+/// Socket counts per TCP state.
+public struct StateCounts: Hashable, Sendable {
+    /// Counts indexed by state number (0…15).
+    public private(set) var byState: [UInt64] = Array(repeating: 0, count: 16)
+
+    public init() {}
+
+    /// All sockets counted.
+    public var total: UInt64 { byState.reduce(0, +) }
+
+    /// The count of one state.
+    public subscript(state: TCPState) -> UInt64 {
+        get { byState[Int(state.rawValue & 0xF)] }
+        set { byState[Int(state.rawValue & 0xF)] = newValue }
+    }
+
+    /// Adds one socket in `state`.
+    @inlinable public mutating func add(_ state: TCPState) { self[state] += 1 }
+
+    /// The states with a non-zero count, in kernel order.
+    public var nonZero: [(state: TCPState, count: UInt64)] {
+        (0..<16).compactMap { i in byState[i] > 0 ? (TCPState(rawValue: UInt8(i)), byState[i]) : nil }
+    }
+}
+
+/// Streams sockets from the kernel through NETLINK_SOCK_DIAG, filtering inside the kernel.
+///
+/// One scanner owns one netlink socket and one 32 KiB receive buffer, reused by every scan. It is not
+/// for concurrent use: give each thread its own, or serialise. Streaming with ``forEach(_:_:)`` allocates
+/// nothing per socket.
+///
+/// The corresponding kernel requests are `SOCK_DIAG_BY_FAMILY` with `inet_diag_req_v2`, and, for TCP over
+/// both families in one hash walk, `TCPDIAG_GETSOCK` with `inet_diag_req`.
+public final class Scanner {
+    /// The namespace scanned, `nil` for the caller's.
+    public let namespace: NetworkNamespace?
+    /// How TCP over both families is dumped.
+    public var tcpStrategy: TCPDumpStrategy
+    /// Where the records come from (`.procfs` when netlink was refused at open).
+    public private(set) var source: ScanSource
+    /// Receives one-line warnings (a fallback to `/proc`, an interrupted dump). Default: none.
+    public var onWarning: ((String) -> Void)?
+
+    /// Whether the kernel serves the one-pass legacy request: `nil` until tried.
+    public private(set) var onePassSupported: Bool?
+
+    private var socket: OpaquePointer?
+    private var sequence: UInt32 = 0
+    private let buffer: UnsafeMutableRawBufferPointer
+    private let requestBuffer: UnsafeMutableRawBufferPointer
+    private var procfsProtocols: ProtocolSet = []
+
+    /// Opens a scanner on the caller's namespace, or on `namespace` (the netlink socket is opened on a
+    /// thread inside it and stays there).
+    ///
+    /// - Parameters:
+    ///   - namespace: the network namespace to scan.
+    ///   - tcpStrategy: how TCP over both families is dumped.
+    ///   - allowProcFallback: read `/proc/net` when the kernel refuses sock_diag (`EPERM`, `EAFNOSUPPORT`,
+    ///     `EPROTONOSUPPORT`), with a warning; otherwise throw.
+    /// - Throws: ``NetlinkError`` when the socket cannot be opened and no fallback is allowed,
+    ///   ``NamespaceError`` when the namespace cannot be entered.
+    public init(
+        namespace: NetworkNamespace? = nil, tcpStrategy: TCPDumpStrategy = .automatic, allowProcFallback: Bool = true,
+        onWarning: ((String) -> Void)? = nil
+    ) throws {
+        self.namespace = namespace
+        self.tcpStrategy = tcpStrategy
+        self.onWarning = onWarning
+        buffer = .allocate(byteCount: Int(CNL_DUMP_BUFFER_SIZE), alignment: 16)
+        requestBuffer = .allocate(byteCount: Int(CNL_REQUEST_BUFFER_SIZE), alignment: 16)
+        source = .netlink
+        do {
+            let opened: UInt
+            if let namespace {
+                opened = try namespace.run { try Self.open() }
+            } else {
+                opened = try Self.open()
+            }
+            socket = OpaquePointer(bitPattern: opened)
+        } catch let error as NetlinkError where allowProcFallback && error.isRefusal {
+            source = .procfs
+            procfsProtocols = .all
+            onWarning?("warning: \(error); reading /proc/net instead (slower, no cookies or tcp_info)")
+        } catch {
+            buffer.deallocate()
+            requestBuffer.deallocate()
+            throw error
+        }
+    }
+
+    deinit {
+        if let socket { cnl_sock_diag_close(socket) }
+        buffer.deallocate()
+        requestBuffer.deallocate()
+    }
+
+    /// Reads `/proc/net` from now on, as if sock_diag had been refused (for comparison runs).
+    public func forceProcfs() {
+        procfsProtocols = .all
+        source = .procfs
+    }
+
+    /// Opens a socket and returns it as an integer so it can cross threads.
+    private static func open() throws -> UInt {
+        guard let nl = cnl_sock_diag_open() else {
+            throw NetlinkError(errno: errno, operation: "socket NETLINK_SOCK_DIAG")
+        }
+        return UInt(bitPattern: nl)
+    }
+
+    /// Calls `body` with each socket that matches `query`, as the kernel returns them.
+    ///
+    /// TCP comes first, then UDP; within a protocol, the kernel's hash order (listeners first).
+    /// - Returns: what the scan did.
+    /// - Throws: ``NetlinkError`` for a kernel error (`EINVAL` for a bytecode program the kernel
+    ///   refused), ``DumpParseError`` for a malformed reply, ``ProcNetError`` on the `/proc` path, or
+    ///   what `body` throws (the rest of the dump is then drained).
+    @discardableResult
+    public func forEach(_ query: ScanQuery, _ body: (SocketRecord) throws -> Void) throws -> ScanStatistics {
+        var stats = ScanStatistics()
+        if query.protocols.contains(.tcp) {
+            try scan(.tcp, query, &stats, body)
+        }
+        if query.protocols.contains(.udp) {
+            try scan(.udp, query, &stats, body)
+        }
+        if stats.interrupted {
+            onWarning?("warning: the socket table changed during the dump (NLM_F_DUMP_INTR); a socket may be missing or repeated")
+        }
+        return stats
+    }
+
+    /// Returns every socket that matches `query`.
+    public func records(_ query: ScanQuery) throws -> [SocketRecord] {
+        var result: [SocketRecord] = []
+        try forEach(query) { result.append($0) }
+        return result
+    }
+
+    /// Counts the sockets that match `query`, per state.
+    public func count(_ query: ScanQuery) throws -> StateCounts {
+        var counts = StateCounts()
+        try forEach(query) { counts.add($0.state) }
+        return counts
+    }
+
+    private func scan(
+        _ proto: TransportProtocol, _ query: ScanQuery, _ stats: inout ScanStatistics,
+        _ body: (SocketRecord) throws -> Void
+    ) throws {
+        if procfsProtocols.contains(proto) {
+            try scanProcfs(proto, query, &stats, body)
+            return
+        }
+        var families: [AddressFamily] = AddressFamily.allCases.filter { query.families.contains($0) }
+        if proto == .tcp && families.count == 2 && tcpStrategy != .perFamily && onePassSupported != false {
+            do {
+                try dump(.tcp, family: nil, query, &stats, body)
+                onePassSupported = true
+                stats.usedOnePassTCP = true
+                return
+            } catch let error as NetlinkError
+                where tcpStrategy == .automatic && onePassSupported == nil
+                && [EINVAL, EOPNOTSUPP, ENOENT, EPROTONOSUPPORT].contains(error.errno) && stats.records == 0
+                && query.bytecode == nil
+            {
+                // An older or stricter kernel: remember and walk per family.
+                onePassSupported = false
+            }
+        }
+        if proto == .tcp && families.count == 2 && tcpStrategy == .onePass {
+            throw NetlinkError(errno: EOPNOTSUPP, operation: "one-pass TCPDIAG_GETSOCK dump")
+        }
+        for family in families {
+            do {
+                try dump(proto, family: family, query, &stats, body)
+            } catch let error as NetlinkError where error.errno == ENOENT && stats.records == 0 {
+                // The protocol's diag module is missing (tcp_diag, udp_diag): /proc still has the sockets.
+                if query.bytecode != nil { throw error }
+                procfsProtocols.insert(proto == .tcp ? .tcp : .udp)
+                onWarning?("warning: \(error); reading /proc/net/\(proto) instead")
+                families = []
+                try scanProcfs(proto, query, &stats, body)
+                return
+            }
+        }
+    }
+
+    private func dump(
+        _ proto: TransportProtocol, family: AddressFamily?, _ query: ScanQuery, _ stats: inout ScanStatistics,
+        _ body: (SocketRecord) throws -> Void
+    ) throws {
+        guard let socket else { throw NetlinkError(errno: EBADF, operation: "dump \(proto)") }
+        sequence &+= 1
+        let seq = sequence
+        let bytecode = query.bytecode ?? []
+        let length = bytecode.withUnsafeBytes { code -> Int32 in
+            var request = cnl_inet_diag_request()
+            request.kind = family == nil ? CNL_REQUEST_LEGACY_TCP : CNL_REQUEST_V2
+            request.family = family?.rawValue ?? UInt8(AF_INET)
+            request.protocol = proto.rawValue
+            request.ext = query.extensions.kernelMask
+            request.states = query.states.rawValue
+            request.sport = query.localPort ?? 0
+            request.dport = query.remotePort ?? 0
+            request.bytecode = code.baseAddress
+            request.bytecode_len = UInt32(code.count)
+            return cnl_inet_diag_request_build(requestBuffer.baseAddress, requestBuffer.count, &request, seq)
+        }
+        let operation = "dump \(proto) \(family?.description ?? "inet+inet6")\(query.bytecode == nil ? "" : " with filter bytecode")"
+        if length < 0 { throw NetlinkError(errno: -length, operation: operation) }
+        let sent = cnl_sock_diag_send(socket, requestBuffer.baseAddress, Int(length))
+        if sent < 0 { throw NetlinkError(errno: -sent, operation: operation) }
+        stats.requests += 1
+        var d = cnl_dump()
+        cnl_dump_begin(&d, socket, seq, buffer.baseAddress, buffer.count)
+        var delivered = 0
+        do {
+            let result = try InetDiagDump.walk(&d, proto: proto, operation: operation) { record in
+                delivered += 1
+                try body(record)
+            }
+            stats.batches += result.batches
+            stats.bytes += result.bytes
+            stats.interrupted = stats.interrupted || result.interrupted
+            stats.records += delivered
+        } catch {
+            stats.records += delivered
+            drain(&d)
+            throw error
+        }
+    }
+
+    /// Reads the rest of an abandoned dump so the next request starts clean; closes the socket when that fails.
+    private func drain(_ d: inout cnl_dump) {
+        var payload: UnsafeRawPointer?
+        var length: UInt32 = 0
+        var type: UInt16 = 0
+        var steps = 0
+        while d.flags & UInt32(CNL_DUMP_F_DONE) == 0 && steps < 10_000_000 {
+            if cnl_dump_next(&d, &payload, &length, &type) != 1 { break }
+            steps += 1
+        }
+        if d.flags & UInt32(CNL_DUMP_F_MALFORMED) != 0 || steps >= 10_000_000, let socket {
+            // The stream may be out of step: never reuse it.
+            cnl_sock_diag_close(socket)
+            self.socket = nil
+        }
+    }
+
+    private func scanProcfs(
+        _ proto: TransportProtocol, _ query: ScanQuery, _ stats: inout ScanStatistics,
+        _ body: (SocketRecord) throws -> Void
+    ) throws {
+        if query.bytecode != nil {
+            throw NetlinkError(errno: EOPNOTSUPP, operation: "filter bytecode on the /proc path (needs sock_diag)")
+        }
+        stats.procfsFallback.insert(proto == .tcp ? .tcp : .udp)
+        let families = AddressFamily.allCases.filter { query.families.contains($0) }
+        let work: @Sendable () throws -> [SocketRecord]
+        let directory = namespace == nil ? "/proc/net" : "/proc/thread-self/net"
+        let states = query.states
+        let lport = query.localPort
+        let rport = query.remotePort
+        @Sendable func matches(_ r: SocketRecord) -> Bool {
+            (lport == nil || r.local.port == lport) && (rport == nil || r.remote.port == rport)
+        }
+        if let namespace {
+            // /proc/thread-self/net shows the namespace of the reading thread, so read there.
+            work = {
+                var all: [SocketRecord] = []
+                let reader = ProcNetReader(directory: directory)
+                for family in families {
+                    try reader.forEach(proto, family, states: states) { if matches($0) { all.append($0) } }
+                }
+                return all
+            }
+            for record in try namespace.run(work) {
+                stats.records += 1
+                try body(record)
+            }
+        } else {
+            let reader = ProcNetReader(directory: directory)
+            for family in families {
+                try reader.forEach(proto, family, states: states) { record in
+                    if matches(record) {
+                        stats.records += 1
+                        try body(record)
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,116 @@
+/// A TCP state as the kernel numbers it (`include/net/tcp_states.h`), named as `ss` names it.
+public struct TCPState: RawRepresentable, Hashable, Sendable, Comparable, CustomStringConvertible {
+    public var rawValue: UInt8
+    public init(rawValue: UInt8) { self.rawValue = rawValue }
+
+    public static let established = TCPState(rawValue: 1)
+    public static let synSent = TCPState(rawValue: 2)
+    public static let synRecv = TCPState(rawValue: 3)
+    public static let finWait1 = TCPState(rawValue: 4)
+    public static let finWait2 = TCPState(rawValue: 5)
+    public static let timeWait = TCPState(rawValue: 6)
+    /// Closed; for UDP, an unconnected socket (`ss` prints `UNCONN`).
+    public static let close = TCPState(rawValue: 7)
+    public static let closeWait = TCPState(rawValue: 8)
+    public static let lastAck = TCPState(rawValue: 9)
+    public static let listen = TCPState(rawValue: 10)
+    public static let closing = TCPState(rawValue: 11)
+
+    /// The eleven states `ss` names, in kernel order.
+    public static let allCases: [TCPState] = (1...11).map { TCPState(rawValue: $0) }
+
+    private static let filterNames = [
+        "unknown", "established", "syn-sent", "syn-recv", "fin-wait-1", "fin-wait-2", "time-wait", "close",
+        "close-wait", "last-ack", "listen", "closing",
+    ]
+    private static let columnNames = [
+        "UNKNOWN", "ESTAB", "SYN-SENT", "SYN-RECV", "FIN-WAIT-1", "FIN-WAIT-2", "TIME-WAIT", "UNCONN",
+        "CLOSE-WAIT", "LAST-ACK", "LISTEN", "CLOSING",
+    ]
+
+    /// Looks a state up by its `ss` filter name (`time-wait`, `established`, …).
+    /// `ss`'s own spellings `closed` and `listening` are accepted too.
+    public init?(name: some StringProtocol) {
+        let lowered = name.lowercased()
+        switch lowered {
+        case "closed": rawValue = Self.close.rawValue
+        case "listening": rawValue = Self.listen.rawValue
+        default:
+            guard let index = Self.filterNames.firstIndex(of: lowered), index > 0 else { return nil }
+            rawValue = UInt8(index)
+        }
+    }
+
+    /// The `ss` filter name (`time-wait`): the name used in filters and JSON.
+    public var name: String {
+        Int(rawValue) < Self.filterNames.count ? Self.filterNames[Int(rawValue)] : "unknown-\(rawValue)"
+    }
+
+    /// The `ss` column name (`TIME-WAIT`, `ESTAB`, `UNCONN`).
+    public var columnName: String {
+        Int(rawValue) < Self.columnNames.count ? Self.columnNames[Int(rawValue)] : "UNKNOWN"
+    }
+
+    public var description: String { name }
+
+    public static func < (lhs: Self, rhs: Self) -> Bool { lhs.rawValue < rhs.rawValue }
+}
+
+/// A set of TCP states whose raw value is the kernel's `idiag_states` mask (`1 << state`).
+public struct StateSet: OptionSet, Hashable, Sendable, CustomStringConvertible {
+    public var rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+
+    /// The set holding one state.
+    public init(_ state: TCPState) { rawValue = 1 << UInt32(state.rawValue) }
+
+    /// The set holding the given states.
+    public init(_ states: some Sequence<TCPState>) {
+        rawValue = 0
+        for state in states { insert(state) }
+    }
+
+    /// Every state (`ss`'s `all`), the mask `0xFFF`.
+    public static let all = StateSet(rawValue: 0xFFF)
+    /// All but listen and close (`ss`'s `connected`).
+    public static let connected = all.subtracting([StateSet(.listen), StateSet(.close)])
+    /// Connected and past the handshake (`ss`'s `synchronized`).
+    public static let synchronized = connected.subtracting(StateSet(.synSent))
+    /// The minisocket states (`ss`'s `bucket`): syn-recv and time-wait.
+    public static let bucket = StateSet([.synRecv, .timeWait])
+    /// Full sockets (`ss`'s `big`): all but the bucket states.
+    public static let big = all.subtracting(bucket)
+    /// What `ss` shows without `-a` or `-l`: connected, less time-wait and syn-recv.
+    public static let ssDefault = connected.subtracting(bucket)
+
+    /// Whether the set holds `state`.
+    public func contains(_ state: TCPState) -> Bool { rawValue & (1 << UInt32(state.rawValue)) != 0 }
+
+    /// Adds `state`.
+    public mutating func insert(_ state: TCPState) { rawValue |= 1 << UInt32(state.rawValue) }
+
+    /// Removes `state`.
+    public mutating func remove(_ state: TCPState) { rawValue &= ~(1 << UInt32(state.rawValue)) }
+
+    /// The states in the set, in kernel order.
+    public var states: [TCPState] { TCPState.allCases.filter { contains($0) } }
+
+    /// Looks up a state name or an `ss` group name (`all connected synchronized bucket big`).
+    public init?(name: some StringProtocol) {
+        switch name.lowercased() {
+        case "all": self = .all
+        case "connected": self = .connected
+        case "synchronized": self = .synchronized
+        case "bucket": self = .bucket
+        case "big": self = .big
+        default:
+            guard let state = TCPState(name: name) else { return nil }
+            self.init(state)
+        }
+    }
+
+    /// The names a user may give: the states and the groups.
+    public static let validNames = TCPState.allCases.map(\.name) + ["all", "connected", "synchronized", "bucket", "big"]
+
+    public var description: String { "[" + states.map(\.name).joined(separator: ", ") + "]" }
+}

@@ -1,0 +1,23 @@
+import ArgumentParser
+import SockDiag
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+@main
+struct SockScan: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sockscan",
+        abstract: "List and count sockets through the kernel's sock_diag interface, filtered in the kernel.",
+        discussion: """
+            Examples:
+              sockscan list -ta                      all TCP sockets, like ss -tan
+              sockscan list -t state time-wait --format json
+              sockscan count -tua                    TCP and UDP sockets per state
+            """,
+        version: "0.1.0",
+        subcommands: [List.self, Count.self],
+        defaultSubcommand: List.self
+    )
+}

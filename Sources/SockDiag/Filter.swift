@@ -217,6 +217,10 @@ public indirect enum FilterExpression: Hashable, Sendable, CustomStringConvertib
         case .state(let set):
             if let state = set.states.first, set.states.count == 1 { return "state \(state.name)" }
             if let name = StateSet.groupName(of: set) { return "state \(name)" }
+            let complement = StateSet.all.subtracting(set)
+            if let state = complement.states.first, complement.states.count == 1 { return "not state \(state.name)" }
+            if let name = StateSet.groupName(of: complement) { return "not state \(name)" }
+            if set.states.isEmpty { return "(state established and not state established)" }
             return "(" + set.states.map { "state \($0.name)" }.joined(separator: " or ") + ")"
         case .port(let side, let comparison, let port):
             return "\(side == .source ? "sport" : "dport") \(comparison.rawValue) :\(port)"

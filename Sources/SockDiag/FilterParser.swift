@@ -143,7 +143,7 @@ struct FilterParser {
             return expression
         }
         var expression = try parseList()
-        if let states { expression = .and(.state(states), expression) }
+        if let states { expression = Self.and(.state(states), expression) }
         if let extra = current {
             throw error(extra.text == ")" ? "unbalanced ')'" : "unexpected '\(extra.text)'", at: extra)
         }
@@ -158,13 +158,13 @@ struct FilterParser {
             case "or", "||", "|":
                 position += 1
                 guard current != nil else { throw error("expected a condition after '\(token.text)'") }
-                left = .or(left, try parseExpression())
+                left = Self.or(left, try parseExpression())
             case "and", "&&", "&":
                 position += 1
                 guard current != nil else { throw error("expected a condition after '\(token.text)'") }
-                left = .and(left, try parseExpression())
+                left = Self.and(left, try parseExpression())
             default:
-                left = .and(left, try parseExpression())
+                left = Self.and(left, try parseExpression())
             }
         }
         return left
@@ -183,7 +183,7 @@ struct FilterParser {
             }
             return inner
         case "!", "not":
-            return .not(try parseExpression())
+            return Self.not(try parseExpression())
         case "state", "exclude", "excl":
             guard let name = next() else {
                 throw error("expected a state name: \(StateSet.validNames.joined(separator: " "))")
@@ -191,7 +191,7 @@ struct FilterParser {
             guard let set = StateSet(name: name.text) else {
                 throw error("unknown state; expected one of: \(StateSet.validNames.joined(separator: " "))", at: name)
             }
-            return token.text.lowercased() == "state" ? .state(set) : .not(.state(set))
+            return token.text.lowercased() == "state" ? .state(set) : .state(StateSet.all.subtracting(set))
         case "sport", "dport":
             let side: FilterSide = token.text.lowercased() == "sport" ? .source : .destination
             let comparison = parseComparison() ?? .equal
@@ -233,6 +233,23 @@ struct FilterParser {
                 "unknown condition; expected state, exclude, sport, dport, src, dst, dev, autobound, not or '('",
                 at: token)
         }
+    }
+
+    // State sets fold as they are built, so `state a or state b` and a leading `state a state b` are one
+    // set, and `not state a` its complement: the tree prints and parses back the same.
+    static func or(_ a: FilterExpression, _ b: FilterExpression) -> FilterExpression {
+        if case .state(let x) = a, case .state(let y) = b { return .state(x.union(y)) }
+        return .or(a, b)
+    }
+
+    static func and(_ a: FilterExpression, _ b: FilterExpression) -> FilterExpression {
+        if case .state(let x) = a, case .state(let y) = b { return .state(x.intersection(y)) }
+        return .and(a, b)
+    }
+
+    static func not(_ a: FilterExpression) -> FilterExpression {
+        if case .state(let x) = a { return .state(StateSet.all.subtracting(x)) }
+        return .not(a)
     }
 
     mutating func parseComparison() -> PortComparison? {

@@ -49,19 +49,20 @@ public struct KernelProgram: Hashable, Sendable {
                 user.append(conjunct)
             }
         }
-        // Exact ports at the top level: the request id, checked before the bytecode runs.
+        // Exact ports at the top level: the request id, checked before the bytecode runs. Port 0 cannot go
+        // there (0 in the id means any port).
         kernel.removeAll { conjunct in
             switch conjunct {
-            case .port(.source, .equal, let port) where localPort == nil:
+            case .port(.source, .equal, let port) where localPort == nil && port != 0:
                 localPort = port
                 return true
-            case .port(.destination, .equal, let port) where remotePort == nil:
+            case .port(.destination, .equal, let port) where remotePort == nil && port != 0:
                 remotePort = port
                 return true
-            case .host(.source, let c) where c.address == nil && c.port != nil && localPort == nil:
+            case .host(.source, let c) where c.address == nil && (c.port ?? 0) != 0 && localPort == nil:
                 localPort = c.port
                 return true
-            case .host(.destination, let c) where c.address == nil && c.port != nil && remotePort == nil:
+            case .host(.destination, let c) where c.address == nil && (c.port ?? 0) != 0 && remotePort == nil:
                 remotePort = c.port
                 return true
             case .host(_, let c) where c.address == nil && c.port == nil:

@@ -230,3 +230,13 @@ struct FilterCompilerTests {
         #expect(try program(filter).explanation == expected)
     }
 }
+
+@Suite("Filter compiler: edge cases")
+struct FilterCompilerEdgeTests {
+    @Test("port 0 never goes to the request id (0 there means any port)")
+    func portZero() throws {
+        let p = try KernelProgram(Filter(parsing: "dport = :0"))
+        #expect(p.remotePort == nil)
+        #expect(!p.bytecode.isEmpty)
+    }
+}

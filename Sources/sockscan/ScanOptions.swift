@@ -41,7 +41,7 @@ struct ScanOptions: ParsableArguments {
     var tcpStrategy: TCPDumpStrategy = .automatic
 
     @Argument(
-        parsing: .captureForPassthrough,
+        parsing: .remaining,
         help: ArgumentHelp(
             "State filter as in ss: state NAME, exclude NAME (repeatable).",
             discussion: "Names: \(StateSet.validNames.joined(separator: " "))",

@@ -52,7 +52,7 @@ struct ScanOptions: ParsableArguments {
     var explain = false
 
     @Argument(
-        parsing: .captureForPassthrough,
+        parsing: .remaining,
         help: ArgumentHelp(
             "A filter in ss syntax, as one or several arguments.",
             discussion: """

@@ -360,15 +360,19 @@ public final class Scanner {
         }
     }
 
-    private func dump(
-        _ proto: TransportProtocol, family: AddressFamily?, _ query: ScanQuery, _ remainder: FilterExpression?,
-        _ stats: inout ScanStatistics, _ body: (SocketRecord) throws -> Void
-    ) throws {
-        guard let socket else { throw NetlinkError(errno: EBADF, operation: "dump \(proto)") }
-        sequence &+= 1
-        let seq = sequence
+    /// Writes the dump request for `proto` and `query` into `buffer` without sending it.
+    ///
+    /// `dump` sends exactly these bytes; the hook lets unit tests check that a query's states, ports,
+    /// extensions and bytecode reach the kernel's request fields, with no socket.
+    /// The corresponding kernel request is `SOCK_DIAG_BY_FAMILY` with `inet_diag_req_v2`, or, with `family`
+    /// `nil`, the one-pass `TCPDIAG_GETSOCK` with `inet_diag_req`.
+    /// - Returns: the request length, or `-errno` from `cnl_inet_diag_request_build`.
+    static func buildRequest(
+        _ proto: TransportProtocol, family: AddressFamily?, _ query: ScanQuery, sequence: UInt32,
+        into buffer: UnsafeMutableRawBufferPointer
+    ) -> Int32 {
         let bytecode = query.bytecode ?? []
-        let length = bytecode.withUnsafeBytes { code -> Int32 in
+        return bytecode.withUnsafeBytes { code -> Int32 in
             var request = cnl_inet_diag_request()
             request.kind = family == nil ? CNL_REQUEST_LEGACY_TCP : CNL_REQUEST_V2
             request.family = family?.rawValue ?? UInt8(AF_INET)
@@ -379,10 +383,19 @@ public final class Scanner {
             request.dport = query.remotePort ?? 0
             request.bytecode = code.baseAddress
             request.bytecode_len = UInt32(code.count)
-            return cnl_inet_diag_request_build(requestBuffer.baseAddress, requestBuffer.count, &request, seq)
+            return cnl_inet_diag_request_build(buffer.baseAddress, buffer.count, &request, sequence)
         }
-        let operation =
-            "dump \(proto) \(family?.description ?? "inet+inet6")\(query.bytecode == nil ? "" : " with filter bytecode")"
+    }
+
+    private func dump(
+        _ proto: TransportProtocol, family: AddressFamily?, _ query: ScanQuery, _ remainder: FilterExpression?,
+        _ stats: inout ScanStatistics, _ body: (SocketRecord) throws -> Void
+    ) throws {
+        guard let socket else { throw NetlinkError(errno: EBADF, operation: "dump \(proto)") }
+        sequence &+= 1
+        let seq = sequence
+        let length = Self.buildRequest(proto, family: family, query, sequence: seq, into: requestBuffer)
+        let operation = "dump \(proto) \(family?.description ?? "inet+inet6")\(query.bytecode == nil ? "" : " with filter bytecode")"
         if length < 0 { throw NetlinkError(errno: -length, operation: operation) }
         let sent = cnl_sock_diag_send(socket, requestBuffer.baseAddress, Int(length))
         if sent < 0 { throw NetlinkError(errno: -sent, operation: operation) }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A first rough measurement: sockscan against the libmnl C floor, ss and /proc on a generated table.
 #
-#   Benchmarks/run-rough.sh                       ~100k TCP sockets, 7 rounds, median wall time
+#   Benchmarks/run-rough.sh                       ~100k TCP sockets, 11 rounds, median wall time
 #   Benchmarks/run-rough.sh --established 495k --time-wait 4k --rounds 5
 #   Benchmarks/run-rough.sh --allocs              also count heap allocations (valgrind) at 10k and the full size
 #
@@ -17,7 +17,7 @@ OUT=$ROOT/Benchmarks/.out
 ESTABLISHED=99000
 TIME_WAIT=1000
 LISTENERS=100
-ROUNDS=7
+ROUNDS=11
 ALLOCS=0
 EHASH=0
 
@@ -94,6 +94,12 @@ json_field() { sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p" <<<"$TABLE_JSON"; }
 
 now_us() { local t=$EPOCHREALTIME; echo "${t/./}"; }
 
+# cpu_us FILE0 FILE1: user+sys CPU of the shell's children between two `times` outputs, in microseconds.
+cpu_us() {
+    awk 'function s(x) { split(x, p, "m"); return p[1] * 60 + p[2] }
+        FNR == 2 { c[FILENAME == ARGV[1]] = s($1) + s($2) } END { printf "%d", (c[0] - c[1]) * 1e6 }' "$1" "$2"
+}
+
 median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 
 report=$OUT/rough-$(date -u +%Y%m%dT%H%M%SZ).txt
@@ -128,21 +134,27 @@ for i in 0 1 2 3 4 5; do
     printf '#   %-28s %s\n' "${names[$i]}" "$(eval "${cmds[$i]}" 2>&1 | tr '\n' ' ' | cut -c1-150)"
 done
 
-declare -A samples
+declare -A samples cpu
 floor_internal=()
+floor2_internal=()
 for i in $(seq 0 $((n - 1))); do eval "${cmds[$i]}" >/dev/null 2>&1; done # warm-up
 for r in $(seq 1 "$ROUNDS"); do
     for k in $(seq 0 $((n - 1))); do
         i=$(( (k + r) % n )) # rotate the order each round
+        times >"$OUT/times0"
         t0=$(now_us)
         if [ "$i" -le 1 ]; then
-            line=$(eval "${cmds[$i]}")
+            eval "${cmds[$i]}" >"$OUT/line"
         else
             eval "${cmds[$i]}" >/dev/null
         fi
         t1=$(now_us)
+        times >"$OUT/times1"
         samples[$i]+="$(( t1 - t0 )) "
+        cpu[$i]+="$(cpu_us "$OUT/times0" "$OUT/times1") "
+        line=$(cat "$OUT/line")
         if [ "$i" -eq 0 ]; then floor_internal+=("$(sed -n 's/.*elapsed_ms=\([0-9.]*\).*/\1/p' <<<"$line")"); fi
+        if [ "$i" -eq 1 ]; then floor2_internal+=("$(sed -n 's/.*elapsed_ms=\([0-9.]*\).*/\1/p' <<<"$line")"); fi
     done
 done
 t_done=$(date +%s.%N)
@@ -151,18 +163,25 @@ if [ -n "$tw_expire" ] && awk -v a="$t_done" -v b="$tw_expire" 'BEGIN { exit !(a
 fi
 
 declare -a med
+min0=$(tr ' ' '\n' <<<"${samples[0]}" | grep . | sort -n | head -1)
 for i in $(seq 0 $((n - 1))); do
     med[$i]=$(tr ' ' '\n' <<<"${samples[$i]}" | grep . | median)
 done
 echo
-echo "Median wall time of $ROUNDS rounds (ms, process start included), $(json_field tcp_inuse) TCP in use + $(json_field tcp_tw) TIME_WAIT"
-printf '%-30s %10s %10s %10s %12s %10s\n' command median min max "x floor-1p" "ss / this"
+echo "Wall time of $ROUNDS rounds (ms, process start included), $(json_field tcp_inuse) TCP in use + $(json_field tcp_tw) TIME_WAIT;"
+echo "cpu = median user+sys CPU of the processes run (less sensitive to other load on the machine)"
+printf '%-30s %10s %10s %10s %12s %12s %10s %10s %10s\n' command median min max "x floor-1p" "min x fl-1p" "ss / this" \
+    "cpu" "cpu x fl"
+cpu0=$(tr ' ' '\n' <<<"${cpu[0]}" | grep . | median)
 for i in $(seq 0 $((n - 1))); do
     read -r mn mx < <(tr ' ' '\n' <<<"${samples[$i]}" | grep . | sort -n | awk 'NR==1{a=$1} {b=$1} END{print a, b}')
-    awk -v name="${names[$i]}" -v m="${med[$i]}" -v mn="$mn" -v mx="$mx" -v f="${med[0]}" -v s="${med[4]}" \
-        'BEGIN { printf "%-30s %10.1f %10.1f %10.1f %12.2f %10.2f\n", name, m/1000, mn/1000, mx/1000, m/f, s/m }'
+    c=$(tr ' ' '\n' <<<"${cpu[$i]}" | grep . | median)
+    awk -v name="${names[$i]}" -v m="${med[$i]}" -v mn="$mn" -v mx="$mx" -v f="${med[0]}" -v fmin="$min0" \
+        -v s="${med[4]}" -v c="$c" -v c0="$cpu0" 'BEGIN { printf "%-30s %10.1f %10.1f %10.1f %12.2f %12.2f %10.2f %10.1f %10.2f\n",
+            name, m/1000, mn/1000, mx/1000, m/f, mn/fmin, s/m, c/1000, c/c0 }'
 done
-printf '%-30s %10s\n' "floor-onepass, dump only" "$(printf '%s\n' "${floor_internal[@]}" | median)"
+printf '%-30s %10.1f\n' "floor-onepass, dump only" "$(printf '%s\n' "${floor_internal[@]}" | median)"
+printf '%-30s %10.1f\n' "floor-2req, dump only" "$(printf '%s\n' "${floor2_internal[@]}" | median)"
 
 echo
 echo "Peak RSS (KiB, /usr/bin/time -f %M):"

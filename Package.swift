@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .library(name: "SockDiag", targets: ["SockDiag"]),
+        .library(name: "SockReport", targets: ["SockReport"]),
         .executable(name: "sockscan", targets: ["sockscan"]),
     ],
     dependencies: [
@@ -19,16 +20,20 @@ let package = Package(
             linkerSettings: [.linkedLibrary("mnl")]
         ),
         .target(name: "SockDiag", dependencies: ["CNetlink"]),
+        .target(name: "SockReport", dependencies: ["SockDiag"]),
         .executableTarget(
             name: "sockscan",
             dependencies: [
                 "SockDiag",
+                "SockReport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         // Test-only helpers: private network namespaces holding a known socket mix, and `ss` as an oracle.
-        .target(name: "SockScanTestSupport", dependencies: ["SockDiag", "CNetlink"], path: "Tests/SockScanTestSupport"),
+        .target(
+            name: "SockScanTestSupport", dependencies: ["SockDiag", "CNetlink"], path: "Tests/SockScanTestSupport"),
         .testTarget(name: "SockDiagTests", dependencies: ["SockDiag", "CNetlink", "SockScanTestSupport"]),
         .testTarget(name: "sockscanTests", dependencies: ["SockDiag", "SockScanTestSupport"]),
+        .testTarget(name: "SockReportTests", dependencies: ["SockReport", "SockDiag", "CNetlink"]),
     ]
 )

@@ -30,10 +30,12 @@ let package = Package(
             ]
         ),
         // Test-only helpers: private network namespaces holding a known socket mix, and `ss` as an oracle.
-        .target(
-            name: "SockScanTestSupport", dependencies: ["SockDiag", "CNetlink"], path: "Tests/SockScanTestSupport"),
+        .target(name: "SockScanTestSupport", dependencies: ["SockDiag", "CNetlink"], path: "Tests/SockScanTestSupport"),
         .testTarget(name: "SockDiagTests", dependencies: ["SockDiag", "CNetlink", "SockScanTestSupport"]),
-        .testTarget(name: "sockscanTests", dependencies: ["SockDiag", "SockScanTestSupport"]),
-        .testTarget(name: "SockReportTests", dependencies: ["SockReport", "SockDiag", "CNetlink"]),
+        .testTarget(name: "SockDiagLiveTests", dependencies: ["SockDiag", "CNetlink", "SockScanTestSupport"]),
+        // The CLI as a user runs it: depending on the executable makes `swift build --build-tests` build it.
+        .testTarget(name: "sockscanTests", dependencies: ["sockscan", "SockDiag", "SockScanTestSupport"]),
+        .testTarget(
+            name: "SockReportTests", dependencies: ["SockReport", "SockDiag", "CNetlink", "SockScanTestSupport", "sockscan"]),
     ]
 )

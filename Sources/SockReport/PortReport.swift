@@ -162,8 +162,9 @@ public struct PortReport: Sendable {
             advice.append(
                 "Reuse connections to \(target) (HTTP keep-alive, a connection pool): it holds \(hot.used) of "
                     + "\(capacity) ports, \(timeWait) of them in TIME_WAIT, which keeps a port \(timeWaitSeconds) s "
-                    + "after each active close; at that rate it sustains only about "
-                    + "\(perSecondTenths / 10).\(perSecondTenths % 10) new connections per second.")
+                    + "after each close made on this side; one new connection per request sustains at most about "
+                    + "\(perSecondTenths / 10).\(perSecondTenths % 10) per second (\(capacity) ports / "
+                    + "\(timeWaitSeconds) s).")
             advice.append(
                 "Add source addresses: each local address has its own \(capacity) ports to \(target). Bind to one "
                     + "before connect() with IP_BIND_ADDRESS_NO_PORT set, so that bind() takes no port of its own "

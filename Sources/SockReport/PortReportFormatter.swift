@@ -129,8 +129,7 @@ public struct PortReportFormatter: Sendable {
     /// bar and their states, the UDP pool, the verdict and the advice.
     public func writeTable(_ report: PortReport, into out: inout TextWriter) {
         let s = report.settings
-        var line = "Ephemeral ports \(s.range) (\(s.range.count))"
-        line += " - \(report.reserved) reserved"
+        var line = "Ports \(s.range) (\(s.range.count)) - \(report.reserved) reserved"
         if report.reserved > 0 { line += " (\(s.reserved))" }
         line += " - \(report.bound) bound"
         if report.bound > 0 { line += " (\(Self.portList(report.boundPorts)))" }
@@ -139,8 +138,7 @@ public struct PortReportFormatter: Sendable {
         func setting(_ v: Int?) -> String { v.map(String.init) ?? "?" }
         out.write(
             "tcp_tw_reuse=\(setting(s.tcpTWReuse))  tcp_fin_timeout=\(setting(s.tcpFinTimeout))  "
-                + "tcp_max_tw_buckets=\(setting(s.tcpMaxTWBuckets))  TIME_WAIT holds a port "
-                + "\(PortReport.timeWaitSeconds) s\n\n")
+                + "tcp_max_tw_buckets=\(setting(s.tcpMaxTWBuckets))\n\n")
 
         if report.destinations.isEmpty {
             out.write("No outgoing TCP connection holds an ephemeral port.\n")

@@ -27,23 +27,23 @@ struct Ports: ParsableCommand {
               sockscan ports --fail-at 80 >/dev/null || page-oncall   for cron and health checks
               sockscan ports --format json | jq '.destinations[0]'
 
-            A worked example: with ip_local_port_range "40000 40039", a listener on port 40005 and 40 connections \
-            to 127.0.0.1:8080 attempted, 39 succeed and connect() then fails with EADDRNOTAVAIL:
+            A worked example: with ip_local_port_range "40000 40039", tcp_tw_reuse=0 and a listener on port \
+            40005, 39 connections to 127.0.0.1:8080 succeed and the 40th fails with EADDRNOTAVAIL. After 20 of \
+            them are closed (TIME_WAIT) and 5 are opened to 127.0.0.2:9090 (rows cut at the STATES column):
 
-              Ephemeral ports 40000-40039 (40) - 0 reserved - 1 bound (40005) = 39 per destination
-              tcp_tw_reuse=0  tcp_fin_timeout=60  tcp_max_tw_buckets=262144  TIME_WAIT holds a port 60 s
+              Ports 40000-40039 (40) - 0 reserved - 1 bound (40005) = 39 per destination
+              tcp_tw_reuse=0  tcp_fin_timeout=60  tcp_max_tw_buckets=262144
 
               LOCAL      REMOTE          USED  CAP    UTIL                          STATES
-              127.0.0.1  127.0.0.1:8080    39   39  100.0%  [####################]  established 19, time-wait 20
-              127.0.0.1  127.0.0.2:9090     5   39   12.8%  [###.................]  established 5
-
-              UDP: 0 sockets on 0 ports of 40 (0.0%)
+              127.0.0.1  127.0.0.1:8080    39   39  100.0%  [####################]  estab…
+              127.0.0.1  127.0.0.2:9090     5   39   12.8%  [###.................]  estab…
 
               Verdict: CRITICAL: 127.0.0.1 -> 127.0.0.1:8080 uses 39 of 39 ports (100.0%)
-              Advice:
-                1. Reuse connections to 127.0.0.1:8080 (HTTP keep-alive, a connection pool): …
 
-            127.0.0.2:9090 still has 34 ports: ports are exhausted per destination, not for the host.
+            The STATES column reads "established 19, time-wait 20": the TIME_WAIT sockets still hold their \
+            ports. 127.0.0.2:9090 has 34 ports left: ports run out per destination, not per host. Advice \
+            follows, most effective first: reuse connections (keep-alive, pooling); more source addresses or \
+            IP_BIND_ADDRESS_NO_PORT; a wider range; tcp_tw_reuse=1 and its caveats.
             """
     )
 

@@ -161,6 +161,25 @@ struct PortExhaustionLiveTests {
         }
     }
 
+    @Test func dualStackSocketsShareTheIPv4Destination() throws {
+        try withNarrowRange { namespace, load in
+            let a = try load.listener("127.0.0.1", Self.portA)
+            for _ in 0..<10 { #expect(try load.connect("127.0.0.1", Self.portA, listener: a.fd) != nil) }
+            // IPv6 sockets to ::ffff:127.0.0.1 compete for the same 4-tuples as the IPv4 ones.
+            let mapped = try load.exhaust("::ffff:127.0.0.1", Self.portA, listener: a.fd)
+            #expect(mapped.count == Self.rangeSize - 10)
+            // A native IPv6 destination has its own range.
+            let six = try load.listener("::1", Self.portB)
+            for _ in 0..<3 { #expect(try load.connect("::1", Self.portB, listener: six.fd) != nil) }
+
+            let report = try report(namespace) { $0.destinations.count == 2 }
+            #expect(report.destinations.first?.destination == Self.destinationA)
+            #expect(report.destinations.first?.used == Self.rangeSize)
+            #expect(report.destinations.last?.destination.remoteAddress == IPAddress("::1"))
+            #expect(report.destinations.last?.used == 3)
+        }
+    }
+
     @Test func emptyNamespaceIsOk() throws {
         let namespace = try TestNamespace()
         defer { namespace.close() }

@@ -39,7 +39,7 @@ final class PortLoad: @unchecked Sendable {
 
     /// A TCP listener on `address:port` (port 0: the kernel picks one by `bind()`).
     func listener(_ address: String, _ port: UInt16) throws -> (fd: Int32, port: UInt16) {
-        let fd = try socket(SOCK_STREAM)
+        let fd = try socket(SOCK_STREAM, family: address.contains(":") ? AF_INET6 : AF_INET)
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
         try check(withAddress(address, port) { bind(fd, $0, $1) }, "bind \(address):\(port)")
@@ -66,7 +66,7 @@ final class PortLoad: @unchecked Sendable {
     /// - Returns: the client and server fds, or `nil` when `connect()` fails with `EADDRNOTAVAIL`.
     /// - Throws: on any other failure.
     func connect(_ address: String, _ port: UInt16, listener: Int32) throws -> (client: Int32, server: Int32)? {
-        let client = try socket(SOCK_STREAM)
+        let client = try socket(SOCK_STREAM, family: address.contains(":") ? AF_INET6 : AF_INET)
         let rc = withAddress(address, port) { Glibc.connect(client, $0, $1) }
         if rc != 0 {
             let err = errno
@@ -117,9 +117,9 @@ final class PortLoad: @unchecked Sendable {
     // MARK: helpers
 
     /// A socket made on a thread inside the namespace (so it belongs there).
-    private func socket(_ type: __socket_type) throws -> Int32 {
+    private func socket(_ type: __socket_type, family: Int32 = AF_INET) throws -> Int32 {
         let fd = try namespace.run { () throws -> Int32 in
-            let fd = Glibc.socket(AF_INET, Int32(type.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+            let fd = Glibc.socket(family, Int32(type.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
             guard fd >= 0 else { throw SystemCallError("socket") }
             return fd
         }
@@ -134,18 +134,30 @@ final class PortLoad: @unchecked Sendable {
     }
 
     private func localPort(_ fd: Int32) throws -> UInt16 {
-        var address = sockaddr_in()
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        var address = sockaddr_in6()  // sin_port and sin6_port sit at the same offset
+        var length = socklen_t(MemoryLayout<sockaddr_in6>.size)
         let rc = withUnsafeMutablePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
         }
         try check(rc, "getsockname")
-        return UInt16(bigEndian: address.sin_port)
+        return UInt16(bigEndian: address.sin6_port)
     }
 
+    /// Calls `body` with `text:port` as a `sockaddr_in`, or a `sockaddr_in6` when `text` holds a colon.
     private func withAddress(_ text: String, _ port: UInt16, _ body: (UnsafePointer<sockaddr>, socklen_t) -> Int32)
         -> Int32
     {
+        if text.contains(":") {
+            var address = sockaddr_in6()
+            address.sin6_family = sa_family_t(AF_INET6)
+            address.sin6_port = port.bigEndian
+            guard inet_pton(AF_INET6, text, &address.sin6_addr) == 1 else { return -1 }
+            return withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    body($0, socklen_t(MemoryLayout<sockaddr_in6>.size))
+                }
+            }
+        }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = port.bigEndian

@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .library(name: "SockDiag", targets: ["SockDiag"]),
+        .library(name: "SockReport", targets: ["SockReport"]),
         .executable(name: "sockscan", targets: ["sockscan"]),
     ],
     dependencies: [
@@ -19,10 +20,12 @@ let package = Package(
             linkerSettings: [.linkedLibrary("mnl")]
         ),
         .target(name: "SockDiag", dependencies: ["CNetlink"]),
+        .target(name: "SockReport", dependencies: ["SockDiag"]),
         .executableTarget(
             name: "sockscan",
             dependencies: [
                 "SockDiag",
+                "SockReport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -32,5 +35,7 @@ let package = Package(
         .testTarget(name: "SockDiagLiveTests", dependencies: ["SockDiag", "CNetlink", "SockScanTestSupport"]),
         // The CLI as a user runs it: depending on the executable makes `swift build --build-tests` build it.
         .testTarget(name: "sockscanTests", dependencies: ["sockscan", "SockDiag", "SockScanTestSupport"]),
+        .testTarget(
+            name: "SockReportTests", dependencies: ["SockReport", "SockDiag", "CNetlink", "SockScanTestSupport", "sockscan"]),
     ]
 )

@@ -15,9 +15,10 @@ struct SockScan: ParsableCommand {
               sockscan list -ta                      all TCP sockets, like ss -tan
               sockscan list -t state time-wait --format json
               sockscan count -tua                    TCP and UDP sockets per state
+              sockscan ports                         which destination is running out of ephemeral ports
             """,
         version: "0.1.0",
-        subcommands: [List.self, Count.self],
+        subcommands: [List.self, Count.self, Ports.self],
         defaultSubcommand: List.self
     )
 

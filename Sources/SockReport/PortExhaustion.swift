@@ -1,0 +1,68 @@
+import SockDiag
+
+/// Which destination is running out of ephemeral ports, and why.
+///
+/// `connect()` on an unbound socket picks a local port from `ip_local_port_range`, skipping reserved ports
+/// and ports some socket holds by `bind()`, and accepts a port as long as the 4-tuple (local address, local
+/// port, remote address, remote port) is unique, TIME_WAIT sockets included. So each destination (local
+/// address, remote address, remote port) can use `range - reserved - bound` ports, and fails with
+/// `EADDRNOTAVAIL` when its own sockets hold them all, however idle the rest of the range is.
+public enum PortExhaustion {
+    /// `TCP_BOUND_INACTIVE` (Linux 6.5+): a TCP socket bound but neither listening nor connected. Asking for
+    /// it makes the kernel walk the bind hash for such sockets; older kernels ignore the bit.
+    public static let boundInactive = TCPState(rawValue: 13)
+
+    /// The TCP sockets that hold a port by `bind()`: listeners, and bound-but-idle sockets where the kernel
+    /// reports them. With no other state asked, the kernel skips the established hash.
+    public static func bindingQuery() -> ScanQuery {
+        var states = StateSet(.listen)
+        states.insert(boundInactive)
+        return ScanQuery(protocols: .tcp, families: .all, states: states, bytecode: localPortFilter(nil))
+    }
+
+    /// The connected TCP sockets (every state but listen and close, TIME_WAIT included).
+    public static func connectionQuery(range: PortRange) -> ScanQuery {
+        ScanQuery(protocols: .tcp, families: .all, states: .connected, bytecode: localPortFilter(range))
+    }
+
+    /// Every UDP socket (connected or not: each holds its port).
+    public static func udpQuery(range: PortRange) -> ScanQuery {
+        ScanQuery(protocols: .udp, families: .all, states: .all, bytecode: localPortFilter(range))
+    }
+
+    // MARK: - SEAM: kernel-side port range filter
+    //
+    // The kernel can drop sockets outside the range before they are copied out, with the bytecode program
+    // `sport >= low and sport <= high` (INET_DIAG_BC_S_GE then INET_DIAG_BC_S_LE) passed as
+    // `ScanQuery.bytecode`. The filter language that compiles it is being written in SockDiag; once it
+    // lands, return its program here, e.g.
+    //     return try? Filter("sport >= \(range.low) and sport <= \(range.high)").bytecode()
+    // Nothing else changes: ``PortUsage`` filters the range in user space as well, so a `nil` program
+    // (today) or a kernel without bytecode support gives the same result, only slower on big tables.
+    /// The kernel filter keeping sockets whose local port is inside `range`; `nil` (no filter) for now.
+    public static func localPortFilter(_ range: PortRange?) -> [UInt8]? {
+        nil
+    }
+
+    /// Scans the scanner's namespace and analyses it.
+    ///
+    /// Three dumps, each filtered in the kernel by state: TCP bindings (no established-hash walk), connected
+    /// TCP, UDP. Each socket is folded into a ``PortUsage`` as it arrives.
+    /// - Parameters:
+    ///   - scanner: the scanner, opened on the namespace to analyse.
+    ///   - settings: the namespace's sysctls; read from the scanner's namespace when `nil`.
+    ///   - thresholds: for the verdict.
+    ///   - maxDestinations: the memory cap on destinations kept apart.
+    /// - Throws: ``PortSettingsError``, ``NamespaceError``, or what the scanner throws.
+    public static func analyze(
+        scanner: Scanner, settings: PortSettings? = nil, thresholds: PortThresholds = PortThresholds(),
+        maxDestinations: Int = 50_000
+    ) throws -> PortReport {
+        let settings = try settings ?? PortSettings.read(namespace: scanner.namespace)
+        var usage = PortUsage(settings: settings, maxDestinations: maxDestinations)
+        try scanner.forEach(bindingQuery()) { usage.addBinding($0) }
+        try scanner.forEach(connectionQuery(range: settings.range)) { usage.addConnection($0) }
+        try scanner.forEach(udpQuery(range: settings.range)) { usage.addUDP($0) }
+        return usage.report(thresholds: thresholds)
+    }
+}

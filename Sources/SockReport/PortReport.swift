@@ -1,0 +1,198 @@
+import SockDiag
+
+/// Utilization thresholds, in percent of the ports a destination can use.
+public struct PortThresholds: Hashable, Sendable {
+    /// At or over: the verdict is at least ``PortVerdict/warn``.
+    public var warn: Double
+    /// At or over: the verdict is ``PortVerdict/critical``.
+    public var critical: Double
+
+    public init(warn: Double = 70, critical: Double = 90) {
+        self.warn = warn
+        self.critical = critical
+    }
+}
+
+/// How close the namespace is to `connect()` failing with `EADDRNOTAVAIL`.
+public enum PortVerdict: String, Hashable, Sendable, Comparable {
+    case ok
+    case warn
+    case critical
+
+    public static func < (lhs: Self, rhs: Self) -> Bool {
+        func rank(_ v: Self) -> Int {
+            switch v {
+            case .ok: 0
+            case .warn: 1
+            case .critical: 2
+            }
+        }
+        return rank(lhs) < rank(rhs)
+    }
+}
+
+/// The share of ports in use, 1 when there is no port at all (every attempt fails).
+func utilization(used: Int, capacity: Int) -> Double {
+    capacity > 0 ? Double(used) / Double(capacity) : 1
+}
+
+/// One destination's use of the ephemeral ports.
+public struct DestinationReport: Hashable, Sendable {
+    public var destination: Destination
+    /// Sockets to it on an ephemeral port, in any state but listen (TIME_WAIT included).
+    public var used: Int
+    /// Ports it can use: the same for every destination.
+    public var capacity: Int
+    /// `used` per state.
+    public var states: StateTally
+
+    /// `used / capacity` (1 when the capacity is 0).
+    public var utilization: Double { SockReport.utilization(used: used, capacity: capacity) }
+}
+
+/// The UDP side: UDP sockets take ports from the same range but from their own port table.
+public struct UDPPortReport: Hashable, Sendable {
+    /// UDP sockets on a port inside the range.
+    public var sockets: Int
+    /// Distinct ports inside the range they hold.
+    public var ports: Int
+    /// Ports in the range that are not reserved.
+    public var capacity: Int
+    /// Sockets per state: `established` connected, `close` unconnected.
+    public var states: StateTally
+
+    /// `ports / capacity` (1 when the capacity is 0).
+    public var utilization: Double { SockReport.utilization(used: ports, capacity: capacity) }
+}
+
+/// The port-exhaustion analysis of one namespace.
+public struct PortReport: Sendable {
+    /// The sysctls it is based on.
+    public var settings: PortSettings
+    /// Reserved ports inside the range.
+    public var reserved: Int
+    /// Ports inside the range (and not reserved) held by a TCP `bind()`, ascending.
+    public var boundPorts: [UInt16]
+    /// Ports each destination can use: range - reserved - bound.
+    public var capacity: Int
+    /// Every destination, worst first (most used; ties by address).
+    public var destinations: [DestinationReport]
+    /// Sockets of destinations past the memory cap, not broken down (0 normally).
+    public var otherSockets: Int
+    /// UDP sockets holding ports in the range.
+    public var udp: UDPPortReport
+    /// The thresholds the verdict used.
+    public var thresholds: PortThresholds
+    /// The worst utilization: of any destination, or of the UDP pool.
+    public var worstUtilization: Double
+    public var verdict: PortVerdict
+    /// One line on what the verdict is about.
+    public var summary: String
+    /// What to do, most effective first; empty when the verdict is ok.
+    public var advice: [String]
+
+    /// Ports held by a TCP `bind()` inside the range.
+    public var bound: Int { boundPorts.count }
+
+    /// Whether any destination (or the UDP pool) is at or over `percent` utilization.
+    public func isAtOrOver(percent: Double) -> Bool { worstUtilization * 100 >= percent - 1e-9 }
+
+    /// TIME_WAIT lasts `TCP_TIMEWAIT_LEN`, fixed at 60 s in the kernel (not `tcp_fin_timeout`).
+    public static let timeWaitSeconds = 60
+
+    init(usage: PortUsage, thresholds: PortThresholds) {
+        settings = usage.settings
+        reserved = usage.reservedPorts.count
+        boundPorts = usage.boundPorts.ports
+        capacity = usage.capacity
+        self.thresholds = thresholds
+        let capacity = capacity
+        destinations = usage.destinations.map {
+            DestinationReport(destination: $0.key, used: $0.value.total, capacity: capacity, states: $0.value)
+        }
+        destinations.sort { $0.used != $1.used ? $0.used > $1.used : $0.destination < $1.destination }
+        otherSockets = usage.overflowSockets
+        udp = UDPPortReport(
+            sockets: usage.udpSockets, ports: usage.udpPorts.count, capacity: settings.range.count - reserved,
+            states: usage.udpStates)
+
+        var worst = capacity <= 0 ? 1.0 : 0.0
+        if let top = destinations.first { worst = max(worst, top.utilization) }
+        if udp.sockets > 0 || udp.capacity <= 0 { worst = max(worst, udp.utilization) }
+        worstUtilization = worst
+        let percent = worst * 100
+        verdict = percent >= thresholds.critical - 1e-9 ? .critical : percent >= thresholds.warn - 1e-9 ? .warn : .ok
+
+        let udpIsWorse = udp.sockets > 0 && udp.utilization > (destinations.first?.utilization ?? 0)
+        if capacity <= 0 {
+            summary =
+                "no port of \(settings.range) is left for connect(): \(reserved) reserved, \(boundPorts.count) bound"
+        } else if udpIsWorse {
+            summary = "UDP sockets hold \(udp.ports) of \(udp.capacity) ports (\(Self.percentText(udp.utilization)))"
+        } else if let top = destinations.first {
+            summary =
+                "\(top.destination) uses \(top.used) of \(top.capacity) ports (\(Self.percentText(top.utilization)))"
+        } else {
+            summary = "no outgoing TCP connection holds an ephemeral port"
+        }
+        advice =
+            verdict == .ok
+            ? []
+            : Self.advice(
+                settings: settings, capacity: capacity, hot: destinations.first, udp: udp, udpIsWorse: udpIsWorse)
+    }
+
+    /// `97.5%`: one decimal, rounded.
+    public static func percentText(_ fraction: Double) -> String {
+        guard fraction.isFinite else { return "-" }
+        let tenths = Int((fraction * 1000).rounded())
+        return "\(tenths / 10).\(tenths % 10)%"
+    }
+
+    /// The advice, in the order that helps most for least risk.
+    static func advice(
+        settings: PortSettings, capacity: Int, hot: DestinationReport?, udp: UDPPortReport, udpIsWorse: Bool
+    ) -> [String] {
+        var advice: [String] = []
+        let range = settings.range
+        if let hot, !udpIsWorse, capacity > 0 {
+            let target = Endpoint(address: hot.destination.remoteAddress, port: hot.destination.remotePort)
+            let timeWait = hot.states[.timeWait]
+            let perSecondTenths = capacity * 10 / timeWaitSeconds
+            advice.append(
+                "Reuse connections to \(target) (HTTP keep-alive, a connection pool): it holds \(hot.used) of "
+                    + "\(capacity) ports, \(timeWait) of them in TIME_WAIT, which keeps a port \(timeWaitSeconds) s "
+                    + "after each close made on this side; one new connection per request sustains at most about "
+                    + "\(perSecondTenths / 10).\(perSecondTenths % 10) per second (\(capacity) ports / "
+                    + "\(timeWaitSeconds) s).")
+            advice.append(
+                "Add source addresses: each local address has its own \(capacity) ports to \(target). Bind to one "
+                    + "before connect() with IP_BIND_ADDRESS_NO_PORT set, so that bind() takes no port of its own "
+                    + "and connect() still shares ports across destinations.")
+            if range.low > 1024 || range.high < 65535 {
+                advice.append(
+                    "Widen net.ipv4.ip_local_port_range (now \(range.low) \(range.high), \(range.count) ports; "
+                        + "1024 65535 gives 64512), listing ports that servers bind in "
+                        + "net.ipv4.ip_local_reserved_ports so connect() never takes them.")
+            }
+            if timeWait > 0 && settings.tcpTWReuse != 1 {
+                let now = settings.tcpTWReuse.map { $0 == 2 ? "now 2: loopback only" : "now \($0)" } ?? "unread"
+                advice.append(
+                    "Set net.ipv4.tcp_tw_reuse=1 (\(now)) so connect() may take over a TIME_WAIT port to the same "
+                        + "destination once it is over 1 s old. Caveats: it only helps outgoing connections (the "
+                        + "side that closed first), needs TCP timestamps (net.ipv4.tcp_timestamps=1) on both ends, "
+                        + "and is safe for clients; it does nothing for a server's own TIME_WAIT sockets.")
+            }
+        } else if capacity <= 0 {
+            advice.append(
+                "Every port of net.ipv4.ip_local_port_range (\(range.low) \(range.high)) is reserved or bound: "
+                    + "widen the range or shrink net.ipv4.ip_local_reserved_ports.")
+        }
+        if udp.sockets > 0 && (udpIsWorse || udp.utilization * 100 >= 50) {
+            advice.append(
+                "UDP sockets hold \(udp.ports) of \(udp.capacity) ports of the range, one each until closed: reuse "
+                    + "sockets (one per worker or per peer) rather than one per request, or widen the range.")
+        }
+        return advice
+    }
+}

@@ -1,0 +1,110 @@
+import ArgumentParser
+import SockDiag
+import SockReport
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+struct Ports: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Which destination is running out of ephemeral ports, and why.",
+        discussion: """
+            connect() picks a local port from net.ipv4.ip_local_port_range, skipping reserved ports and ports \
+            held by bind(), and only needs the 4-tuple to be unique. So each destination (local address, \
+            remote address, remote port) has the whole range to itself, and fails with EADDRNOTAVAIL when its \
+            own sockets (TIME_WAIT included) hold every port. This command counts, per destination, the TCP \
+            sockets on an ephemeral port in any state but listen, against range - reserved - bound; UDP sockets \
+            on a port of the range are shown apart (UDP has its own port table).
+
+            Verdict: critical at or over --critical, warn at or over --warn, else ok; the worst destination (or \
+            the UDP pool) decides. Exit status: 0, or 2 with --fail-at when a destination is at or over it, \
+            1 on a runtime failure, 64 on a usage error.
+
+            Examples:
+              sockscan ports                             the 10 busiest destinations, verdict, advice
+              sockscan ports --top 3 --netns gw1         in the namespace gw1 (ip netns name, path or PID)
+              sockscan ports --fail-at 80 >/dev/null || page-oncall   for cron and health checks
+              sockscan ports --format json | jq '.destinations[0]'
+
+            A worked example: with ip_local_port_range "40000 40039", tcp_tw_reuse=0 and a listener on port \
+            40005, 39 connections to 127.0.0.1:8080 succeed and the 40th fails with EADDRNOTAVAIL. After 20 of \
+            them are closed (TIME_WAIT) and 5 are opened to 127.0.0.2:9090 (rows cut at the STATES column):
+
+              Ports 40000-40039 (40) - 0 reserved - 1 bound (40005) = 39 per destination
+              tcp_tw_reuse=0  tcp_fin_timeout=60  tcp_max_tw_buckets=262144
+
+              LOCAL      REMOTE          USED  CAP    UTIL                          STATES
+              127.0.0.1  127.0.0.1:8080    39   39  100.0%  [####################]  estab…
+              127.0.0.1  127.0.0.2:9090     5   39   12.8%  [###.................]  estab…
+
+              Verdict: CRITICAL: 127.0.0.1 -> 127.0.0.1:8080 uses 39 of 39 ports (100.0%)
+
+            The STATES column reads "established 19, time-wait 20": the TIME_WAIT sockets still hold their \
+            ports. 127.0.0.2:9090 has 34 ports left: ports run out per destination, not per host. Advice \
+            follows, most effective first: reuse connections (keep-alive, pooling); more source addresses or \
+            IP_BIND_ADDRESS_NO_PORT; a wider range; tcp_tw_reuse=1 and its caveats.
+            """
+    )
+
+    @Option(name: .customLong("top"), help: "Show the N worst destinations.")
+    var top: Int = 10
+
+    @Option(name: .customLong("warn"), help: ArgumentHelp("Utilization for a warn verdict.", valueName: "PCT"))
+    var warn: Double = 70
+
+    @Option(
+        name: .customLong("critical"), help: ArgumentHelp("Utilization for a critical verdict.", valueName: "PCT"))
+    var critical: Double = 90
+
+    @Option(
+        name: .customLong("fail-at"),
+        help: ArgumentHelp(
+            "Exit with status 2 when a destination (or the UDP pool) is at or over PCT.", valueName: "PCT"))
+    var failAt: Double?
+
+    @Option(name: .customLong("format"), help: "Output format: table or json (one document).")
+    var format: OutputFormat = .table
+
+    @Option(
+        name: .customLong("netns"), help: ArgumentHelp("Analyse another network namespace.", valueName: "NAME|PATH|PID")
+    )
+    var netns: String?
+
+    /// `95` or `95.5`, as the user would write it.
+    private static func text(_ value: Double) -> String {
+        value == value.rounded() && abs(value) < 1e15 ? String(Int(value)) : String(value)
+    }
+
+    mutating func validate() throws {
+        guard top >= 1 else { throw ValidationError("--top must be at least 1 (got \(top))") }
+        for (name, value) in [("--warn", warn), ("--critical", critical), ("--fail-at", failAt ?? 0)] {
+            guard (0...100).contains(value) else {
+                throw ValidationError("\(name) must be a percentage from 0 to 100 (got \(Self.text(value)))")
+            }
+        }
+        guard warn <= critical else {
+            throw ValidationError("--warn (\(Self.text(warn))) must not be above --critical (\(Self.text(critical)))")
+        }
+    }
+
+    func run() throws {
+        let report = try runtime {
+            let namespace = try netns.map { try NetworkNamespace($0) }
+            let scanner = try Scanner(namespace: namespace, onWarning: { Console.warn($0) })
+            let report = try PortExhaustion.analyze(
+                scanner: scanner, thresholds: PortThresholds(warn: warn, critical: critical))
+            var out = TextWriter(capacity: 8192)
+            let formatter = PortReportFormatter(top: top)
+            switch format {
+            case .json: formatter.writeJSON(report, into: &out)
+            case .table: formatter.writeTable(report, into: &out)
+            }
+            try out.flush(to: STDOUT_FILENO)
+            return report
+        }
+        if let failAt, report.isAtOrOver(percent: failAt) {
+            throw ExitCode(2)
+        }
+    }
+}

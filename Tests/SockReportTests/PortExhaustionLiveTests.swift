@@ -1,0 +1,231 @@
+import Foundation
+import SockDiag
+import SockScanTestSupport
+import Testing
+
+@testable import SockReport
+
+/// What the kernel really does when a destination runs out of ephemeral ports, in private namespaces
+/// (loopback only, `tcp_tw_reuse=0`), compared with the report.
+@Suite("Port exhaustion against the kernel", .serialized)
+struct PortExhaustionLiveTests {
+    static let low: UInt16 = 40000
+    static let high: UInt16 = 40039
+    static let rangeSize = 40
+    /// Destination A's and B's listeners, outside the range.
+    static let portA: UInt16 = 7501
+    static let portB: UInt16 = 7502
+
+    /// A namespace with the range narrowed to 40 ports, and a load inside it; both torn down after `body`.
+    func withNarrowRange(_ body: (TestNamespace, PortLoad) throws -> Void) throws {
+        let namespace = try TestNamespace()
+        defer { namespace.close() }
+        let load = PortLoad(in: namespace)
+        defer { load.close() }
+        try load.sysctl("net/ipv4/ip_local_port_range", "\(Self.low) \(Self.high)")
+        try body(namespace, load)
+    }
+
+    /// Analyses the namespace until `settled` holds (the states move on loopback within milliseconds),
+    /// at most 3 s, and returns the last report.
+    func report(_ namespace: TestNamespace, until settled: (PortReport) -> Bool = { _ in true }) throws
+        -> PortReport
+    {
+        let scanner = try Scanner(namespace: namespace.namespace, allowProcFallback: false)
+        let deadline = Date().addingTimeInterval(3)
+        var report = try PortExhaustion.analyze(scanner: scanner)
+        while !settled(report) && Date() < deadline {
+            usleep(20_000)
+            report = try PortExhaustion.analyze(scanner: scanner)
+        }
+        return report
+    }
+
+    static let destinationA = Destination(
+        localAddress: IPAddress("127.0.0.1")!, remoteAddress: IPAddress("127.0.0.1")!, remotePort: portA)
+    static let destinationB = Destination(
+        localAddress: IPAddress("127.0.0.1")!, remoteAddress: IPAddress("127.0.0.2")!, remotePort: portB)
+
+    @Test func exhaustedDestinationIsFullAndOthersAreNot() throws {
+        try withNarrowRange { namespace, load in
+            let a = try load.listener("127.0.0.1", Self.portA)
+            let b = try load.listener("127.0.0.2", Self.portB)
+            let pairs = try load.exhaust("127.0.0.1", Self.portA, listener: a.fd)
+            // The kernel's own verdict: every port of the range went to A.
+            #expect(pairs.count == Self.rangeSize)
+            let timeWait = 15
+            for pair in pairs.prefix(timeWait) { try load.closeClientFirst(pair) }
+            // TIME_WAIT still holds the ports (tcp_tw_reuse=0): A stays full.
+            #expect(try load.connect("127.0.0.1", Self.portA, listener: a.fd) == nil)
+            // Another destination has the whole range to itself.
+            for _ in 0..<5 { #expect(try load.connect("127.0.0.2", Self.portB, listener: b.fd) != nil) }
+
+            let report = try report(namespace) {
+                $0.destinations.first?.states[.timeWait] == timeWait
+            }
+            #expect(report.settings.range == PortRange(low: Self.low, high: Self.high))
+            #expect(report.settings.tcpTWReuse == 0)
+            #expect(report.capacity == Self.rangeSize)
+            #expect(report.destinations.count == 2)
+            let first = try #require(report.destinations.first)
+            #expect(first.destination == Self.destinationA)
+            #expect(first.used == first.capacity)
+            #expect(first.used == pairs.count)
+            #expect(first.states[.timeWait] == timeWait)
+            #expect(first.states[.established] == Self.rangeSize - timeWait)
+            let second = try #require(report.destinations.last)
+            #expect(second.destination == Self.destinationB)
+            #expect(second.used == 5)
+            #expect(second.states[.established] == 5)
+            #expect(report.verdict == .critical)
+            #expect(report.advice.first?.hasPrefix("Reuse connections to 127.0.0.1:\(Self.portA)") == true)
+            #expect(report.advice.contains { $0.contains("tcp_tw_reuse=1 (now 0)") })
+
+            // The CLI as cron would run it.
+            let failing = try sockscan(["ports", "--netns", namespace.name, "--fail-at", "90"])
+            #expect(failing.status == 2, "\(failing)")
+            #expect(failing.stdout.contains("Verdict: CRITICAL: 127.0.0.1 -> 127.0.0.1:\(Self.portA) uses 40 of 40"))
+            let passing = try sockscan(["ports", "--netns", namespace.name, "--fail-at", "100", "--top", "1"])
+            #expect(passing.status == 2, "100% is at the threshold: \(passing)")
+            let json = try sockscan(["ports", "--netns", namespace.name, "--format", "json"])
+            #expect(json.status == 0, "\(json)")
+            let document = try #require(
+                try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+            #expect(document["verdict"] as? String == "critical")
+            let range = try #require(document["range"] as? [String: Any])
+            #expect(range["capacity"] as? Int == Self.rangeSize)
+            let destinations = try #require(document["destinations"] as? [[String: Any]])
+            #expect(destinations.count == 2)
+            #expect(destinations.first?["remote_port"] as? Int == Int(Self.portA))
+            #expect(destinations.first?["utilization"] as? Double == 1.0)
+            let states = try #require(destinations.first?["states"] as? [String: Int])
+            #expect(states == ["established": Self.rangeSize - timeWait, "time-wait": timeWait])
+        }
+    }
+
+    @Test func reservedPortsShrinkCapacity() throws {
+        try withNarrowRange { namespace, load in
+            try load.sysctl("net/ipv4/ip_local_reserved_ports", "39990-40004,40030")
+            let a = try load.listener("127.0.0.1", Self.portA)
+            let pairs = try load.exhaust("127.0.0.1", Self.portA, listener: a.fd)
+            #expect(pairs.count == Self.rangeSize - 6)
+            let report = try report(namespace) { $0.destinations.first?.used == pairs.count }
+            #expect(report.reserved == 6)
+            #expect(report.capacity == Self.rangeSize - 6)
+            #expect(report.destinations.first?.used == pairs.count)
+            #expect(report.destinations.first?.utilization == 1)
+            #expect(report.verdict == .critical)
+        }
+    }
+
+    @Test func explicitBindsShrinkCapacityButUDPDoesNot() throws {
+        try withNarrowRange { namespace, load in
+            // A listener inside the range, and a server's accepted connection on it (not an ephemeral port).
+            let inside = try load.listener("127.0.0.1", Self.low + 5)
+            let served = try #require(try load.connect("127.0.0.1", Self.low + 5, listener: inside.fd))
+            // A UDP socket inside the range: UDP has its own port table.
+            _ = try load.udp("127.0.0.1", Self.low + 20)
+            let a = try load.listener("127.0.0.1", Self.portA)
+            let pairs = try load.exhaust("127.0.0.1", Self.portA, listener: a.fd)
+            // The served connection's client end took one port to destination low+5, not to A.
+            #expect(pairs.count == Self.rangeSize - 1)
+
+            let report = try report(namespace) { $0.destinations.first?.used == pairs.count }
+            #expect(report.boundPorts == [Self.low + 5])
+            #expect(report.capacity == Self.rangeSize - 1)
+            #expect(report.destinations.first?.destination == Self.destinationA)
+            #expect(report.destinations.first?.used == Self.rangeSize - 1)
+            // The client end of the served connection is one destination of its own; the server end
+            // (local port low+5, bound) is not counted anywhere.
+            #expect(report.destinations.count == 2)
+            #expect(report.destinations.last?.used == 1)
+            #expect(report.destinations.last?.destination.remotePort == Self.low + 5)
+            #expect(report.udp.sockets == 1)
+            #expect(report.udp.ports == 1)
+            #expect(report.udp.capacity == Self.rangeSize)
+            load.closeOne(served.client)
+        }
+    }
+
+    @Test func boundIdleSocketShrinksCapacity() throws {
+        try withNarrowRange { namespace, load in
+            _ = try load.boundTCP("127.0.0.1", Self.low + 30)
+            let a = try load.listener("127.0.0.1", Self.portA)
+            let pairs = try load.exhaust("127.0.0.1", Self.portA, listener: a.fd)
+            #expect(pairs.count == Self.rangeSize - 1)
+            let report = try report(namespace) { $0.destinations.first?.used == pairs.count }
+            // Seen through TCP_BOUND_INACTIVE (Linux 6.5+); older kernels cannot show it.
+            #expect(report.boundPorts == [Self.low + 30])
+            #expect(report.capacity == pairs.count)
+            #expect(report.destinations.first?.utilization == 1)
+        }
+    }
+
+    @Test func dualStackSocketsShareTheIPv4Destination() throws {
+        try withNarrowRange { namespace, load in
+            let a = try load.listener("127.0.0.1", Self.portA)
+            for _ in 0..<10 { #expect(try load.connect("127.0.0.1", Self.portA, listener: a.fd) != nil) }
+            // IPv6 sockets to ::ffff:127.0.0.1 compete for the same 4-tuples as the IPv4 ones.
+            let mapped = try load.exhaust("::ffff:127.0.0.1", Self.portA, listener: a.fd)
+            #expect(mapped.count == Self.rangeSize - 10)
+            // A native IPv6 destination has its own range.
+            let six = try load.listener("::1", Self.portB)
+            for _ in 0..<3 { #expect(try load.connect("::1", Self.portB, listener: six.fd) != nil) }
+
+            let report = try report(namespace) { $0.destinations.count == 2 }
+            #expect(report.destinations.first?.destination == Self.destinationA)
+            #expect(report.destinations.first?.used == Self.rangeSize)
+            #expect(report.destinations.last?.destination.remoteAddress == IPAddress("::1"))
+            #expect(report.destinations.last?.used == 3)
+        }
+    }
+
+    @Test func emptyNamespaceIsOk() throws {
+        let namespace = try TestNamespace()
+        defer { namespace.close() }
+        let report = try report(namespace)
+        #expect(report.destinations.isEmpty)
+        #expect(report.udp.sockets == 0)
+        #expect(report.bound == 0)
+        #expect(report.capacity == report.settings.range.count - report.reserved)
+        #expect(report.verdict == .ok)
+        #expect(report.advice.isEmpty)
+        let cli = try sockscan(["ports", "--netns", namespace.name, "--fail-at", "1"])
+        #expect(cli.status == 0, "\(cli)")
+        #expect(cli.stdout.contains("Verdict: OK"))
+    }
+
+    @Test(arguments: [
+        (["--warn", "101"], "--warn"), (["--critical", "-1"], "--critical"), (["--fail-at", "200"], "--fail-at"),
+        (["--warn", "95", "--critical", "90"], "--warn"), (["--top", "0"], "--top"),
+    ])
+    func usageErrorsExit64(arguments: [String], naming: String) throws {
+        let result = try sockscan(["ports"] + arguments)
+        #expect(result.status == 64)
+        #expect(result.stderr.contains(naming))
+        #expect(result.stdout.isEmpty)
+    }
+
+    @Test func missingNamespaceIsARuntimeError() throws {
+        let result = try sockscan(["ports", "--netns", "sockscan-no-such-namespace-\(getpid())"])
+        #expect(result.status == 1)
+        #expect(result.stderr.split(separator: "\n").count == 1)
+        #expect(result.stderr.contains("does not exist"))
+    }
+
+    /// Runs the built `sockscan` next to the test bundle.
+    func sockscan(_ arguments: [String]) throws -> CommandResult {
+        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? ""
+        var directory = URL(fileURLWithPath: executable).deletingLastPathComponent()
+        // The bundle may be a directory (…/sockscanPackageTests.xctest/…) on some layouts: walk up to the binary.
+        for _ in 0..<4
+        where !FileManager.default.isExecutableFile(atPath: directory.appendingPathComponent("sockscan").path) {
+            directory.deleteLastPathComponent()
+        }
+        let binary = directory.appendingPathComponent("sockscan").path
+        guard FileManager.default.isExecutableFile(atPath: binary) else {
+            throw CommandError("sockscan not built next to the tests (\(executable)); run swift build --build-tests")
+        }
+        return try Command.run(binary, arguments, timeout: 30)
+    }
+}

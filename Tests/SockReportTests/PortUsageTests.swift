@@ -1,0 +1,197 @@
+import SockDiag
+import Testing
+
+@testable import SockReport
+
+@Suite("Port sysctl parsing")
+struct PortSettingsParsingTests {
+    @Test(arguments: [
+        ("", [ClosedRange<UInt16>]()),  // none reserved: the kernel prints an empty line
+        ("\n", []),
+        ("8080\n", [8080...8080]),
+        ("8080,9000-9010\n", [8080...8080, 9000...9010]),
+        (" 1-2 , 65535 ", [1...2, 65535...65535]),  // blanks around items are tolerated
+        ("0", [0...0]),
+    ])
+    func reservedPortsParse(text: String, expected: [ClosedRange<UInt16>]) throws {
+        #expect(try ReservedPorts(parsing: text).ranges == expected)
+    }
+
+    @Test(arguments: ["65536", "9010-9000", "80,,81", "a", "1-2-3", "-5", "5-", ",", "+1", "1.5"])
+    func reservedPortsRejectMalformed(text: String) {
+        #expect(throws: PortSettingsError.self) { try ReservedPorts(parsing: text) }
+    }
+
+    @Test func reservedPortsCountInRangeOnce() throws {
+        let reserved = try ReservedPorts(parsing: "39990-40002,40001,40038-40100")
+        let range = PortRange(low: 40000, high: 40039)
+        // 40000, 40001, 40002 (40001 listed twice) + 40038, 40039
+        #expect(reserved.count(in: range) == 5)
+        #expect(reserved.description == "39990-40002,40001,40038-40100")
+        #expect(reserved.contains(40001) && !reserved.contains(40003))
+    }
+
+    @Test func rangeParse() throws {
+        #expect(try PortSettings.parseRange("32768\t60999\n") == PortRange(low: 32768, high: 60999))
+        #expect(PortRange(low: 32768, high: 60999).count == 28232)
+        #expect(throws: PortSettingsError.self) { try PortSettings.parseRange("60999 32768") }
+        #expect(throws: PortSettingsError.self) { try PortSettings.parseRange("32768") }
+    }
+}
+
+@Suite("Port usage grouping on fixed records")
+struct PortUsageGroupingTests {
+    static let range = PortRange(low: 40000, high: 40039)
+    static let a = IPAddress("10.0.0.1")!
+    static let b = IPAddress("10.0.0.2")!
+    static let upstream = IPAddress("192.0.2.10")!
+
+    static func tcp(_ state: TCPState, _ local: IPAddress, _ lport: UInt16, _ remote: IPAddress, _ rport: UInt16)
+        -> SocketRecord
+    {
+        SocketRecord(
+            proto: .tcp, family: local.family, state: state, local: Endpoint(address: local, port: lport),
+            remote: Endpoint(address: remote, port: rport))
+    }
+
+    static func udp(_ state: TCPState, _ lport: UInt16) -> SocketRecord {
+        SocketRecord(
+            proto: .udp, family: .inet, state: state, local: Endpoint(address: a, port: lport),
+            remote: Endpoint(address: .v4(.any), port: 0))
+    }
+
+    @Test func groupsByLocalRemoteAndPort() throws {
+        let settings = PortSettings(
+            range: Self.range, reserved: try ReservedPorts(parsing: "40038-40039"), tcpTWReuse: 0)
+        var usage = PortUsage(settings: settings)
+        // A listener inside the range: its port is bound for every destination.
+        usage.add(Self.tcp(.listen, .v4(.any), 40010, .v4(.any), 0))
+        // A listener outside the range changes nothing.
+        usage.add(Self.tcp(.listen, .v4(.any), 8080, .v4(.any), 0))
+        // 10 to upstream:443 from a: 6 established, 4 time-wait.
+        for i in 0..<10 {
+            usage.add(Self.tcp(i < 6 ? .established : .timeWait, Self.a, 40000 + UInt16(i), Self.upstream, 443))
+        }
+        // Same remote, other port: a different destination. Same ports reused: allowed by the 4-tuple.
+        for i in 0..<3 { usage.add(Self.tcp(.synSent, Self.a, 40000 + UInt16(i), Self.upstream, 80)) }
+        // Same remote and port from another local address: a different destination.
+        usage.add(Self.tcp(.finWait2, Self.b, 40000, Self.upstream, 443))
+        // IPv4-mapped IPv6 groups with IPv4.
+        let mappedA = IPAddress.v6(IPv6Address(mapping: IPv4Address("10.0.0.1")!))
+        let mappedUp = IPAddress.v6(IPv6Address(mapping: IPv4Address("192.0.2.10")!))
+        usage.add(Self.tcp(.established, mappedA, 40020, mappedUp, 443))
+        // Not ephemeral: outside the range, reserved, on the bound port (an accepted connection).
+        usage.add(Self.tcp(.established, Self.a, 50000, Self.upstream, 443))
+        usage.add(Self.tcp(.timeWait, Self.a, 40039, Self.upstream, 443))
+        usage.add(Self.tcp(.established, .v4(.any), 40010, Self.upstream, 51000))
+        // Close-state TCP sockets are ignored.
+        usage.add(Self.tcp(.close, Self.a, 40030, Self.upstream, 443))
+        // UDP: two sockets share 40001 (SO_REUSEPORT), one outside the range.
+        usage.add(Self.udp(.close, 40001))
+        usage.add(Self.udp(.close, 40001))
+        usage.add(Self.udp(.established, 40002))
+        usage.add(Self.udp(.close, 5353))
+
+        #expect(usage.skippedConnections == 3)
+        let report = usage.report(thresholds: PortThresholds(warn: 20, critical: 50))
+        #expect(report.reserved == 2)
+        #expect(report.boundPorts == [40010])
+        #expect(report.capacity == 40 - 2 - 1)
+        #expect(report.destinations.count == 3)
+
+        let first = try #require(report.destinations.first)
+        #expect(first.destination == Destination(localAddress: Self.a, remoteAddress: Self.upstream, remotePort: 443))
+        #expect(first.used == 11)
+        #expect(first.states[.established] == 7)
+        #expect(first.states[.timeWait] == 4)
+        #expect(first.capacity == 37)
+        #expect(abs(first.utilization - 11.0 / 37.0) < 1e-12)
+        #expect(report.destinations[1].used == 3)
+        #expect(report.destinations[1].destination.remotePort == 80)
+        #expect(report.destinations[2].used == 1)
+        #expect(report.destinations[2].destination.localAddress == Self.b)
+
+        #expect(report.udp.sockets == 3)
+        #expect(report.udp.ports == 2)
+        #expect(report.udp.capacity == 38)
+        #expect(report.udp.states[.established] == 1)
+
+        // 11/37 = 29.7%: over warn (20), under critical (50).
+        #expect(report.verdict == .warn)
+        #expect(report.isAtOrOver(percent: 29) && !report.isAtOrOver(percent: 30))
+        #expect(report.advice.count == 4)
+        #expect(report.advice[0].hasPrefix("Reuse connections to 192.0.2.10:443"))
+        #expect(report.advice[1].contains("IP_BIND_ADDRESS_NO_PORT"))
+        #expect(report.advice[2].contains("ip_local_port_range"))
+        #expect(report.advice[3].contains("tcp_tw_reuse=1"))
+    }
+
+    @Test func emptyIsOkWithoutAdvice() {
+        let usage = PortUsage(settings: PortSettings(range: Self.range))
+        let report = usage.report()
+        #expect(report.verdict == .ok)
+        #expect(report.advice.isEmpty)
+        #expect(report.capacity == 40)
+        #expect(report.worstUtilization == 0)
+    }
+
+    @Test func noPortLeftIsCritical() throws {
+        let settings = PortSettings(range: Self.range, reserved: try ReservedPorts(parsing: "40000-40039"))
+        let report = PortUsage(settings: settings).report()
+        #expect(report.capacity == 0)
+        #expect(report.verdict == .critical)
+        #expect(report.isAtOrOver(percent: 100))
+    }
+
+    @Test func destinationCapOverflowsIntoOneTally() {
+        var usage = PortUsage(settings: PortSettings(range: Self.range), maxDestinations: 2)
+        for port in UInt16(1)...5 { usage.add(Self.tcp(.established, Self.a, 40000, Self.upstream, port)) }
+        usage.add(Self.tcp(.established, Self.a, 40001, Self.upstream, 1))  // a kept destination still counts
+        #expect(usage.destinations.count == 2)
+        #expect(
+            usage.destinations[Destination(localAddress: Self.a, remoteAddress: Self.upstream, remotePort: 1)]?.total
+                == 2)
+        #expect(usage.overflowSockets == 3)
+        #expect(usage.report().otherSockets == 3)
+    }
+
+    @Test func jsonDocument() throws {
+        var usage = PortUsage(
+            settings: PortSettings(range: Self.range, tcpTWReuse: 0, tcpMaxTWBuckets: 100, tcpFinTimeout: 60))
+        for i in 0..<30 {
+            usage.add(Self.tcp(i < 10 ? .established : .timeWait, Self.a, 40000 + UInt16(i), Self.upstream, 443))
+        }
+        usage.add(Self.tcp(.established, Self.a, 40000, Self.upstream, 80))
+        let report = usage.report()
+        var out = TextWriter()
+        PortReportFormatter(top: 1).writeJSON(report, into: &out)
+        let text = out.string
+        let expected: String = [
+            #"{"range":{"low":40000,"high":40039,"size":40,"reserved":0,"bound":0,"bound_ports":[],"capacity":40},"#,
+            #""settings":{"ip_local_reserved_ports":"","tcp_tw_reuse":0,"tcp_max_tw_buckets":100,"tcp_fin_timeout":60},"#,
+            #""destinations":[{"local_address":"10.0.0.1","remote_address":"192.0.2.10","remote_port":443,"#,
+            #""used":30,"capacity":40,"utilization":0.75,"states":{"established":10,"time-wait":20}}],"#,
+            #""more_destinations":1,"other_sockets":0,"#,
+            #""udp":{"sockets":0,"ports":0,"capacity":40,"utilization":0.0,"connected":0,"unconnected":0},"#,
+            #""verdict":"warn","summary":"10.0.0.1 -> 192.0.2.10:443 uses 30 of 40 ports (75.0%)","advice":["Reuse"#,
+        ].joined()
+        #expect(text.hasPrefix(expected), "\(text)")
+        #expect(text.hasSuffix("]}\n"))
+        #expect(text.filter { $0 == "\n" }.count == 1)
+    }
+
+    @Test func tableShowsWorstFirstWithBar() {
+        var usage = PortUsage(settings: PortSettings(range: Self.range, tcpTWReuse: 0))
+        for i in 0..<40 { usage.add(Self.tcp(.timeWait, Self.a, 40000 + UInt16(i), Self.upstream, 443)) }
+        for i in 0..<2 { usage.add(Self.tcp(.established, Self.a, 40000 + UInt16(i), Self.upstream, 80)) }
+        var out = TextWriter()
+        PortReportFormatter(top: 5).writeTable(usage.report(), into: &out)
+        let lines = out.string.split(separator: "\n", omittingEmptySubsequences: false)
+        #expect(lines[0] == "Ports 40000-40039 (40) - 0 reserved - 0 bound = 40 per destination")
+        #expect(lines[1] == "tcp_tw_reuse=0  tcp_fin_timeout=?  tcp_max_tw_buckets=?")
+        #expect(lines[3].hasPrefix("LOCAL"))
+        #expect(lines[4] == "10.0.0.1  192.0.2.10:443    40   40  100.0%  [####################]  time-wait 40")
+        #expect(lines[5] == "10.0.0.1  192.0.2.10:80      2   40    5.0%  [#...................]  established 2")
+        #expect(out.string.contains("Verdict: CRITICAL: 10.0.0.1 -> 192.0.2.10:443 uses 40 of 40 ports (100.0%)"))
+    }
+}

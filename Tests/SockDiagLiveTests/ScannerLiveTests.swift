@@ -43,6 +43,14 @@ struct ScannerLiveTests {
         #expect(fixture.mix.counts(.udp) == [.close: 3, .established: 1])
     }
 
+    @Test(
+        "the test namespace has its own small TCP hash (dumps do not walk the host's table)",
+        .enabled(if: access("/proc/sys/net/ipv4/tcp_child_ehash_entries", F_OK) == 0))
+    func privateHash() throws {
+        let fixture = try LiveFixture.require()
+        #expect(fixture.namespace.tcpHashEntries() == TestNamespace.tcpHashBuckets)
+    }
+
     @Test("count() agrees with the records per state")
     func countsPerState() throws {
         let fixture = try LiveFixture.require()

@@ -69,11 +69,16 @@ public enum Command {
         process.standardError = err
         try process.run()
         let deadline = Date().addingTimeInterval(timeout)
-        while process.isRunning && Date() < deadline { usleep(2_000) }
+        var rounds = 0
+        let maxRounds = Int(timeout * 500) + 1
+        while process.isRunning && Date() < deadline && rounds < maxRounds {
+            usleep(2_000)
+            rounds += 1
+        }
         if process.isRunning {
             process.terminate()
             let killDeadline = Date().addingTimeInterval(2)
-            while process.isRunning && Date() < killDeadline { usleep(5_000) }
+            for _ in 0..<400 where process.isRunning && Date() < killDeadline { usleep(5_000) }
             if process.isRunning { kill(process.processIdentifier, SIGKILL) }
             throw CommandError("\(executable) \(arguments.joined(separator: " ")) did not finish in \(timeout) s")
         }

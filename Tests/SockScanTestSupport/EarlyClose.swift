@@ -69,7 +69,9 @@ public enum EarlyClose {
         let deadline = Date().addingTimeInterval(timeout)
         var line: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 64)
-        reading: while Date() < deadline {
+        var rounds = 0
+        reading: while Date() < deadline && rounds < 100_000 {
+            rounds += 1
             var poller = pollfd(fd: readEnd, events: Int16(POLLIN), revents: 0)
             let ready = poll(&poller, 1, 100)
             if ready < 0 && errno != EINTR { break }
@@ -87,7 +89,7 @@ public enum EarlyClose {
 
         var status: Int32 = 0
         var finished = false
-        while Date() < deadline {
+        for _ in 0..<(Int(timeout * 500) + 1) where Date() < deadline {
             let waited = waitpid(pid, &status, WNOHANG)
             if waited == pid {
                 finished = true

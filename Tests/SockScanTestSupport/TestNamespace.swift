@@ -6,6 +6,13 @@ import SockDiag
 ///
 /// Only loopback exists inside, so traffic there never leaves the machine. Creation also deletes the
 /// `sockscan-t-PID-*` namespaces of test processes that died without cleaning up.
+///
+/// The namespace gets its own small TCP and UDP hash tables where the kernel allows it
+/// (`tcp_child_ehash_entries`, Linux 6.1; `udp_child_hash_entries`, 6.2): otherwise every dump and
+/// every read of `/proc/net/tcp` walks the host-wide table, with whatever a benchmark running beside
+/// the tests holds in it (500k sockets make each dump of a 20-socket namespace take half a second).
+/// The setting is read from the creating process's namespace, so `ip netns add` runs inside a
+/// throw-away parent namespace that has it.
 public final class TestNamespace: @unchecked Sendable {
     /// The prefix of every namespace these tests make.
     public static let namePrefix = "sockscan-t-"
@@ -32,7 +39,7 @@ public final class TestNamespace: @unchecked Sendable {
             return Self.counter
         }
         let name = "\(Self.namePrefix)\(getpid())-\(number)"
-        try Command.check("ip", ["netns", "add", name])
+        try Self.add(name)
         do {
             try Command.check("ip", ["-n", name, "link", "set", "lo", "up"])
             let namespace = try NetworkNamespace(name)
@@ -52,13 +59,47 @@ public final class TestNamespace: @unchecked Sendable {
 
     deinit { close() }
 
+    /// Number of buckets of the namespace's own TCP established hash table.
+    public static let tcpHashBuckets = 1024
+    /// Number of buckets of the namespace's own UDP hash table (the kernel's minimum is 256).
+    public static let udpHashBuckets = 256
+
+    /// `ip netns add NAME`, run from a thread inside a parent namespace whose `*_child_*hash_entries`
+    /// give the new namespace private hash tables (a child process starts in its creating thread's
+    /// namespace). Falls back to a plain `ip netns add` where the kernel lacks the settings.
+    static func add(_ name: String) throws {
+        let parentName = name + "-parent"
+        try Command.check("ip", ["netns", "add", parentName])
+        defer { _ = try? Command.run("ip", ["netns", "delete", parentName], timeout: 10) }
+        let parent = try NetworkNamespace(parentName)
+        try parent.run {
+            // Best effort: older kernels have no such files, and then the table is shared.
+            try? Sysctl.set("net/ipv4/tcp_child_ehash_entries", to: tcpHashBuckets)
+            try? Sysctl.set("net/ipv4/udp_child_hash_entries", to: udpHashBuckets)
+            try Command.check("ip", ["netns", "add", name])
+        }
+    }
+
+    /// The namespace's TCP established hash size: positive when private, negative when it is the
+    /// host's shared table (`net.ipv4.tcp_ehash_entries`), nil when the kernel does not say.
+    public func tcpHashEntries() -> Int? {
+        try? run {
+            Int(try readText("/proc/sys/net/ipv4/tcp_ehash_entries").trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+    }
+
     /// Deletes the namespace's name. Sockets still open in it keep it alive until they are closed.
     public func close() {
         let first = lock.withLock {
             defer { closed = true }
             return !closed
         }
-        if first { _ = try? Command.run("ip", ["netns", "delete", name], timeout: 10) }
+        guard first else { return }
+        let result = try? Command.run("ip", ["netns", "delete", name], timeout: 10)
+        if result?.status != 0 {
+            let reason = result.map { $0.stderr } ?? "did not finish"
+            FileHandle.standardError.write(Data("warning: ip netns delete \(name): \(reason)\n".utf8))
+        }
     }
 
     /// Runs `body` on a thread inside the namespace (sockets made there belong to it).

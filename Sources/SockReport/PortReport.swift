@@ -201,7 +201,7 @@ public struct PortReport: Sendable {
                 if settings.tcpTimestamps == 0 { now += "; tcp_timestamps is 0" }
                 advice.append(
                     "Set net.ipv4.tcp_tw_reuse=1 (\(now)) so connect() may take over a TIME_WAIT port to the same "
-                        + "destination once it is over 1 s old. Caveats: it only helps outgoing connections (the "
+                        + "destination once it is \(settings.timeWaitReuseDelayMilliseconds) ms old (tcp_tw_reuse_delay). Caveats: it only helps outgoing connections (the "
                         + "side that closed first), needs TCP timestamps (net.ipv4.tcp_timestamps=1) on both ends, "
                         + "and is safe for clients; it does nothing for a server's own TIME_WAIT sockets.")
             }

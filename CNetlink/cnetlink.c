@@ -90,15 +90,17 @@ static void fill_sockid(struct inet_diag_sockid *id, const struct cnl_inet_diag_
 int cnl_inet_diag_request_build(void *buf, size_t cap, const struct cnl_inet_diag_request *req, uint32_t seq)
 {
 	struct nlmsghdr *nlh;
-	size_t body;
+	size_t body, need;
 
 	if (req->bytecode_len > CNL_BYTECODE_MAX || (req->bytecode_len && !req->bytecode))
 		return -E2BIG;
 	body = req->kind == CNL_REQUEST_LEGACY_TCP ? sizeof(struct inet_diag_req) : sizeof(struct inet_diag_req_v2);
-	if (cap < NLMSG_HDRLEN + NLMSG_ALIGN(body) + (req->bytecode_len ? MNL_ATTR_HDRLEN + MNL_ALIGN(req->bytecode_len) : 0))
+	need = NLMSG_HDRLEN + NLMSG_ALIGN(body) + (req->bytecode_len ? MNL_ATTR_HDRLEN + MNL_ALIGN(req->bytecode_len) : 0);
+	if (cap < need)
 		return -ENOSPC;
 
-	memset(buf, 0, NLMSG_HDRLEN + NLMSG_ALIGN(body));
+	/* All of it: mnl_attr_put of libmnl 1.0.4 leaves the attribute's alignment padding unwritten. */
+	memset(buf, 0, need);
 	nlh = mnl_nlmsg_put_header(buf);
 	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
 	nlh->nlmsg_seq = seq;

@@ -110,7 +110,8 @@ public struct IPv6Address: Hashable, Sendable, Comparable, CustomStringConvertib
     public static func < (lhs: Self, rhs: Self) -> Bool { (lhs.high, lhs.low) < (rhs.high, rhs.low) }
 
     /// RFC 5952 text: lower-case hex, the longest run of two or more zero groups as `::`,
-    /// IPv4-mapped addresses as `::ffff:a.b.c.d` (what `ss` and `inet_ntop` print).
+    /// IPv4-mapped addresses as `::ffff:a.b.c.d` and IPv4-compatible ones as `::a.b.c.d` (what `ss` and
+    /// `inet_ntop` print).
     public var description: String {
         var writer = TextWriter()
         writer.write(self)

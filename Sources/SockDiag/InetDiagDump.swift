@@ -48,8 +48,10 @@ public enum InetDiagDump {
             proto: proto,
             family: family,
             state: TCPState(rawValue: payload[1]),
-            local: Endpoint(address: local, port: UInt16(bigEndian: payload.loadUnaligned(fromByteOffset: 4, as: UInt16.self))),
-            remote: Endpoint(address: remote, port: UInt16(bigEndian: payload.loadUnaligned(fromByteOffset: 6, as: UInt16.self))),
+            local: Endpoint(
+                address: local, port: UInt16(bigEndian: payload.loadUnaligned(fromByteOffset: 4, as: UInt16.self))),
+            remote: Endpoint(
+                address: remote, port: UInt16(bigEndian: payload.loadUnaligned(fromByteOffset: 6, as: UInt16.self))),
             receiveQueue: payload.loadUnaligned(fromByteOffset: 56, as: UInt32.self),
             sendQueue: payload.loadUnaligned(fromByteOffset: 60, as: UInt32.self),
             uid: payload.loadUnaligned(fromByteOffset: 64, as: UInt32.self),

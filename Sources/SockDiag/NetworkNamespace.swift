@@ -61,7 +61,8 @@ public struct NamespaceError: Error, Hashable, Sendable, CustomStringConvertible
         case ENOENT:
             return "network namespace \(path) does not exist (\(reason)); list them with: ip netns list"
         case EPERM, EACCES:
-            return "cannot \(operation) network namespace \(path): \(reason); entering a namespace needs root (CAP_SYS_ADMIN)"
+            return
+                "cannot \(operation) network namespace \(path): \(reason); entering a namespace needs root (CAP_SYS_ADMIN)"
         case EINVAL where operation == "setns":
             return "\(path) is not a network namespace (\(reason))"
         default:

@@ -94,7 +94,8 @@ public struct ProcNetReader: Sendable {
                     lineNumber += 1
                     if lineNumber > 1 {  // the header
                         let line = UnsafeRawBufferPointer(rebasing: buffer[start..<end])
-                        let record = try Self.parseLine(line, proto: proto, family: family, file: file, lineNumber: lineNumber)
+                        let record = try Self.parseLine(
+                            line, proto: proto, family: family, file: file, lineNumber: lineNumber)
                         parsed += 1
                         if states.contains(record.state) { try body(record) }
                     }
@@ -104,7 +105,8 @@ public struct ProcNetReader: Sendable {
             }
             if start < filled {
                 if start == 0 && filled == capacity {
-                    throw ProcNetError.malformed(file: file, line: lineNumber + 1, reason: "line longer than \(capacity) bytes")
+                    throw ProcNetError.malformed(
+                        file: file, line: lineNumber + 1, reason: "line longer than \(capacity) bytes")
                 }
                 memmove(buffer.baseAddress!, buffer.baseAddress! + start, filled - start)
                 filled -= start

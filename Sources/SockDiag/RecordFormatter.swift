@@ -181,7 +181,10 @@ public struct RecordFormatter {
     private mutating func interfaceName(_ index: UInt32) -> String {
         if let name = interfaceNames[index] { return name }
         var buffer = [CChar](repeating: 0, count: Int(IF_NAMESIZE) + 1)
-        let name = if_indextoname(index, &buffer) != nil ? String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self) : String(index)
+        let name =
+            if_indextoname(index, &buffer) != nil
+            ? String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            : String(index)
         interfaceNames[index] = name
         return name
     }

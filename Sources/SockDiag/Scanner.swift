@@ -39,11 +39,15 @@ public struct ScanQuery: Hashable, Sendable {
     /// An `INET_DIAG_REQ_BYTECODE` program the kernel runs on each socket; the kernel audits it and
     /// refuses a bad one with `EINVAL`.
     public var bytecode: [UInt8]?
+    /// A filter in the `ss` language, compiled into the cheapest kernel program (``KernelProgram``): its
+    /// states narrow ``states``, exact ports go to the request id, the rest to bytecode, and only what the
+    /// kernel cannot test is evaluated here on what it returned.
+    public var filter: Filter?
 
     public init(
         protocols: ProtocolSet = .tcp, families: FamilySet = .all, states: StateSet = .all,
         extensions: ScanExtensions = [], localPort: UInt16? = nil, remotePort: UInt16? = nil,
-        bytecode: [UInt8]? = nil
+        bytecode: [UInt8]? = nil, filter: Filter? = nil
     ) {
         self.protocols = protocols
         self.families = families
@@ -52,6 +56,7 @@ public struct ScanQuery: Hashable, Sendable {
         self.localPort = localPort
         self.remotePort = remotePort
         self.bytecode = bytecode
+        self.filter = filter
     }
 }
 
@@ -215,16 +220,89 @@ public final class Scanner {
     @discardableResult
     public func forEach(_ query: ScanQuery, _ body: (SocketRecord) throws -> Void) throws -> ScanStatistics {
         var stats = ScanStatistics()
+        let plan = try plan(query)
+        guard let request = plan.request else { return stats }  // contradictory ports: nothing can match
         if query.protocols.contains(.tcp) {
-            try scan(.tcp, query, &stats, body)
+            try scan(.tcp, request, plan, &stats, body)
         }
         if query.protocols.contains(.udp) {
-            try scan(.udp, query, &stats, body)
+            try scan(.udp, request, plan, &stats, body)
         }
         if stats.interrupted {
-            onWarning?("warning: the socket table changed during the dump (NLM_F_DUMP_INTR); a socket may be missing or repeated")
+            onWarning?(
+                "warning: the socket table changed during the dump (NLM_F_DUMP_INTR); a socket may be missing or repeated"
+            )
         }
         return stats
+    }
+
+    /// A query made ready to send: its filter compiled and merged in.
+    struct Plan {
+        /// What goes to the kernel; `nil` when nothing can match.
+        var request: ScanQuery?
+        /// What user space tests on each socket the kernel returned.
+        var remainder: FilterExpression?
+        /// The whole filter, for the /proc path (which the kernel does not filter).
+        var filter: FilterExpression?
+    }
+
+    /// Compiles the query's filter (devices looked up in the scanned namespace) into the request.
+    func plan(_ query: ScanQuery) throws -> Plan {
+        guard let filter = query.filter else { return Plan(request: query) }
+        let program = try kernelProgram(for: filter, baseStates: query.states)
+        var request = query
+        request.filter = nil
+        request.states = program.states
+        if let port = program.localPort {
+            if let given = query.localPort, given != port { return Plan(request: nil) }
+            request.localPort = port
+        }
+        if let port = program.remotePort {
+            if let given = query.remotePort, given != port { return Plan(request: nil) }
+            request.remotePort = port
+        }
+        if !program.bytecode.isEmpty {
+            if query.bytecode != nil {
+                throw NetlinkError(
+                    errno: EINVAL, operation: "filter: a query takes either bytecode or a filter, not both")
+            }
+            request.bytecode = program.bytecode
+        }
+        return Plan(request: request, remainder: program.remainder, filter: try resolved(filter).expression)
+    }
+
+    /// The kernel program for `filter` in this scanner's namespace (what `--explain` prints).
+    ///
+    /// - Throws: ``FilterCompileError``.
+    public func kernelProgram(for filter: Filter, baseStates: StateSet = .all) throws -> KernelProgram {
+        try KernelProgram(resolved(filter), baseStates: baseStates, ephemeralPorts: ephemeralPorts())
+    }
+
+    /// The scanned namespace's `net.ipv4.ip_local_port_range` (the default 32768–60999 if unreadable).
+    public func ephemeralPorts() -> ClosedRange<UInt16> {
+        let read: @Sendable () -> String? = { try? ProcFile.read("/proc/sys/net/ipv4/ip_local_port_range") }
+        let text = namespace.map { (try? $0.run(read)) ?? nil } ?? read()
+        let words = (text ?? "").split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" })
+        guard words.count == 2, let low = UInt16(words[0]), let high = UInt16(words[1]), low <= high else {
+            return 32768...60999
+        }
+        return low...high
+    }
+
+    private func resolved(_ filter: Filter) throws -> Filter {
+        Filter(try filter.expression.resolvingDevices { name in resolveDevice(name) })
+    }
+
+    /// An interface index by name, in the scanned namespace (`if_nametoindex`).
+    public func resolveDevice(_ name: String) -> UInt32? {
+        let lookup: @Sendable () -> UInt32 = { if_nametoindex(name) }
+        let index: UInt32
+        if let namespace {
+            index = (try? namespace.run(lookup)) ?? 0
+        } else {
+            index = lookup()
+        }
+        return index == 0 ? nil : index
     }
 
     /// Returns every socket that matches `query`.
@@ -242,17 +320,17 @@ public final class Scanner {
     }
 
     private func scan(
-        _ proto: TransportProtocol, _ query: ScanQuery, _ stats: inout ScanStatistics,
+        _ proto: TransportProtocol, _ query: ScanQuery, _ plan: Plan, _ stats: inout ScanStatistics,
         _ body: (SocketRecord) throws -> Void
     ) throws {
         if procfsProtocols.contains(proto) {
-            try scanProcfs(proto, query, &stats, body)
+            try scanProcfs(proto, query, plan, &stats, body)
             return
         }
         var families: [AddressFamily] = AddressFamily.allCases.filter { query.families.contains($0) }
         if proto == .tcp && families.count == 2 && tcpStrategy != .perFamily && onePassSupported != false {
             do {
-                try dump(.tcp, family: nil, query, &stats, body)
+                try dump(.tcp, family: nil, query, plan.remainder, &stats, body)
                 onePassSupported = true
                 stats.usedOnePassTCP = true
                 return
@@ -270,28 +348,31 @@ public final class Scanner {
         }
         for family in families {
             do {
-                try dump(proto, family: family, query, &stats, body)
+                try dump(proto, family: family, query, plan.remainder, &stats, body)
             } catch let error as NetlinkError where error.errno == ENOENT && stats.records == 0 {
                 // The protocol's diag module is missing (tcp_diag, udp_diag): /proc still has the sockets.
-                if query.bytecode != nil { throw error }
                 procfsProtocols.insert(proto == .tcp ? .tcp : .udp)
                 onWarning?("warning: \(error); reading /proc/net/\(proto) instead")
                 families = []
-                try scanProcfs(proto, query, &stats, body)
+                try scanProcfs(proto, query, plan, &stats, body)
                 return
             }
         }
     }
 
-    private func dump(
-        _ proto: TransportProtocol, family: AddressFamily?, _ query: ScanQuery, _ stats: inout ScanStatistics,
-        _ body: (SocketRecord) throws -> Void
-    ) throws {
-        guard let socket else { throw NetlinkError(errno: EBADF, operation: "dump \(proto)") }
-        sequence &+= 1
-        let seq = sequence
+    /// Writes the dump request for `proto` and `query` into `buffer` without sending it.
+    ///
+    /// `dump` sends exactly these bytes; the hook lets unit tests check that a query's states, ports,
+    /// extensions and bytecode reach the kernel's request fields, with no socket.
+    /// The corresponding kernel request is `SOCK_DIAG_BY_FAMILY` with `inet_diag_req_v2`, or, with `family`
+    /// `nil`, the one-pass `TCPDIAG_GETSOCK` with `inet_diag_req`.
+    /// - Returns: the request length, or `-errno` from `cnl_inet_diag_request_build`.
+    static func buildRequest(
+        _ proto: TransportProtocol, family: AddressFamily?, _ query: ScanQuery, sequence: UInt32,
+        into buffer: UnsafeMutableRawBufferPointer
+    ) -> Int32 {
         let bytecode = query.bytecode ?? []
-        let length = bytecode.withUnsafeBytes { code -> Int32 in
+        return bytecode.withUnsafeBytes { code -> Int32 in
             var request = cnl_inet_diag_request()
             request.kind = family == nil ? CNL_REQUEST_LEGACY_TCP : CNL_REQUEST_V2
             request.family = family?.rawValue ?? UInt8(AF_INET)
@@ -302,8 +383,18 @@ public final class Scanner {
             request.dport = query.remotePort ?? 0
             request.bytecode = code.baseAddress
             request.bytecode_len = UInt32(code.count)
-            return cnl_inet_diag_request_build(requestBuffer.baseAddress, requestBuffer.count, &request, seq)
+            return cnl_inet_diag_request_build(buffer.baseAddress, buffer.count, &request, sequence)
         }
+    }
+
+    private func dump(
+        _ proto: TransportProtocol, family: AddressFamily?, _ query: ScanQuery, _ remainder: FilterExpression?,
+        _ stats: inout ScanStatistics, _ body: (SocketRecord) throws -> Void
+    ) throws {
+        guard let socket else { throw NetlinkError(errno: EBADF, operation: "dump \(proto)") }
+        sequence &+= 1
+        let seq = sequence
+        let length = Self.buildRequest(proto, family: family, query, sequence: seq, into: requestBuffer)
         let operation = "dump \(proto) \(family?.description ?? "inet+inet6")\(query.bytecode == nil ? "" : " with filter bytecode")"
         if length < 0 { throw NetlinkError(errno: -length, operation: operation) }
         let sent = cnl_sock_diag_send(socket, requestBuffer.baseAddress, Int(length))
@@ -314,6 +405,7 @@ public final class Scanner {
         var delivered = 0
         do {
             let result = try InetDiagDump.walk(&d, proto: proto, operation: operation) { record in
+                if let remainder, !remainder.matches(record) { return }
                 delivered += 1
                 try body(record)
             }
@@ -346,12 +438,18 @@ public final class Scanner {
     }
 
     private func scanProcfs(
-        _ proto: TransportProtocol, _ query: ScanQuery, _ stats: inout ScanStatistics,
+        _ proto: TransportProtocol, _ query: ScanQuery, _ plan: Plan, _ stats: inout ScanStatistics,
         _ body: (SocketRecord) throws -> Void
     ) throws {
-        if query.bytecode != nil {
+        if let filter = plan.filter {
+            guard filter.evaluableInUserSpace else {
+                throw NetlinkError(
+                    errno: EOPNOTSUPP, operation: "'autobound' on the /proc path (only sock_diag can test it)")
+            }
+        } else if query.bytecode != nil {
             throw NetlinkError(errno: EOPNOTSUPP, operation: "filter bytecode on the /proc path (needs sock_diag)")
         }
+        let filter = plan.filter
         stats.procfsFallback.insert(proto == .tcp ? .tcp : .udp)
         let families = AddressFamily.allCases.filter { query.families.contains($0) }
         let work: @Sendable () throws -> [SocketRecord]
@@ -361,6 +459,7 @@ public final class Scanner {
         let rport = query.remotePort
         @Sendable func matches(_ r: SocketRecord) -> Bool {
             (lport == nil || r.local.port == lport) && (rport == nil || r.remote.port == rport)
+                && (filter == nil || filter!.matches(r))
         }
         if let namespace {
             // /proc/thread-self/net shows the namespace of the reading thread, so read there.

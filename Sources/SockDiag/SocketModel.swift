@@ -180,7 +180,8 @@ public struct SocketRecord: Hashable, Sendable {
     public init(
         proto: TransportProtocol, family: AddressFamily, state: TCPState, local: Endpoint, remote: Endpoint,
         receiveQueue: UInt32 = 0, sendQueue: UInt32 = 0, uid: UInt32 = 0, inode: UInt32 = 0, cookie: UInt64 = 0,
-        interfaceIndex: UInt32 = 0, timer: SocketTimer = SocketTimer(kind: .none, expiresMilliseconds: 0, retransmits: 0),
+        interfaceIndex: UInt32 = 0,
+        timer: SocketTimer = SocketTimer(kind: .none, expiresMilliseconds: 0, retransmits: 0),
         tcpInfo: TCPInfo? = nil, memory: SocketMemory? = nil
     ) {
         self.proto = proto

@@ -110,7 +110,8 @@ public struct StateSet: OptionSet, Hashable, Sendable, CustomStringConvertible {
     }
 
     /// The names a user may give: the states and the groups.
-    public static let validNames = TCPState.allCases.map(\.name) + ["all", "connected", "synchronized", "bucket", "big"]
+    public static let validNames =
+        TCPState.allCases.map(\.name) + ["all", "connected", "synchronized", "bucket", "big"]
 
     public var description: String { "[" + states.map(\.name).joined(separator: ", ") + "]" }
 }

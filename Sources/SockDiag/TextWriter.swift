@@ -106,11 +106,18 @@ public struct TextWriter: Sendable {
         write(address.value & 0xFF)
     }
 
-    /// Appends an IPv6 address in RFC 5952 form (what `inet_ntop` prints).
+    /// Appends an IPv6 address in RFC 5952 form, exactly as glibc's `inet_ntop` prints it.
     public mutating func write(_ address: IPv6Address) {
         if let v4 = address.mappedIPv4 {
             write("::ffff:")
             write(v4)
+            return
+        }
+        // inet_ntop, and so ss, prints the IPv4-compatible form (RFC 4291 2.5.5.1) as ::a.b.c.d too: six
+        // zero groups, then a non-zero seventh (::1:2 prints as ::0.1.0.2, ::1 stays ::1).
+        if address.high == 0, address.low >> 32 == 0, address.low >> 16 != 0 {
+            write("::")
+            write(IPv4Address(UInt32(truncatingIfNeeded: address.low)))
             return
         }
         @inline(__always) func group(_ i: Int) -> UInt16 {

@@ -28,6 +28,7 @@ struct Count: ParsableCommand {
         let query = try scan.query()
         try runtime {
             let scanner = try scan.makeScanner()
+            if scan.explain { return try scan.printExplanation(scanner, query) }
             let counts = try scanner.count(query)
             var out = TextWriter()
             switch format {

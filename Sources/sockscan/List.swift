@@ -24,7 +24,9 @@ struct List: ParsableCommand {
     @Flag(name: [.customShort("e"), .customLong("extended")], help: "Show uid, inode, cookie, interface and timer.")
     var extended = false
 
-    @Flag(name: [.customShort("i"), .customLong("info")], help: "Show TCP internals (tcp_info: rtt, cwnd, retransmits, bytes).")
+    @Flag(
+        name: [.customShort("i"), .customLong("info")],
+        help: "Show TCP internals (tcp_info: rtt, cwnd, retransmits, bytes).")
     var info = false
 
     @Flag(name: [.customShort("m"), .customLong("memory")], help: "Show socket memory (skmem).")
@@ -40,6 +42,7 @@ struct List: ParsableCommand {
         let query = try scan.query(extensions: extensions)
         try runtime {
             let scanner = try scan.makeScanner()
+            if scan.explain { return try scan.printExplanation(scanner, query) }
             var fields: RecordFormatter.Fields = []
             if extended { fields.insert(.extended) }
             if info { fields.insert(.tcpInfo) }

@@ -13,7 +13,9 @@ enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
 
 /// The `ss` selection flags shared by the subcommands that scan.
 struct ScanOptions: ParsableArguments {
-    @Flag(name: [.customShort("t"), .customLong("tcp")], help: "TCP sockets (the default when neither -t nor -u is given).")
+    @Flag(
+        name: [.customShort("t"), .customLong("tcp")],
+        help: "TCP sockets (the default when neither -t nor -u is given).")
     var tcp = false
 
     @Flag(name: [.customShort("u"), .customLong("udp")], help: "UDP sockets.")
@@ -25,32 +27,56 @@ struct ScanOptions: ParsableArguments {
     @Flag(name: [.customShort("6"), .customLong("ipv6")], help: "IPv6 only.")
     var ipv6 = false
 
-    @Flag(name: [.customShort("a"), .customLong("all")], help: "All states (listening, time-wait and unconnected too).")
+    @Flag(
+        name: [.customShort("a"), .customLong("all")], help: "All states (listening, time-wait and unconnected too).")
     var all = false
 
     @Flag(name: [.customShort("l"), .customLong("listening")], help: "Listening sockets only (and unconnected UDP).")
     var listening = false
 
-    @Option(name: .customLong("netns"), help: ArgumentHelp("Scan another network namespace.", valueName: "NAME|PATH|PID"))
+    @Option(
+        name: .customLong("netns"), help: ArgumentHelp("Scan another network namespace.", valueName: "NAME|PATH|PID"))
     var netns: String?
 
     @Flag(name: .customLong("proc"), help: "Read /proc/net instead of sock_diag (slower; for comparison).")
     var proc = false
 
-    @Option(name: .customLong("tcp-strategy"), help: "How TCP over both families is dumped: automatic, perFamily or onePass.")
+    @Option(
+        name: .customLong("tcp-strategy"),
+        help: "How TCP over both families is dumped: automatic, perFamily or onePass.")
     var tcpStrategy: TCPDumpStrategy = .automatic
 
+    @Flag(
+        name: .customLong("explain"),
+        help: "Print the kernel program the filter compiles to, then exit without scanning.")
+    var explain = false
+
     @Argument(
-        parsing: .captureForPassthrough,
+        parsing: .remaining,
         help: ArgumentHelp(
-            "State filter as in ss: state NAME, exclude NAME (repeatable).",
-            discussion: "Names: \(StateSet.validNames.joined(separator: " "))",
+            "A filter in ss syntax, as one or several arguments.",
+            discussion: """
+                state NAME | exclude NAME | sport/dport OP :PORT | src/dst ADDR[/LEN][:PORT] | dev NAME | autobound,
+                combined with and/or/not and parentheses (and/or bind equally, left to right, as in ss).
+                OP: = != < > <= >= (eq neq lt gt le ge). States: \(StateSet.validNames.joined(separator: " ")).
+                """,
             valueName: "filter"))
     var filter: [String] = []
 
     mutating func validate() throws {
         if ipv4 && ipv6 { throw ValidationError("-4 and -6 exclude each other; give neither for both families") }
-        _ = try states()
+        if listening && all { throw ValidationError("-l and -a exclude each other") }
+        _ = try parsedFilter()
+    }
+
+    /// The filter words parsed, or `nil` when none were given.
+    func parsedFilter() throws -> Filter? {
+        guard !filter.isEmpty else { return nil }
+        do {
+            return try Filter(parsing: filter)
+        } catch {
+            throw ValidationError(error.description)
+        }
     }
 
     var protocols: ProtocolSet {
@@ -62,38 +88,41 @@ struct ScanOptions: ParsableArguments {
 
     var families: FamilySet { ipv4 ? .inet : ipv6 ? .inet6 : .all }
 
-    /// The state set: `state`/`exclude` words as `ss` reads them, else -a / -l / the `ss` default.
-    func states() throws -> StateSet {
-        var result: StateSet? = nil
-        var words = filter[...]
-        while let word = words.popFirst() {
-            switch word {
-            case "state", "exclude", "excl":
-                guard let name = words.popFirst() else {
-                    throw ValidationError("'\(word)' needs a state name: \(StateSet.validNames.joined(separator: ", "))")
-                }
-                guard let set = StateSet(name: name) else {
-                    throw ValidationError(
-                        "unknown state '\(name)'; expected one of: \(StateSet.validNames.joined(separator: ", "))")
-                }
-                if word == "state" {
-                    result = (result ?? []).union(set)
-                } else {
-                    result = (result ?? .all).subtracting(set)
-                }
-            default:
-                throw ValidationError(
-                    "unsupported filter word '\(word)'; this version takes 'state NAME' and 'exclude NAME'")
-            }
-        }
-        if let result { return result }
+    /// The states before the filter: `-a`, `-l`, or what `ss` shows by default; a filter that names states
+    /// itself starts from all of them.
+    func baseStates(_ filter: Filter?) -> StateSet {
+        if filter?.expression.mentionsState == true { return .all }
         if listening { return StateSet([.listen, .close]) }
         if all { return .all }
         return .ssDefault
     }
 
     func query(extensions: ScanExtensions = []) throws -> ScanQuery {
-        ScanQuery(protocols: protocols, families: families, states: try states(), extensions: extensions)
+        let filter = try parsedFilter()
+        return ScanQuery(
+            protocols: protocols, families: families, states: baseStates(filter), extensions: extensions, filter: filter
+        )
+    }
+
+    /// Prints what `--explain` shows: the parsed filter, then the kernel program and the user-space rest.
+    func printExplanation(_ scanner: Scanner, _ query: ScanQuery) throws {
+        var text = "filter: \(query.filter.map { $0.description } ?? "none")\n"
+        text +=
+            "protocols: \([ProtocolSet.tcp, .udp].filter { query.protocols.contains($0) }.map { $0 == .tcp ? "tcp" : "udp" }.joined(separator: " "))"
+        text +=
+            "  families: \(AddressFamily.allCases.filter { query.families.contains($0) }.map(\.description).joined(separator: " "))\n"
+        let program: KernelProgram
+        do {
+            program =
+                try query.filter.map { try scanner.kernelProgram(for: $0, baseStates: query.states) }
+                ?? KernelProgram(nil, baseStates: query.states)
+        } catch let error as FilterCompileError {
+            throw ValidationError(error.description)
+        }
+        text += program.explanation + "\n"
+        var out = TextWriter()
+        out.write(text)
+        try out.flush(to: STDOUT_FILENO)
     }
 
     func makeScanner() throws -> Scanner {
@@ -124,6 +153,8 @@ func runtime<T>(_ body: () throws -> T) throws -> T {
         throw ExitCode.success
     } catch let error as ValidationError {
         throw error
+    } catch let error as FilterCompileError {
+        throw ValidationError(error.description)
     } catch let error as ExitCode {
         throw error
     } catch {

@@ -21,4 +21,11 @@ struct SockScan: ParsableCommand {
         subcommands: [List.self, Count.self, Ports.self],
         defaultSubcommand: List.self
     )
+
+    static func main() {
+        // `sockscan list | head -1`: a write to the closed pipe must fail with EPIPE (which the output
+        // code turns into a quiet exit 0), not kill the process with SIGPIPE (status 141).
+        signal(SIGPIPE, SIG_IGN)
+        main(nil)
+    }
 }

@@ -81,6 +81,13 @@ struct PortExhaustionLiveTests {
             #expect(report.advice.first?.hasPrefix("Reuse connections to 127.0.0.1:\(Self.portA)") == true)
             #expect(report.advice.contains { $0.contains("tcp_tw_reuse=1 (now 0)") })
 
+            // The kernel filters the range: the server ends (local port 7501, 7502) never cross over.
+            let scanner = try Scanner(namespace: namespace.namespace, allowProcFallback: false)
+            let stats = try scanner.forEach(PortExhaustion.connectionQuery(range: report.settings.range)) { _ in }
+            #expect(stats.records == Self.rangeSize + 5)
+            let listeners = try scanner.forEach(PortExhaustion.bindingQuery(range: report.settings.range)) { _ in }
+            #expect(listeners.records == 0)
+
             // The CLI as cron would run it.
             let failing = try sockscan(["ports", "--netns", namespace.name, "--fail-at", "90"])
             #expect(failing.status == 2, "\(failing)")

@@ -12,41 +12,34 @@ public enum PortExhaustion {
     /// it makes the kernel walk the bind hash for such sockets; older kernels ignore the bit.
     public static let boundInactive = TCPState(rawValue: 13)
 
-    /// The TCP sockets that hold a port by `bind()`: listeners, and bound-but-idle sockets where the kernel
-    /// reports them. With no other state asked, the kernel skips the established hash.
-    public static func bindingQuery() -> ScanQuery {
+    /// The TCP sockets that hold a port inside `range` by `bind()`: listeners, and bound-but-idle sockets
+    /// where the kernel reports them. With no other state asked, the kernel skips the established hash.
+    public static func bindingQuery(range: PortRange) -> ScanQuery {
         var states = StateSet(.listen)
         states.insert(boundInactive)
-        return ScanQuery(protocols: .tcp, families: .all, states: states, bytecode: localPortFilter(nil))
+        return ScanQuery(protocols: .tcp, families: .all, states: states, filter: localPortFilter(range))
     }
 
-    /// The connected TCP sockets (every state but listen and close, TIME_WAIT included).
+    /// The connected TCP sockets on a port inside `range` (every state but listen and close, TIME_WAIT included).
     public static func connectionQuery(range: PortRange) -> ScanQuery {
-        ScanQuery(protocols: .tcp, families: .all, states: .connected, bytecode: localPortFilter(range))
+        ScanQuery(protocols: .tcp, families: .all, states: .connected, filter: localPortFilter(range))
     }
 
-    /// Every UDP socket (connected or not: each holds its port).
+    /// The UDP sockets on a port inside `range` (connected or not: each holds its port).
     public static func udpQuery(range: PortRange) -> ScanQuery {
-        ScanQuery(protocols: .udp, families: .all, states: .all, bytecode: localPortFilter(range))
+        ScanQuery(protocols: .udp, families: .all, states: .all, filter: localPortFilter(range))
     }
 
-    // MARK: - SEAM: kernel-side port range filter
-    //
-    // The kernel can drop sockets outside the range before they are copied out, with the bytecode program
-    // `sport >= low and sport <= high` (INET_DIAG_BC_S_GE then INET_DIAG_BC_S_LE) passed as
-    // `ScanQuery.bytecode`. The filter language that compiles it is being written in SockDiag; once it
-    // lands, return its program here, e.g.
-    //     return try? Filter("sport >= \(range.low) and sport <= \(range.high)").bytecode()
-    // Nothing else changes: ``PortUsage`` filters the range in user space as well, so a `nil` program
-    // (today) or a kernel without bytecode support gives the same result, only slower on big tables.
-    /// The kernel filter keeping sockets whose local port is inside `range`; `nil` (no filter) for now.
-    public static func localPortFilter(_ range: PortRange?) -> [UInt8]? {
-        nil
+    /// `sport >= low and sport <= high`: the scanner compiles it to `INET_DIAG_BC_S_GE` / `INET_DIAG_BC_S_LE`
+    /// bytecode, so sockets outside the range are never copied out (on the `/proc` fallback it is applied in
+    /// user space). ``PortUsage`` checks the range as well, so the result never depends on the filter.
+    public static func localPortFilter(_ range: PortRange) -> Filter {
+        Filter(.sport(.greaterOrEqual, range.low) && .sport(.lessOrEqual, range.high))
     }
 
     /// Scans the scanner's namespace and analyses it.
     ///
-    /// Three dumps, each filtered in the kernel by state: TCP bindings (no established-hash walk), connected
+    /// Three dumps, each filtered in the kernel by state and local port range: TCP bindings (no established-hash walk), connected
     /// TCP, UDP. Each socket is folded into a ``PortUsage`` as it arrives.
     /// - Parameters:
     ///   - scanner: the scanner, opened on the namespace to analyse.
@@ -60,7 +53,7 @@ public enum PortExhaustion {
     ) throws -> PortReport {
         let settings = try settings ?? PortSettings.read(namespace: scanner.namespace)
         var usage = PortUsage(settings: settings, maxDestinations: maxDestinations)
-        try scanner.forEach(bindingQuery()) { usage.addBinding($0) }
+        try scanner.forEach(bindingQuery(range: settings.range)) { usage.addBinding($0) }
         try scanner.forEach(connectionQuery(range: settings.range)) { usage.addConnection($0) }
         try scanner.forEach(udpQuery(range: settings.range)) { usage.addUDP($0) }
         return usage.report(thresholds: thresholds)

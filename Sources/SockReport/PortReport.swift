@@ -45,9 +45,18 @@ public struct DestinationReport: Hashable, Sendable {
     public var capacity: Int
     /// `used` per state.
     public var states: StateTally
+    /// TIME_WAIT sockets `connect()` may take over now: `tcp_tw_reuse` applies to this destination (1, or 2
+    /// with loopback) and they are older than the reuse delay. 0 when reuse does not apply.
+    public var reusableTimeWait: Int
 
-    /// `used / capacity` (1 when the capacity is 0).
+    /// `used / capacity` (1 when the capacity is 0), TIME_WAIT included.
     public var utilization: Double { SockReport.utilization(used: used, capacity: capacity) }
+
+    /// Ports `connect()` cannot take for this destination: `used - reusableTimeWait`.
+    public var blocking: Int { used - reusableTimeWait }
+
+    /// `blocking / capacity`: what decides the verdict. Equal to ``utilization`` unless TIME_WAIT reuse applies.
+    public var effectiveUtilization: Double { SockReport.utilization(used: blocking, capacity: capacity) }
 }
 
 /// The UDP side: UDP sockets take ports from the same range but from their own port table.
@@ -107,23 +116,30 @@ public struct PortReport: Sendable {
         capacity = usage.capacity
         self.thresholds = thresholds
         let capacity = capacity
+        let settings = usage.settings
         destinations = usage.destinations.map {
-            DestinationReport(destination: $0.key, used: $0.value.total, capacity: capacity, states: $0.value)
+            DestinationReport(
+                destination: $0.key, used: $0.value.states.total, capacity: capacity, states: $0.value.states,
+                reusableTimeWait: settings.timeWaitReuseApplies(to: $0.key) ? $0.value.agedTimeWait : 0)
         }
-        destinations.sort { $0.used != $1.used ? $0.used > $1.used : $0.destination < $1.destination }
+        destinations.sort {
+            $0.blocking != $1.blocking
+                ? $0.blocking > $1.blocking
+                : $0.used != $1.used ? $0.used > $1.used : $0.destination < $1.destination
+        }
         otherSockets = usage.overflowSockets
         udp = UDPPortReport(
             sockets: usage.udpSockets, ports: usage.udpPorts.count, capacity: settings.range.count - reserved,
             states: usage.udpStates)
 
         var worst = capacity <= 0 ? 1.0 : 0.0
-        if let top = destinations.first { worst = max(worst, top.utilization) }
+        if let top = destinations.first { worst = max(worst, top.effectiveUtilization) }
         if udp.sockets > 0 || udp.capacity <= 0 { worst = max(worst, udp.utilization) }
         worstUtilization = worst
         let percent = worst * 100
         verdict = percent >= thresholds.critical - 1e-9 ? .critical : percent >= thresholds.warn - 1e-9 ? .warn : .ok
 
-        let udpIsWorse = udp.sockets > 0 && udp.utilization > (destinations.first?.utilization ?? 0)
+        let udpIsWorse = udp.sockets > 0 && udp.utilization > (destinations.first?.effectiveUtilization ?? 0)
         if capacity <= 0 {
             summary =
                 "no port of \(settings.range) is left for connect(): \(reserved) reserved, \(boundPorts.count) bound"
@@ -132,6 +148,11 @@ public struct PortReport: Sendable {
         } else if let top = destinations.first {
             summary =
                 "\(top.destination) uses \(top.used) of \(top.capacity) ports (\(Self.percentText(top.utilization)))"
+            if top.reusableTimeWait > 0 {
+                summary +=
+                    ", \(top.reusableTimeWait) of them in TIME_WAIT that tcp_tw_reuse lets connect() take over: "
+                    + "\(Self.percentText(top.effectiveUtilization)) blocked"
+            }
         } else {
             summary = "no outgoing TCP connection holds an ephemeral port"
         }
@@ -175,11 +196,12 @@ public struct PortReport: Sendable {
                         + "1024 65535 gives 64512), listing ports that servers bind in "
                         + "net.ipv4.ip_local_reserved_ports so connect() never takes them.")
             }
-            if timeWait > 0 && settings.tcpTWReuse != 1 {
-                let now = settings.tcpTWReuse.map { $0 == 2 ? "now 2: loopback only" : "now \($0)" } ?? "unread"
+            if timeWait > 0 && !settings.timeWaitReuseApplies(to: hot.destination) {
+                var now = settings.tcpTWReuse.map { $0 == 2 ? "now 2: loopback only" : "now \($0)" } ?? "unread"
+                if settings.tcpTimestamps == 0 { now += "; tcp_timestamps is 0" }
                 advice.append(
                     "Set net.ipv4.tcp_tw_reuse=1 (\(now)) so connect() may take over a TIME_WAIT port to the same "
-                        + "destination once it is over 1 s old. Caveats: it only helps outgoing connections (the "
+                        + "destination once it is \(settings.timeWaitReuseDelayMilliseconds) ms old (tcp_tw_reuse_delay). Caveats: it only helps outgoing connections (the "
                         + "side that closed first), needs TCP timestamps (net.ipv4.tcp_timestamps=1) on both ends, "
                         + "and is safe for clients; it does nothing for a server's own TIME_WAIT sockets.")
             }

@@ -41,6 +41,10 @@ public struct PortReportFormatter: Sendable {
         writeOptional(report.settings.tcpMaxTWBuckets, into: &out)
         out.write(",\"tcp_fin_timeout\":")
         writeOptional(report.settings.tcpFinTimeout, into: &out)
+        out.write(",\"tcp_timestamps\":")
+        writeOptional(report.settings.tcpTimestamps, into: &out)
+        out.write(",\"tcp_tw_reuse_delay\":")
+        writeOptional(report.settings.tcpTWReuseDelay, into: &out)
         out.write("},\"destinations\":[")
         let shown = report.destinations.prefix(top)
         for (i, d) in shown.enumerated() {
@@ -57,6 +61,10 @@ public struct PortReportFormatter: Sendable {
             out.write(signed: Int64(d.capacity))
             out.write(",\"utilization\":")
             writeFraction(d.utilization, into: &out)
+            out.write(",\"reusable_time_wait\":")
+            out.write(UInt64(d.reusableTimeWait))
+            out.write(",\"effective_utilization\":")
+            writeFraction(d.effectiveUtilization, into: &out)
             out.write(",\"states\":{")
             for (j, entry) in d.states.nonZero.enumerated() {
                 if j > 0 { out.write(",") }
@@ -147,7 +155,8 @@ public struct PortReportFormatter: Sendable {
             let header = ["LOCAL", "REMOTE", "USED", "CAP", "UTIL", "", "STATES"]
             var rows = [header]
             for d in shown {
-                let states = d.states.nonZero.map { "\($0.state.name) \($0.count)" }.joined(separator: ", ")
+                var states = d.states.nonZero.map { "\($0.state.name) \($0.count)" }.joined(separator: ", ")
+                if d.reusableTimeWait > 0 { states += " (\(d.reusableTimeWait) time-wait reusable)" }
                 rows.append([
                     d.destination.localAddress.description,
                     Endpoint(address: d.destination.remoteAddress, port: d.destination.remotePort).description,

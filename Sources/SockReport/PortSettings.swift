@@ -121,17 +121,39 @@ public struct PortSettings: Hashable, Sendable {
     public var tcpMaxTWBuckets: Int?
     /// `net.ipv4.tcp_fin_timeout`, seconds in FIN_WAIT_2 for an orphaned socket (not the TIME_WAIT length).
     public var tcpFinTimeout: Int?
+    /// `net.ipv4.tcp_timestamps`: TIME_WAIT reuse needs them (0 disables it whatever `tcp_tw_reuse` says).
+    public var tcpTimestamps: Int?
+    /// `net.ipv4.tcp_tw_reuse_delay` (Linux 6.13+), milliseconds a TIME_WAIT socket must age before
+    /// `tcp_tw_reuse` lets `connect()` take it over; `nil` before 6.13, where it is one second.
+    public var tcpTWReuseDelay: Int?
 
     public init(
         range: PortRange, reserved: ReservedPorts = ReservedPorts(), tcpTWReuse: Int? = nil,
-        tcpMaxTWBuckets: Int? = nil, tcpFinTimeout: Int? = nil
+        tcpMaxTWBuckets: Int? = nil, tcpFinTimeout: Int? = nil, tcpTimestamps: Int? = nil,
+        tcpTWReuseDelay: Int? = nil
     ) {
         self.range = range
         self.reserved = reserved
         self.tcpTWReuse = tcpTWReuse
         self.tcpMaxTWBuckets = tcpMaxTWBuckets
         self.tcpFinTimeout = tcpFinTimeout
+        self.tcpTimestamps = tcpTimestamps
+        self.tcpTWReuseDelay = tcpTWReuseDelay
     }
+
+    /// Whether `connect()` may take over an aged TIME_WAIT socket of `destination` (`tcp_twsk_unique`):
+    /// `tcp_tw_reuse` 1, or 2 with a loopback address at either end, and timestamps not off.
+    public func timeWaitReuseApplies(to destination: Destination) -> Bool {
+        guard tcpTimestamps != 0 else { return false }
+        switch tcpTWReuse {
+        case 1: return true
+        case 2: return destination.localAddress.isLoopback || destination.remoteAddress.isLoopback
+        default: return false
+        }
+    }
+
+    /// Milliseconds a TIME_WAIT socket must age before it can be reused.
+    public var timeWaitReuseDelayMilliseconds: Int { tcpTWReuseDelay ?? 1000 }
 
     /// Reads the settings of `namespace` (on a thread inside it), or of the caller's namespace.
     ///
@@ -162,7 +184,8 @@ public struct PortSettings: Hashable, Sendable {
         }
         return PortSettings(
             range: range, reserved: reserved, tcpTWReuse: integer("tcp_tw_reuse"),
-            tcpMaxTWBuckets: integer("tcp_max_tw_buckets"), tcpFinTimeout: integer("tcp_fin_timeout"))
+            tcpMaxTWBuckets: integer("tcp_max_tw_buckets"), tcpFinTimeout: integer("tcp_fin_timeout"),
+            tcpTimestamps: integer("tcp_timestamps"), tcpTWReuseDelay: integer("tcp_tw_reuse_delay"))
     }
 
     /// Parses `ip_local_port_range`'s text: two numbers separated by blanks (`"32768\t60999\n"`).
@@ -180,6 +203,16 @@ public struct PortSettings: Hashable, Sendable {
 
     /// Ports in the range that are also reserved.
     public var reservedInRange: Int { reserved.count(in: range) }
+}
+
+extension IPAddress {
+    /// `127.0.0.0/8`, `::1`, or `::ffff:127.x.y.z` (what the kernel's TIME_WAIT reuse calls loopback).
+    var isLoopback: Bool {
+        switch self {
+        case .v4(let a): a.value >> 24 == 127
+        case .v6(let a): a == .loopback || (a.mappedIPv4.map { $0.value >> 24 == 127 } ?? false)
+        }
+    }
 }
 
 /// Whole-file reads of small sysctl files.

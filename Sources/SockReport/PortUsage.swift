@@ -68,6 +68,23 @@ public struct StateTally: Hashable, Sendable {
     public mutating func add(_ other: StateTally) { lanes &+= other.lanes }
 }
 
+/// One destination's sockets: per state, and how many TIME_WAIT sockets are older than the reuse delay.
+public struct DestinationTally: Hashable, Sendable {
+    public var states = StateTally()
+    /// TIME_WAIT sockets older than `tcp_tw_reuse_delay` (by their TIME_WAIT timer): the ones
+    /// `tcp_tw_reuse` would let `connect()` take over.
+    public var agedTimeWait = 0
+
+    public init() {}
+}
+
+extension DestinationTally {
+    mutating func add(_ state: TCPState, aged: Bool) {
+        states.add(state)
+        if aged { agedTimeWait += 1 }
+    }
+}
+
 /// Accumulates what a scan says about ephemeral ports, one socket at a time, in bounded memory.
 ///
 /// Feed it the TCP sockets that hold ports by `bind()` first (listeners; ``addBinding(_:)``), then the
@@ -90,7 +107,7 @@ public struct PortUsage: Sendable {
     /// UDP sockets whose local port is inside the range, per state (`established` = connected, `close` = not).
     public private(set) var udpStates = StateTally()
     /// Connected TCP sockets on an ephemeral port, per destination.
-    public private(set) var destinations: [Destination: StateTally] = [:]
+    public private(set) var destinations: [Destination: DestinationTally] = [:]
     /// Sockets of destinations past the `maxDestinations` cap.
     public private(set) var overflow = StateTally()
     /// Sockets of destinations past the cap.
@@ -109,6 +126,17 @@ public struct PortUsage: Sendable {
         self.settings = settings
         self.reservedPorts = settings.reserved.bitmap(in: settings.range)
         self.maxDestinations = max(1, maxDestinations)
+        self.reuseDelay = UInt32(clamping: settings.timeWaitReuseDelayMilliseconds)
+    }
+
+    private let reuseDelay: UInt32
+
+    /// Whether a TIME_WAIT socket has been in TIME_WAIT for at least `delay` ms: its timer started at
+    /// 60 s. Without a TIME_WAIT timer (the /proc path), it counts as not aged.
+    static func isAged(_ timer: SocketTimer, delay: UInt32) -> Bool {
+        let length = UInt32(PortReport.timeWaitSeconds * 1000)
+        return timer.kind == .timeWait && timer.expiresMilliseconds <= length
+            && length - timer.expiresMilliseconds >= delay
     }
 
     /// Whether `port` is one `connect()` can pick: inside the range, not reserved, not bound.
@@ -131,7 +159,8 @@ public struct PortUsage: Sendable {
         let key = Destination(
             localAddress: record.local.address, remoteAddress: record.remote.address, remotePort: record.remote.port)
         if destinations.count < maxDestinations || destinations[key] != nil {
-            destinations[key, default: StateTally()].add(record.state)
+            let aged = record.state == .timeWait && Self.isAged(record.timer, delay: reuseDelay)
+            destinations[key, default: DestinationTally()].add(record.state, aged: aged)
         } else {
             overflow.add(record.state)
             overflowSockets += 1

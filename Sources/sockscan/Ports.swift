@@ -17,6 +17,10 @@ struct Ports: ParsableCommand {
             sockets on an ephemeral port in any state but listen, against range - reserved - bound; UDP sockets \
             on a port of the range are shown apart (UDP has its own port table).
 
+            Where tcp_tw_reuse applies (1, or the default 2 when either address is loopback, with timestamps on), \
+            TIME_WAIT sockets older than tcp_tw_reuse_delay (1 s) can be taken over by connect(): they are shown \
+            as reusable and left out of the verdict.
+
             Verdict: critical at or over --critical, warn at or over --warn, else ok; the worst destination (or \
             the UDP pool) decides. Exit status: 0, or 2 with --fail-at when a destination is at or over it, \
             1 on a runtime failure, 64 on a usage error.

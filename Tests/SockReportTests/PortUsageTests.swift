@@ -126,6 +126,39 @@ struct PortUsageGroupingTests {
         #expect(report.advice[3].contains("tcp_tw_reuse=1"))
     }
 
+    /// A TIME_WAIT record whose timer has `left` ms of its 60 s.
+    static func timeWait(_ local: IPAddress, _ lport: UInt16, _ remote: IPAddress, left: UInt32) -> SocketRecord {
+        var record = tcp(.timeWait, local, lport, remote, 443)
+        record.timer = SocketTimer(kind: .timeWait, expiresMilliseconds: left, retransmits: 0)
+        return record
+    }
+
+    @Test(arguments: [
+        (2, 1, "127.0.0.1", 6),  // loopback with the default 2: the aged ones are reusable
+        (2, 1, "10.0.0.9", 0),  // not loopback: 2 does not apply
+        (1, 1, "10.0.0.9", 6),  // 1 applies everywhere
+        (1, 0, "10.0.0.9", 0),  // no timestamps, no reuse
+        (0, 1, "127.0.0.1", 0),
+    ])
+    func timeWaitReuse(reuse: Int, timestamps: Int, remote: String, reusable: Int) throws {
+        let settings = PortSettings(range: Self.range, tcpTWReuse: reuse, tcpTimestamps: timestamps)
+        var usage = PortUsage(settings: settings)
+        let local = IPAddress(remote == "127.0.0.1" ? "127.0.0.1" : "10.0.0.1")!  // loopback at either end counts
+        let peer = IPAddress(remote)!
+        // 6 aged (in TIME_WAIT for 1 s or more), 4 fresh, 30 established: 40 of 40 ports used.
+        for i in 0..<6 { usage.add(Self.timeWait(local, 40000 + UInt16(i), peer, left: 59_000 - UInt32(i) * 1000)) }
+        for i in 6..<10 { usage.add(Self.timeWait(local, 40000 + UInt16(i), peer, left: 59_500)) }
+        for i in 10..<40 { usage.add(Self.tcp(.established, local, 40000 + UInt16(i), peer, 443)) }
+        let report = usage.report()
+        let top = try #require(report.destinations.first)
+        #expect(top.used == 40)
+        #expect(top.utilization == 1)
+        #expect(top.reusableTimeWait == reusable)
+        #expect(top.blocking == 40 - reusable)
+        #expect(report.verdict == (reusable > 0 ? .warn : .critical))  // 34/40 = 85%
+        #expect(report.advice.contains { $0.contains("tcp_tw_reuse=1") } == (reusable == 0))
+    }
+
     @Test func emptyIsOkWithoutAdvice() {
         let usage = PortUsage(settings: PortSettings(range: Self.range))
         let report = usage.report()
@@ -149,7 +182,8 @@ struct PortUsageGroupingTests {
         usage.add(Self.tcp(.established, Self.a, 40001, Self.upstream, 1))  // a kept destination still counts
         #expect(usage.destinations.count == 2)
         #expect(
-            usage.destinations[Destination(localAddress: Self.a, remoteAddress: Self.upstream, remotePort: 1)]?.total
+            usage.destinations[Destination(localAddress: Self.a, remoteAddress: Self.upstream, remotePort: 1)]?.states
+                .total
                 == 2)
         #expect(usage.overflowSockets == 3)
         #expect(usage.report().otherSockets == 3)
@@ -168,9 +202,11 @@ struct PortUsageGroupingTests {
         let text = out.string
         let expected: String = [
             #"{"range":{"low":40000,"high":40039,"size":40,"reserved":0,"bound":0,"bound_ports":[],"capacity":40},"#,
-            #""settings":{"ip_local_reserved_ports":"","tcp_tw_reuse":0,"tcp_max_tw_buckets":100,"tcp_fin_timeout":60},"#,
+            #""settings":{"ip_local_reserved_ports":"","tcp_tw_reuse":0,"tcp_max_tw_buckets":100,"tcp_fin_timeout":60,"#,
+            #""tcp_timestamps":null,"tcp_tw_reuse_delay":null},"#,
             #""destinations":[{"local_address":"10.0.0.1","remote_address":"192.0.2.10","remote_port":443,"#,
-            #""used":30,"capacity":40,"utilization":0.75,"states":{"established":10,"time-wait":20}}],"#,
+            #""used":30,"capacity":40,"utilization":0.75,"reusable_time_wait":0,"effective_utilization":0.75,"#,
+            #""states":{"established":10,"time-wait":20}}],"#,
             #""more_destinations":1,"other_sockets":0,"#,
             #""udp":{"sockets":0,"ports":0,"capacity":40,"utilization":0.0,"connected":0,"unconnected":0},"#,
             #""verdict":"warn","summary":"10.0.0.1 -> 192.0.2.10:443 uses 30 of 40 ports (75.0%)","advice":["Reuse"#,

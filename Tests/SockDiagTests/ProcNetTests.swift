@@ -148,6 +148,17 @@ struct ProcNetTests {
         }
     }
 
+    /// tm->when is at most 16 hex digits; a huge value must not overflow the conversion to milliseconds.
+    @Test func hugeTimerSaturates() throws {
+        let r = try Self.parse(
+            "   0: 0100007F:1F90 0100007F:C350 01 00000000:00000000 02:FFFFFFFFFFFFFFFF 00000000     0        0 1 1")
+        #expect(r.timer.kind == .keepalive)
+        #expect(r.timer.expiresMilliseconds == UInt32.max)
+        let big = try Self.parse(
+            "   0: 0100007F:1F90 0100007F:C350 01 00000000:00000000 02:1000000000 00000000     0        0 1 1")
+        #expect(big.timer.expiresMilliseconds == UInt32.max)  // 0x1000000000 ticks: clamped, not truncated
+    }
+
     @Test func ipv4LineInIPv6File() {
         #expect(throws: ProcNetError.self) { try Self.parse(Self.listener, .tcp, .inet6) }
     }

@@ -144,8 +144,8 @@ public struct ProcNetReader: Sendable {
         guard let uid = cursor.decimal() else { throw fail("bad uid") }
         guard cursor.skipField() else { throw fail("missing timeout") }
         guard let inode = cursor.decimal() else { throw fail("bad inode") }
-        // tm->when is in clock ticks (USER_HZ, 100 per second on Linux).
-        let ticks = UInt64(when)
+        // tm->when is in clock ticks (USER_HZ, 100 per second on Linux); up to 16 hex digits, so clamp.
+        let (milliseconds, overflow) = when.multipliedReportingOverflow(by: 10)
         return SocketRecord(
             proto: proto, family: family, state: TCPState(rawValue: UInt8(state)), local: local, remote: remote,
             receiveQueue: UInt32(truncatingIfNeeded: rx), sendQueue: UInt32(truncatingIfNeeded: tx),
@@ -153,7 +153,7 @@ public struct ProcNetReader: Sendable {
             interfaceIndex: 0,
             timer: SocketTimer(
                 kind: SocketTimerKind(rawValue: UInt8(truncatingIfNeeded: timer)) ?? .unknown,
-                expiresMilliseconds: UInt32(truncatingIfNeeded: ticks * 10),
+                expiresMilliseconds: overflow ? .max : UInt32(clamping: milliseconds),
                 retransmits: UInt8(truncatingIfNeeded: retransmits))
         )
     }

@@ -119,7 +119,7 @@ public struct RecordFormatter {
                 out.write(info.totalRetransmits)
             }
             out.write(" delivery_rate:")
-            out.write(info.deliveryRate * 8)
+            out.write(info.deliveryRate.bitsPerSecond)
             out.write("bps")
         }
         if fields.contains(.memory), let m = r.memory {
@@ -254,7 +254,7 @@ public struct RecordFormatter {
             out.write(",\"bytes_received\":")
             out.write(i.bytesReceived)
             out.write(",\"delivery_rate_bps\":")
-            out.write(i.deliveryRate * 8)
+            out.write(i.deliveryRate.bitsPerSecond)
             out.write(byte: UInt8(ascii: "}"))
         }
         if fields.contains(.memory), let m = r.memory {
@@ -279,5 +279,13 @@ public struct RecordFormatter {
             out.write(byte: UInt8(ascii: "}"))
         }
         out.write("}\n")
+    }
+}
+
+extension UInt64 {
+    /// Bytes per second as bits per second, saturating (the kernel's u64 could overflow `* 8`).
+    fileprivate var bitsPerSecond: UInt64 {
+        let (bits, overflow) = multipliedReportingOverflow(by: 8)
+        return overflow ? .max : bits
     }
 }

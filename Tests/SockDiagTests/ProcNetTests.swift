@@ -148,6 +148,36 @@ struct ProcNetTests {
         }
     }
 
+    /// tm->when is at most 16 hex digits; a huge value must not overflow the conversion to milliseconds.
+    @Test func hugeTimerSaturates() throws {
+        let r = try Self.parse(
+            "   0: 0100007F:1F90 0100007F:C350 01 00000000:00000000 02:FFFFFFFFFFFFFFFF 00000000     0        0 1 1")
+        #expect(r.timer.kind == .keepalive)
+        #expect(r.timer.expiresMilliseconds == UInt32.max)
+        let big = try Self.parse(
+            "   0: 0100007F:1F90 0100007F:C350 01 00000000:00000000 02:1000000000 00000000     0        0 1 1")
+        #expect(big.timer.expiresMilliseconds == UInt32.max)  // 0x1000000000 ticks: clamped, not truncated
+    }
+
+    /// Random bytes changed in real-shaped lines, each line cut anywhere: a record or a thrown error, never a trap.
+    @Test func randomCorruptionNeverCrashes() {
+        var rng = SplitMix64(seed: 0x9F0C)
+        let lines = [Self.listener, Self.established, Self.timeWait]
+        let alphabet = Array("0123456789ABCDEFabcdef: -xF".utf8)
+        for _ in 0..<5000 {
+            var bytes = Array(lines.randomElement(using: &rng)!.utf8)
+            for _ in 0..<Int.random(in: 1...6, using: &rng) {
+                bytes[Int.random(in: 0..<bytes.count, using: &rng)] = alphabet.randomElement(using: &rng)!
+            }
+            bytes = Array(bytes.prefix(Int.random(in: 0...bytes.count, using: &rng)))
+            for family in AddressFamily.allCases {
+                _ = withGuardedBytes(bytes) { b in
+                    try? ProcNetReader.parseLine(b, proto: .tcp, family: family)
+                }
+            }
+        }
+    }
+
     @Test func ipv4LineInIPv6File() {
         #expect(throws: ProcNetError.self) { try Self.parse(Self.listener, .tcp, .inet6) }
     }

@@ -96,6 +96,15 @@ struct RecordFormatterTests {
                     + " skmem:(r0,rb131072,t0,tb0,f0,w0,o0,bl0,d1)\n"))
     }
 
+    /// tcp_info's delivery rate is bytes per second, printed as bits: the largest u64 must not overflow.
+    @Test func hugeDeliveryRateSaturates() throws {
+        var r = Self.withInfo(Self.established)
+        r.tcpInfo?.deliveryRate = .max
+        #expect(Self.row(r, fields: .tcpInfo).contains(" delivery_rate:18446744073709551615bps"))
+        let (text, _) = try Self.json(r, fields: .tcpInfo)
+        #expect(text.contains("\"delivery_rate_bps\":18446744073709551615}"))
+    }
+
     // MARK: JSON
 
     static let contractKeys: Set<String> = [

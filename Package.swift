@@ -7,10 +7,14 @@ let package = Package(
     products: [
         .library(name: "SockDiag", targets: ["SockDiag"]),
         .library(name: "SockReport", targets: ["SockReport"]),
+        .library(name: "SockMetrics", targets: ["SockMetrics"]),
         .executable(name: "sockscan", targets: ["sockscan"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        // `sockscan serve` and `sockscan metrics`: the Prometheus text exposition and the HTTP server.
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
     ],
     targets: [
         .target(
@@ -21,11 +25,27 @@ let package = Package(
         ),
         .target(name: "SockDiag", dependencies: ["CNetlink"]),
         .target(name: "SockReport", dependencies: ["SockDiag"]),
+        // Metric families from scans, their exposition (Prometheus text, OpenMetrics), coalesced collection.
+        .target(
+            name: "SockMetrics",
+            dependencies: ["SockDiag", "SockReport", .product(name: "Prometheus", package: "swift-prometheus")]),
+        // The HTTP server of `sockscan serve` (SwiftNIO's HTTP/1.1 codec: no hand-written parser).
+        .target(
+            name: "SockServe",
+            dependencies: [
+                "SockMetrics",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]),
         .executableTarget(
             name: "sockscan",
             dependencies: [
                 "SockDiag",
                 "SockReport",
+                "SockMetrics",
+                "SockServe",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -35,6 +55,9 @@ let package = Package(
         .testTarget(name: "SockDiagLiveTests", dependencies: ["SockDiag", "CNetlink", "SockScanTestSupport"]),
         // The CLI as a user runs it: depending on the executable makes `swift build --build-tests` build it.
         .testTarget(name: "sockscanTests", dependencies: ["sockscan", "SockDiag", "SockScanTestSupport"]),
+        .testTarget(
+            name: "SockMetricsTests",
+            dependencies: ["SockMetrics", "SockServe", "SockDiag", "SockScanTestSupport", "sockscan"]),
         .testTarget(
             name: "SockReportTests", dependencies: ["SockReport", "SockDiag", "CNetlink", "SockScanTestSupport", "sockscan"]),
     ]

@@ -1,0 +1,319 @@
+import SockDiag
+import SockReport
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// One destination's share of the ephemeral ports, for the `sockscan_port_utilization_ratio` series.
+public struct DestinationUtilization: Hashable, Sendable {
+    public var destination: Destination
+    /// TCP sockets to it on an ephemeral port, in any state but listen (TIME_WAIT included).
+    public var used: Int
+    /// Ports it can use (range - reserved - bound).
+    public var capacity: Int
+
+    public init(destination: Destination, used: Int, capacity: Int) {
+        self.destination = destination
+        self.used = used
+        self.capacity = capacity
+    }
+
+    /// `used / capacity`, 1 when there is no port at all: what `sockscan ports` shows as UTIL.
+    public var ratio: Double { capacity > 0 ? Double(used) / Double(capacity) : 1 }
+}
+
+/// What one collection read from a namespace: socket counts, sockstat totals and the port picture.
+public struct SocketSnapshot: Sendable {
+    /// Socket counts per state, indexed by ``SocketSnapshot/slot(_:_:)`` (tcp/inet, tcp/inet6, udp/inet, udp/inet6).
+    public var counts: [StateCounts] = Array(repeating: StateCounts(), count: 4)
+    public var sockstat = Sockstat()
+    /// The system page size, to turn sockstat's `mem` pages into bytes.
+    public var pageSize = 4096
+    /// The ephemeral port range.
+    public var range = PortRange(low: 32768, high: 60999)
+    /// Ports each destination can use: range - reserved - bound.
+    public var capacity = 0
+    /// Destinations holding ephemeral ports (0 when ports were not analysed, `top` 0).
+    public var destinations = 0
+    /// The busiest destinations, most used first (at most the `top` asked for).
+    public var top: [DestinationUtilization] = []
+    /// How long the collection took, seconds.
+    public var duration: Double = 0
+    /// Kernel dump requests the collection sent.
+    public var dumpRequests = 0
+    /// Where the records came from.
+    public var source = ScanSource.netlink
+
+    public init() {}
+
+    /// The index into ``counts`` of a protocol and family.
+    public static func slot(_ proto: TransportProtocol, _ family: AddressFamily) -> Int {
+        (proto == .tcp ? 0 : 2) + (family == .inet ? 0 : 1)
+    }
+
+    /// Counts of `proto` over `family`.
+    public subscript(proto: TransportProtocol, family: AddressFamily) -> StateCounts {
+        get { counts[Self.slot(proto, family)] }
+        set { counts[Self.slot(proto, family)] = newValue }
+    }
+}
+
+/// Reads ``SocketSnapshot``s from one namespace through one ``Scanner``.
+///
+/// Not for concurrent use (the scanner is not): ``ScrapeCoalescer`` runs it on one dedicated thread.
+public final class SocketMetricsCollector {
+    public let scanner: Scanner
+    /// How many destinations to report; 0 skips the connection dump the port analysis needs.
+    public let top: Int
+    /// Kernel dump requests sent by every collection so far.
+    public private(set) var totalDumpRequests = 0
+
+    /// - Parameters:
+    ///   - scanner: opened on the namespace to watch.
+    ///   - top: the number of destinations to report (bounded label cardinality); 0 reports none.
+    public init(scanner: Scanner, top: Int) {
+        self.scanner = scanner
+        self.top = max(0, top)
+    }
+
+    /// Reads the namespace now.
+    ///
+    /// Two dumps: every TCP and UDP socket in one pass each protocol (counted per protocol, family and
+    /// state; listeners and UDP sockets also feed the port analysis), then, when `top` > 0, the connected
+    /// TCP sockets on an ephemeral port (filtered by the kernel), grouped by destination as `sockscan ports`
+    /// does. Plus `/proc/net/sockstat` and the port sysctls, read inside the namespace.
+    /// - Throws: ``NetlinkError``, ``NamespaceError``, ``ProcNetError``, ``PortSettingsError``.
+    public func collect() throws -> SocketSnapshot {
+        let clock = ContinuousClock()
+        let start = clock.now
+        var snapshot = SocketSnapshot()
+        let settings = try PortSettings.read(namespace: scanner.namespace)
+        var usage = PortUsage(settings: settings)
+        var states = StateSet.all
+        // TCP_BOUND_INACTIVE (Linux 6.5+): bound sockets that hold a port without listening; older kernels
+        // ignore the bit. They are not counted among the states.
+        states.insert(PortExhaustion.boundInactive)
+        var counts = snapshot.counts
+        var stats = try scanner.forEach(ScanQuery(protocols: .all, families: .all, states: states)) { record in
+            if record.proto == .udp {
+                usage.addUDP(record)
+            } else if record.state == .listen || record.state == PortExhaustion.boundInactive {
+                usage.addBinding(record)
+            }
+            if (1...11).contains(record.state.rawValue) {
+                counts[SocketSnapshot.slot(record.proto, record.family)].add(record.state)
+            }
+        }
+        snapshot.counts = counts
+        if top > 0 {
+            let more = try scanner.forEach(PortExhaustion.connectionQuery(range: settings.range)) {
+                usage.addConnection($0)
+            }
+            stats.requests += more.requests
+            let capacity = usage.capacity
+            snapshot.destinations = usage.destinations.count
+            var all = usage.destinations.map {
+                DestinationUtilization(destination: $0.key, used: $0.value.states.total, capacity: capacity)
+            }
+            all.sort { $0.used != $1.used ? $0.used > $1.used : $0.destination < $1.destination }
+            snapshot.top = Array(all.prefix(top))
+        }
+        snapshot.sockstat = try Sockstat.read(namespace: scanner.namespace)
+        snapshot.pageSize = max(1, sysconf(Int32(_SC_PAGESIZE)))
+        snapshot.range = settings.range
+        snapshot.capacity = usage.capacity
+        snapshot.dumpRequests = stats.requests
+        snapshot.source = scanner.source
+        totalDumpRequests += stats.requests
+        snapshot.duration = Self.seconds(clock.now - start)
+        return snapshot
+    }
+
+    static func seconds(_ duration: Duration) -> Double {
+        let (seconds, attoseconds) = duration.components
+        return Double(seconds) + Double(attoseconds) * 1e-18
+    }
+}
+
+/// Counters of a long-running exporter (`sockscan serve`); a one-shot exposition has none.
+public struct ExporterCounters: Hashable, Sendable {
+    /// Collections made (scrapes served from the cache or joined to a running scan make none).
+    public var scans = 0
+    /// Collections that failed.
+    public var failures = 0
+    /// Kernel dump requests sent.
+    public var dumpRequests = 0
+
+    public init(scans: Int = 0, failures: Int = 0, dumpRequests: Int = 0) {
+        self.scans = scans
+        self.failures = failures
+        self.dumpRequests = dumpRequests
+    }
+}
+
+/// The metric families of sockscan's exposition.
+public enum SocketMetrics {
+    /// The states exposed per protocol: TCP's eleven, and UDP's two (`established` for a connected UDP
+    /// socket, `close` for an unconnected one, as `ss` filters them). Every one is exposed, zero or not,
+    /// so a series never vanishes when a state empties.
+    public static func exposedStates(_ proto: TransportProtocol) -> [TCPState] {
+        proto == .tcp ? TCPState.allCases : [.established, .close]
+    }
+
+    /// The families for `snapshot`.
+    ///
+    /// - Parameters:
+    ///   - top: the most destinations to expose utilization for; 0 exposes none.
+    ///   - version: the `version` label of `sockscan_build_info`.
+    ///   - counters: the exporter's counters (`sockscan serve`), nil for a one-shot exposition.
+    public static func families(
+        _ snapshot: SocketSnapshot, top: Int, version: String, counters: ExporterCounters? = nil
+    ) -> [MetricFamily] {
+        var families: [MetricFamily] = []
+        var sockets: [MetricSample] = []
+        for proto in TransportProtocol.allCases {
+            for family in AddressFamily.allCases {
+                let counts = snapshot[proto, family]
+                for state in exposedStates(proto) {
+                    sockets.append(
+                        MetricSample(
+                            [
+                                .init("proto", proto.description), .init("family", family.description),
+                                .init("state", state.name),
+                            ],
+                            Double(counts[state])))
+                }
+            }
+        }
+        families.append(
+            MetricFamily(
+                name: "sockscan_sockets",
+                help:
+                    "Sockets of the namespace by protocol, address family and state (ss state names), from one sock_diag dump.",
+                type: .gauge, samples: sockets))
+
+        let stat = snapshot.sockstat
+        let page = Double(snapshot.pageSize)
+        families.append(
+            MetricFamily(
+                name: "sockscan_sockstat_sockets_used",
+                help:
+                    "Sockets in use on the whole host, every protocol and namespace (/proc/net/sockstat sockets: used, sar totsck).",
+                type: .gauge, samples: [MetricSample([], Double(stat.socketsUsed))]))
+        let inuse: [(String, String, UInt64)] = [
+            ("tcp", "inet", stat.tcpInUse), ("tcp", "inet6", stat.tcp6InUse),
+            ("udp", "inet", stat.udpInUse), ("udp", "inet6", stat.udp6InUse),
+            ("udplite", "inet", stat.udpLiteInUse), ("udplite", "inet6", stat.udpLite6InUse),
+            ("raw", "inet", stat.rawInUse), ("raw", "inet6", stat.raw6InUse),
+        ]
+        families.append(
+            MetricFamily(
+                name: "sockscan_sockstat_sockets_inuse",
+                help:
+                    "Sockets in use in the namespace by protocol and family (/proc/net/sockstat and sockstat6 inuse).",
+                type: .gauge,
+                samples: inuse.map { MetricSample([.init("proto", $0.0), .init("family", $0.1)], Double($0.2)) }))
+        families.append(
+            MetricFamily(
+                name: "sockscan_sockstat_tcp_time_wait_sockets",
+                help:
+                    "TCP sockets in TIME_WAIT in the namespace, both families (/proc/net/sockstat TCP tw, sar tcp-tw).",
+                type: .gauge, samples: [MetricSample([], Double(stat.tcpTimeWait))]))
+        families.append(
+            MetricFamily(
+                name: "sockscan_sockstat_tcp_orphan_sockets",
+                help: "TCP sockets no longer attached to a file descriptor (/proc/net/sockstat TCP orphan).",
+                type: .gauge, samples: [MetricSample([], Double(stat.tcpOrphan))]))
+        families.append(
+            MetricFamily(
+                name: "sockscan_sockstat_tcp_allocated_sockets",
+                help: "TCP sockets allocated, any state (/proc/net/sockstat TCP alloc).",
+                type: .gauge, samples: [MetricSample([], Double(stat.tcpAllocated))]))
+        families.append(
+            MetricFamily(
+                name: "sockscan_sockstat_memory_bytes",
+                help:
+                    "Memory the protocol's sockets hold on the host (/proc/net/sockstat mem, pages times the page size).",
+                type: .gauge, unit: "bytes",
+                samples: [
+                    MetricSample([.init("proto", "tcp")], Double(stat.tcpMemoryPages) * page),
+                    MetricSample([.init("proto", "udp")], Double(stat.udpMemoryPages) * page),
+                ]))
+        families.append(
+            MetricFamily(
+                name: "sockscan_sockstat_frag_queues",
+                help: "IP fragment reassembly queues in use (/proc/net/sockstat FRAG inuse).",
+                type: .gauge,
+                samples: [
+                    MetricSample([.init("family", "inet")], Double(stat.fragInUse)),
+                    MetricSample([.init("family", "inet6")], Double(stat.frag6InUse)),
+                ]))
+        families.append(
+            MetricFamily(
+                name: "sockscan_sockstat_frag_memory_bytes",
+                help: "Memory of IP fragment reassembly queues (/proc/net/sockstat FRAG memory).",
+                type: .gauge, unit: "bytes",
+                samples: [
+                    MetricSample([.init("family", "inet")], Double(stat.fragMemory)),
+                    MetricSample([.init("family", "inet6")], Double(stat.frag6Memory)),
+                ]))
+
+        families.append(
+            MetricFamily(
+                name: "sockscan_ephemeral_ports_capacity",
+                help:
+                    "Local ports connect() can use per destination (local address, remote address, remote port): ip_local_port_range minus reserved minus bound ports.",
+                type: .gauge, samples: [MetricSample([], Double(snapshot.capacity))]))
+        families.append(
+            MetricFamily(
+                name: "sockscan_port_utilization_ratio",
+                help:
+                    "Share of the ephemeral port capacity used by TCP sockets to one destination, TIME_WAIT included, for the busiest destinations (sockscan ports).",
+                type: .gauge, unit: "ratio",
+                samples: snapshot.top.prefix(max(0, top)).map {
+                    MetricSample(
+                        [
+                            .init("local_address", $0.destination.localAddress.description),
+                            .init("remote_address", $0.destination.remoteAddress.description),
+                            .init("remote_port", String($0.destination.remotePort)),
+                        ], $0.ratio)
+                }))
+        if top > 0 {
+            families.append(
+                MetricFamily(
+                    name: "sockscan_port_destinations",
+                    help: "Destinations (local address, remote address, remote port) holding ephemeral ports.",
+                    type: .gauge, samples: [MetricSample([], Double(snapshot.destinations))]))
+        }
+
+        families.append(
+            MetricFamily(
+                name: "sockscan_scrape_duration_seconds",
+                help: "How long reading the namespace took (dumps, sockstat, sysctls) for the values shown.",
+                type: .gauge, unit: "seconds", samples: [MetricSample([], snapshot.duration)]))
+        if let counters {
+            families.append(
+                MetricFamily(
+                    name: "sockscan_scans_total",
+                    help: "Collections made; concurrent and cached scrapes share one.",
+                    type: .counter, samples: [MetricSample([], Double(counters.scans))]))
+            families.append(
+                MetricFamily(
+                    name: "sockscan_scan_failures_total",
+                    help: "Collections that failed.",
+                    type: .counter, samples: [MetricSample([], Double(counters.failures))]))
+            families.append(
+                MetricFamily(
+                    name: "sockscan_kernel_dumps_total",
+                    help: "sock_diag dump requests sent to the kernel.",
+                    type: .counter, samples: [MetricSample([], Double(counters.dumpRequests))]))
+        }
+        families.append(
+            MetricFamily(
+                name: "sockscan_build_info",
+                help: "The sockscan version, as a label; the value is always 1.",
+                type: .info, samples: [MetricSample([.init("version", version)], 1)]))
+        return families
+    }
+}

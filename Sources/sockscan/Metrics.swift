@@ -1,0 +1,93 @@
+import ArgumentParser
+import SockDiag
+import SockMetrics
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Options `sockscan metrics` and `sockscan serve` share.
+struct ExpositionOptions: ParsableArguments {
+    @Option(
+        name: .customLong("netns"), help: ArgumentHelp("Watch another network namespace.", valueName: "NAME|PATH|PID"))
+    var netns: String?
+
+    @Option(
+        name: .customLong("top"),
+        help: ArgumentHelp(
+            "Expose port utilization for the N busiest destinations (0: none, at most 1000).", valueName: "N"))
+    var top: Int = 10
+
+    mutating func validate() throws {
+        guard (0...1000).contains(top) else {
+            throw ValidationError("--top must be from 0 to 1000 (got \(top)): each destination is a series")
+        }
+    }
+
+    func namespace() throws -> NetworkNamespace? { try netns.map { try NetworkNamespace($0) } }
+}
+
+struct Metrics: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print the Prometheus exposition once, or write it for node_exporter's textfile collector.",
+        discussion: """
+            The same metrics as `sockscan serve` (sockets per protocol, family and state; sockstat totals; \
+            ephemeral port capacity and the utilization of the busiest destinations; scan duration; version), \
+            read once. With --textfile the Prometheus text format is written atomically (a temporary file in \
+            the same directory, fsync, rename; mode 0644), so node_exporter never reads half a file: point its \
+            --collector.textfile.directory at the directory and run this from cron or a systemd timer.
+
+            Examples:
+              sockscan metrics                                      Prometheus text on stdout
+              sockscan metrics --format openmetrics --top 3
+              sockscan metrics --textfile /var/lib/prometheus/node-exporter/sockscan.prom
+              * * * * * root sockscan metrics --textfile /var/lib/prometheus/node-exporter/sockscan.prom
+            """
+    )
+
+    @OptionGroup var options: ExpositionOptions
+
+    @Option(
+        name: .customLong("textfile"),
+        help: ArgumentHelp("Write to PATH atomically instead of stdout (name it *.prom).", valueName: "PATH"))
+    var textfile: String?
+
+    @Option(name: .customLong("format"), help: "prometheus (text 0.0.4) or openmetrics (1.0); stdout only.")
+    var format: MetricsFormat = .prometheus
+
+    mutating func validate() throws {
+        if textfile != nil && format != .prometheus {
+            throw ValidationError(
+                "--textfile writes the Prometheus text format that node_exporter reads; drop --format")
+        }
+        if let textfile, textfile.isEmpty || textfile.hasSuffix("/") {
+            throw ValidationError("--textfile needs a file path, e.g. /var/lib/prometheus/node-exporter/sockscan.prom")
+        }
+    }
+
+    func run() throws {
+        try runtime {
+            let scanner = try Scanner(namespace: try options.namespace(), onWarning: { Console.warn($0) })
+            let snapshot = try SocketMetricsCollector(scanner: scanner, top: options.top).collect()
+            let families = SocketMetrics.families(
+                snapshot, top: options.top, version: SockScan.configuration.version)
+            let bytes = Exposition.render(families, as: format == .openmetrics ? .openMetrics : .prometheus)
+            if let textfile {
+                if !textfile.hasSuffix(".prom") {
+                    Console.warn("warning: node_exporter's textfile collector reads only *.prom files")
+                }
+                try Textfile.write(bytes, to: textfile)
+            } else {
+                var out = TextWriter(capacity: bytes.count)
+                out.write(String(decoding: bytes, as: UTF8.self))
+                try out.flush(to: STDOUT_FILENO)
+            }
+        }
+    }
+}
+
+/// `--format` of `sockscan metrics`.
+enum MetricsFormat: String, ExpressibleByArgument, CaseIterable {
+    case prometheus
+    case openmetrics
+}

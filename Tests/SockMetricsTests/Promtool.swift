@@ -1,0 +1,26 @@
+import Foundation
+import SockScanTestSupport
+import Testing
+
+/// `promtool` from Debian's `prometheus` package (scripts/setup installs it).
+enum Promtool {
+    static func path(sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
+        let found = try? Command.locate("promtool")
+        return try #require(
+            found, "promtool is missing: run scripts/setup (apt-get install prometheus)",
+            sourceLocation: sourceLocation)
+    }
+
+    /// `promtool check metrics < text`: its exit status and what it said (lint problems go to stderr).
+    static func checkMetrics(_ text: String) throws -> CommandResult {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("sockscan-metrics-\(UUID()).prom")
+        try Data(text.utf8).write(to: file)
+        defer { try? FileManager.default.removeItem(at: file) }
+        return try Command.run("sh", ["-c", "exec \"$0\" check metrics < \"$1\"", try path(), file.path])
+    }
+
+    /// `promtool ARGUMENTS…`.
+    static func run(_ arguments: [String]) throws -> CommandResult {
+        try Command.run(try path(), arguments, timeout: 60)
+    }
+}

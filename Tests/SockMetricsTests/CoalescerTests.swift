@@ -1,0 +1,199 @@
+import Foundation
+import SockMetrics
+import SockServe
+import Testing
+
+/// A gate the collecting thread waits at, so a test can pile requests onto one running collection.
+final class Gate: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var open = false
+    private(set) var arrivals = 0
+
+    func pass() {
+        condition.lock()
+        arrivals += 1
+        condition.broadcast()
+        while !open { condition.wait() }
+        condition.unlock()
+    }
+
+    func waitForArrivals(_ count: Int, timeout: Double = 5) -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        let deadline = Date().addingTimeInterval(timeout)
+        while arrivals < count { if !condition.wait(until: deadline) { return false } }
+        return true
+    }
+
+    func release() {
+        condition.lock()
+        open = true
+        condition.broadcast()
+        condition.unlock()
+    }
+}
+
+/// Collects results handed to completions.
+final class Results<Value: Sendable>: @unchecked Sendable {
+    private let condition = NSCondition()
+    private(set) var values: [Result<Value, any Error>] = []
+
+    func add(_ result: Result<Value, any Error>) {
+        condition.lock()
+        values.append(result)
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    func wait(for count: Int, timeout: Double = 5) -> [Result<Value, any Error>] {
+        condition.lock()
+        defer { condition.unlock() }
+        let deadline = Date().addingTimeInterval(timeout)
+        while values.count < count { if !condition.wait(until: deadline) { break } }
+        return values
+    }
+}
+
+struct Failure: Error {}
+
+@Suite("Scrape coalescing")
+struct CoalescerTests {
+    @Test func concurrentRequestsShareOneCollection() throws {
+        let gate = Gate()
+        let counter = Results<Int>()
+        nonisolated(unsafe) var made = 0
+        let coalescer = try ScrapeCoalescer<Int>(maxAge: .zero) {
+            gate.pass()
+            made += 1
+            return made
+        }
+        defer { coalescer.shutdown() }
+        // The first request starts a collection, which waits at the gate; 99 more arrive meanwhile.
+        coalescer.get { counter.add($0) }
+        #expect(gate.waitForArrivals(1))
+        DispatchQueue.concurrentPerform(iterations: 99) { _ in coalescer.get { counter.add($0) } }
+        gate.release()
+        let results = counter.wait(for: 100)
+        #expect(results.count == 100)
+        #expect(results.allSatisfy { (try? $0.get()) == 1 })
+        #expect(coalescer.collections == 1)
+        // With no cache, the next request collects again.
+        #expect(try coalescer.get() == 2)
+        #expect(coalescer.collections == 2)
+    }
+
+    @Test func cachedResultIsReusedUntilItAges() throws {
+        nonisolated(unsafe) var made = 0
+        let coalescer = try ScrapeCoalescer<Int>(maxAge: .milliseconds(300)) {
+            made += 1
+            return made
+        }
+        defer { coalescer.shutdown() }
+        #expect(try coalescer.get() == 1)
+        for _ in 0..<50 { #expect(try coalescer.get() == 1) }
+        #expect(coalescer.collections == 1)
+        usleep(400_000)
+        #expect(try coalescer.get() == 2)
+    }
+
+    @Test func failuresReachEveryWaiterAndAreNotCached() throws {
+        let gate = Gate()
+        nonisolated(unsafe) var calls = 0
+        let coalescer = try ScrapeCoalescer<Int>(maxAge: .seconds(60)) {
+            calls += 1
+            if calls == 1 {
+                gate.pass()
+                throw Failure()
+            }
+            return calls
+        }
+        defer { coalescer.shutdown() }
+        let results = Results<Int>()
+        for _ in 0..<5 { coalescer.get { results.add($0) } }
+        #expect(gate.waitForArrivals(1))
+        gate.release()
+        let got = results.wait(for: 5)
+        #expect(got.count == 5)
+        #expect(got.allSatisfy { if case .failure = $0 { true } else { false } })
+        #expect(try coalescer.get() == 2)
+    }
+
+    @Test func shutdownFailsLaterRequests() throws {
+        let coalescer = try ScrapeCoalescer<Int>(maxAge: .zero) { 1 }
+        coalescer.shutdown()
+        #expect(throws: CoalescerError.self) { try coalescer.get() }
+    }
+}
+
+@Suite("serve options")
+struct ServeOptionTests {
+    @Test(arguments: [
+        ("127.0.0.1:9464", "127.0.0.1", 9464, true),
+        ("localhost:80", "127.0.0.1", 80, true),
+        ("[::1]:9464", "::1", 9464, true),
+        ("127.1.2.3:0", "127.1.2.3", 0, true),
+        ("[::ffff:127.0.0.1]:9", "::ffff:127.0.0.1", 9, true),
+        ("0.0.0.0:9464", "0.0.0.0", 9464, false),
+        ("[::]:9464", "::", 9464, false),
+        ("192.0.2.1:9464", "192.0.2.1", 9464, false),
+    ])
+    func validAddresses(text: String, host: String, port: Int, loopback: Bool) throws {
+        let address = try ListenAddress(parsing: text)
+        #expect(address.host == host)
+        #expect(address.port == port)
+        #expect(address.isLoopback == loopback)
+    }
+
+    @Test(arguments: [
+        "", "9464", ":9464", "127.0.0.1", "127.0.0.1:", "127.0.0.1:65536", "127.0.0.1:-1", "127.0.0.1:http",
+        "example.com:80", "::1:9464", "[::1]", "[::1]9464", "[127.0.0.1]:80", "300.0.0.1:80", "[::1:80",
+    ])
+    func invalidAddresses(text: String) {
+        #expect(throws: ListenAddressError.self) { try ListenAddress(parsing: text) }
+    }
+
+    @Test func descriptionBracketsIPv6() throws {
+        #expect(try ListenAddress(parsing: "[::1]:9").description == "[::1]:9")
+        #expect(ListenAddress.defaultValue.description == "127.0.0.1:9464")
+    }
+
+    @Test(arguments: [
+        ("1s", Duration.seconds(1)), ("0", .zero), ("0s", .zero), ("500ms", .milliseconds(500)),
+        ("1.5s", .milliseconds(1500)), ("2m", .seconds(120)), ("3", .seconds(3)),
+    ])
+    func cacheDurations(text: String, expected: Duration) {
+        #expect(parseCacheDuration(text) == expected)
+    }
+
+    @Test(arguments: ["", "s", "-1s", "1h", "abc", "1e3s", "2d", "90000s"])
+    func invalidCacheDurations(text: String) {
+        #expect(parseCacheDuration(text) == nil)
+    }
+}
+
+@Suite("Textfile")
+struct TextfileTests {
+    @Test func replacesAtomicallyWithMode0644() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sockscan-textfile-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("sockscan.prom").path
+        // A strict umask must not make the file unreadable to node_exporter.
+        let saved = umask(0o077)
+        defer { umask(saved) }
+        try Textfile.write(Array("first 1\n".utf8), to: path)
+        try Textfile.write(Array("second 2\n".utf8), to: path)
+        #expect(try String(contentsOfFile: path, encoding: .utf8) == "second 2\n")
+        let attributes = try FileManager.default.attributesOfItem(atPath: path)
+        #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o644)
+        // Nothing but the target is left in the directory.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path) == ["sockscan.prom"])
+    }
+
+    @Test func failureNamesThePathAndLeavesNoTemporaryFile() throws {
+        let missing = FileManager.default.temporaryDirectory.appendingPathComponent("sockscan-none-\(UUID())/x.prom")
+        let error = #expect(throws: TextfileError.self) { try Textfile.write([1], to: missing.path) }
+        #expect(error?.errno == ENOENT)
+        #expect(error?.description.contains("sockscan-none-") == true)
+    }
+}

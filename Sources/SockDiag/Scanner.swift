@@ -248,7 +248,8 @@ public final class Scanner {
 
     /// Compiles the query's filter (devices looked up in the scanned namespace) into the request.
     func plan(_ query: ScanQuery) throws -> Plan {
-        guard let filter = query.filter else { return Plan(request: query) }
+        guard let given = query.filter else { return Plan(request: query) }
+        let filter = try resolved(given)  // device names looked up once, in the namespace
         let program = try kernelProgram(for: filter, baseStates: query.states)
         var request = query
         request.filter = nil
@@ -268,14 +269,16 @@ public final class Scanner {
             }
             request.bytecode = program.bytecode
         }
-        return Plan(request: request, remainder: program.remainder, filter: try resolved(filter).expression)
+        return Plan(request: request, remainder: program.remainder, filter: filter.expression)
     }
 
     /// The kernel program for `filter` in this scanner's namespace (what `--explain` prints).
     ///
     /// - Throws: ``FilterCompileError``.
     public func kernelProgram(for filter: Filter, baseStates: StateSet = .all) throws -> KernelProgram {
-        try KernelProgram(resolved(filter), baseStates: baseStates, ephemeralPorts: ephemeralPorts())
+        // The port range is read (in the namespace) only for `autobound`, the one condition that needs it.
+        let range = filter.expression.evaluableInUserSpace ? 32768...60999 : ephemeralPorts()
+        return try KernelProgram(resolved(filter), baseStates: baseStates, ephemeralPorts: range)
     }
 
     /// The scanned namespace's `net.ipv4.ip_local_port_range` (the default 32768–60999 if unreadable).

@@ -184,8 +184,8 @@ public final class Scanner {
             procfsProtocols = .all
             onWarning?("warning: \(error); reading /proc/net instead (slower, no cookies or tcp_info)")
         } catch {
-            buffer.deallocate()
-            requestBuffer.deallocate()
+            // Every stored property is set by now, so the throw runs deinit, which frees the buffers:
+            // freeing them here too was a double free (seen when setns is refused to a non-root user).
             throw error
         }
     }

@@ -184,8 +184,8 @@ public final class Scanner {
             procfsProtocols = .all
             onWarning?("warning: \(error); reading /proc/net instead (slower, no cookies or tcp_info)")
         } catch {
-            buffer.deallocate()
-            requestBuffer.deallocate()
+            // Every stored property is set by now, so the throw runs deinit, which frees the buffers:
+            // freeing them here too was a double free (seen when setns is refused to a non-root user).
             throw error
         }
     }
@@ -395,7 +395,8 @@ public final class Scanner {
         sequence &+= 1
         let seq = sequence
         let length = Self.buildRequest(proto, family: family, query, sequence: seq, into: requestBuffer)
-        let operation = "dump \(proto) \(family?.description ?? "inet+inet6")\(query.bytecode == nil ? "" : " with filter bytecode")"
+        let operation =
+            "dump \(proto) \(family?.description ?? "inet+inet6")\(query.bytecode == nil ? "" : " with filter bytecode")"
         if length < 0 { throw NetlinkError(errno: -length, operation: operation) }
         let sent = cnl_sock_diag_send(socket, requestBuffer.baseAddress, Int(length))
         if sent < 0 { throw NetlinkError(errno: -sent, operation: operation) }

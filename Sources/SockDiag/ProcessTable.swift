@@ -93,11 +93,7 @@ public struct ProcessTable: Sendable {
         defer { link.deallocate() }
         while let entry = readdir(root) {
             guard let pid = Self.number(in: entry) else { continue }
-            let processFD = withUnsafePointer(to: &entry.pointee.d_name) { namePointer in
-                namePointer.withMemoryRebound(to: CChar.self, capacity: 256) {
-                    openat(rootFD, $0, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-                }
-            }
+            let processFD = openat(rootFD, Self.name(of: entry), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
             guard processFD >= 0 else {
                 statistics.vanishedProcesses += 1
                 continue
@@ -130,11 +126,7 @@ public struct ProcessTable: Sendable {
         var comm: Int32 = -1
         while let entry = readdir(table) {
             guard let fd = Self.number(in: entry) else { continue }  // . and ..
-            let length = withUnsafePointer(to: &entry.pointee.d_name) { namePointer in
-                namePointer.withMemoryRebound(to: CChar.self, capacity: 256) {
-                    readlinkat(tableFD, $0, link.baseAddress!, link.count)
-                }
-            }
+            let length = readlinkat(tableFD, Self.name(of: entry), link.baseAddress!, link.count)
             guard length > 0 else { continue }  // closed meanwhile (ENOENT)
             statistics.descriptors += 1
             guard let inode = Self.socketInode(UnsafeBufferPointer(rebasing: link[0..<length])),
@@ -199,21 +191,28 @@ public struct ProcessTable: Sendable {
 
     // MARK: parsing, without allocating per descriptor
 
+    /// The NUL-terminated name inside a directory entry, in place.
+    ///
+    /// Never `entry.pointee.d_name`: that copies the whole 256-byte array, while `readdir` returns records
+    /// only `d_reclen` long, so a record at the end of glibc's buffer makes the copy read past it (the bug
+    /// behind swift-corelibs-foundation PR 5472).
+    private static func name(of entry: UnsafeMutablePointer<dirent>) -> UnsafePointer<CChar> {
+        (UnsafeRawPointer(entry) + MemoryLayout<dirent>.offset(of: \dirent.d_name)!).assumingMemoryBound(
+            to: CChar.self)
+    }
+
     /// The entry's name as a non-negative decimal number (`1234`), or nil (`self`, `.`, `net`).
     private static func number(in entry: UnsafeMutablePointer<dirent>) -> Int32? {
-        withUnsafePointer(to: &entry.pointee.d_name) { namePointer in
-            namePointer.withMemoryRebound(to: UInt8.self, capacity: 256) { name in
-                var value: Int64 = 0
-                var i = 0
-                while name[i] != 0 {
-                    let digit = name[i] &- UInt8(ascii: "0")
-                    guard digit < 10, i < 10 else { return nil }
-                    value = value * 10 + Int64(digit)
-                    i += 1
-                }
-                return i > 0 && value <= Int64(Int32.max) ? Int32(value) : nil
-            }
+        let name = UnsafeRawPointer(name(of: entry)).assumingMemoryBound(to: UInt8.self)
+        var value: Int64 = 0
+        var i = 0
+        while name[i] != 0 {
+            let digit = name[i] &- UInt8(ascii: "0")
+            guard digit < 10, i < 10 else { return nil }
+            value = value * 10 + Int64(digit)
+            i += 1
         }
+        return i > 0 && value <= Int64(Int32.max) ? Int32(value) : nil
     }
 
     /// The inode of a link that reads `socket:[INODE]`, or nil for anything else (files, pipes,

@@ -10,7 +10,8 @@ struct Summary: ParsableCommand {
         abstract: "Socket totals as sar -n SOCK and ss -s give them, with TCP counts per state.",
         discussion: """
             The totals come from /proc/net/sockstat and sockstat6 of the namespace scanned (O(1), the source \
-            of sar -n SOCK): totsck (sockets used, host-wide: the kernel does not count it per namespace), \
+            of sar -n SOCK): totsck (sockets of every family in use, netlink and unix included; per namespace \
+            since Linux 4.16), \
             tcpsck (IPv4 TCP in use, TIME_WAIT not included), udpsck, rawsck, ip-frag, tcp-tw (TIME_WAIT of \
             both families), and for IPv6 tcp6sck udp6sck raw6sck ip6-frag. The TCP states come from one \
             kernel dump of both families.
@@ -24,7 +25,7 @@ struct Summary: ParsableCommand {
 
             A worked example:
               $ sockscan summary
-              Sockets (sar -n SOCK; totsck is host-wide)
+              Sockets (sar -n SOCK)
                  totsck    tcpsck    udpsck    rawsck   ip-frag    tcp-tw
                     812        12         4         0         0         3
                 tcp6sck   udp6sck   raw6sck  ip6-frag
@@ -94,7 +95,7 @@ struct Summary: ParsableCommand {
                     }
                     out.write("\n")
                 }
-                out.write("Sockets (sar -n SOCK; totsck is host-wide)\n")
+                out.write("Sockets (sar -n SOCK)\n")
                 columns(sar)
                 columns(sar6)
                 out.write("TCP: orphan ")

@@ -15,11 +15,14 @@ struct Count: ParsableCommand {
             Without --by, sockets are counted per state. With --by, they are grouped by one attribute while \
             the kernel streams them (one counter per distinct value, nothing kept per socket), sorted by count, \
             largest first, with a total line:
-              state    the TCP state             local    the local address       remote   the remote address
-              sport    the local port            dport    the remote port
-              process  the process holding the socket, as comm[pid] (the lowest pid when several share it;
-                       '-' for none: TIME_WAIT, or another user's process when not root). Needs one walk of
-                       /proc/*/fd, as list -p does.
+              state     the TCP state
+              local     the local address
+              remote    the remote address
+              sport     the local port
+              dport     the remote port
+              process   the process holding the socket, as comm[pid]: the lowest pid
+                        when several share it; '-' for none (TIME_WAIT, or another
+                        user's process when not root). One walk of /proc/*/fd.
             --top N keeps the N largest groups and sums the rest into one 'other' line.
 
             JSON, without --by: {"total": N, "established": n, ...}; with --by: {"total": N, "by": "dport", \
@@ -28,10 +31,11 @@ struct Count: ParsableCommand {
             group, then "(other)" when --top left groups out.
 
             Examples:
-              sockscan count -ta                         TCP sockets per state
-              sockscan count -t state time-wait          just the TIME_WAIT count (filtered in the kernel)
-              sockscan count -tua --format json          {"total": N, "established": n, ...}
-              sockscan count -t state time-wait --by dport --top 5    which upstream ports hold TIME_WAIT
+              sockscan count -ta                    TCP sockets per state
+              sockscan count -t state time-wait     the TIME_WAIT count (kernel-filtered)
+              sockscan count -tua --format json     {"total": N, "established": n, ...}
+              sockscan count -t state time-wait --by dport --top 5
+                                                    which upstream ports hold TIME_WAIT
               sockscan count -ta --by process --format json
 
             A worked example (a gateway talking to two upstreams):

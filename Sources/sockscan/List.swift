@@ -31,18 +31,18 @@ struct List: ParsableCommand {
             sockets list their owners separated by ';'); values a socket lacks are empty.
 
             Examples:
-              sockscan list -ta                          every TCP socket
-              sockscan list -t state time-wait -H        TIME_WAIT sockets, no header
-              sockscan list -tu --format json | jq .     NDJSON, one object per socket
-              sockscan list -tlp                         listeners and the processes holding them
-              sockscan list -ta --format csv > s.csv     CSV with a header row
+              sockscan list -ta                       every TCP socket
+              sockscan list -t state time-wait -H     TIME_WAIT sockets, no header
+              sockscan list -tu --format json | jq .  NDJSON, one object per socket
+              sockscan list -tlp                      listeners and their processes
+              sockscan list -ta --format csv > s.csv  CSV with a header row
               sockscan list -ta --netns blue dport = :443
 
-            A worked example (sshd listening, one client connected):
+            A worked example (sshd listening, one client connected; spacing shortened):
               $ sockscan list -tap sport = :22
-              State      Recv-Q  Send-Q Local Address:Port       Peer Address:Port        Process
-              LISTEN          0     128 0.0.0.0:22               0.0.0.0:*                users:(("sshd",pid=812,fd=3))
-              ESTAB           0       0 10.0.0.5:22              10.0.0.9:51234           users:(("sshd",pid=4711,fd=4))
+              State  Recv-Q Send-Q Local Address:Port Peer Address:Port Process
+              LISTEN 0 128 0.0.0.0:22    0.0.0.0:*       users:(("sshd",pid=812,fd=3))
+              ESTAB  0 0   10.0.0.5:22   10.0.0.9:51234  users:(("sshd",pid=4711,fd=4))
             """
     )
 

@@ -20,23 +20,23 @@ struct Summary: ParsableCommand {
             and "tcp_total".
 
             Examples:
-              sockscan summary                           this namespace
+              sockscan summary                       this namespace
               sockscan summary --netns blue --format json | jq '."tcp-tw"'
 
             A worked example:
               $ sockscan summary
               Sockets (sar -n SOCK)
                  totsck    tcpsck    udpsck    rawsck   ip-frag    tcp-tw
-                    812        12         4         0         0         3
+                    812        10         4         0         0         3
                 tcp6sck   udp6sck   raw6sck  ip6-frag
-                      5         1         0         0
+                      4         1         0         0
               TCP: orphan 0, alloc 17, mem 2 pages
 
               TCP states (one kernel pass, IPv4 and IPv6)
-              established     9
-              listen          5
-              time-wait       3
-              total          17
+              established    9
+              listen         5
+              time-wait      3
+              total         17
             """
     )
 

@@ -16,9 +16,10 @@ struct SockScan: ParsableCommand {
               sockscan list -t state time-wait --format json
               sockscan count -tua                    TCP and UDP sockets per state
               sockscan ports                         which destination is running out of ephemeral ports
+              sockscan summary                       sar -n SOCK / ss -s totals and TCP states
             """,
         version: "0.1.0",
-        subcommands: [List.self, Count.self, Ports.self],
+        subcommands: [List.self, Count.self, Ports.self, Summary.self],
         defaultSubcommand: List.self
     )
 

@@ -22,10 +22,15 @@ public struct RecordFormatter {
     }
 
     public var fields: Fields
+    /// Names interface indexes for the table's `%name`; interface indexes belong to a namespace, so a
+    /// scan of another namespace must look them up there (``Scanner/interfaceName(_:)``). Default: the
+    /// caller's namespace.
+    public var lookUpInterface: (UInt32) -> String?
     private var interfaceNames: [UInt32: String] = [:]
 
-    public init(fields: Fields = []) {
+    public init(fields: Fields = [], lookUpInterface: @escaping (UInt32) -> String? = Scanner.localInterfaceName) {
         self.fields = fields
+        self.lookUpInterface = lookUpInterface
     }
 
     /// Column widths of the table; wider values push the row right, as in `ss`.
@@ -208,11 +213,7 @@ public struct RecordFormatter {
 
     private mutating func interfaceName(_ index: UInt32) -> String {
         if let name = interfaceNames[index] { return name }
-        var buffer = [CChar](repeating: 0, count: Int(IF_NAMESIZE) + 1)
-        let name =
-            if_indextoname(index, &buffer) != nil
-            ? String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            : String(index)
+        let name = lookUpInterface(index) ?? String(index)
         interfaceNames[index] = name
         return name
     }

@@ -296,6 +296,19 @@ public final class Scanner {
         Filter(try filter.expression.resolvingDevices { name in resolveDevice(name) })
     }
 
+    /// An interface name by index, in the scanned namespace (`if_indextoname`).
+    public func interfaceName(_ index: UInt32) -> String? {
+        guard let namespace else { return Self.localInterfaceName(index) }
+        return (try? namespace.run { Self.localInterfaceName(index) }) ?? nil
+    }
+
+    /// An interface name by index in the calling thread's namespace.
+    @Sendable public static func localInterfaceName(_ index: UInt32) -> String? {
+        var buffer = [CChar](repeating: 0, count: Int(IF_NAMESIZE) + 1)
+        guard if_indextoname(index, &buffer) != nil else { return nil }
+        return String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
     /// An interface index by name, in the scanned namespace (`if_nametoindex`).
     public func resolveDevice(_ name: String) -> UInt32? {
         let lookup: @Sendable () -> UInt32 = { if_nametoindex(name) }

@@ -87,7 +87,7 @@ struct List: ParsableCommand {
             if processes { fields.insert(.processes) }
             if query.protocols == .all { fields.insert(.netid) }
             let owners = processes ? try ownersReported(scanner, query) : nil
-            var formatter = RecordFormatter(fields: fields)
+            var formatter = RecordFormatter(fields: fields) { scanner.interfaceName($0) }
             var out = TextWriter(capacity: 65536)
             if !noHeader {
                 switch format {

@@ -175,10 +175,12 @@ void cnl_dump_begin_bytes(struct cnl_dump *d, const void *bytes, size_t len, uin
 	d->bytes = len;
 }
 
-static int malformed(struct cnl_dump *d, size_t at, int err)
+static int malformed(struct cnl_dump *d, size_t at, int err, size_t needed)
 {
 	d->flags |= CNL_DUMP_F_MALFORMED | CNL_DUMP_F_DONE;
 	d->error_offset = d->consumed + at;
+	d->error_needed = (uint32_t)needed;
+	d->error_available = (uint32_t)(d->len > at ? d->len - at : 0);
 	return err;
 }
 
@@ -188,7 +190,7 @@ static int receive(struct cnl_dump *d)
 	ssize_t n;
 
 	if (!d->nl)
-		return malformed(d, d->len, -ENODATA);
+		return malformed(d, d->len, -ENODATA, 0);
 	do {
 		n = mnl_socket_recvfrom(d->nl, d->buf, d->cap);
 	} while (n < 0 && errno == EINTR);
@@ -197,7 +199,7 @@ static int receive(struct cnl_dump *d)
 		return -errno;
 	}
 	if (n == 0)
-		return malformed(d, 0, -ENODATA);
+		return malformed(d, 0, -ENODATA, 0);
 	d->consumed += d->len;
 	d->len = (size_t)n;
 	d->off = 0;
@@ -223,10 +225,12 @@ int cnl_dump_next(struct cnl_dump *d, const void **payload, uint32_t *payload_le
 		at = d->off;
 		rem = d->len - at;
 		h = (const struct nlmsghdr *)(d->buf + at);
-		if (rem < sizeof(*h) || h->nlmsg_len < sizeof(*h) || h->nlmsg_len > rem)
-			return malformed(d, at, -EBADMSG);
+		if (rem < sizeof(*h))
+			return malformed(d, at, -EBADMSG, sizeof(*h));
+		if (h->nlmsg_len < sizeof(*h) || h->nlmsg_len > rem)
+			return malformed(d, at, -EBADMSG, h->nlmsg_len < sizeof(*h) ? sizeof(*h) : h->nlmsg_len);
 		if (h->nlmsg_seq != d->seq || (h->nlmsg_pid && h->nlmsg_pid != d->portid))
-			return malformed(d, at, -EPROTO);
+			return malformed(d, at, -EPROTO, 0);
 		step = NLMSG_ALIGN(h->nlmsg_len);
 		d->off = step < rem ? at + step : d->len;
 		if (h->nlmsg_flags & NLM_F_DUMP_INTR)
@@ -239,7 +243,7 @@ int cnl_dump_next(struct cnl_dump *d, const void **payload, uint32_t *payload_le
 			const struct nlmsgerr *e = NLMSG_DATA(h);
 
 			if (h->nlmsg_len < NLMSG_HDRLEN + sizeof(e->error))
-				return malformed(d, at, -EBADMSG);
+				return malformed(d, at, -EBADMSG, NLMSG_HDRLEN + sizeof(e->error));
 			d->flags |= CNL_DUMP_F_DONE;
 			d->error_offset = d->consumed + at;
 			/* error 0 is an acknowledgement: the dump is over. */

@@ -73,6 +73,8 @@ struct cnl_dump {
 	uint64_t bytes;      /* bytes received */
 	uint64_t consumed;   /* bytes walked before the current batch (offsets for errors) */
 	uint64_t error_offset; /* byte offset of the message an error refers to */
+	uint32_t error_needed; /* with CNL_DUMP_F_MALFORMED: the bytes the message claimed or needed */
+	uint32_t error_available; /* with CNL_DUMP_F_MALFORMED: the bytes that were left */
 };
 
 /*

@@ -53,6 +53,8 @@ public enum DumpParseError: Error, Hashable, Sendable, CustomStringConvertible {
     case foreignMessage(offset: Int)
     /// The bytes ended before the dump's `NLMSG_DONE`, at `offset`.
     case unterminated(offset: Int)
+    /// A data message of a type an inet_diag dump never sends, at `offset`.
+    case unexpectedType(offset: Int, type: UInt16)
 
     public var description: String {
         switch self {
@@ -62,6 +64,8 @@ public enum DumpParseError: Error, Hashable, Sendable, CustomStringConvertible {
             "netlink reply at byte \(offset) does not answer our request (sequence or port id)"
         case .unterminated(let offset):
             "netlink dump ended at byte \(offset) without NLMSG_DONE"
+        case .unexpectedType(let offset, let type):
+            "netlink message at byte \(offset) has type \(type), not an inet_diag reply (18 or 20)"
         }
     }
 }

@@ -165,6 +165,11 @@ public enum InetDiagDump {
                 result.messages += 1
                 let buffer = UnsafeRawBufferPointer(start: payload, count: Int(length))
                 let offset = Int(d.pointee.consumed) + (payload.map { $0 - UnsafeRawPointer(d.pointee.buf) } ?? 0)
+                // Replies carry the request's type: SOCK_DIAG_BY_FAMILY (20) or TCPDIAG_GETSOCK (18).
+                guard type == CNetlink_SOCK_DIAG_BY_FAMILY() || type == CNetlink_TCPDIAG_GETSOCK() else {
+                    d.pointee.flags |= UInt32(CNL_DUMP_F_DONE)
+                    throw DumpParseError.unexpectedType(offset: offset - 16, type: type)
+                }
                 if let record = try parseMessage(buffer, proto: proto, offset: offset) {
                     try body(record)
                 }
@@ -180,8 +185,8 @@ public enum InetDiagDump {
                 case EPROTO: throw DumpParseError.foreignMessage(offset: offset)
                 case ENODATA: throw DumpParseError.unterminated(offset: offset)
                 default:
-                    let available = Int(d.pointee.len) - (offset - Int(d.pointee.consumed))
-                    throw DumpParseError.truncated(offset: offset, needed: 16, available: max(available, 0))
+                    throw DumpParseError.truncated(
+                        offset: offset, needed: Int(d.pointee.error_needed), available: Int(d.pointee.error_available))
                 }
             }
             throw NetlinkError(errno: -rc, operation: operation())

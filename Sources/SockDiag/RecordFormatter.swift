@@ -16,13 +16,21 @@ public struct RecordFormatter {
         public static let memory = Fields(rawValue: 4)
         /// A `Netid` column (tcp/udp) in the table.
         public static let netid = Fields(rawValue: 8)
+        /// The owning processes (from a ``ProcessTable``): `users:(…)` in the table, `process` in JSON,
+        /// `pid comm fd` in CSV.
+        public static let processes = Fields(rawValue: 16)
     }
 
     public var fields: Fields
+    /// Names interface indexes for the table's `%name`; interface indexes belong to a namespace, so a
+    /// scan of another namespace must look them up there (``Scanner/interfaceName(_:)``). Default: the
+    /// caller's namespace.
+    public var lookUpInterface: (UInt32) -> String?
     private var interfaceNames: [UInt32: String] = [:]
 
-    public init(fields: Fields = []) {
+    public init(fields: Fields = [], lookUpInterface: @escaping (UInt32) -> String? = Scanner.localInterfaceName) {
         self.fields = fields
+        self.lookUpInterface = lookUpInterface
     }
 
     /// Column widths of the table; wider values push the row right, as in `ss`.
@@ -43,6 +51,9 @@ public struct RecordFormatter {
         if fields.contains(.extended) {
             column("Peer Address:Port", Self.addressWidth, &out)
             out.write(" Details")
+        } else if fields.contains(.processes) {
+            column("Peer Address:Port", Self.addressWidth, &out)
+            out.write(" Process")
         } else {
             out.write("Peer Address:Port")
         }
@@ -56,7 +67,10 @@ public struct RecordFormatter {
     }
 
     /// Writes one table row, like a line of `ss -tan` (numeric, never resolving names).
-    public mutating func writeRow(_ r: SocketRecord, into out: inout TextWriter) {
+    ///
+    /// - Parameter owners: with ``Fields/processes``, where the owners are looked up: a socket with owners
+    ///   gets `users:(("comm",pid=N,fd=M),…)` after the peer, as in `ss -p`.
+    public mutating func writeRow(_ r: SocketRecord, owners: ProcessTable? = nil, into out: inout TextWriter) {
         var start = out.count
         if fields.contains(.netid) {
             out.write(r.proto == .tcp ? "tcp" : "udp")
@@ -75,8 +89,27 @@ public struct RecordFormatter {
         out.write(byte: UInt8(ascii: " "))
         start = out.count
         writeAddress(r.remote, interface: 0, &out)
-        if fields.contains(.extended) {
+        let shown = fields.contains(.processes) ? owners?.firstOwner(of: r.inode) : nil
+        if fields.contains(.extended) || shown != nil {
             out.pad(Self.addressWidth - (out.count - start))
+        }
+        if shown != nil, let owners {
+            out.write(" users:(")
+            var separator = false
+            owners.forEachOwner(of: r.inode) { owner in
+                if separator { out.write(byte: UInt8(ascii: ",")) }
+                separator = true
+                out.write("(\"")
+                out.write(owner.comm)
+                out.write("\",pid=")
+                out.write(signed: Int64(owner.pid))
+                out.write(",fd=")
+                out.write(signed: Int64(owner.fd))
+                out.write(byte: UInt8(ascii: ")"))
+            }
+            out.write(byte: UInt8(ascii: ")"))
+        }
+        if fields.contains(.extended) {
             out.write(" uid:")
             out.write(r.uid)
             out.write(" ino:")
@@ -180,11 +213,7 @@ public struct RecordFormatter {
 
     private mutating func interfaceName(_ index: UInt32) -> String {
         if let name = interfaceNames[index] { return name }
-        var buffer = [CChar](repeating: 0, count: Int(IF_NAMESIZE) + 1)
-        let name =
-            if_indextoname(index, &buffer) != nil
-            ? String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            : String(index)
+        let name = lookUpInterface(index) ?? String(index)
         interfaceNames[index] = name
         return name
     }
@@ -192,7 +221,10 @@ public struct RecordFormatter {
     /// Writes one record as a JSON object and a newline (NDJSON), with the fields of the CLI contract:
     /// `proto family state local_address local_port remote_address remote_port recv_q send_q uid inode
     /// cookie interface`, then `timer`, and `tcp_info` / `memory` when asked for and present.
-    public func writeJSON(_ r: SocketRecord, into out: inout TextWriter) {
+    ///
+    /// - Parameter owners: with ``Fields/processes``, where the owners are looked up: `process` is an
+    ///   object `{"pid","comm","fd"}` for one owner, an array of them for several, absent for none.
+    public func writeJSON(_ r: SocketRecord, owners: ProcessTable? = nil, into out: inout TextWriter) {
         out.write("{\"proto\":\"")
         out.write(r.proto == .tcp ? "tcp" : "udp")
         out.write("\",\"family\":\"")
@@ -278,7 +310,178 @@ public struct RecordFormatter {
             out.write(m.drops)
             out.write(byte: UInt8(ascii: "}"))
         }
+        if fields.contains(.processes), let owners, owners.firstOwner(of: r.inode) != nil {
+            let shared = owners.isShared(r.inode)
+            out.write(shared ? ",\"process\":[" : ",\"process\":")
+            var separator = false
+            owners.forEachOwner(of: r.inode) { owner in
+                if separator { out.write(byte: UInt8(ascii: ",")) }
+                separator = true
+                out.write("{\"pid\":")
+                out.write(signed: Int64(owner.pid))
+                out.write(",\"comm\":")
+                out.writeJSONString(owner.comm)
+                out.write(",\"fd\":")
+                out.write(signed: Int64(owner.fd))
+                out.write(byte: UInt8(ascii: "}"))
+            }
+            if shared { out.write(byte: UInt8(ascii: "]")) }
+        }
         out.write("}\n")
+    }
+
+    /// Writes the CSV header line: the names of the columns ``writeCSV(_:owners:into:)`` writes.
+    public func writeCSVHeader(into out: inout TextWriter) {
+        var first = true
+        for name in csvColumns {
+            if !first { out.write(byte: UInt8(ascii: ",")) }
+            first = false
+            out.write(name)
+        }
+        out.write(byte: UInt8(ascii: "\n"))
+    }
+
+    /// The CSV columns for these fields: JSON's flat fields, then, with ``Fields/extended``, the timer, with
+    /// ``Fields/tcpInfo`` and ``Fields/memory`` the JSON objects flattened (`tcp_info.rtt_us`), with
+    /// ``Fields/processes`` `pid comm fd`.
+    public var csvColumns: [StaticString] {
+        var names: [StaticString] = [
+            "proto", "family", "state", "local_address", "local_port", "remote_address", "remote_port", "recv_q",
+            "send_q", "uid", "inode", "cookie", "interface",
+        ]
+        if fields.contains(.extended) { names += ["timer.kind", "timer.expires_ms", "timer.retransmits"] }
+        if fields.contains(.tcpInfo) {
+            names += [
+                "tcp_info.rtt_us", "tcp_info.rttvar_us", "tcp_info.rto_us", "tcp_info.cwnd", "tcp_info.ssthresh",
+                "tcp_info.snd_mss", "tcp_info.rcv_mss", "tcp_info.unacked", "tcp_info.lost", "tcp_info.retransmits",
+                "tcp_info.total_retransmits", "tcp_info.bytes_acked", "tcp_info.bytes_received",
+                "tcp_info.delivery_rate_bps",
+            ]
+        }
+        if fields.contains(.memory) {
+            names += [
+                "memory.rmem_alloc", "memory.rcvbuf", "memory.wmem_alloc", "memory.sndbuf", "memory.fwd_alloc",
+                "memory.wmem_queued", "memory.optmem", "memory.backlog", "memory.drops",
+            ]
+        }
+        if fields.contains(.processes) { names += ["pid", "comm", "fd"] }
+        return names
+    }
+
+    /// Writes one record as a CSV line (RFC 4180 quoting, `\n` line ends), the columns of ``csvColumns``.
+    ///
+    /// Values a socket does not have (`tcp_info` of a UDP socket, the owner of a TIME_WAIT socket) are
+    /// empty. A socket held by several descriptors lists them in `pid`, `comm` and `fd`, separated by `;`,
+    /// in the same order.
+    public func writeCSV(_ r: SocketRecord, owners: ProcessTable? = nil, into out: inout TextWriter) {
+        let comma = UInt8(ascii: ",")
+        out.write(r.proto == .tcp ? "tcp," : "udp,")
+        out.write(r.family == .inet ? "inet," : "inet6,")
+        out.write(r.state.name)
+        out.write(byte: comma)
+        out.write(r.local.address)
+        out.write(byte: comma)
+        out.write(r.local.port)
+        out.write(byte: comma)
+        out.write(r.remote.address)
+        out.write(byte: comma)
+        out.write(r.remote.port)
+        out.write(byte: comma)
+        out.write(r.receiveQueue)
+        out.write(byte: comma)
+        out.write(r.sendQueue)
+        out.write(byte: comma)
+        out.write(r.uid)
+        out.write(byte: comma)
+        out.write(r.inode)
+        out.write(byte: comma)
+        out.write(r.cookie)
+        out.write(byte: comma)
+        out.write(r.interfaceIndex)
+        if fields.contains(.extended) {
+            out.write(byte: comma)
+            out.write(r.timer.kind.description)
+            out.write(byte: comma)
+            out.write(r.timer.expiresMilliseconds)
+            out.write(byte: comma)
+            out.write(r.timer.retransmits)
+        }
+        if fields.contains(.tcpInfo) {
+            if let i = r.tcpInfo {
+                // One call per value: an array literal here would allocate per record.
+                func field(_ value: UInt64) {
+                    out.write(byte: comma)
+                    out.write(value)
+                }
+                field(UInt64(i.rtt))
+                field(UInt64(i.rttvar))
+                field(UInt64(i.rto))
+                field(UInt64(i.cwnd))
+                field(UInt64(i.ssthresh))
+                field(UInt64(i.sendMSS))
+                field(UInt64(i.receiveMSS))
+                field(UInt64(i.unacked))
+                field(UInt64(i.lost))
+                field(UInt64(i.retransmits))
+                field(UInt64(i.totalRetransmits))
+                field(i.bytesAcked)
+                field(i.bytesReceived)
+                field(i.deliveryRate.bitsPerSecond)
+            } else {
+                out.pad(14, with: comma)
+            }
+        }
+        if fields.contains(.memory) {
+            if let m = r.memory {
+                func field(_ value: UInt32) {
+                    out.write(byte: comma)
+                    out.write(value)
+                }
+                field(m.receiveAllocated)
+                field(m.receiveBuffer)
+                field(m.sendAllocated)
+                field(m.sendBuffer)
+                field(m.forwardAllocated)
+                field(m.sendQueued)
+                field(m.optionMemory)
+                field(m.backlog)
+                field(m.drops)
+            } else {
+                out.pad(9, with: comma)
+            }
+        }
+        if fields.contains(.processes) {
+            if let owners, owners.firstOwner(of: r.inode) != nil {
+                out.write(byte: comma)
+                var separator = false
+                owners.forEachOwner(of: r.inode) { owner in
+                    if separator { out.write(byte: UInt8(ascii: ";")) }
+                    separator = true
+                    out.write(signed: Int64(owner.pid))
+                }
+                out.write(byte: comma)
+                if owners.isShared(r.inode) {
+                    var joined = ""
+                    owners.forEachOwner(of: r.inode) { owner in
+                        if !joined.isEmpty { joined += ";" }
+                        joined += owner.comm
+                    }
+                    out.writeCSVField(joined)
+                } else {
+                    out.writeCSVField(owners.firstOwner(of: r.inode)!.comm)
+                }
+                out.write(byte: comma)
+                separator = false
+                owners.forEachOwner(of: r.inode) { owner in
+                    if separator { out.write(byte: UInt8(ascii: ";")) }
+                    separator = true
+                    out.write(signed: Int64(owner.fd))
+                }
+            } else {
+                out.pad(3, with: comma)
+            }
+        }
+        out.write(byte: UInt8(ascii: "\n"))
     }
 }
 

@@ -184,8 +184,8 @@ public final class Scanner {
             procfsProtocols = .all
             onWarning?("warning: \(error); reading /proc/net instead (slower, no cookies or tcp_info)")
         } catch {
-            buffer.deallocate()
-            requestBuffer.deallocate()
+            // Every stored property is set by now, so the throw runs deinit, which frees the buffers:
+            // freeing them here too was a double free (seen when setns is refused to a non-root user).
             throw error
         }
     }
@@ -248,7 +248,8 @@ public final class Scanner {
 
     /// Compiles the query's filter (devices looked up in the scanned namespace) into the request.
     func plan(_ query: ScanQuery) throws -> Plan {
-        guard let filter = query.filter else { return Plan(request: query) }
+        guard let given = query.filter else { return Plan(request: query) }
+        let filter = try resolved(given)  // device names looked up once, in the namespace
         let program = try kernelProgram(for: filter, baseStates: query.states)
         var request = query
         request.filter = nil
@@ -268,14 +269,16 @@ public final class Scanner {
             }
             request.bytecode = program.bytecode
         }
-        return Plan(request: request, remainder: program.remainder, filter: try resolved(filter).expression)
+        return Plan(request: request, remainder: program.remainder, filter: filter.expression)
     }
 
     /// The kernel program for `filter` in this scanner's namespace (what `--explain` prints).
     ///
     /// - Throws: ``FilterCompileError``.
     public func kernelProgram(for filter: Filter, baseStates: StateSet = .all) throws -> KernelProgram {
-        try KernelProgram(resolved(filter), baseStates: baseStates, ephemeralPorts: ephemeralPorts())
+        // The port range is read (in the namespace) only for `autobound`, the one condition that needs it.
+        let range = filter.expression.evaluableInUserSpace ? 32768...60999 : ephemeralPorts()
+        return try KernelProgram(resolved(filter), baseStates: baseStates, ephemeralPorts: range)
     }
 
     /// The scanned namespace's `net.ipv4.ip_local_port_range` (the default 32768–60999 if unreadable).
@@ -291,6 +294,19 @@ public final class Scanner {
 
     private func resolved(_ filter: Filter) throws -> Filter {
         Filter(try filter.expression.resolvingDevices { name in resolveDevice(name) })
+    }
+
+    /// An interface name by index, in the scanned namespace (`if_indextoname`).
+    public func interfaceName(_ index: UInt32) -> String? {
+        guard let namespace else { return Self.localInterfaceName(index) }
+        return (try? namespace.run { Self.localInterfaceName(index) }) ?? nil
+    }
+
+    /// An interface name by index in the calling thread's namespace.
+    @Sendable public static func localInterfaceName(_ index: UInt32) -> String? {
+        var buffer = [CChar](repeating: 0, count: Int(IF_NAMESIZE) + 1)
+        guard if_indextoname(index, &buffer) != nil else { return nil }
+        return String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     /// An interface index by name, in the scanned namespace (`if_nametoindex`).
@@ -395,7 +411,8 @@ public final class Scanner {
         sequence &+= 1
         let seq = sequence
         let length = Self.buildRequest(proto, family: family, query, sequence: seq, into: requestBuffer)
-        let operation = "dump \(proto) \(family?.description ?? "inet+inet6")\(query.bytecode == nil ? "" : " with filter bytecode")"
+        let operation =
+            "dump \(proto) \(family?.description ?? "inet+inet6")\(query.bytecode == nil ? "" : " with filter bytecode")"
         if length < 0 { throw NetlinkError(errno: -length, operation: operation) }
         let sent = cnl_sock_diag_send(socket, requestBuffer.baseAddress, Int(length))
         if sent < 0 { throw NetlinkError(errno: -sent, operation: operation) }

@@ -5,7 +5,8 @@
 /// The namespace's socket totals from `/proc/net/sockstat` and `/proc/net/sockstat6`: O(1) to read, the
 /// source of `sar -n SOCK` and `ss -s`.
 public struct Sockstat: Hashable, Sendable {
-    /// `sockets: used` — all sockets of the host (not per namespace), what sar calls `totsck`.
+    /// `sockets: used` — all sockets of the namespace, of every family (netlink and unix too), what sar
+    /// calls `totsck`. Per namespace since Linux 4.16; host-wide before.
     public var socketsUsed: UInt64 = 0
     /// `TCP: inuse` — IPv4 TCP sockets in use (sar `tcpsck`).
     public var tcpInUse: UInt64 = 0

@@ -204,6 +204,25 @@ public struct TextWriter: Sendable {
         bytes.append(UInt8(ascii: "\""))
     }
 
+    /// Appends a CSV field, quoted as RFC 4180 asks: in double quotes when it holds a comma, a double
+    /// quote, CR or LF (or starts or ends with a space), each double quote doubled; as it is otherwise.
+    public mutating func writeCSVField(_ text: String) {
+        let utf8 = text.utf8
+        let needsQuotes =
+            utf8.contains { $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: "\"") || $0 == 0x0A || $0 == 0x0D }
+            || utf8.first == UInt8(ascii: " ") || utf8.last == UInt8(ascii: " ")
+        guard needsQuotes else {
+            write(text)
+            return
+        }
+        bytes.append(UInt8(ascii: "\""))
+        for byte in utf8 {
+            if byte == UInt8(ascii: "\"") { bytes.append(byte) }
+            bytes.append(byte)
+        }
+        bytes.append(UInt8(ascii: "\""))
+    }
+
     /// Writes the bytes to a file descriptor and clears the buffer.
     ///
     /// - Throws: ``OutputError/closed`` when the reader went away (`EPIPE`), so a caller piping into

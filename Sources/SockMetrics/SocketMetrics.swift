@@ -79,10 +79,12 @@ public final class SocketMetricsCollector {
 
     /// Reads the namespace now.
     ///
-    /// Two dumps: every TCP and UDP socket in one pass each protocol (counted per protocol, family and
-    /// state; listeners and UDP sockets also feed the port analysis), then, when `top` > 0, the connected
-    /// TCP sockets on an ephemeral port (filtered by the kernel), grouped by destination as `sockscan ports`
-    /// does. Plus `/proc/net/sockstat` and the port sysctls, read inside the namespace.
+    /// Three dumps: every TCP and UDP socket in one pass each protocol (counted per protocol, family and
+    /// state; listeners and UDP sockets also feed the port analysis); the connected TCP sockets whose port
+    /// inside the range was bound explicitly (they reduce the capacity); then, when `top` > 0, the
+    /// connected TCP sockets on an ephemeral port, grouped by destination as `sockscan ports` does. The
+    /// last two are filtered by the kernel. Plus `/proc/net/sockstat` and the port sysctls, read inside the
+    /// namespace.
     /// - Throws: ``NetlinkError``, ``NamespaceError``, ``ProcNetError``, ``PortSettingsError``.
     public func collect() throws -> SocketSnapshot {
         let clock = ContinuousClock()
@@ -106,6 +108,14 @@ public final class SocketMetricsCollector {
             }
         }
         snapshot.counts = counts
+        // A port bound explicitly before connect() is taken from every destination, as `sockscan ports`
+        // counts it (the /proc path cannot tell such sockets apart and skips this).
+        do {
+            let bound = try scanner.forEach(PortExhaustion.explicitlyBoundQuery(range: settings.range)) {
+                usage.addBinding($0)
+            }
+            stats.requests += bound.requests
+        } catch let error as NetlinkError where error.errno == EOPNOTSUPP {}
         if top > 0 {
             let more = try scanner.forEach(PortExhaustion.connectionQuery(range: settings.range)) {
                 usage.addConnection($0)

@@ -1,5 +1,9 @@
 import SockDiag
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// Which destination is running out of ephemeral ports, and why.
 ///
 /// `connect()` on an unbound socket picks a local port from `ip_local_port_range`, skipping reserved ports
@@ -18,6 +22,16 @@ public enum PortExhaustion {
         var states = StateSet(.listen)
         states.insert(boundInactive)
         return ScanQuery(protocols: .tcp, families: .all, states: states, filter: localPortFilter(range))
+    }
+
+    /// Connected TCP sockets on a port inside `range` that was bound explicitly (`bind()` before `connect()`):
+    /// such a port is taken from every destination, as a listener's is. The kernel tells them apart
+    /// (`INET_DIAG_BC_AUTO` fails for a socket whose port was bound); TIME_WAIT sockets carry no bind flags and
+    /// are not found this way.
+    public static func explicitlyBoundQuery(range: PortRange) -> ScanQuery {
+        ScanQuery(
+            protocols: .tcp, families: .all, states: StateSet.connected.subtracting(StateSet(.timeWait)),
+            filter: Filter(localPortFilter(range).expression && !.autobound))
     }
 
     /// The connected TCP sockets on a port inside `range` (every state but listen and close, TIME_WAIT included).
@@ -39,8 +53,10 @@ public enum PortExhaustion {
 
     /// Scans the scanner's namespace and analyses it.
     ///
-    /// Three dumps, each filtered in the kernel by state and local port range: TCP bindings (no established-hash walk), connected
-    /// TCP, UDP. Each socket is folded into a ``PortUsage`` as it arrives.
+    /// Four dumps, each filtered in the kernel by state and local port range: TCP bindings (no
+    /// established-hash walk), connected TCP sockets on explicitly bound ports, connected TCP, UDP. Each
+    /// socket is folded into a ``PortUsage`` as it arrives. On the `/proc` fallback, which cannot tell an
+    /// explicit bind, the second dump is skipped.
     /// - Parameters:
     ///   - scanner: the scanner, opened on the namespace to analyse.
     ///   - settings: the namespace's sysctls; read from the scanner's namespace when `nil`.
@@ -54,6 +70,11 @@ public enum PortExhaustion {
         let settings = try settings ?? PortSettings.read(namespace: scanner.namespace)
         var usage = PortUsage(settings: settings, maxDestinations: maxDestinations)
         try scanner.forEach(bindingQuery(range: settings.range)) { usage.addBinding($0) }
+        do {
+            try scanner.forEach(explicitlyBoundQuery(range: settings.range)) { usage.addBinding($0) }
+        } catch let error as NetlinkError where error.errno == EOPNOTSUPP {
+            // The /proc path: `autobound` needs sock_diag.
+        }
         try scanner.forEach(connectionQuery(range: settings.range)) { usage.addConnection($0) }
         try scanner.forEach(udpQuery(range: settings.range)) { usage.addUDP($0) }
         return usage.report(thresholds: thresholds)

@@ -1,18 +1,50 @@
 import ArgumentParser
 import SockDiag
+import SockReport
 
 #if canImport(Glibc)
     import Glibc
 #endif
 
+extension SocketBreakdown.Dimension: ExpressibleByArgument {}
+
 struct Count: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Count sockets per state.",
+        abstract: "Count sockets per state, or grouped by address, port or process.",
         discussion: """
+            Without --by, sockets are counted per state. With --by, they are grouped by one attribute while \
+            the kernel streams them (one counter per distinct value, nothing kept per socket), sorted by count, \
+            largest first, with a total line:
+              state     the TCP state
+              local     the local address
+              remote    the remote address
+              sport     the local port
+              dport     the remote port
+              process   the process holding the socket, as comm[pid]: the lowest pid
+                        when several share it; '-' for none (TIME_WAIT, or another
+                        user's process when not root). One walk of /proc/*/fd.
+            --top N keeps the N largest groups and sums the rest into one 'other' line.
+
+            JSON, without --by: {"total": N, "established": n, ...}; with --by: {"total": N, "by": "dport", \
+            "groups": [{"key": 443, "count": n}, ...], "other": {"groups": g, "count": n}} (ports are numbers, \
+            other keys strings; process groups add "pid" and "comm"). CSV: a header row (key,count), one row per \
+            group, then "(other)" when --top left groups out.
+
             Examples:
-              sockscan count -ta                         TCP sockets per state
-              sockscan count -t state time-wait          just the TIME_WAIT count (filtered in the kernel)
-              sockscan count -tua --format json          {"total": N, "established": n, ...}
+              sockscan count -ta                    TCP sockets per state
+              sockscan count -t state time-wait     the TIME_WAIT count (kernel-filtered)
+              sockscan count -tua --format json     {"total": N, "established": n, ...}
+              sockscan count -t state time-wait --by dport --top 5
+                                                    which upstream ports hold TIME_WAIT
+              sockscan count -ta --by process --format json
+
+            A worked example (a gateway talking to two upstreams):
+              $ sockscan count -t state established --by dport --top 2
+              DPORT  COUNT
+              443     1874
+              5432     212
+              other     31  (4 groups)
+              total   2117
             """
     )
 
@@ -21,41 +53,164 @@ struct Count: ParsableCommand {
     @Flag(name: [.customShort("H"), .customLong("no-header")], help: "Do not print the header line.")
     var noHeader = false
 
-    @Option(name: .customLong("format"), help: "Output format: table or json (one object).")
-    var format: OutputFormat = .table
+    @Option(
+        name: .customLong("by"),
+        help: ArgumentHelp(
+            "Group by: state, local, remote, sport, dport or process.", valueName: "attribute"))
+    var by: SocketBreakdown.Dimension?
+
+    @Option(
+        name: .customLong("top"),
+        help: ArgumentHelp("With --by: show the N largest groups, the rest as one 'other' line.", valueName: "N"))
+    var top: Int?
+
+    @Option(name: .customLong("format"), help: "Output format: table, json (one object) or csv.")
+    var format: RowFormat = .table
+
+    mutating func validate() throws {
+        if let top {
+            guard top >= 1 else { throw ValidationError("--top must be at least 1 (got \(top))") }
+            guard by != nil else { throw ValidationError("--top needs --by (for example --by dport --top \(top))") }
+        }
+    }
 
     func run() throws {
         let query = try scan.query()
         try runtime {
             let scanner = try scan.makeScanner()
             if scan.explain { return try scan.printExplanation(scanner, query) }
-            let counts = try scanner.count(query)
             var out = TextWriter()
-            switch format {
-            case .json:
-                out.write("{\"total\":")
-                out.write(counts.total)
-                for (state, count) in counts.nonZero {
-                    out.write(",")
-                    out.writeJSONString(state.name)
-                    out.write(":")
-                    out.write(count)
+            if let by {
+                var breakdown = SocketBreakdown(by: by)
+                try scanner.forEach(query) { breakdown.add($0) }
+                if by == .process {
+                    let owners = try ProcessTable(resolving: breakdown.pendingInodes)
+                    if owners.statistics.deniedProcesses > 0 {
+                        Console.warn(
+                            "sockscan: note: \(owners.statistics.deniedProcesses) processes could not be inspected (their /proc/PID/fd needs root or CAP_SYS_PTRACE); their sockets count as '-'"
+                        )
+                    }
+                    breakdown.attribute(using: owners)
                 }
-                out.write("}\n")
-            case .table:
-                if !noHeader { out.write("State        Count\n") }
-                for (state, count) in counts.nonZero {
-                    let start = out.count
-                    out.write(state.name)
-                    out.pad(13 - (out.count - start))
-                    out.write(count)
-                    out.write("\n")
-                }
-                out.write("total        ")
-                out.write(counts.total)
-                out.write("\n")
+                write(breakdown, into: &out)
+            } else {
+                write(try scanner.count(query), into: &out)
             }
             try out.flush(to: STDOUT_FILENO)
+        }
+    }
+
+    /// Per state, the original `count` output.
+    private func write(_ counts: StateCounts, into out: inout TextWriter) {
+        switch format {
+        case .json:
+            out.write("{\"total\":")
+            out.write(counts.total)
+            for (state, count) in counts.nonZero {
+                out.write(",")
+                out.writeJSONString(state.name)
+                out.write(":")
+                out.write(count)
+            }
+            out.write("}\n")
+        case .csv:
+            if !noHeader { out.write("state,count\n") }
+            for (state, count) in counts.nonZero {
+                out.write(state.name)
+                out.write(",")
+                out.write(count)
+                out.write("\n")
+            }
+        case .table:
+            if !noHeader { out.write("State        Count\n") }
+            for (state, count) in counts.nonZero {
+                let start = out.count
+                out.write(state.name)
+                out.pad(13 - (out.count - start))
+                out.write(count)
+                out.write("\n")
+            }
+            out.write("total        ")
+            out.write(counts.total)
+            out.write("\n")
+        }
+    }
+
+    private func write(_ breakdown: SocketBreakdown, into out: inout TextWriter) {
+        let ranking = breakdown.groups(top: top)
+        let name = breakdown.dimension.rawValue
+        switch format {
+        case .json:
+            out.write("{\"total\":")
+            out.write(breakdown.total)
+            out.write(",\"by\":")
+            out.writeJSONString(name)
+            out.write(",\"groups\":[")
+            for (i, group) in ranking.groups.enumerated() {
+                if i > 0 { out.write(",") }
+                out.write("{\"key\":")
+                switch group.key {
+                case .port(let port): out.write(port)
+                case .process(let pid, let comm):
+                    out.writeJSONString(group.key.description)
+                    out.write(",\"pid\":")
+                    out.write(signed: Int64(pid))
+                    out.write(",\"comm\":")
+                    out.writeJSONString(comm)
+                default: out.writeJSONString(group.key.description)
+                }
+                out.write(",\"count\":")
+                out.write(group.count)
+                out.write("}")
+            }
+            out.write("]")
+            if top != nil {
+                out.write(",\"other\":{\"groups\":")
+                out.write(UInt64(ranking.otherGroups))
+                out.write(",\"count\":")
+                out.write(ranking.otherCount)
+                out.write("}")
+            }
+            out.write("}\n")
+        case .csv:
+            if !noHeader {
+                out.write(name)
+                out.write(",count\n")
+            }
+            for group in ranking.groups {
+                out.writeCSVField(group.key.description)
+                out.write(",")
+                out.write(group.count)
+                out.write("\n")
+            }
+            if ranking.otherGroups > 0 {
+                out.write("(other),")
+                out.write(ranking.otherCount)
+                out.write("\n")
+            }
+        case .table:
+            let keys = ranking.groups.map(\.key.description)
+            let keyWidth = max(keys.map(\.utf8.count).max() ?? 0, name.utf8.count, "total".utf8.count) + 2
+            let countWidth = max(String(breakdown.total).utf8.count, "COUNT".utf8.count)
+            func row(_ key: String, _ count: String) {
+                out.write(key)
+                out.pad(keyWidth - key.utf8.count + countWidth - count.utf8.count)
+                out.write(count)
+            }
+            if !noHeader {
+                row(name.uppercased(), "COUNT")
+                out.write("\n")
+            }
+            for (key, group) in zip(keys, ranking.groups) {
+                row(key, String(group.count))
+                out.write("\n")
+            }
+            if ranking.otherGroups > 0 {
+                row("other", String(ranking.otherCount))
+                out.write("  (\(ranking.otherGroups) groups)\n")
+            }
+            row("total", String(breakdown.total))
+            out.write("\n")
         }
     }
 }

@@ -16,10 +16,11 @@ struct SockScan: ParsableCommand {
               sockscan list -t state time-wait --format json
               sockscan count -tua                    TCP and UDP sockets per state
               sockscan ports                         which destination is running out of ephemeral ports
+              sockscan summary                       sar -n SOCK / ss -s totals and TCP states
               sockscan serve                         Prometheus metrics on http://127.0.0.1:9464/metrics
             """,
         version: "0.1.0",
-        subcommands: [List.self, Count.self, Ports.self, Metrics.self, Serve.self],
+        subcommands: [List.self, Count.self, Ports.self, Summary.self, Metrics.self, Serve.self],
         defaultSubcommand: List.self
     )
 

@@ -184,6 +184,24 @@ struct PortExhaustionLiveTests {
         }
     }
 
+    @Test func boundClientShrinksCapacityForEveryDestination() throws {
+        try withNarrowRange { namespace, load in
+            // bind() to a port inside the range, then connect() to A: that port is gone for B too.
+            let a = try load.listener("127.0.0.1", Self.portA)
+            _ = try load.boundConnect("127.0.0.1", Self.low + 12, to: "127.0.0.1", Self.portA, listener: a.fd)
+            let b = try load.listener("127.0.0.2", Self.portB)
+            let pairs = try load.exhaust("127.0.0.2", Self.portB, listener: b.fd)
+            #expect(pairs.count == Self.rangeSize - 1)
+            let report = try report(namespace) { $0.destinations.first?.used == pairs.count }
+            #expect(report.boundPorts == [Self.low + 12])
+            #expect(report.capacity == pairs.count)
+            #expect(report.destinations.first?.destination == Self.destinationB)
+            #expect(report.destinations.first?.utilization == 1)
+            // The bound client is not an ephemeral port of A's.
+            #expect(!report.destinations.contains { $0.destination == Self.destinationA })
+        }
+    }
+
     @Test func boundIdleSocketShrinksCapacity() throws {
         try withNarrowRange { namespace, load in
             _ = try load.boundTCP("127.0.0.1", Self.low + 30)

@@ -54,6 +54,20 @@ final class PortLoad: @unchecked Sendable {
         return fd
     }
 
+    /// A TCP socket bound explicitly to `address:bindPort`, then connected to `remote:port` and accepted.
+    func boundConnect(_ address: String, _ bindPort: UInt16, to remote: String, _ port: UInt16, listener: Int32)
+        throws -> (client: Int32, server: Int32)
+    {
+        let client = try boundTCP(address, bindPort)
+        try check(withAddress(remote, port) { Glibc.connect(client, $0, $1) }, "connect \(remote):\(port)")
+        var pfd = pollfd(fd: listener, events: Int16(POLLIN), revents: 0)
+        guard poll(&pfd, 1, 2000) == 1 else { throw SystemCallError("poll accept", errno: ETIMEDOUT) }
+        let server = accept(listener, nil, nil)
+        guard server >= 0 else { throw SystemCallError("accept \(remote):\(port)") }
+        adopt(server)
+        return (client, server)
+    }
+
     /// A UDP socket bound to `address:port`.
     func udp(_ address: String, _ port: UInt16) throws -> Int32 {
         let fd = try socket(SOCK_DGRAM)

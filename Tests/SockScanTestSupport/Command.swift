@@ -24,8 +24,14 @@ public struct CommandError: Error, CustomStringConvertible, Sendable {
     public var description: String { message }
 }
 
-/// Runs programs with Foundation's `Process`, output to temporary files (no pipe can fill up and block
-/// the child), every wait bounded.
+/// Runs programs with `posix_spawn`, output to temporary files (no pipe can fill up and block the child),
+/// every wait bounded.
+///
+/// Not Foundation's `Process`: on Linux its `run()` reads past the end of a `dirent` while it scans
+/// `/proc/self/fd` (swift-corelibs-foundation PR 5472, not in the 6.3 toolchains) and crashes the test
+/// process now and then, more often the more descriptors are open, as in suites holding a socket mix.
+/// The child gets stdin from /dev/null, default signal handling, and none of this process's other
+/// descriptors (so it never holds a copy of a test's sockets).
 public enum Command {
     /// Finds an executable by name in `PATH` and the sbin directories (`ip` lives in `/usr/sbin`).
     public static func locate(_ name: String) throws -> String {
@@ -38,57 +44,89 @@ public enum Command {
         throw CommandError("\(name) not found in PATH or /usr/sbin, /sbin (install iproute2)")
     }
 
+    /// Starts `executable` with `arguments` and returns its pid without waiting; stdout and stderr go to
+    /// the given descriptors, or to /dev/null.
+    ///
+    /// - Throws: ``CommandError`` when it cannot be found, ``SystemCallError`` when it cannot be started.
+    public static func spawn(_ executable: String, _ arguments: [String], stdout: Int32? = nil, stderr: Int32? = nil)
+        throws -> pid_t
+    {
+        let path = try locate(executable)
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        if let stdout {
+            posix_spawn_file_actions_adddup2(&actions, stdout, 1)
+        } else {
+            posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        }
+        if let stderr {
+            posix_spawn_file_actions_adddup2(&actions, stderr, 2)
+        } else {
+            posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        }
+        posix_spawn_file_actions_addclosefrom(&actions, 3)
+
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var defaults = sigset_t()
+        sigfillset(&defaults)
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        var mask = sigset_t()
+        sigemptyset(&mask)
+        posix_spawnattr_setsigmask(&attributes, &mask)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
+
+        let argv: [UnsafeMutablePointer<CChar>?] = ([path] + arguments).map { strdup($0) } + [nil]
+        defer { for pointer in argv { free(pointer) } }
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, path, &actions, &attributes, argv, environ)
+        guard rc == 0 else { throw SystemCallError("posix_spawn \(path)", errno: rc) }
+        return pid
+    }
+
+    /// Waits at most `timeout` seconds for `pid`; returns its raw wait status, or nil when it still runs.
+    public static func wait(_ pid: pid_t, timeout: Double) throws -> Int32? {
+        let deadline = Date().addingTimeInterval(timeout)
+        var status: Int32 = 0
+        for _ in 0..<(Int(timeout * 500) + 1) {
+            let waited = waitpid(pid, &status, WNOHANG)
+            if waited == pid { return status }
+            if waited < 0 && errno != EINTR { throw SystemCallError("waitpid \(pid)") }
+            if Date() >= deadline { break }
+            usleep(2_000)
+        }
+        return nil
+    }
+
+    /// Ends `pid`: SIGTERM, then SIGKILL after 2 s, and reaps it.
+    public static func stop(_ pid: pid_t) {
+        kill(pid, SIGTERM)
+        if (try? wait(pid, timeout: 2)) ?? nil != nil { return }
+        kill(pid, SIGKILL)
+        var status: Int32 = 0
+        _ = waitpid(pid, &status, 0)
+    }
+
     /// Runs `executable` with `arguments`, stdin from /dev/null, and waits at most `timeout` seconds.
     ///
     /// - Throws: ``CommandError`` when it cannot start or does not finish in time (it is then killed).
     public static func run(_ executable: String, _ arguments: [String], timeout: Double = 20) throws
         -> CommandResult
     {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try locate(executable))
-        process.arguments = arguments
-        let directory = FileManager.default.temporaryDirectory
-        let stem = "sockscan-test-\(getpid())-\(UUID().uuidString)"
-        let outURL = directory.appendingPathComponent(stem + ".out")
-        let errURL = directory.appendingPathComponent(stem + ".err")
-        defer {
-            try? FileManager.default.removeItem(at: outURL)
-            try? FileManager.default.removeItem(at: errURL)
-        }
-        guard FileManager.default.createFile(atPath: outURL.path, contents: nil),
-            FileManager.default.createFile(atPath: errURL.path, contents: nil)
-        else { throw CommandError("cannot create output files in \(directory.path)") }
-        let out = try FileHandle(forWritingTo: outURL)
-        let err = try FileHandle(forWritingTo: errURL)
-        defer {
-            try? out.close()
-            try? err.close()
-        }
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let deadline = Date().addingTimeInterval(timeout)
-        var rounds = 0
-        let maxRounds = Int(timeout * 500) + 1
-        while process.isRunning && Date() < deadline && rounds < maxRounds {
-            usleep(2_000)
-            rounds += 1
-        }
-        if process.isRunning {
-            process.terminate()
-            let killDeadline = Date().addingTimeInterval(2)
-            for _ in 0..<400 where process.isRunning && Date() < killDeadline { usleep(5_000) }
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        let out = try TemporaryFile()
+        let err = try TemporaryFile()
+        let pid = try spawn(executable, arguments, stdout: out.fd, stderr: err.fd)
+        guard let status = try wait(pid, timeout: timeout) else {
+            stop(pid)
             throw CommandError("\(executable) \(arguments.joined(separator: " ")) did not finish in \(timeout) s")
         }
-        process.waitUntilExit()
-        let signaled = process.terminationReason == .uncaughtSignal
+        let signal = status & 0x7F
         return CommandResult(
-            status: signaled ? 128 + process.terminationStatus : process.terminationStatus,
-            signaled: signaled,
-            stdout: String(decoding: (try? Data(contentsOf: outURL)) ?? Data(), as: UTF8.self),
-            stderr: String(decoding: (try? Data(contentsOf: errURL)) ?? Data(), as: UTF8.self))
+            status: signal == 0 ? (status >> 8) & 0xFF : 128 + signal, signaled: signal != 0,
+            stdout: (try? readText(out.path)) ?? "", stderr: (try? readText(err.path)) ?? "")
     }
 
     /// Runs a command that must succeed, returning its stdout.
@@ -104,3 +142,30 @@ public enum Command {
         return result.stdout
     }
 }
+
+/// A temporary file, open for writing, removed when released.
+final class TemporaryFile {
+    let path: String
+    let fd: Int32
+
+    init() throws {
+        var template = Array("/tmp/sockscan-test-XXXXXX".utf8CString)
+        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        guard fd >= 0 else { throw SystemCallError("mkstemp") }
+        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+        self.fd = fd
+        path = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    deinit {
+        close(fd)
+        unlink(path)
+    }
+}
+
+/// `posix_spawn_file_actions_addclosefrom_np` (glibc 2.34): the Glibc module does not import it, as it is
+/// declared only under `_GNU_SOURCE`-style feature macros.
+@_silgen_name("posix_spawn_file_actions_addclosefrom_np")
+func posix_spawn_file_actions_addclosefrom(
+    _ actions: UnsafeMutablePointer<posix_spawn_file_actions_t>, _ from: Int32
+) -> Int32

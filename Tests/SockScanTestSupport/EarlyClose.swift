@@ -2,7 +2,7 @@ import Foundation
 
 /// Runs a program the way `program | head -1` does: stdout is a pipe whose reader takes the first line
 /// and closes it. SIGPIPE is reset to its default in the child (as in a login shell), whatever this
-/// test process does with it.
+/// test process does with it; the child inherits no other descriptor of this process.
 public enum EarlyClose {
     /// What the reader saw and how the program ended.
     public struct Outcome: Sendable {
@@ -45,6 +45,7 @@ public enum EarlyClose {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_adddup2(&actions, writeEnd, 1)
         posix_spawn_file_actions_adddup2(&actions, errFD, 2)
+        posix_spawn_file_actions_addclosefrom(&actions, 3)
 
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)

@@ -38,10 +38,11 @@ struct Metrics: ParsableCommand {
             --collector.textfile.directory at the directory and run this from cron or a systemd timer.
 
             Examples:
-              sockscan metrics                                      Prometheus text on stdout
+              sockscan metrics                        Prometheus text on stdout
               sockscan metrics --format openmetrics --top 3
-              sockscan metrics --textfile /var/lib/prometheus/node-exporter/sockscan.prom
-              * * * * * root sockscan metrics --textfile /var/lib/prometheus/node-exporter/sockscan.prom
+              sockscan metrics --textfile /var/lib/node_exporter/sockscan.prom
+            Every minute from cron (/etc/cron.d/sockscan), with the path on one line:
+              * * * * * root sockscan metrics --textfile /PATH/sockscan.prom
             """
     )
 

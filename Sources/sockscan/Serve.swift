@@ -22,10 +22,10 @@ struct Serve: ParsableCommand {
             listening on another address is a choice to make explicitly (with a warning).
 
             Examples:
-              sockscan serve                                   http://127.0.0.1:9464/metrics
+              sockscan serve                          http://127.0.0.1:9464/metrics
               sockscan serve --netns gw1 --listen 127.0.0.1:9465 --top 20
-              sockscan serve --listen 0.0.0.0:9464 --cache 5s  every interface (firewall it)
-              curl -H 'Accept: application/openmetrics-text' http://127.0.0.1:9464/metrics
+              sockscan serve --listen 0.0.0.0:9464    every interface (firewall it)
+              curl -H 'Accept: application/openmetrics-text' 127.0.0.1:9464/metrics
             """
     )
 
@@ -33,7 +33,8 @@ struct Serve: ParsableCommand {
 
     @Option(
         name: .customLong("listen"),
-        help: ArgumentHelp("Address and port to listen on; port 0 picks a free one.", valueName: "HOST:PORT"),
+        help: ArgumentHelp(
+            "Address and port to listen on; port 0 picks a free one (default: 127.0.0.1:9464).", valueName: "HOST:PORT"),
         transform: { text in
             do {
                 return try ListenAddress(parsing: text)
@@ -46,7 +47,7 @@ struct Serve: ParsableCommand {
     @Option(
         name: .customLong("cache"),
         help: ArgumentHelp(
-            "Reuse a scan for this long (1s, 500ms, 0 for none; concurrent scrapes share one scan anyway).",
+            "Reuse a scan for this long: 1s (default), 500ms, 0 (concurrent scrapes share one scan anyway).",
             valueName: "DURATION"),
         transform: { text in
             guard let duration = parseCacheDuration(text) else {

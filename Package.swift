@@ -7,10 +7,12 @@ let package = Package(
     products: [
         .library(name: "SockDiag", targets: ["SockDiag"]),
         .library(name: "SockReport", targets: ["SockReport"]),
+        .library(name: "SockHistory", targets: ["SockHistory"]),
         .executable(name: "sockscan", targets: ["sockscan"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         .target(
@@ -21,11 +23,16 @@ let package = Package(
         ),
         .target(name: "SockDiag", dependencies: ["CNetlink"]),
         .target(name: "SockReport", dependencies: ["SockDiag"]),
+        // The sampler and its SQLite history (record, watch, report): the only target that needs GRDB.
+        .target(
+            name: "SockHistory",
+            dependencies: ["SockDiag", "SockReport", .product(name: "GRDB", package: "GRDB.swift")]),
         .executableTarget(
             name: "sockscan",
             dependencies: [
                 "SockDiag",
                 "SockReport",
+                "SockHistory",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -37,5 +44,11 @@ let package = Package(
         .testTarget(name: "sockscanTests", dependencies: ["sockscan", "SockDiag", "SockScanTestSupport"]),
         .testTarget(
             name: "SockReportTests", dependencies: ["SockReport", "SockDiag", "CNetlink", "SockScanTestSupport", "sockscan"]),
+        .testTarget(
+            name: "SockHistoryTests",
+            dependencies: [
+                "SockHistory", "SockReport", "SockDiag", "SockScanTestSupport", "sockscan",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]),
     ]
 )

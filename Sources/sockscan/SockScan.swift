@@ -18,7 +18,7 @@ struct SockScan: ParsableCommand {
               sockscan ports                         which destination is running out of ephemeral ports
             """,
         version: "0.1.0",
-        subcommands: [List.self, Count.self, Ports.self],
+        subcommands: [List.self, Count.self, Ports.self, Record.self, Watch.self, Report.self],
         defaultSubcommand: List.self
     )
 

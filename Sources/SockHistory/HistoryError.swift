@@ -58,7 +58,7 @@ public enum HistoryError: Error, Hashable, Sendable, CustomStringConvertible {
             return "history database \(path) is read-only (file, directory or file system); choose a writable --db"
         case .diskFull(let path):
             return
-                "the disk holding \(path) is full: the sample was not written (the database is intact); free some space"
+                "the disk holding \(path) is full: nothing more was written, what the database holds is intact; free some space"
         case .corrupt(let path, let message):
             return "history database \(path) is damaged (\(message)); move it aside and start a new one"
         case .sqlite(let path, let operation, let message):
@@ -77,6 +77,8 @@ public enum HistoryError: Error, Hashable, Sendable, CustomStringConvertible {
         case .SQLITE_READONLY: return .readOnly(path: path)
         case .SQLITE_NOTADB: return .notADatabase(path: path)
         case .SQLITE_CORRUPT: return .corrupt(path: path, message: error.message ?? "corrupt")
+        case .SQLITE_IOERR where diskIsFull(path):
+            return .diskFull(path: path)
         case .SQLITE_IOERR:
             return .sqlite(
                 path: path, operation: operation,
@@ -84,5 +86,14 @@ public enum HistoryError: Error, Hashable, Sendable, CustomStringConvertible {
         default:
             return .sqlite(path: path, operation: operation, message: error.message ?? "\(error)")
         }
+    }
+
+    /// Whether the file system holding `path` has (almost) no space left: SQLite reports a full disk as an
+    /// I/O error when the `-shm` or `-wal` file cannot grow.
+    static func diskIsFull(_ path: String) -> Bool {
+        var st = statvfs()
+        let directory = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) : "."
+        guard statvfs(directory.isEmpty ? "/" : directory, &st) == 0 else { return false }
+        return UInt64(st.f_bavail) * UInt64(st.f_frsize) < 64 * 1024
     }
 }

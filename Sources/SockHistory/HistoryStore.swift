@@ -101,7 +101,16 @@ public final class HistoryStore {
             var config = Configuration()
             config.readonly = true
             config.busyMode = .timeout(10)
-            let queue = try DatabaseQueue(path: path, configuration: config)
+            let queue: DatabaseQueue
+            do {
+                queue = try DatabaseQueue(path: path, configuration: config)
+            } catch let error as DatabaseError
+                where error.resultCode == .SQLITE_CANTOPEN && onReadOnlyMedia(path) && access(path + "-wal", F_OK) != 0
+            {
+                // A WAL database needs its -shm file, which a read-only file system cannot get; with no -wal
+                // file either, no writer can be at work there, and the file can be read as immutable.
+                queue = try DatabaseQueue(path: immutableURI(path), configuration: config)
+            }
             let version = try queue.read { db in try checkSchema(db, path: path) }
             if version == 0 {
                 throw HistoryError.sqlite(path: path, operation: "read", message: "no sample recorded yet")
@@ -110,6 +119,27 @@ public final class HistoryStore {
         } catch {
             throw HistoryError.from(error, path: path, operation: "open history database")
         }
+    }
+
+    /// Whether `path` is on a file system mounted read-only.
+    private static func onReadOnlyMedia(_ path: String) -> Bool {
+        var st = statvfs()
+        return statvfs(path, &st) == 0 && st.f_flag & UInt(ST_RDONLY) != 0
+    }
+
+    /// `file:PATH?immutable=1`, the path percent-encoded.
+    private static func immutableURI(_ path: String) -> String {
+        var encoded = ""
+        for byte in path.utf8 {
+            let c = Character(Unicode.Scalar(byte))
+            if byte < 0x80 && (c.isLetter || c.isNumber || "/-._~".contains(c)) {
+                encoded.append(c)
+            } else {
+                let hex = String(byte, radix: 16, uppercase: true)
+                encoded += "%" + (hex.count == 1 ? "0" + hex : hex)
+            }
+        }
+        return "file:\(encoded)?immutable=1"
     }
 
     /// Refuses a file that is neither empty nor an SQLite database, before SQLite sees it.

@@ -46,8 +46,8 @@ public enum HistoryReport {
     /// The samples as rows, or aggregated per `every` (intervals aligned on local time: `1m` rows start on
     /// the minute, `1h` on the hour, `1d` at midnight, in `timeZone`).
     ///
-    /// An aggregate row holds the average of each column over its samples, the highest port utilization of
-    /// its full scans, and the sum of missed ticks. Rows carry forward the last port utilization seen.
+    /// An aggregate row holds the average of each column over its samples (port utilization over its port
+    /// scans), and the sum of missed ticks. Rows carry forward the last port utilization seen.
     public static func rows(_ samples: [Sample], every: TimeSpan? = nil, timeZone: TimeZone = .current) -> [ReportRow] {
         var rows: [ReportRow]
         if let every {
@@ -78,8 +78,8 @@ public enum HistoryReport {
         return rows
     }
 
-    /// The average of every column over `samples` (the highest port utilization measured, the sum of missed
-    /// ticks and CPU). Its time is the first sample's.
+    /// The average of every column over `samples` (port utilization over the samples with a port scan; missed
+    /// ticks and CPU summed). Its time is the first sample's.
     public static func average(_ samples: [Sample]) -> ReportRow {
         precondition(!samples.isEmpty)
         var row = ReportRow(samples[0])
@@ -87,7 +87,8 @@ public enum HistoryReport {
         row.samples = samples.count
         row.sar = (0..<row.sar.count).map { i in samples.reduce(0) { $0 + $1.sar[i] } / n }
         row.states = (0..<row.states.count).map { i in samples.reduce(0) { $0 + $1.states[i] } / n }
-        row.portUtilization = samples.compactMap(\.portUtilization).max()
+        let ports = samples.compactMap(\.portUtilization)
+        row.portUtilization = ports.isEmpty ? nil : ports.reduce(0, +) / Double(ports.count)
         row.lastPortUtilization = row.portUtilization
         row.missed = samples.reduce(0) { $0 + $1.missed }
         row.cpuMicroseconds = samples.reduce(0) { $0 + $1.cpuMicroseconds }

@@ -102,7 +102,7 @@ public struct RecorderSummary: Sendable, Hashable {
 ///
 /// The schedule is absolute: tick `k` is due at `start + k * interval` on `CLOCK_MONOTONIC`, so time spent
 /// sampling and writing never shifts later ticks. A tick that cannot start in time (the previous sample or
-/// write overran) is not taken late: it is counted in the next sample's `missed`.
+/// write overran, or the process woke up late) is not taken late: it is counted in the next sample's `missed`.
 public final class Recorder {
     public let sampler: Sampler
     public let store: HistoryStore?
@@ -146,6 +146,18 @@ public final class Recorder {
                 if let signal = StopSignals.wait(untilMonotonic: deadline) {
                     summary.signal = signal
                     break
+                }
+                // Woken too late (the machine was busy): this tick is missed too, never taken late.
+                let elapsed = Clock.monotonic() - start
+                if elapsed - tick * schedule.interval.nanoseconds > schedule.lateness {
+                    let next = schedule.next(after: tick - 1, elapsed: elapsed)
+                    if next.tick != tick {
+                        onLog?(
+                            "woke \((elapsed - tick * schedule.interval.nanoseconds) / 1_000_000) ms late: tick missed")
+                        missed += next.missed
+                        tick = next.tick
+                        continue
+                    }
                 }
             }
             let began = Clock.monotonic()

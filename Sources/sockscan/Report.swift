@@ -86,6 +86,20 @@ struct Report: ParsableCommand {
             let rows = HistoryReport.rows(samples, every: every)
             var formatter = HistoryFormatter()
             formatter.showDate = formatter.day(samples.first!.time) != formatter.day(samples.last!.time)
+            // First: output cut short by a closed pipe (| head) must not lose the chart.
+            if let chart {
+                let first = formatter.clock(samples.first!.time)
+                let last = formatter.clock(samples.last!.time)
+                let title =
+                    "sockscan report \(URL(fileURLWithPath: db).lastPathComponent): \(first) - \(last)"
+                    + (every.map { ", per \($0)" } ?? "")
+                let svg = SVGChart(title: title).render(rows)
+                do {
+                    try svg.write(toFile: chart, atomically: true, encoding: .utf8)
+                } catch {
+                    throw ChartError(path: chart, reason: (error as NSError).localizedDescription)
+                }
+            }
             switch format {
             case .table:
                 var text = formatter.table(rows: rows, samples: samples)
@@ -101,19 +115,6 @@ struct Report: ParsableCommand {
             case .csv:
                 try printLine(formatter.csvHeader)
                 for row in rows { try printLine(formatter.csv(row)) }
-            }
-            if let chart {
-                let first = formatter.clock(samples.first!.time)
-                let last = formatter.clock(samples.last!.time)
-                let title =
-                    "sockscan report \(URL(fileURLWithPath: db).lastPathComponent): \(first) - \(last)"
-                    + (every.map { ", per \($0)" } ?? "")
-                let svg = SVGChart(title: title).render(rows)
-                do {
-                    try svg.write(toFile: chart, atomically: true, encoding: .utf8)
-                } catch {
-                    throw ChartError(path: chart, reason: (error as NSError).localizedDescription)
-                }
             }
         }
     }

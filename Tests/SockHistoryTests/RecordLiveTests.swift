@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import SockDiag
 import SockHistory
 import SockScanTestSupport
@@ -133,6 +134,21 @@ import Testing
         }
         #expect(lines.last?.hasPrefix("Average:") == true)
         #expect(Peek.sampleCount(db) == 22)
+
+        // On an absolute schedule: sample i is at start + i * 20 ms, give or take the lateness (5 ms) and the
+        // time to stamp it, however long each sample took; a missed tick leaves its slot empty.
+        let stored = try Peek.queue(db).read {
+            try Row.fetchAll($0, sql: "SELECT time, tick, missed FROM sample ORDER BY id")
+        }
+        let start: Double = stored[0]["time"]
+        var missed = 0
+        for row in stored.dropFirst() {
+            let tick: Int64 = row["tick"]
+            let time: Double = row["time"]
+            missed += row["missed"] as Int
+            #expect(abs(time - start - Double(tick) * 0.02) < 0.018, "tick \(tick) at +\(time - start) s")
+        }
+        #expect(stored.last!["tick"] as Int64 == 21 + Int64(missed))
 
         // A filter narrows the state counts, not sockstat's totals.
         let filtered = try Sockscan.run([

@@ -29,56 +29,57 @@ enum Sockscan {
 
 /// `sockscan` running in the background (a recorder), output to files, every wait bounded.
 final class Background {
-    let process = Process()
+    let child: SpawnedProcess
     let outURL: URL
     let errURL: URL
+    private var exit: (status: Int32, signaled: Bool)?
 
     init(_ arguments: [String]) throws {
         let stem = FileManager.default.temporaryDirectory.appendingPathComponent(
             "sockscan-history-\(getpid())-\(UUID().uuidString)")
         outURL = stem.appendingPathExtension("out")
         errURL = stem.appendingPathExtension("err")
-        FileManager.default.createFile(atPath: outURL.path, contents: nil)
-        FileManager.default.createFile(atPath: errURL.path, contents: nil)
-        process.executableURL = URL(fileURLWithPath: Sockscan.path)
-        process.arguments = arguments
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = try FileHandle(forWritingTo: outURL)
-        process.standardError = try FileHandle(forWritingTo: errURL)
-        try process.run()
+        let out = open(outURL.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        let err = open(errURL.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        defer {
+            close(out)
+            close(err)
+        }
+        child = try SpawnedProcess(path: Sockscan.path, arguments: arguments, stdout: out, stderr: err)
     }
 
     deinit {
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
+        if isRunning {
+            kill(child.pid, SIGKILL)
+            _ = child.wait()
+        }
         try? FileManager.default.removeItem(at: outURL)
         try? FileManager.default.removeItem(at: errURL)
     }
 
-    var pid: Int32 { process.processIdentifier }
+    var pid: Int32 { child.pid }
     var stderr: String { (try? String(contentsOf: errURL, encoding: .utf8)) ?? "" }
     var stdout: String { (try? String(contentsOf: outURL, encoding: .utf8)) ?? "" }
 
-    /// Sends `signal` and waits (at most `timeout` s) for the exit.
+    /// Whether it still runs (reaps it when it has ended).
+    var isRunning: Bool {
+        if exit == nil { exit = child.poll() }
+        return exit == nil
+    }
+
+    /// Sends `signal` (unless it has already ended) and waits (at most `timeout` s) for the exit.
     ///
     /// - Returns: the exit status, or 128 + the signal when a signal ended it.
     @discardableResult
     func stop(_ signal: Int32 = SIGTERM, timeout: Double = 10) throws -> Int32 {
-        kill(process.processIdentifier, signal)
-        let deadline = Date().addingTimeInterval(timeout)
-        var rounds = 0
-        while process.isRunning && Date() < deadline && rounds < Int(timeout * 200) {
-            usleep(5_000)
-            rounds += 1
-        }
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+        if isRunning { kill(child.pid, signal) }
+        if exit == nil { exit = child.wait(timeout: timeout) }
+        guard let exit else {
+            kill(child.pid, SIGKILL)
+            self.exit = child.wait()
             throw CommandError("sockscan did not stop within \(timeout) s of signal \(signal); stderr: \(stderr)")
         }
-        process.waitUntilExit()
-        return process.terminationReason == .uncaughtSignal
-            ? 128 + process.terminationStatus : process.terminationStatus
+        return exit.status
     }
 }
 

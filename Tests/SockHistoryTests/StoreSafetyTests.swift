@@ -165,7 +165,7 @@ import Testing
             do { try handle.write(contentsOf: chunk) } catch { break }
         }
         try? handle.close()
-        try waitUntil("the recorder to stop", timeout: 10) { !recorder.process.isRunning }
+        try waitUntil("the recorder to stop", timeout: 10) { !recorder.isRunning }
         #expect(try recorder.stop() == 1)
         #expect(recorder.stderr.contains("is full"), "\(recorder.stderr)")
 

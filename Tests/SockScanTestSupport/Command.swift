@@ -24,8 +24,8 @@ public struct CommandError: Error, CustomStringConvertible, Sendable {
     public var description: String { message }
 }
 
-/// Runs programs with Foundation's `Process`, output to temporary files (no pipe can fill up and block
-/// the child), every wait bounded.
+/// Runs programs (with `posix_spawn`, see ``SpawnedProcess``), output to temporary files (no pipe can fill
+/// up and block the child), every wait bounded.
 public enum Command {
     /// Finds an executable by name in `PATH` and the sbin directories (`ip` lives in `/usr/sbin`).
     public static func locate(_ name: String) throws -> String {
@@ -44,9 +44,7 @@ public enum Command {
     public static func run(_ executable: String, _ arguments: [String], timeout: Double = 20) throws
         -> CommandResult
     {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try locate(executable))
-        process.arguments = arguments
+        let path = try locate(executable)
         let directory = FileManager.default.temporaryDirectory
         let stem = "sockscan-test-\(getpid())-\(UUID().uuidString)"
         let outURL = directory.appendingPathComponent(stem + ".out")
@@ -55,37 +53,25 @@ public enum Command {
             try? FileManager.default.removeItem(at: outURL)
             try? FileManager.default.removeItem(at: errURL)
         }
-        guard FileManager.default.createFile(atPath: outURL.path, contents: nil),
-            FileManager.default.createFile(atPath: errURL.path, contents: nil)
-        else { throw CommandError("cannot create output files in \(directory.path)") }
-        let out = try FileHandle(forWritingTo: outURL)
-        let err = try FileHandle(forWritingTo: errURL)
+        let out = open(outURL.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        let err = open(errURL.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         defer {
-            try? out.close()
-            try? err.close()
+            if out >= 0 { close(out) }
+            if err >= 0 { close(err) }
         }
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let deadline = Date().addingTimeInterval(timeout)
-        var rounds = 0
-        let maxRounds = Int(timeout * 500) + 1
-        while process.isRunning && Date() < deadline && rounds < maxRounds {
-            usleep(2_000)
-            rounds += 1
-        }
-        if process.isRunning {
-            process.terminate()
-            let killDeadline = Date().addingTimeInterval(2)
-            for _ in 0..<400 where process.isRunning && Date() < killDeadline { usleep(5_000) }
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        guard out >= 0, err >= 0 else { throw CommandError("cannot create output files in \(directory.path)") }
+        // posix_spawn, not Foundation's Process: see SpawnedProcess.
+        let child = try SpawnedProcess(path: path, arguments: arguments, stdout: out, stderr: err)
+        guard let (status, signaled) = child.wait(timeout: timeout) else {
+            kill(child.pid, SIGTERM)
+            if child.wait(timeout: 2) == nil {
+                kill(child.pid, SIGKILL)
+                _ = child.wait()
+            }
             throw CommandError("\(executable) \(arguments.joined(separator: " ")) did not finish in \(timeout) s")
         }
-        process.waitUntilExit()
-        let signaled = process.terminationReason == .uncaughtSignal
         return CommandResult(
-            status: signaled ? 128 + process.terminationStatus : process.terminationStatus,
+            status: status,
             signaled: signaled,
             stdout: String(decoding: (try? Data(contentsOf: outURL)) ?? Data(), as: UTF8.self),
             stderr: String(decoding: (try? Data(contentsOf: errURL)) ?? Data(), as: UTF8.self))

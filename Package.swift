@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "SockDiag", targets: ["SockDiag"]),
         .library(name: "SockReport", targets: ["SockReport"]),
         .library(name: "SockMetrics", targets: ["SockMetrics"]),
+        .library(name: "SockHistory", targets: ["SockHistory"]),
         .executable(name: "sockscan", targets: ["sockscan"]),
     ],
     dependencies: [
@@ -15,6 +16,7 @@ let package = Package(
         // `sockscan serve` and `sockscan metrics`: the Prometheus text exposition and the HTTP server.
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         .target(
@@ -39,6 +41,10 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ]),
+        // The sampler and its SQLite history (record, watch, report): the only target that needs GRDB.
+        .target(
+            name: "SockHistory",
+            dependencies: ["SockDiag", "SockReport", .product(name: "GRDB", package: "GRDB.swift")]),
         .executableTarget(
             name: "sockscan",
             dependencies: [
@@ -46,6 +52,7 @@ let package = Package(
                 "SockReport",
                 "SockMetrics",
                 "SockServe",
+                "SockHistory",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -60,5 +67,11 @@ let package = Package(
             dependencies: ["SockMetrics", "SockServe", "SockDiag", "SockScanTestSupport", "sockscan"]),
         .testTarget(
             name: "SockReportTests", dependencies: ["SockReport", "SockDiag", "CNetlink", "SockScanTestSupport", "sockscan"]),
+        .testTarget(
+            name: "SockHistoryTests",
+            dependencies: [
+                "SockHistory", "SockReport", "SockDiag", "SockScanTestSupport", "sockscan",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]),
     ]
 )

@@ -17,10 +17,15 @@ struct SockScan: ParsableCommand {
               sockscan count -tua                    TCP and UDP sockets per state
               sockscan ports                         which destination is running out of ephemeral ports
               sockscan summary                       sar -n SOCK / ss -s totals and TCP states
+              sockscan record --db /var/lib/sockscan/history.db   sample every 10 s (a service)
+              sockscan report --db /var/lib/sockscan/history.db --every 1m --chart tw.svg
               sockscan serve                         Prometheus metrics on http://127.0.0.1:9464/metrics
             """,
         version: "0.1.0",
-        subcommands: [List.self, Count.self, Ports.self, Summary.self, Metrics.self, Serve.self],
+        subcommands: [
+            List.self, Count.self, Ports.self, Summary.self, Record.self, Watch.self, Report.self, Metrics.self,
+            Serve.self,
+        ],
         defaultSubcommand: List.self
     )
 

@@ -1,0 +1,99 @@
+import GRDB
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Why the history database cannot be used, worded for the operator: what happened to which file, and
+/// what to do.
+public enum HistoryError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// The file does not exist (reading).
+    case notFound(path: String)
+    /// The file cannot be created or opened for writing (`errno`).
+    case cannotOpen(path: String, errno: Int32, creating: Bool)
+    /// The file is not an SQLite database.
+    case notADatabase(path: String)
+    /// An SQLite database, but not a sockscan history (tables of something else).
+    case foreignDatabase(path: String)
+    /// Written by a newer sockscan: its schema version is above the one this build knows.
+    case futureSchema(path: String, found: Int, supported: Int)
+    /// Another recorder holds the database.
+    case locked(path: String, pid: Int32?)
+    /// SQLite reports the file or its directory read-only.
+    case readOnly(path: String)
+    /// SQLite ran out of space.
+    case diskFull(path: String)
+    /// SQLite found the file damaged.
+    case corrupt(path: String, message: String)
+    /// Any other SQLite error, with what was being done.
+    case sqlite(path: String, operation: String, message: String)
+
+    public var description: String {
+        switch self {
+        case .notFound(let path):
+            return "history database \(path) does not exist; record one with: sockscan record --db \(path)"
+        case .cannotOpen(let path, let errno, let creating):
+            let reason = String(cString: strerror(errno))
+            let what = creating ? "create history database" : "open history database"
+            switch errno {
+            case EROFS, EACCES, EPERM:
+                return "cannot \(what) \(path) for writing: \(reason); choose a writable path (--db)"
+            case ENOSPC:
+                return "cannot \(what) \(path): \(reason); free some space"
+            default:
+                return "cannot \(what) \(path): \(reason)"
+            }
+        case .notADatabase(let path):
+            return "\(path) is not an SQLite database (not a sockscan history); it was left untouched"
+        case .foreignDatabase(let path):
+            return "\(path) is an SQLite database of another program (no sockscan history in it); it was left untouched"
+        case .futureSchema(let path, let found, let supported):
+            return
+                "\(path) has history schema version \(found), newer than this sockscan knows (\(supported)); "
+                + "upgrade sockscan to use it; the file was left untouched"
+        case .locked(let path, let pid):
+            let who = pid.map { "another recorder (pid \($0))" } ?? "another recorder"
+            return "\(who) is already writing \(path); one recorder per database: stop it first or use another --db"
+        case .readOnly(let path):
+            return "history database \(path) is read-only (file, directory or file system); choose a writable --db"
+        case .diskFull(let path):
+            return
+                "the disk holding \(path) is full: nothing more was written, what the database holds is intact; free some space"
+        case .corrupt(let path, let message):
+            return "history database \(path) is damaged (\(message)); move it aside and start a new one"
+        case .sqlite(let path, let operation, let message):
+            return "\(operation) \(path): \(message)"
+        }
+    }
+
+    /// Maps an SQLite error met while doing `operation` on `path`.
+    static func from(_ error: any Error, path: String, operation: String) -> HistoryError {
+        if let error = error as? HistoryError { return error }
+        guard let error = error as? DatabaseError else {
+            return .sqlite(path: path, operation: operation, message: "\(error)")
+        }
+        switch error.resultCode {
+        case .SQLITE_FULL: return .diskFull(path: path)
+        case .SQLITE_READONLY: return .readOnly(path: path)
+        case .SQLITE_NOTADB: return .notADatabase(path: path)
+        case .SQLITE_CORRUPT: return .corrupt(path: path, message: error.message ?? "corrupt")
+        case .SQLITE_IOERR where diskIsFull(path):
+            return .diskFull(path: path)
+        case .SQLITE_IOERR:
+            return .sqlite(
+                path: path, operation: operation,
+                message: "I/O error (\(error.message ?? "disk I/O error")): is the disk full or failing?")
+        default:
+            return .sqlite(path: path, operation: operation, message: error.message ?? "\(error)")
+        }
+    }
+
+    /// Whether the file system holding `path` has (almost) no space left: SQLite reports a full disk as an
+    /// I/O error when the `-shm` or `-wal` file cannot grow.
+    static func diskIsFull(_ path: String) -> Bool {
+        var st = statvfs()
+        let directory = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) : "."
+        guard statvfs(directory.isEmpty ? "/" : directory, &st) == 0 else { return false }
+        return UInt64(st.f_bavail) * UInt64(st.f_frsize) < 64 * 1024
+    }
+}

@@ -1,0 +1,149 @@
+import Foundation
+import SockDiag
+
+/// Writes report rows as sar does (`sar -n SOCK`), as NDJSON or as CSV.
+///
+/// Table columns: the time of day, the sar columns (`totsck tcpsck udpsck rawsck ip-frag tcp-tw` and the
+/// IPv6 ones `tcp6sck udp6sck raw6sck ip6-frag`), then TCP sockets per state from the kernel dump
+/// (`estab synsent closewait timewait listen other`) and `%port`, the worst destination's port utilization.
+public struct HistoryFormatter: Sendable {
+    public var timeZone: TimeZone
+    /// Show the date with the time (a report spanning several days).
+    public var showDate = false
+    /// Show the `%port` column.
+    public var showPort = true
+
+    public init(timeZone: TimeZone = .current) { self.timeZone = timeZone }
+
+    /// The state columns: header and state (nil for `other`).
+    static let stateColumns: [(String, TCPState?)] = [
+        ("estab", .established), ("synsent", .synSent), ("closewait", .closeWait), ("timewait", .timeWait),
+        ("listen", .listen), ("other", nil),
+    ]
+
+    var timeWidth: Int { showDate ? 20 : 11 }
+
+    // MARK: table
+
+    /// The header line, starting with `time` as sar does.
+    public func header(time: Double) -> String {
+        var line = pad(clock(time), timeWidth)
+        for column in SarColumn.allCases { line += alignRight(column.name, 9) }
+        for (name, _) in Self.stateColumns { line += alignRight(name, 10) }
+        if showPort { line += alignRight("%port", 8) }
+        return line
+    }
+
+    /// One table line: `label` (the row's time when nil), then the values.
+    public func line(_ row: ReportRow, label: String? = nil) -> String {
+        var line = pad(label ?? clock(row.time), timeWidth)
+        for column in SarColumn.allCases { line += alignRight(number(row[column]), 9) }
+        for (_, state) in Self.stateColumns {
+            line += alignRight(number(state.map { row[$0] } ?? row.otherStates), 10)
+        }
+        if showPort { line += alignRight(row.lastPortUtilization.map(percent) ?? "-", 8) }
+        return line
+    }
+
+    /// The whole table: header, rows, `Average:`, `Peak:` (each column's maximum over the samples), and a
+    /// sparkline of tcp-tw.
+    public func table(rows: [ReportRow], samples: [Sample]) -> String {
+        guard let first = rows.first, !samples.isEmpty else { return "" }
+        var text = header(time: first.time) + "\n"
+        for row in rows { text += line(row) + "\n" }
+        let average = HistoryReport.average(samples)
+        let peak = HistoryReport.peak(samples)
+        text += line(average, label: "Average:") + "\n"
+        text += line(peak, label: "Peak:") + "\n"
+        let tw = rows.map { $0[.tcpTW] }
+        text +=
+            "tcp-tw \(HistoryReport.sparkline(tw))  \(number(tw.min()!))..\(number(tw.max()!)); "
+            + "peak \(number(peak[.tcpTW])) at \(clock(peak.time))"
+        let missed = samples.reduce(0) { $0 + $1.missed }
+        if missed > 0 { text += "; \(missed) tick\(missed == 1 ? "" : "s") missed" }
+        return text + "\n"
+    }
+
+    // MARK: JSON and CSV
+
+    /// One JSON object: `time` (ISO 8601, UTC), the sar columns by name, `tcp_states`, `port_utilization`
+    /// (measured in this row, else null), `samples`, `missed`.
+    public func json(_ row: ReportRow) -> String {
+        var text = "{\"time\":\"\(Self.iso8601(row.time))\""
+        for column in SarColumn.allCases { text += ",\"\(column.name)\":\(number(row[column]))" }
+        text += ",\"tcp_states\":{"
+        text += SampleStates.all.map { "\"\($0.name)\":\(number(row[$0]))" }.joined(separator: ",")
+        text += "},\"port_utilization\":\(row.portUtilization.map { number($0, digits: 4) } ?? "null")"
+        text += ",\"samples\":\(row.samples),\"missed\":\(row.missed)}"
+        return text
+    }
+
+    /// The CSV header line.
+    public var csvHeader: String {
+        (["time"] + SarColumn.allCases.map(\.name) + SampleStates.all.map(\.name)
+            + ["port_utilization", "samples", "missed"]).joined(separator: ",")
+    }
+
+    /// One CSV line, in the order of ``csvHeader``.
+    public func csv(_ row: ReportRow) -> String {
+        ([Self.iso8601(row.time)] + SarColumn.allCases.map { number(row[$0]) }
+            + SampleStates.all.map { number(row[$0]) }
+            + [row.portUtilization.map { number($0, digits: 4) } ?? "", "\(row.samples)", "\(row.missed)"])
+            .joined(separator: ",")
+    }
+
+    // MARK: values
+
+    /// `2026-05-01T12:00:10.250Z`.
+    public static func iso8601(_ time: Double) -> String {
+        let millis = Int64((time * 1000).rounded(.down))
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(secondsFromGMT: 0)!
+        let date = Date(timeIntervalSince1970: Double(millis) / 1000)
+        let c = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)
+        let ms = Int(((millis % 1000) + 1000) % 1000)
+        return "\(digits(c.year!, 4))-\(digits(c.month!, 2))-\(digits(c.day!, 2))T\(digits(c.hour!, 2)):"
+            + "\(digits(c.minute!, 2)):\(digits(c.second!, 2)).\(digits(ms, 3))Z"
+    }
+
+    /// `14:25:10` (or `2026-05-01 14:25:10` with ``showDate``), local time.
+    public func clock(_ time: Double) -> String {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = timeZone
+        let c = calendar.dateComponents(
+            [.year, .month, .day, .hour, .minute, .second], from: Date(timeIntervalSince1970: time.rounded(.down)))
+        let clock = "\(Self.digits(c.hour!, 2)):\(Self.digits(c.minute!, 2)):\(Self.digits(c.second!, 2))"
+        return showDate
+            ? "\(Self.digits(c.year!, 4))-\(Self.digits(c.month!, 2))-\(Self.digits(c.day!, 2)) \(clock)" : clock
+    }
+
+    /// The local calendar day of `time` (to tell whether a report spans several days).
+    public func day(_ time: Double) -> Int {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = timeZone
+        let c = calendar.dateComponents([.year, .month, .day], from: Date(timeIntervalSince1970: time))
+        return c.year! * 10000 + c.month! * 100 + c.day!
+    }
+
+    static func digits(_ value: Int, _ count: Int) -> String {
+        var s = String(value)
+        while s.count < count { s = "0" + s }
+        return s
+    }
+
+    /// An integer as is; otherwise `digits` decimals.
+    func number(_ value: Double, digits: Int = 2) -> String {
+        if value == value.rounded(), abs(value) < 1e15 { return String(Int64(value)) }
+        return format(value, digits)
+    }
+
+    func percent(_ fraction: Double) -> String { format(fraction * 100, 1) + "%" }
+
+    private func pad(_ s: String, _ width: Int) -> String {
+        s.count >= width ? s + " " : s + String(repeating: " ", count: width - s.count)
+    }
+
+    private func alignRight(_ s: String, _ width: Int) -> String {
+        s.count >= width ? " " + s : String(repeating: " ", count: width - s.count) + s
+    }
+}

@@ -1,0 +1,134 @@
+import Foundation
+import SockDiag
+
+/// One line of a report: a sample, or the aggregate of the samples of one `--every` interval.
+public struct ReportRow: Hashable, Sendable {
+    /// The sample's time, or the start of the interval (seconds since 1970).
+    public var time: Double
+    /// Samples in the row.
+    public var samples: Int
+    /// The sar columns (averages for an aggregate).
+    public var sar: [Double]
+    /// TCP sockets per state number 0…15 (averages for an aggregate).
+    public var states: [Double]
+    /// The worst port utilization measured in this row (the highest of its full scans), `nil` when no full
+    /// scan fell in it.
+    public var portUtilization: Double?
+    /// The latest port utilization known at this row (measured here or carried from an earlier row).
+    public var lastPortUtilization: Double?
+    /// Ticks missed in the row.
+    public var missed: Int
+    /// Recorder CPU over the row, microseconds.
+    public var cpuMicroseconds: Int64
+
+    public subscript(column: SarColumn) -> Double { sar[column.rawValue] }
+    public subscript(state: TCPState) -> Double { states[Int(state.rawValue & 0xF)] }
+
+    /// Sockets in the states without a table column of their own.
+    public var otherStates: Double {
+        SampleStates.all.filter { !Sample.tableStates.contains($0) }.reduce(0) { $0 + self[$1] }
+    }
+
+    init(_ sample: Sample) {
+        time = sample.time
+        samples = 1
+        sar = sample.sar
+        states = sample.states
+        portUtilization = sample.portUtilization
+        lastPortUtilization = sample.portUtilization
+        missed = sample.missed
+        cpuMicroseconds = sample.cpuMicroseconds
+    }
+}
+
+/// Per-interval rows, the average and the peak of a stretch of history.
+public enum HistoryReport {
+    /// The samples as rows, or aggregated per `every` (intervals aligned on local time: `1m` rows start on
+    /// the minute, `1h` on the hour, `1d` at midnight, in `timeZone`).
+    ///
+    /// An aggregate row holds the average of each column over its samples (port utilization over its port
+    /// scans), and the sum of missed ticks. Rows carry forward the last port utilization seen.
+    public static func rows(_ samples: [Sample], every: TimeSpan? = nil, timeZone: TimeZone = .current) -> [ReportRow] {
+        var rows: [ReportRow]
+        if let every {
+            let width = every.seconds
+            var groups: [(start: Double, samples: [Sample])] = []
+            for sample in samples {
+                let offset = Double(timeZone.secondsFromGMT(for: Date(timeIntervalSince1970: sample.time)))
+                let start = ((sample.time + offset) / width).rounded(.down) * width - offset
+                if let last = groups.last, last.start == start {
+                    groups[groups.count - 1].samples.append(sample)
+                } else {
+                    groups.append((start, [sample]))
+                }
+            }
+            rows = groups.map { group in
+                var row = average(group.samples)
+                row.time = group.start
+                return row
+            }
+        } else {
+            rows = samples.map(ReportRow.init)
+        }
+        var last: Double?
+        for i in rows.indices {
+            if let measured = rows[i].portUtilization { last = measured }
+            rows[i].lastPortUtilization = last
+        }
+        return rows
+    }
+
+    /// The average of every column over `samples` (port utilization over the samples with a port scan; missed
+    /// ticks and CPU summed). Its time is the first sample's.
+    public static func average(_ samples: [Sample]) -> ReportRow {
+        precondition(!samples.isEmpty)
+        var row = ReportRow(samples[0])
+        let n = Double(samples.count)
+        row.samples = samples.count
+        row.sar = (0..<row.sar.count).map { i in samples.reduce(0) { $0 + $1.sar[i] } / n }
+        row.states = (0..<row.states.count).map { i in samples.reduce(0) { $0 + $1.states[i] } / n }
+        let ports = samples.compactMap(\.portUtilization)
+        row.portUtilization = ports.isEmpty ? nil : ports.reduce(0, +) / Double(ports.count)
+        row.lastPortUtilization = row.portUtilization
+        row.missed = samples.reduce(0) { $0 + $1.missed }
+        row.cpuMicroseconds = samples.reduce(0) { $0 + $1.cpuMicroseconds }
+        return row
+    }
+
+    /// The highest value of every column over `samples` (each column on its own). Its time is when tcp-tw peaked.
+    public static func peak(_ samples: [Sample]) -> ReportRow {
+        precondition(!samples.isEmpty)
+        var row = ReportRow(samples[0])
+        row.samples = samples.count
+        row.sar = (0..<row.sar.count).map { i in samples.map { $0.sar[i] }.max()! }
+        row.states = (0..<row.states.count).map { i in samples.map { $0.states[i] }.max()! }
+        row.portUtilization = samples.compactMap(\.portUtilization).max()
+        row.lastPortUtilization = row.portUtilization
+        row.missed = samples.map(\.missed).max()!
+        row.cpuMicroseconds = samples.map(\.cpuMicroseconds).max()!
+        row.time = samples.max { $0[.tcpTW] < $1[.tcpTW] }!.time
+        return row
+    }
+
+    /// `▁▂▃▄▅▆▇█` for `values`, scaled from their minimum to their maximum; at most `width` characters
+    /// (consecutive values merged by their maximum when there are more).
+    public static func sparkline(_ values: [Double], width: Int = 80) -> String {
+        guard !values.isEmpty else { return "" }
+        var points = values
+        if points.count > width {
+            let per = Double(points.count) / Double(width)
+            points = (0..<width).map { i in
+                let a = Int(Double(i) * per)
+                let b = max(a + 1, Int(Double(i + 1) * per))
+                return values[a..<min(b, values.count)].max()!
+            }
+        }
+        let blocks = Array("▁▂▃▄▅▆▇█")
+        let low = points.min()!
+        let high = points.max()!
+        return String(
+            points.map { v in
+                high > low ? blocks[min(7, Int(((v - low) / (high - low) * 7).rounded()))] : blocks[0]
+            })
+    }
+}

@@ -1,0 +1,420 @@
+import GRDB
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The sample history: an SQLite database in WAL mode, one transaction per sample.
+///
+/// A recorder opens it with ``openForRecording(path:)``: the file is created `0640`, locked with `flock`
+/// (one recorder per database; the lock goes with the process, so `kill -9` leaves none behind), checked
+/// (an SQLite file, a sockscan history, a schema version this build knows) before anything is written, then
+/// migrated. Readers open it with ``openForReading(path:)`` and read while a recorder writes (WAL).
+///
+/// Durability: `synchronous = FULL`, so a sample whose transaction committed survives a crash of the process
+/// or of the machine; a crash mid-sample rolls that one sample back.
+public final class HistoryStore {
+    /// The schema version this build writes (`PRAGMA user_version`, and the last migration `vN`).
+    public static let schemaVersion = 1
+
+    public let path: String
+    /// Optional only so that ``deinit`` closes SQLite's descriptors before the lock's: closing any descriptor
+    /// of a file drops every POSIX lock this process holds on it, SQLite's included.
+    private var connection: DatabaseQueue?
+    private var queue: DatabaseQueue { connection! }
+    /// The descriptor holding the recorder's `flock`, -1 for a reader.
+    private let lockFD: Int32
+    /// The current recording run, once ``beginRun(_:)`` was called.
+    public private(set) var runID: Int64?
+
+    private init(path: String, queue: DatabaseQueue, lockFD: Int32) {
+        self.path = path
+        self.connection = queue
+        self.lockFD = lockFD
+    }
+
+    deinit {
+        connection = nil
+        if lockFD >= 0 { close(lockFD) }
+    }
+
+    // MARK: opening
+
+    /// Opens (creating if needed) the database for a recorder.
+    ///
+    /// - Throws: ``HistoryError``: `.cannotOpen` (read-only or missing directory), `.locked` (another
+    ///   recorder), `.notADatabase`, `.foreignDatabase`, `.futureSchema` (the file is then left as it was).
+    public static func openForRecording(path: String) throws(HistoryError) -> HistoryStore {
+        var fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o640)
+        var created = fd >= 0
+        if fd < 0 && errno == EEXIST {
+            fd = open(path, O_RDWR | O_CLOEXEC)
+            created = false
+        }
+        if fd < 0 {
+            let saved = errno
+            throw .cannotOpen(path: path, errno: saved, creating: access(path, F_OK) != 0)
+        }
+        if created { fchmod(fd, 0o640) }  // exact, whatever the umask
+        if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            let saved = errno
+            close(fd)
+            if saved == EWOULDBLOCK { throw .locked(path: path, pid: recorderPID(path: path)) }
+            throw .cannotOpen(path: path, errno: saved, creating: false)
+        }
+        do {
+            try checkHeader(fd: fd, path: path)
+            var config = Configuration()
+            config.busyMode = .timeout(10)
+            config.label = "sockscan.history"
+            let queue = try DatabaseQueue(path: path, configuration: config)
+            _ = try queue.read { db in try checkSchema(db, path: path) }
+            try queue.writeWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA journal_mode = WAL")
+                try db.execute(sql: "PRAGMA synchronous = FULL")
+            }
+            try migrator.migrate(queue)
+            return HistoryStore(path: path, queue: queue, lockFD: fd)
+        } catch {
+            close(fd)
+            if created { unlink(path) }
+            throw HistoryError.from(error, path: path, operation: "open history database")
+        }
+    }
+
+    /// Opens an existing database for reading (it may be written at the same time).
+    ///
+    /// - Throws: ``HistoryError``: `.notFound`, `.notADatabase`, `.foreignDatabase`, `.futureSchema`.
+    public static func openForReading(path: String) throws(HistoryError) -> HistoryStore {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 {
+            let saved = errno
+            if saved == ENOENT { throw .notFound(path: path) }
+            throw .cannotOpen(path: path, errno: saved, creating: false)
+        }
+        // Closed before SQLite opens the file (see ``connection``).
+        do {
+            defer { close(fd) }
+            try checkHeader(fd: fd, path: path)
+        }
+        do {
+            var config = Configuration()
+            config.readonly = true
+            config.busyMode = .timeout(10)
+            let queue: DatabaseQueue
+            do {
+                queue = try DatabaseQueue(path: path, configuration: config)
+            } catch let error as DatabaseError
+                where error.resultCode == .SQLITE_CANTOPEN && onReadOnlyMedia(path) && access(path + "-wal", F_OK) != 0
+            {
+                // A WAL database needs its -shm file, which a read-only file system cannot get; with no -wal
+                // file either, no writer can be at work there, and the file can be read as immutable.
+                queue = try DatabaseQueue(path: immutableURI(path), configuration: config)
+            }
+            let version = try queue.read { db in try checkSchema(db, path: path) }
+            if version == 0 {
+                throw HistoryError.sqlite(path: path, operation: "read", message: "no sample recorded yet")
+            }
+            return HistoryStore(path: path, queue: queue, lockFD: -1)
+        } catch {
+            throw HistoryError.from(error, path: path, operation: "open history database")
+        }
+    }
+
+    /// Whether `path` is on a file system mounted read-only.
+    private static func onReadOnlyMedia(_ path: String) -> Bool {
+        var st = statvfs()
+        return statvfs(path, &st) == 0 && st.f_flag & UInt(ST_RDONLY) != 0
+    }
+
+    /// `file:PATH?immutable=1`, the path percent-encoded.
+    private static func immutableURI(_ path: String) -> String {
+        var encoded = ""
+        for byte in path.utf8 {
+            let c = Character(Unicode.Scalar(byte))
+            if byte < 0x80 && (c.isLetter || c.isNumber || "/-._~".contains(c)) {
+                encoded.append(c)
+            } else {
+                let hex = String(byte, radix: 16, uppercase: true)
+                encoded += "%" + (hex.count == 1 ? "0" + hex : hex)
+            }
+        }
+        return "file:\(encoded)?immutable=1"
+    }
+
+    /// Refuses a file that is neither empty nor an SQLite database, before SQLite sees it.
+    private static func checkHeader(fd: Int32, path: String) throws(HistoryError) {
+        var header = [UInt8](repeating: 0, count: 16)
+        let n = header.withUnsafeMutableBytes { pread(fd, $0.baseAddress, 16, 0) }
+        if n == 0 { return }  // empty: a new database
+        if n < 0 { throw .cannotOpen(path: path, errno: errno, creating: false) }
+        if n < 16 || header != Array("SQLite format 3\0".utf8) { throw .notADatabase(path: path) }
+    }
+
+    /// The schema version of the file (0: empty). Throws for a newer or a foreign one.
+    @discardableResult
+    private static func checkSchema(_ db: Database, path: String) throws -> Int {
+        let version = try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0
+        if version > schemaVersion {
+            throw HistoryError.futureSchema(path: path, found: version, supported: schemaVersion)
+        }
+        let tables = try String.fetchAll(
+            db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+        if version == 0 && !tables.isEmpty { throw HistoryError.foreignDatabase(path: path) }
+        if tables.contains("grdb_migrations"), try migrator.hasBeenSuperseded(db) {
+            let applied = try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations")
+            let highest = applied.compactMap { Int($0.dropFirst()) }.max() ?? version
+            throw HistoryError.futureSchema(path: path, found: max(highest, version), supported: schemaVersion)
+        }
+        return version
+    }
+
+    /// The pid in the newest run that has not stopped, if that process lives.
+    private static func recorderPID(path: String) -> Int32? {
+        var config = Configuration()
+        config.readonly = true
+        config.busyMode = .timeout(2)
+        guard let queue = try? DatabaseQueue(path: path, configuration: config),
+            let pid = try? queue.read({ db in
+                try Int32.fetchOne(db, sql: "SELECT pid FROM run WHERE stopped IS NULL ORDER BY id DESC LIMIT 1")
+            })
+        else { return nil }
+        return kill(pid, 0) == 0 || errno == EPERM ? pid : nil
+    }
+
+    /// Schema migrations: `v1`, `v2`… each ends by setting `user_version` to its number.
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE run (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        started REAL NOT NULL,          -- unix seconds
+                        stopped REAL,                   -- NULL while running (or if it died)
+                        ended TEXT,                     -- 'stopped', 'crashed' (found unfinished by the next run)
+                        pid INTEGER NOT NULL,
+                        host TEXT NOT NULL,
+                        netns TEXT,
+                        filter TEXT,
+                        interval_ms INTEGER NOT NULL,
+                        full_every_ms INTEGER,
+                        version TEXT NOT NULL
+                    );
+                    CREATE TABLE sample (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        run_id INTEGER NOT NULL REFERENCES run(id) ON DELETE CASCADE,
+                        time REAL NOT NULL,             -- unix seconds, wall clock
+                        tick INTEGER NOT NULL,          -- tick number in the run (monotonic schedule)
+                        missed INTEGER NOT NULL,        -- ticks skipped just before this one
+                        cpu_us INTEGER NOT NULL,        -- recorder CPU (user+sys) since its previous sample
+                        sample_us INTEGER NOT NULL,     -- wall time to take this sample
+                        \(SarColumn.allCases.map { "\($0.sqlName) INTEGER NOT NULL" }.joined(separator: ", "))
+                        , \(SampleStates.all.map { "\(SampleStates.sqlName($0)) INTEGER NOT NULL" }.joined(separator: ", "))
+                        , port_utilization REAL,        -- worst destination, 0...1, at a full scan
+                        port_capacity INTEGER,
+                        port_destinations INTEGER,
+                        udp_ports INTEGER
+                    );
+                    CREATE INDEX sample_time ON sample(time);
+                    CREATE TABLE destination (
+                        sample_id INTEGER NOT NULL REFERENCES sample(id) ON DELETE CASCADE,
+                        rank INTEGER NOT NULL,
+                        local_address TEXT NOT NULL,
+                        remote_address TEXT NOT NULL,
+                        remote_port INTEGER NOT NULL,
+                        used INTEGER NOT NULL,
+                        capacity INTEGER NOT NULL,
+                        established INTEGER NOT NULL,
+                        time_wait INTEGER NOT NULL,
+                        utilization REAL NOT NULL,
+                        PRIMARY KEY (sample_id, rank)
+                    );
+                    PRAGMA user_version = 1;
+                    """)
+        }
+        return migrator
+    }
+
+    // MARK: writing
+
+    /// What a recording run is.
+    public struct RunInfo: Sendable {
+        public var started: Double
+        public var pid: Int32
+        public var host: String
+        public var netns: String?
+        public var filter: String?
+        public var interval: TimeSpan
+        public var fullEvery: TimeSpan?
+        public var version: String
+
+        public init(
+            started: Double, pid: Int32, host: String, netns: String?, filter: String?, interval: TimeSpan,
+            fullEvery: TimeSpan?, version: String
+        ) {
+            self.started = started
+            self.pid = pid
+            self.host = host
+            self.netns = netns
+            self.filter = filter
+            self.interval = interval
+            self.fullEvery = fullEvery
+            self.version = version
+        }
+    }
+
+    /// Starts a run: earlier runs left unfinished (their recorder died) are marked `crashed`.
+    public func beginRun(_ info: RunInfo) throws(HistoryError) {
+        runID = try write("start a run in") { db in
+            try db.execute(
+                sql: """
+                    UPDATE run SET ended = 'crashed',
+                        stopped = COALESCE((SELECT max(time) FROM sample WHERE run_id = run.id), started)
+                    WHERE stopped IS NULL
+                    """)
+            try db.execute(
+                sql: """
+                    INSERT INTO run (started, pid, host, netns, filter, interval_ms, full_every_ms, version)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    info.started, info.pid, info.host, info.netns, info.filter, info.interval.milliseconds,
+                    info.fullEvery?.milliseconds, info.version,
+                ])
+            return db.lastInsertedRowID
+        }
+    }
+
+    /// Marks the run stopped.
+    public func endRun(at time: Double) throws(HistoryError) {
+        guard let runID else { return }
+        try write("stop the run in") { db in
+            try db.execute(sql: "UPDATE run SET stopped = ?, ended = 'stopped' WHERE id = ?", arguments: [time, runID])
+        }
+        self.runID = nil
+    }
+
+    /// Writes one sample (and its full scan) in one transaction.
+    public func insert(_ sample: Sample, tick: Int64, ports: PortSnapshot?) throws(HistoryError) {
+        guard let runID else { preconditionFailure("insert before beginRun") }
+        try write("write a sample to") { db in
+            let columns =
+                ["run_id", "time", "tick", "missed", "cpu_us", "sample_us"] + SarColumn.allCases.map(\.sqlName)
+                + SampleStates.all.map(SampleStates.sqlName)
+                + ["port_utilization", "port_capacity", "port_destinations", "udp_ports"]
+            var values: [(any DatabaseValueConvertible)?] = [
+                runID, sample.time, tick, sample.missed, sample.cpuMicroseconds, sample.sampleMicroseconds,
+            ]
+            values += sample.sar.map { Int64($0) as (any DatabaseValueConvertible)? }
+            values += SampleStates.all.map { Int64(sample[$0]) as (any DatabaseValueConvertible)? }
+            values += [
+                ports?.worstUtilization, ports?.capacity, ports?.destinationCount, ports?.udpPorts,
+            ]
+            try db.execute(
+                sql:
+                    "INSERT INTO sample (\(columns.joined(separator: ", "))) VALUES (\(Array(repeating: "?", count: columns.count).joined(separator: ", ")))",
+                arguments: StatementArguments(values))
+            let sampleID = db.lastInsertedRowID
+            for (rank, d) in (ports?.top ?? []).enumerated() {
+                try db.execute(
+                    sql: """
+                        INSERT INTO destination (sample_id, rank, local_address, remote_address, remote_port, used,
+                            capacity, established, time_wait, utilization) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        """,
+                    arguments: [
+                        sampleID, rank + 1, d.localAddress, d.remoteAddress, d.remotePort, d.used, d.capacity,
+                        d.established, d.timeWait, d.utilization,
+                    ])
+            }
+        }
+    }
+
+    /// Deletes samples older than `cutoff` (their destinations go with them) and runs left without samples.
+    ///
+    /// - Returns: the number of samples deleted.
+    @discardableResult
+    public func prune(before cutoff: Double) throws(HistoryError) -> Int {
+        try write("prune") { db in
+            try db.execute(sql: "DELETE FROM sample WHERE time < ?", arguments: [cutoff])
+            let deleted = db.changesCount
+            try db.execute(
+                sql: """
+                    DELETE FROM run WHERE stopped IS NOT NULL AND stopped < ?
+                        AND NOT EXISTS (SELECT 1 FROM sample WHERE run_id = run.id)
+                    """, arguments: [cutoff])
+            return deleted
+        }
+    }
+
+    private func write<T>(_ operation: String, _ body: (Database) throws -> T) throws(HistoryError) -> T {
+        do {
+            return try queue.write(body)
+        } catch {
+            throw HistoryError.from(error, path: path, operation: operation)
+        }
+    }
+
+    // MARK: reading
+
+    /// The samples with `from <= time < to`, oldest first.
+    public func samples(from: Double = -.infinity, to: Double = .infinity) throws(HistoryError) -> [Sample] {
+        do {
+            return try queue.read { db in
+                let rows = try Row.fetchAll(
+                    db, sql: "SELECT * FROM sample WHERE time >= ? AND time < ? ORDER BY time, id",
+                    arguments: [from.isFinite ? from : -1e300, to.isFinite ? to : 1e300])
+                return rows.map(Self.sample)
+            }
+        } catch {
+            throw HistoryError.from(error, path: path, operation: "read")
+        }
+    }
+
+    /// The top destinations stored with the full scan closest at or before `time`.
+    public func destinations(atOrBefore time: Double) throws(HistoryError) -> (time: Double, [StoredDestination])? {
+        do {
+            return try queue.read { db in
+                guard
+                    let row = try Row.fetchOne(
+                        db,
+                        sql:
+                            "SELECT id, time FROM sample WHERE port_utilization IS NOT NULL AND time <= ? ORDER BY time DESC LIMIT 1",
+                        arguments: [time])
+                else { return nil }
+                let id: Int64 = row["id"]
+                let list = try Row.fetchAll(
+                    db, sql: "SELECT * FROM destination WHERE sample_id = ? ORDER BY rank", arguments: [id]
+                ).map {
+                    StoredDestination(
+                        localAddress: $0["local_address"], remoteAddress: $0["remote_address"],
+                        remotePort: $0["remote_port"], used: $0["used"], capacity: $0["capacity"],
+                        established: $0["established"], timeWait: $0["time_wait"], utilization: $0["utilization"])
+                }
+                return (row["time"], list)
+            }
+        } catch {
+            throw HistoryError.from(error, path: path, operation: "read")
+        }
+    }
+
+    /// Runs a read-only SQL query (tests and checks: `PRAGMA integrity_check`).
+    public func scalar(_ sql: String) throws(HistoryError) -> String? {
+        do {
+            return try queue.read { db in try String.fetchOne(db, sql: sql) }
+        } catch {
+            throw HistoryError.from(error, path: path, operation: "read")
+        }
+    }
+
+    private static func sample(_ row: Row) -> Sample {
+        var sample = Sample(time: row["time"])
+        for column in SarColumn.allCases { sample[column] = Double(row[column.sqlName] as Int64) }
+        for state in SampleStates.all { sample[state] = Double(row[SampleStates.sqlName(state)] as Int64) }
+        sample.missed = row["missed"]
+        sample.cpuMicroseconds = row["cpu_us"]
+        sample.sampleMicroseconds = row["sample_us"]
+        sample.portUtilization = row["port_utilization"]
+        return sample
+    }
+}

@@ -1,0 +1,186 @@
+import Foundation
+
+/// An SVG chart of report rows: TIME_WAIT (sar's tcp-tw) and established sockets on the left axis, the worst
+/// destination's port utilization (%) on the right axis, time along the bottom. Plain SVG 1.1 text, no
+/// script, no external resource.
+public struct SVGChart: Sendable {
+    public var width = 960.0
+    public var height = 480.0
+    public var title: String
+    public var timeZone: TimeZone
+
+    public init(title: String, timeZone: TimeZone = .current) {
+        self.title = title
+        self.timeZone = timeZone
+    }
+
+    // The plot area inside the margins.
+    private var left: Double { 80 }
+    private var right: Double { width - 80 }
+    private var top: Double { 70 }
+    private var bottom: Double { height - 60 }
+
+    /// The series colours (legend and lines).
+    static let timeWaitColor = "#d62728"
+    static let establishedColor = "#1f77b4"
+    static let portColor = "#2ca02c"
+
+    /// The SVG document for `rows` (oldest first).
+    public func render(_ rows: [ReportRow]) -> String {
+        let t0 = rows.first?.time ?? 0
+        var t1 = rows.last?.time ?? 1
+        if t1 <= t0 { t1 = t0 + 1 }
+        let counts = rows.flatMap { [$0[.tcpTW], $0[.established]] }
+        let yMax = Self.niceCeiling(max(counts.max() ?? 1, 1))
+        let ports = rows.compactMap { row in row.portUtilization.map { (row.time, $0 * 100) } }
+        let pMax = max(100, Self.niceCeiling(ports.map(\.1).max() ?? 100))
+
+        func x(_ t: Double) -> Double { left + (t - t0) / (t1 - t0) * (right - left) }
+        func y(_ v: Double) -> Double { bottom - v / yMax * (bottom - top) }
+        func yPort(_ v: Double) -> Double { bottom - v / pMax * (bottom - top) }
+
+        var svg = """
+            <?xml version="1.0" encoding="UTF-8"?>
+            <svg xmlns="http://www.w3.org/2000/svg" version="1.1" width="\(n(width))" height="\(n(height))" \
+            viewBox="0 0 \(n(width)) \(n(height))" font-family="sans-serif" font-size="12">
+            <title>\(Self.escape(title))</title>
+            <rect x="0" y="0" width="\(n(width))" height="\(n(height))" fill="#ffffff"/>
+            <text x="\(n(width / 2))" y="24" text-anchor="middle" font-size="15" font-weight="bold">\(Self.escape(title))</text>
+
+            """
+        // Grid and left axis ticks.
+        svg += "<g id=\"axis-left\" stroke=\"#cccccc\" stroke-width=\"1\">\n"
+        for i in 0...5 {
+            let v = yMax * Double(i) / 5
+            svg += "<line x1=\"\(n(left))\" y1=\"\(n(y(v)))\" x2=\"\(n(right))\" y2=\"\(n(y(v)))\"/>\n"
+        }
+        svg += "</g>\n<g id=\"labels-left\" text-anchor=\"end\" fill=\"#333333\">\n"
+        for i in 0...5 {
+            let v = yMax * Double(i) / 5
+            svg += "<text x=\"\(n(left - 8))\" y=\"\(n(y(v) + 4))\">\(Self.count(v))</text>\n"
+        }
+        svg += "</g>\n<g id=\"labels-right\" text-anchor=\"start\" fill=\"\(Self.portColor)\">\n"
+        for i in 0...5 {
+            let v = pMax * Double(i) / 5
+            svg += "<text x=\"\(n(right + 8))\" y=\"\(n(yPort(v) + 4))\">\(Self.count(v))%</text>\n"
+        }
+        svg += "</g>\n"
+        // Time ticks.
+        svg += "<g id=\"axis-time\" text-anchor=\"middle\" fill=\"#333333\">\n"
+        for t in timeTicks(from: t0, to: t1) {
+            svg +=
+                "<line x1=\"\(n(x(t)))\" y1=\"\(n(bottom))\" x2=\"\(n(x(t)))\" y2=\"\(n(bottom + 5))\" stroke=\"#333333\"/>\n"
+            svg += "<text x=\"\(n(x(t)))\" y=\"\(n(bottom + 20))\">\(timeLabel(t, span: t1 - t0))</text>\n"
+        }
+        svg += "</g>\n"
+        // Frame and axis titles.
+        svg += """
+            <rect x="\(n(left))" y="\(n(top))" width="\(n(right - left))" height="\(n(bottom - top))" fill="none" stroke="#333333"/>
+            <text x="20" y="\(n((top + bottom) / 2))" text-anchor="middle" transform="rotate(-90 20 \(n((top + bottom) / 2)))">sockets</text>
+            <text x="\(n(width - 16))" y="\(n((top + bottom) / 2))" text-anchor="middle" fill="\(Self.portColor)" transform="rotate(90 \(n(width - 16)) \(n((top + bottom) / 2)))">worst port utilization (%)</text>
+            <text x="\(n((left + right) / 2))" y="\(n(height - 14))" text-anchor="middle">time (\(Self.escape(zoneName(t0))))</text>
+
+            """
+        // Series.
+        let tw = rows.map { (x($0.time), y($0[.tcpTW])) }
+        let est = rows.map { (x($0.time), y($0[.established])) }
+        let port = ports.map { (x($0.0), yPort($0.1)) }
+        svg += series(id: "time-wait", points: tw, color: Self.timeWaitColor, dashed: false)
+        svg += series(id: "established", points: est, color: Self.establishedColor, dashed: false)
+        svg += series(id: "port-utilization", points: port, color: Self.portColor, dashed: true)
+        // Legend.
+        let legend: [(String, String, Bool)] = [
+            ("TIME_WAIT (tcp-tw)", Self.timeWaitColor, false), ("established", Self.establishedColor, false),
+            ("worst port utilization (right axis)", Self.portColor, true),
+        ]
+        svg += "<g id=\"legend\">\n"
+        var lx = left
+        for (label, color, dashed) in legend {
+            svg +=
+                "<line x1=\"\(n(lx))\" y1=\"48\" x2=\"\(n(lx + 24))\" y2=\"48\" stroke=\"\(color)\" stroke-width=\"2.5\""
+            svg += dashed ? " stroke-dasharray=\"6 3\"/>\n" : "/>\n"
+            svg += "<text x=\"\(n(lx + 30))\" y=\"52\">\(Self.escape(label))</text>\n"
+            lx += 30 + Double(label.count) * 7 + 24
+        }
+        svg += "</g>\n</svg>\n"
+        return svg
+    }
+
+    private func series(id: String, points: [(Double, Double)], color: String, dashed: Bool) -> String {
+        guard !points.isEmpty else { return "" }
+        var text = "<g id=\"\(id)\">\n"
+        let list = points.map { "\(n($0.0)),\(n($0.1))" }.joined(separator: " ")
+        text +=
+            "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\"\(dashed ? " stroke-dasharray=\"6 3\"" : "")"
+        text += " stroke-linejoin=\"round\" points=\"\(list)\"/>\n"
+        if points.count <= 60 {
+            for (px, py) in points {
+                text += "<circle cx=\"\(n(px))\" cy=\"\(n(py))\" r=\"2.5\" fill=\"\(color)\"/>\n"
+            }
+        }
+        return text + "</g>\n"
+    }
+
+    /// Tick times at a round step giving at most 8 ticks, aligned on local time.
+    func timeTicks(from t0: Double, to t1: Double) -> [Double] {
+        let steps: [Double] = [
+            1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 172_800,
+            604_800,
+        ]
+        let span = t1 - t0
+        let step = steps.first { span / $0 <= 8 } ?? span / 8
+        let offset = Double(timeZone.secondsFromGMT(for: Date(timeIntervalSince1970: t0)))
+        var t = ((t0 + offset) / step).rounded(.up) * step - offset
+        var ticks: [Double] = []
+        while t <= t1 + 1e-6 && ticks.count < 20 {
+            ticks.append(t)
+            t += step
+        }
+        return ticks
+    }
+
+    private func timeLabel(_ t: Double, span: Double) -> String {
+        var formatter = HistoryFormatter(timeZone: timeZone)
+        formatter.showDate = span > 86_400
+        let text = formatter.clock(t)
+        return span >= 600 && !formatter.showDate ? String(text.prefix(5)) : text
+    }
+
+    private func zoneName(_ t: Double) -> String {
+        timeZone.abbreviation(for: Date(timeIntervalSince1970: t)) ?? timeZone.identifier
+    }
+
+    /// 1, 2 or 5 times a power of ten, at or above `value`.
+    static func niceCeiling(_ value: Double) -> Double {
+        guard value > 0 else { return 1 }
+        var power = 1.0
+        while power * 10 <= value { power *= 10 }
+        while power > value { power /= 10 }
+        for m in [1.0, 2, 5, 10] where m * power >= value { return m * power }
+        return 10 * power
+    }
+
+    static func count(_ v: Double) -> String {
+        v == v.rounded() ? String(Int64(v)) : format(v, 1)
+    }
+
+    /// Escapes text for XML content and attributes.
+    static func escape(_ s: String) -> String {
+        var out = ""
+        for c in s {
+            switch c {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "\"": out += "&quot;"
+            case "'": out += "&apos;"
+            default:
+                // Control characters are not allowed in XML 1.0.
+                if let a = c.asciiValue, a < 0x20, a != 9, a != 10, a != 13 { out += "?" } else { out.append(c) }
+            }
+        }
+        return out
+    }
+
+    private func n(_ v: Double) -> String { format(v, 1) }
+}

@@ -1,0 +1,168 @@
+import SockDiag
+import SockReport
+
+/// The `sar -n SOCK` and `sar -n SOCK6` columns, in sar's order, each from `/proc/net/sockstat{,6}`.
+public enum SarColumn: Int, CaseIterable, Sendable {
+    case totsck, tcpsck, udpsck, rawsck, ipFrag, tcpTW, tcp6sck, udp6sck, raw6sck, ip6Frag
+
+    /// sar's column name (`tcp-tw`): the table header and the JSON key.
+    public var name: String {
+        switch self {
+        case .totsck: "totsck"
+        case .tcpsck: "tcpsck"
+        case .udpsck: "udpsck"
+        case .rawsck: "rawsck"
+        case .ipFrag: "ip-frag"
+        case .tcpTW: "tcp-tw"
+        case .tcp6sck: "tcp6sck"
+        case .udp6sck: "udp6sck"
+        case .raw6sck: "raw6sck"
+        case .ip6Frag: "ip6-frag"
+        }
+    }
+
+    /// The database column (`tcp_tw`).
+    var sqlName: String { name.replacingOccurrences(of: "-", with: "_") }
+
+    /// The value in a sockstat reading.
+    public func value(in stat: Sockstat) -> UInt64 {
+        switch self {
+        case .totsck: stat.socketsUsed
+        case .tcpsck: stat.tcpInUse
+        case .udpsck: stat.udpInUse
+        case .rawsck: stat.rawInUse
+        case .ipFrag: stat.fragInUse
+        case .tcpTW: stat.tcpTimeWait
+        case .tcp6sck: stat.tcp6InUse
+        case .udp6sck: stat.udp6InUse
+        case .raw6sck: stat.raw6InUse
+        case .ip6Frag: stat.frag6InUse
+        }
+    }
+}
+
+/// The TCP states a sample keeps a count of (kernel states 1…11), with their `ss` names.
+public enum SampleStates {
+    public static let all: [TCPState] = [
+        .established, .synSent, .synRecv, .finWait1, .finWait2, .timeWait, .close, .closeWait, .lastAck, .listen,
+        .closing,
+    ]
+
+    /// The database column of a state (`time_wait`).
+    static func sqlName(_ state: TCPState) -> String { state.name.replacingOccurrences(of: "-", with: "_") }
+}
+
+/// One sample: the sockstat totals and the TCP per-state counts of one kernel pass, at one moment.
+public struct Sample: Hashable, Sendable {
+    /// Wall-clock time of the sample, seconds since 1970 (UTC).
+    public var time: Double
+    /// The sar columns, indexed by ``SarColumn/rawValue``.
+    public var sar: [Double]
+    /// TCP sockets per state, indexed by kernel state number (0…15; 0 and 12… unused by TCP).
+    public var states: [Double]
+    /// Scheduled ticks skipped just before this one because the previous sample overran.
+    public var missed: Int = 0
+    /// The recorder's CPU time (user + system) since its previous sample, microseconds.
+    public var cpuMicroseconds: Int64 = 0
+    /// Wall time taken to take this sample, microseconds.
+    public var sampleMicroseconds: Int64 = 0
+    /// The worst destination's port utilization (0…1) when a full scan was made at this tick.
+    public var portUtilization: Double?
+
+    public init(
+        time: Double, sar: [Double] = Array(repeating: 0, count: SarColumn.allCases.count),
+        states: [Double] = Array(repeating: 0, count: 16)
+    ) {
+        self.time = time
+        self.sar = sar
+        self.states = states
+    }
+
+    /// A sample of what was read.
+    public init(time: Double, sockstat: Sockstat, counts: StateCounts) {
+        self.time = time
+        sar = SarColumn.allCases.map { Double($0.value(in: sockstat)) }
+        states = counts.byState.map { Double($0) }
+    }
+
+    public subscript(column: SarColumn) -> Double {
+        get { sar[column.rawValue] }
+        set { sar[column.rawValue] = newValue }
+    }
+
+    public subscript(state: TCPState) -> Double {
+        get { states[Int(state.rawValue & 0xF)] }
+        set { states[Int(state.rawValue & 0xF)] = newValue }
+    }
+
+    /// TCP sockets in a state other than established, syn-sent, close-wait, time-wait and listen.
+    public var otherStates: Double {
+        SampleStates.all.filter { !Self.tableStates.contains($0) }.reduce(0) { $0 + self[$1] }
+    }
+
+    /// The states with a column of their own in the table (the rest are summed in `other`).
+    public static let tableStates: [TCPState] = [.established, .synSent, .closeWait, .timeWait, .listen]
+}
+
+/// One destination of a full scan, as stored.
+public struct StoredDestination: Hashable, Sendable {
+    public var localAddress: String
+    public var remoteAddress: String
+    public var remotePort: Int
+    public var used: Int
+    public var capacity: Int
+    public var established: Int
+    public var timeWait: Int
+    public var utilization: Double
+
+    public init(_ report: DestinationReport) {
+        localAddress = "\(report.destination.localAddress)"
+        remoteAddress = "\(report.destination.remoteAddress)"
+        remotePort = Int(report.destination.remotePort)
+        used = report.used
+        capacity = report.capacity
+        established = report.states[.established]
+        timeWait = report.states[.timeWait]
+        utilization = report.effectiveUtilization
+    }
+
+    public init(
+        localAddress: String, remoteAddress: String, remotePort: Int, used: Int, capacity: Int, established: Int,
+        timeWait: Int, utilization: Double
+    ) {
+        self.localAddress = localAddress
+        self.remoteAddress = remoteAddress
+        self.remotePort = remotePort
+        self.used = used
+        self.capacity = capacity
+        self.established = established
+        self.timeWait = timeWait
+        self.utilization = utilization
+    }
+}
+
+/// What a full scan keeps: the worst utilization and the top destinations.
+public struct PortSnapshot: Hashable, Sendable {
+    public var worstUtilization: Double
+    public var capacity: Int
+    public var destinationCount: Int
+    public var udpPorts: Int
+    public var top: [StoredDestination]
+
+    public init(_ report: PortReport, top: Int) {
+        worstUtilization = report.worstUtilization
+        capacity = report.capacity
+        destinationCount = report.destinations.count
+        udpPorts = report.udp.ports
+        self.top = report.destinations.prefix(top).map(StoredDestination.init)
+    }
+
+    public init(worstUtilization: Double, capacity: Int, destinationCount: Int, udpPorts: Int, top: [StoredDestination])
+    {
+        self.worstUtilization = worstUtilization
+        self.capacity = capacity
+        self.destinationCount = destinationCount
+        self.udpPorts = udpPorts
+        self.top = top
+    }
+}

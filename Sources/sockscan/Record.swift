@@ -1,0 +1,110 @@
+import ArgumentParser
+import SockDiag
+import SockHistory
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+extension TimeSpan: ExpressibleByArgument {
+    public init?(argument: String) { self.init(parsing: argument) }
+    public var defaultValueDescription: String { description }
+}
+
+/// Writes one line to stdout now (watch rows are read live).
+func printLine(_ text: String) throws {
+    var out = TextWriter(capacity: text.utf8.count + 1)
+    out.write(text)
+    out.write(byte: UInt8(ascii: "\n"))
+    try out.flush(to: STDOUT_FILENO)
+}
+
+/// The host name, for the run row.
+func hostName() -> String {
+    var buffer = [CChar](repeating: 0, count: 256)
+    guard gethostname(&buffer, buffer.count - 1) == 0 else { return "unknown" }
+    return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}
+
+struct Record: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Record socket counts into an SQLite history, on schedule, until stopped (a service).",
+        discussion: """
+            Every --interval: the /proc/net/sockstat totals (sar -n SOCK's totsck tcpsck udpsck rawsck ip-frag \
+            tcp-tw, and the IPv6 ones) and TCP sockets per state from one kernel dump. Every --full-every: the \
+            port-exhaustion analysis (the worst utilization and the top destinations, as `sockscan ports`).
+
+            Ticks are due at fixed times on the monotonic clock: a slow sample never shifts later ones, and a \
+            tick that cannot start in time is counted as missed in the next row. Each row keeps the recorder's \
+            own CPU time; a summary goes to stderr every hour and at stop. SIGTERM or SIGINT stops it cleanly.
+
+            The database is SQLite in WAL mode (sockscan report reads it while this writes), created 0640, one \
+            transaction per sample (a crash loses at most the sample being written); rows older than \
+            --retention are deleted. One recorder per database: a second one is refused.
+
+            Durations: 500ms 10s 1m 2h 14d.
+
+            Examples:
+              sockscan record --db /var/lib/sockscan/history.db
+              sockscan record --db gw1.db --interval 1s --full-every 10s --retention 2d --netns gw1
+              systemctl enable --now sockscan-record     (contrib/sockscan-record.service)
+            """
+    )
+
+    @Option(
+        name: .customLong("db"), help: ArgumentHelp("The history database (created if missing).", valueName: "PATH"))
+    var db: String
+
+    @Option(name: .customLong("interval"), help: "Time between samples.")
+    var interval = TimeSpan.seconds(10)
+
+    @Option(name: .customLong("full-every"), help: "Time between port-exhaustion scans (top destinations).")
+    var fullEvery = TimeSpan.seconds(60)
+
+    @Option(name: .customLong("retention"), help: "Delete samples older than this.")
+    var retention = TimeSpan.seconds(14 * 86_400)
+
+    @Option(name: .customLong("top"), help: "Destinations kept per port-exhaustion scan.")
+    var top = 10
+
+    @Option(
+        name: .customLong("netns"), help: ArgumentHelp("Record another network namespace.", valueName: "NAME|PATH|PID"))
+    var netns: String?
+
+    mutating func validate() throws {
+        guard fullEvery >= interval else {
+            throw ValidationError("--full-every (\(fullEvery)) must not be shorter than --interval (\(interval))")
+        }
+        guard retention > interval else {
+            throw ValidationError("--retention (\(retention)) must be longer than --interval (\(interval))")
+        }
+        guard (1...1000).contains(top) else { throw ValidationError("--top must be from 1 to 1000 (got \(top))") }
+    }
+
+    func run() throws {
+        // Before any thread exists, so that every thread inherits the mask (see StopSignals).
+        StopSignals.block()
+        try runtime {
+            let log: (String) -> Void = { Console.warn("sockscan record: \($0)") }
+            let namespace = try netns.map { try NetworkNamespace($0) }
+            let sampler = try Sampler(namespace: namespace, onWarning: log)
+            let store = try HistoryStore.openForRecording(path: db)
+            try store.beginRun(
+                .init(
+                    started: Clock.wall(), pid: getpid(), host: hostName(), netns: netns, filter: nil,
+                    interval: interval, fullEvery: fullEvery, version: SockScan.configuration.version))
+            let recorder = Recorder(
+                sampler: sampler, store: store, schedule: Schedule(interval: interval, fullEvery: fullEvery))
+            recorder.retention = retention
+            recorder.topDestinations = top
+            recorder.onLog = log
+            log(
+                "recording every \(interval) (ports every \(fullEvery)) into \(db), keeping \(retention); pid \(getpid())"
+            )
+            let summary = try recorder.run()
+            try store.endRun(at: Clock.wall())
+            let why = summary.signal.map { $0 == SIGTERM ? "SIGTERM" : $0 == SIGINT ? "SIGINT" : "signal \($0)" }
+            log("stopped\(why.map { " by \($0)" } ?? ""): \(summary.description)")
+        }
+    }
+}

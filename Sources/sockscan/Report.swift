@@ -1,0 +1,127 @@
+import ArgumentParser
+import Foundation
+import SockDiag
+import SockHistory
+
+/// Report output formats.
+enum ReportFormat: String, ExpressibleByArgument, CaseIterable {
+    case table
+    case json
+    case csv
+}
+
+struct Report: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Socket counts over time from a recorded history, in sar's layout, as JSON or CSV, or as a chart.",
+        discussion: """
+            Table: one row per sample (or per --every interval, averaged), with the time of day, sar's columns \
+            (totsck tcpsck udpsck rawsck ip-frag tcp-tw tcp6sck udp6sck raw6sck ip6-frag), TCP states (estab \
+            synsent closewait timewait listen other) and %port, the worst destination's port utilization at \
+            the latest port scan; then an Average: line, a Peak: line (each column's highest sample) and a \
+            sparkline of tcp-tw.
+
+            JSON: one object per row, keys "time" (ISO 8601, UTC), the sar column names ("tcp-tw", …), \
+            "tcp_states", "port_utilization" (0…1, null without a port scan in the row), "samples", "missed". \
+            CSV: the same columns, with a header line.
+
+            Times: ISO 8601 (2026-05-01T14:25:00, with Z or +02:00 for another zone; a space may replace the T) \
+            or HH:MM / HH:MM:SS today, local time. --from is inclusive, --to exclusive.
+
+            Examples:
+              sockscan report --db /var/lib/sockscan/history.db --from 14:00 --to 15:00 --every 1m
+              sockscan report --db h.db --format json | jq 'select(."tcp-tw" > 1000) | .time'
+              sockscan report --db h.db --every 5m --chart tw.svg
+            """
+    )
+
+    @Option(name: .customLong("db"), help: ArgumentHelp("The history database.", valueName: "PATH"))
+    var db: String
+
+    @Option(name: .customLong("from"), help: ArgumentHelp("Start (ISO 8601 or HH:MM).", valueName: "TIME"))
+    var from: String?
+
+    @Option(name: .customLong("to"), help: ArgumentHelp("End (ISO 8601 or HH:MM).", valueName: "TIME"))
+    var to: String?
+
+    @Option(name: .customLong("every"), help: "Average the samples per interval (10s 1m 5m 1h).")
+    var every: TimeSpan?
+
+    @Option(name: .customLong("format"), help: "Output format: table, json (one object per row) or csv.")
+    var format: ReportFormat = .table
+
+    @Option(
+        name: .customLong("chart"), help: ArgumentHelp("Also write an SVG chart to this file.", valueName: "FILE.svg"))
+    var chart: String?
+
+    /// The parsed --from and --to.
+    private static func time(_ text: String?, _ name: String) throws -> Double? {
+        guard let text else { return nil }
+        guard let date = ReportTime.parse(text) else {
+            throw ValidationError(
+                "\(name): '\(text)' is not a time; use ISO 8601 (2026-05-01T14:25:00, 2026-05-01T12:25:00Z, "
+                    + "2026-05-01 14:25) or HH:MM / HH:MM:SS for today")
+        }
+        return date.timeIntervalSince1970
+    }
+
+    mutating func validate() throws {
+        let start = try Self.time(from, "--from")
+        let end = try Self.time(to, "--to")
+        if let start, let end, start > end {
+            throw ValidationError("--from (\(from!)) is after --to (\(to!))")
+        }
+    }
+
+    func run() throws {
+        let start = try Self.time(from, "--from") ?? -.infinity
+        let end = try Self.time(to, "--to") ?? .infinity
+        try runtime {
+            let store = try HistoryStore.openForReading(path: db)
+            let samples = try store.samples(from: start, to: end)
+            guard !samples.isEmpty else {
+                Console.warn(
+                    "sockscan report: no samples in \(db)\(from != nil || to != nil ? " in that time range" : "")")
+                return
+            }
+            let rows = HistoryReport.rows(samples, every: every)
+            var formatter = HistoryFormatter()
+            formatter.showDate = formatter.day(samples.first!.time) != formatter.day(samples.last!.time)
+            // First: output cut short by a closed pipe (| head) must not lose the chart.
+            if let chart {
+                let first = formatter.clock(samples.first!.time)
+                let last = formatter.clock(samples.last!.time)
+                let title =
+                    "sockscan report \(URL(fileURLWithPath: db).lastPathComponent): \(first) - \(last)"
+                    + (every.map { ", per \($0)" } ?? "")
+                let svg = SVGChart(title: title).render(rows)
+                do {
+                    try svg.write(toFile: chart, atomically: true, encoding: .utf8)
+                } catch {
+                    throw ChartError(path: chart, reason: (error as NSError).localizedDescription)
+                }
+            }
+            switch format {
+            case .table:
+                var text = formatter.table(rows: rows, samples: samples)
+                if let (time, top) = try store.destinations(atOrBefore: samples.last!.time), let worst = top.first {
+                    text +=
+                        "Worst destination at \(formatter.clock(time)): \(worst.localAddress) -> "
+                        + "\(worst.remoteAddress.contains(":") ? "[\(worst.remoteAddress)]" : worst.remoteAddress):\(worst.remotePort) "
+                        + "uses \(worst.used) of \(worst.capacity) ports (\(worst.timeWait) in TIME_WAIT)\n"
+                }
+                try printLine(String(text.dropLast()))
+            case .json:
+                for row in rows { try printLine(formatter.json(row)) }
+            case .csv:
+                try printLine(formatter.csvHeader)
+                for row in rows { try printLine(formatter.csv(row)) }
+            }
+        }
+    }
+}
+
+struct ChartError: Error, CustomStringConvertible {
+    var path: String
+    var reason: String
+    var description: String { "cannot write chart \(path): \(reason)" }
+}

@@ -1,0 +1,97 @@
+import ArgumentParser
+import SockDiag
+import SockHistory
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+struct Watch: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print socket counts every interval, like sar -n SOCK 1, with TCP states.",
+        discussion: """
+            Each row: the time, sar's columns from /proc/net/sockstat (totsck tcpsck udpsck rawsck ip-frag \
+            tcp-tw tcp6sck udp6sck raw6sck ip6-frag), then TCP sockets per state from one kernel dump (estab \
+            synsent closewait timewait listen, and the other states summed). A filter narrows the state counts \
+            (not the sockstat totals, which the kernel keeps per namespace). The header is repeated every 20 \
+            rows; Ctrl-C (or --count) ends with an Average: line. --db also records each row into a history \
+            database, as sockscan record does.
+
+            Examples:
+              sockscan watch                            every second until Ctrl-C
+              sockscan watch --interval 5s --count 12   one minute
+              sockscan watch dport = :443               state counts of connections to port 443 only
+              sockscan watch --db /tmp/incident.db      watch and keep the rows for sockscan report
+            """
+    )
+
+    @Option(name: .customLong("interval"), help: "Time between rows (500ms 1s 10s 1m).")
+    var interval = TimeSpan.seconds(1)
+
+    @Option(name: .customLong("count"), help: "Stop after N rows.")
+    var count: Int?
+
+    @Option(
+        name: .customLong("db"),
+        help: ArgumentHelp("Also record the rows into this history database.", valueName: "PATH"))
+    var db: String?
+
+    @Option(
+        name: .customLong("netns"), help: ArgumentHelp("Watch another network namespace.", valueName: "NAME|PATH|PID"))
+    var netns: String?
+
+    @Argument(
+        parsing: .remaining,
+        help: ArgumentHelp(
+            "A filter in ss syntax for the state counts (see sockscan list --help).", valueName: "filter"))
+    var filter: [String] = []
+
+    mutating func validate() throws {
+        if let count, count < 1 { throw ValidationError("--count must be at least 1 (got \(count))") }
+        _ = try parsedFilter()
+    }
+
+    func parsedFilter() throws -> Filter? {
+        guard !filter.isEmpty else { return nil }
+        do {
+            return try Filter(parsing: filter)
+        } catch {
+            throw ValidationError(error.description)
+        }
+    }
+
+    func run() throws {
+        StopSignals.block()
+        let filter = try parsedFilter()
+        try runtime {
+            let namespace = try netns.map { try NetworkNamespace($0) }
+            let sampler = try Sampler(namespace: namespace, filter: filter, onWarning: { Console.warn($0) })
+            let store = try db.map { try HistoryStore.openForRecording(path: $0) }
+            try store?.beginRun(
+                .init(
+                    started: Clock.wall(), pid: getpid(), host: hostName(), netns: netns,
+                    filter: filter?.description, interval: interval, fullEvery: nil,
+                    version: SockScan.configuration.version))
+            let recorder = Recorder(sampler: sampler, store: store, schedule: Schedule(interval: interval))
+            recorder.count = count
+            recorder.onLog = { Console.warn("sockscan watch: \($0)") }
+            recorder.logEvery = .seconds(86_400)
+            var formatter = HistoryFormatter()
+            formatter.showPort = false
+            var samples: [Sample] = []
+            recorder.onSample = { sample, _ in
+                if samples.count % 20 == 0 {
+                    if !samples.isEmpty { try printLine("") }
+                    try printLine(formatter.header(time: sample.time))
+                }
+                samples.append(sample)
+                try printLine(formatter.line(HistoryReport.rows([sample])[0]))
+            }
+            _ = try recorder.run()
+            try store?.endRun(at: Clock.wall())
+            if !samples.isEmpty {
+                try printLine(formatter.line(HistoryReport.average(samples), label: "Average:"))
+            }
+        }
+    }
+}

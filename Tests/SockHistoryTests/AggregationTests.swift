@@ -1,0 +1,201 @@
+import Foundation
+import SockDiag
+import SockHistory
+import SockScanTestSupport
+import Testing
+
+/// 2026-05-01T10:00:00Z.
+let baseTime = 1_777_629_600.0
+
+/// Twelve samples 10 s apart from `baseTime`: tcp-tw = i, established = 100 + 2i, udpsck = 7, a port scan
+/// every sixth sample at 10% then 20%.
+func knownSamples(start: Double = baseTime) -> [Sample] {
+    (0..<12).map { i in
+        var s = Sample(time: start + Double(i) * 10)
+        s[.tcpTW] = Double(i)
+        s[.udpsck] = 7
+        s[.established] = Double(100 + 2 * i)
+        s[.timeWait] = Double(i)
+        if i % 6 == 0 { s.portUtilization = 0.1 * Double(i / 6 + 1) }
+        s.missed = i == 7 ? 2 : 0
+        return s
+    }
+}
+
+@Suite struct AggregationTests {
+    let utc = TimeZone(secondsFromGMT: 0)!
+
+    @Test func perSampleRowsCarryPortUtilizationForward() {
+        let rows = HistoryReport.rows(knownSamples(), timeZone: utc)
+        #expect(rows.count == 12)
+        #expect(rows.map { $0[.tcpTW] } == (0..<12).map(Double.init))
+        #expect(rows[0].portUtilization == 0.1)
+        #expect(rows[3].portUtilization == nil)
+        #expect(rows[3].lastPortUtilization == 0.1)
+        #expect(rows[7].lastPortUtilization == 0.2)
+    }
+
+    @Test func everyMinuteAverages() {
+        let rows = HistoryReport.rows(knownSamples(), every: .seconds(60), timeZone: utc)
+        #expect(rows.count == 2)
+        #expect(rows.map(\.time) == [baseTime, baseTime + 60])
+        #expect(rows.map(\.samples) == [6, 6])
+        #expect(rows.map { $0[.tcpTW] } == [2.5, 8.5])  // (0+…+5)/6, (6+…+11)/6
+        #expect(rows.map { $0[.established] } == [105, 117])
+        #expect(rows.map { $0[.udpsck] } == [7, 7])
+        #expect(rows.map(\.portUtilization) == [0.1, 0.2])
+        #expect(rows.map(\.missed) == [0, 2])
+    }
+
+    @Test func intervalsAlignOnTheClockNotOnTheFirstSample() {
+        // Starting at :30, 1-minute rows hold samples 0-2 (10:00:30-10:00:50), 3-8, 9-11.
+        let rows = HistoryReport.rows(knownSamples(start: baseTime + 30), every: .seconds(60), timeZone: utc)
+        #expect(rows.map(\.time) == [baseTime, baseTime + 60, baseTime + 120])
+        #expect(rows.map(\.samples) == [3, 6, 3])
+        #expect(rows.map { $0[.tcpTW] } == [1, 5.5, 10])
+    }
+
+    @Test func hourRowsStartOnTheLocalHour() {
+        // India is +05:30: a local hour starts at :30 UTC.
+        let kolkata = TimeZone(identifier: "Asia/Kolkata")!
+        let samples = [0.0, 1500, 1900, 5000].map { Sample(time: baseTime + $0) }
+        let rows = HistoryReport.rows(samples, every: .seconds(3600), timeZone: kolkata)
+        #expect(rows.map(\.time) == [baseTime - 1800, baseTime + 1800])
+        #expect(rows.map(\.samples) == [2, 2])
+    }
+
+    @Test func averageAndPeakAreOverSamples() {
+        let samples = knownSamples()
+        let average = HistoryReport.average(samples)
+        let peak = HistoryReport.peak(samples)
+        #expect(average[.tcpTW] == 5.5)
+        #expect(average[.established] == 111)
+        #expect(abs(average.portUtilization! - 0.15) < 1e-12, "the mean of the two port scans")
+        #expect(peak[.tcpTW] == 11)
+        #expect(peak[.established] == 122)
+        #expect(peak.time == baseTime + 110)
+        #expect(peak.portUtilization == 0.2)
+    }
+
+    @Test func sparklineSpansTheRange() {
+        #expect(HistoryReport.sparkline([0, 1, 2, 3, 4, 5, 6, 7]) == "▁▂▃▄▅▆▇█")
+        #expect(HistoryReport.sparkline([3, 3]) == "▁▁")
+        #expect(HistoryReport.sparkline((0..<200).map(Double.init), width: 50).count == 50)
+        #expect(HistoryReport.sparkline([0, 100] + Array(repeating: 0, count: 98), width: 10).hasPrefix("█"))
+    }
+}
+
+/// Rows written through the store, read back by `sockscan report` as a user runs it.
+@Suite(.serialized) struct ReportCLITests {
+    /// A history holding ``knownSamples()`` (and its scratch directory).
+    static func makeHistory() throws -> (Scratch, String) {
+        let scratch = try Scratch()
+        let path = scratch.file("known.db")
+        let store = try HistoryStore.openForRecording(path: path)
+        try store.beginRun(
+            .init(
+                started: baseTime, pid: getpid(), host: "test", netns: nil, filter: nil, interval: .seconds(10),
+                fullEvery: .seconds(60), version: "test"))
+        for (i, sample) in knownSamples().enumerated() {
+            let ports = sample.portUtilization.map {
+                PortSnapshot(
+                    worstUtilization: $0, capacity: 100, destinationCount: 1, udpPorts: 0,
+                    top: [
+                        StoredDestination(
+                            localAddress: "127.0.0.1", remoteAddress: "127.0.0.2", remotePort: 8080,
+                            used: Int($0 * 100), capacity: 100, established: 1, timeWait: Int($0 * 100) - 1,
+                            utilization: $0)
+                    ])
+            }
+            try store.insert(sample, tick: Int64(i), ports: ports)
+        }
+        try store.endRun(at: baseTime + 120)
+        return (scratch, path)
+    }
+
+    @Test func jsonEveryMinute() throws {
+        let (scratch, path) = try Self.makeHistory()
+        defer { scratch.remove() }
+        let result = try Sockscan.run(["report", "--db", path, "--every", "1m", "--format", "json"])
+        #expect(result.status == 0, "\(result)")
+        let rows = try jsonRows(result.stdout)
+        try #require(rows.count == 2)
+        #expect(rows.map { $0["time"] as? String } == ["2026-05-01T10:00:00.000Z", "2026-05-01T10:01:00.000Z"])
+        #expect(rows.map { $0.number("tcp-tw") } == [2.5, 8.5])
+        #expect(rows.map { $0.state("established") } == [105, 117])
+        #expect(rows.map { $0.state("time-wait") } == [2.5, 8.5])
+        #expect(rows.map { $0.number("udpsck") } == [7, 7])
+        #expect(rows.map { $0.number("port_utilization") } == [0.1, 0.2])
+        #expect(rows.map { $0.number("samples") } == [6, 6])
+        for key in [
+            "totsck", "tcpsck", "udpsck", "rawsck", "ip-frag", "tcp-tw", "tcp6sck", "udp6sck", "raw6sck", "ip6-frag",
+        ] {
+            #expect(rows[0][key] != nil, "no \(key)")
+        }
+    }
+
+    @Test func fromToSelectsAndEveryAggregates() throws {
+        let (scratch, path) = try Self.makeHistory()
+        defer { scratch.remove() }
+        // Samples 3…8 (10:00:30 inclusive to 10:01:30 exclusive).
+        let result = try Sockscan.run([
+            "report", "--db", path, "--from", "2026-05-01T10:00:30Z", "--to", "2026-05-01T12:01:30+02:00",
+            "--every", "1m", "--format", "csv",
+        ])
+        #expect(result.status == 0, "\(result)")
+        let lines = result.lines
+        try #require(lines.count == 3, "\(result.stdout)")
+        #expect(lines[0].hasPrefix("time,totsck,tcpsck,udpsck,rawsck,ip-frag,tcp-tw,"))
+        let tw = lines.dropFirst().map { $0.split(separator: ",", omittingEmptySubsequences: false)[6] }
+        #expect(tw == ["4", "7"])  // (3+4+5)/3, (6+7+8)/3
+    }
+
+    @Test func tableHasAverageAndPeakLinesAndASparkline() throws {
+        let (scratch, path) = try Self.makeHistory()
+        defer { scratch.remove() }
+        let result = try Sockscan.run(["report", "--db", path])
+        #expect(result.status == 0, "\(result)")
+        let lines = result.lines
+        let header = try #require(lines.first).split(separator: " ")
+        #expect(Array(header.dropFirst().prefix(6)) == ["totsck", "tcpsck", "udpsck", "rawsck", "ip-frag", "tcp-tw"])
+        #expect(header.suffix(7) == ["estab", "synsent", "closewait", "timewait", "listen", "other", "%port"])
+        let average = try #require(lines.first { $0.hasPrefix("Average:") }).split(separator: " ")
+        let peak = try #require(lines.first { $0.hasPrefix("Peak:") }).split(separator: " ")
+        #expect(average[6] == "5.50")  // tcp-tw
+        #expect(average[11] == "111")  // estab
+        #expect(peak[6] == "11")
+        #expect(peak[11] == "122")
+        #expect(peak.last == "20.0%")
+        #expect(lines.filter { $0.first?.isNumber == true && !$0.contains("totsck") }.count == 12)
+        let spark = try #require(lines.first { $0.hasPrefix("tcp-tw ") })
+        #expect(spark.contains("▁") && spark.contains("█"))
+        #expect(spark.contains("2 ticks missed"))
+        #expect(result.stdout.contains("127.0.0.1 -> 127.0.0.2:8080 uses 20 of 100 ports (19 in TIME_WAIT)"))
+    }
+
+    @Test(
+        arguments: [
+            (["report", "--db", "x.db", "--every", "10x"], "--every"),
+            (["report", "--db", "x.db", "--from", "25:00"], "--from"),
+            (["report", "--db", "x.db", "--to", "yesterday"], "--to"),
+            (["report", "--db", "x.db", "--from", "12:00", "--to", "11:00"], "--from (12:00) is after --to (11:00)"),
+            (["report", "--db", "x.db", "--format", "xml"], "--format"),
+            (["record", "--db", "x.db", "--interval", "0s"], "--interval"),
+            (["record", "--db", "x.db", "--interval", "10s", "--full-every", "1s"], "--full-every"),
+            (["record", "--db", "x.db", "--retention", "14 days"], "--retention"),
+            (["watch", "--interval", "fast"], "--interval"),
+            (["watch", "--count", "0"], "--count"),
+        ] as [([String], String)])
+    func badInputIsAUsageError(arguments: [String], mention: String) throws {
+        let result = try Sockscan.run(arguments)
+        #expect(result.status == 64, "\(result)")
+        #expect(result.stderr.contains(mention), "\(result.stderr)")
+    }
+
+    @Test func missingDatabaseIsARuntimeError() throws {
+        let result = try Sockscan.run(["report", "--db", "/nonexistent/history.db"])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("does not exist"), "\(result.stderr)")
+        #expect(result.stderr.split(separator: "\n").count == 1)
+    }
+}

@@ -1,0 +1,84 @@
+import Foundation
+import SockHistory
+import Testing
+
+#if canImport(FoundationXML)
+    import FoundationXML
+#endif
+
+/// Collects what the chart's XML holds: ids of groups, polylines and their points, texts.
+final class SVGCollector: NSObject, XMLParserDelegate {
+    var root: String?
+    var groups: [String] = []
+    var polylines: [(group: String, points: Int)] = []
+    var texts: [String] = []
+    private var currentGroup = ""
+    private var inText = false
+
+    func parser(
+        _ parser: XMLParser, didStartElement element: String, namespaceURI: String?, qualifiedName: String?,
+        attributes: [String: String] = [:]
+    ) {
+        if root == nil { root = element }
+        switch element {
+        case "g":
+            currentGroup = attributes["id"] ?? ""
+            groups.append(currentGroup)
+        case "polyline":
+            polylines.append((currentGroup, attributes["points"]?.split(separator: " ").count ?? 0))
+        case "text":
+            inText = true
+            texts.append("")
+        default: break
+        }
+    }
+
+    func parser(_ parser: XMLParser, foundCharacters string: String) {
+        if inText { texts[texts.count - 1] += string }
+    }
+
+    func parser(_ parser: XMLParser, didEndElement element: String, namespaceURI: String?, qualifiedName: String?) {
+        if element == "text" { inText = false }
+    }
+}
+
+@Suite struct ChartTests {
+    @Test func chartIsWellFormedAndHoldsTheSeries() throws {
+        let (scratch, db) = try ReportCLITests.makeHistory()
+        defer { scratch.remove() }
+        let chart = scratch.file("chart & <tw>.svg")
+        let result = try Sockscan.run(["report", "--db", db, "--chart", chart, "--format", "json"])
+        #expect(result.status == 0, "\(result)")
+        let data = try #require(FileManager.default.contents(atPath: chart))
+
+        let parser = XMLParser(data: data)
+        let collector = SVGCollector()
+        parser.delegate = collector
+        #expect(parser.parse(), "not well-formed XML: \(parser.parserError.map { "\($0)" } ?? "?")")
+        #expect(collector.root == "svg")
+        for id in [
+            "time-wait", "established", "port-utilization", "legend", "axis-time", "labels-left", "labels-right",
+        ] {
+            #expect(collector.groups.contains(id), "no group \(id)")
+        }
+        // Twelve samples: one point each for TIME_WAIT and established, one per port scan (2).
+        #expect(collector.polylines.first { $0.group == "time-wait" }?.points == 12)
+        #expect(collector.polylines.first { $0.group == "established" }?.points == 12)
+        #expect(collector.polylines.first { $0.group == "port-utilization" }?.points == 2)
+        #expect(collector.texts.contains("TIME_WAIT (tcp-tw)"))
+        #expect(collector.texts.contains { $0.hasPrefix("worst port utilization") })
+        #expect(collector.texts.contains("100%"), "right axis labels")
+        #expect(collector.texts.contains("0"), "left axis labels")
+        #expect(collector.texts.filter { $0.contains(":") }.count >= 3, "time labels")
+    }
+
+    @Test func niceScales() {
+        let rows = HistoryReport.rows(knownSamples())
+        let svg = SVGChart(title: "a & b <c>", timeZone: TimeZone(secondsFromGMT: 0)!).render(rows)
+        #expect(svg.contains("a &amp; b &lt;c&gt;"))
+        // established peaks at 122: the left axis goes to 200 in steps of 40.
+        #expect(svg.contains(">200</text>") && svg.contains(">40</text>"))
+        // 110 s of samples: ticks every 15 s on the clock, labelled with seconds.
+        #expect(svg.contains(">10:00:15</text>") && svg.contains(">10:01:45</text>"))
+    }
+}

@@ -1,0 +1,176 @@
+import Foundation
+import GRDB
+import SockDiag
+import SockHistory
+import SockScanTestSupport
+import Testing
+
+/// Crashes, bad files and contention: each a clear error, exit 1, nothing lost.
+@Suite(.serialized) struct StoreSafetyTests {
+    /// A recorder's arguments in `namespace` (a private one keeps every tick cheap).
+    static func record(_ db: String, _ namespace: TestNamespace, interval: String = "100ms") -> [String] {
+        ["record", "--db", db, "--interval", interval, "--full-every", interval, "--netns", namespace.name]
+    }
+
+    /// A history with `count` samples, made by `watch --db`.
+    static func makeHistory(_ db: String, _ namespace: TestNamespace, count: Int = 3) throws {
+        let result = try Sockscan.run([
+            "watch", "--db", db, "--count", "\(count)", "--interval", "20ms", "--netns", namespace.name,
+        ])
+        try #require(result.status == 0, "\(result)")
+    }
+
+    /// Expects a runtime failure: exit 1 and one line on stderr containing `mention`.
+    static func expectFailure(
+        _ result: CommandResult, _ mention: String, sourceLocation: SourceLocation = #_sourceLocation
+    ) {
+        #expect(result.status == 1, "\(result)", sourceLocation: sourceLocation)
+        #expect(result.stderr.contains(mention), "\(result.stderr)", sourceLocation: sourceLocation)
+        #expect(
+            result.stderr.split(separator: "\n").filter { $0.hasPrefix("sockscan:") }.count == 1,
+            "\(result.stderr)", sourceLocation: sourceLocation)
+    }
+
+    @Test func killMinus9LosesNothingCommitted() throws {
+        let namespace = try TestNamespace()
+        defer { namespace.close() }
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let db = scratch.file("killed.db")
+        let recorder = try Background(Self.record(db, namespace, interval: "50ms"))
+        try waitUntil("10 samples", timeout: 10) { Peek.sampleCount(db) >= 10 }
+        let before = try Peek.sampleIDs(db)
+        #expect(try recorder.stop(SIGKILL) == 128 + SIGKILL)
+
+        #expect(try Peek.integrity(db) == "ok")
+        let after = try Peek.sampleIDs(db)
+        #expect(Set(before).isSubset(of: Set(after)), "rows committed before the kill are all there")
+        #expect(after.count >= before.count)
+
+        // The lock died with the process: a new recorder starts, and marks the dead run as crashed.
+        let again = try Sockscan.run(["watch", "--db", db, "--count", "1", "--netns", namespace.name])
+        #expect(again.status == 0, "\(again)")
+        let ended = try Peek.queue(db).read { try String?.fetchAll($0, sql: "SELECT ended FROM run ORDER BY id") }
+        #expect(ended == ["crashed", "stopped"])
+        #expect(Peek.sampleCount(db) == after.count + 1)
+    }
+
+    @Test func twoRecordersOnOneDatabaseAreRefused() throws {
+        let namespace = try TestNamespace()
+        defer { namespace.close() }
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let db = scratch.file("shared.db")
+        let first = try Background(Self.record(db, namespace))
+        try waitUntil("the first recorder's samples", timeout: 8) { Peek.sampleCount(db) >= 2 }
+
+        let second = try Sockscan.run(Self.record(db, namespace))
+        Self.expectFailure(second, "another recorder (pid \(first.pid)) is already writing \(db)")
+        let watcher = try Sockscan.run(["watch", "--db", db, "--count", "1", "--netns", namespace.name])
+        Self.expectFailure(watcher, "another recorder (pid \(first.pid))")
+
+        // The first one goes on.
+        let count = Peek.sampleCount(db)
+        try waitUntil("more samples from the first recorder", timeout: 5) { Peek.sampleCount(db) > count + 2 }
+        #expect(try first.stop(SIGINT) == 0, "\(first.stderr)")
+        #expect(first.stderr.contains("stopped by SIGINT"))
+        #expect(try Peek.integrity(db) == "ok")
+    }
+
+    @Test func aFileThatIsNotADatabaseIsLeftAlone() throws {
+        let namespace = try TestNamespace()
+        defer { namespace.close() }
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let path = scratch.file("notes.txt")
+        let text = String(repeating: "not a database, just notes\n", count: 100)
+        try text.write(toFile: path, atomically: false, encoding: .utf8)
+
+        Self.expectFailure(try Sockscan.run(Self.record(path, namespace)), "is not an SQLite database")
+        Self.expectFailure(try Sockscan.run(["report", "--db", path]), "is not an SQLite database")
+        #expect(Peek.bytes(path) == Data(text.utf8))
+        #expect(!FileManager.default.fileExists(atPath: path + "-wal"))
+
+        // An SQLite database of another program.
+        let other = scratch.file("other.db")
+        try DatabaseQueue(path: other).write { try $0.execute(sql: "CREATE TABLE users (name TEXT)") }
+        let bytes = Peek.bytes(other)
+        Self.expectFailure(try Sockscan.run(Self.record(other, namespace)), "of another program")
+        #expect(Peek.bytes(other) == bytes)
+    }
+
+    @Test func aDatabaseOfAFutureSchemaIsLeftAlone() throws {
+        let namespace = try TestNamespace()
+        defer { namespace.close() }
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let db = scratch.file("future.db")
+        try Self.makeHistory(db, namespace)
+        // What a newer sockscan would leave: a migration this one does not know, and its version.
+        try DatabaseQueue(path: db).write { db in
+            try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v2')")
+            try db.execute(sql: "PRAGMA user_version = 2")
+        }
+        let bytes = try #require(Peek.bytes(db))
+
+        let record = try Sockscan.run(Self.record(db, namespace))
+        Self.expectFailure(record, "schema version 2, newer than this sockscan knows (1)")
+        Self.expectFailure(try Sockscan.run(["report", "--db", db]), "schema version 2")
+        Self.expectFailure(
+            try Sockscan.run(["watch", "--db", db, "--count", "1", "--netns", namespace.name]), "schema version 2")
+        #expect(Peek.bytes(db) == bytes, "the file is untouched")
+    }
+
+    @Test func aReadOnlyDirectoryGivesAClearError() throws {
+        let namespace = try TestNamespace()
+        defer { namespace.close() }
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let db = scratch.file("kept.db")
+        try Self.makeHistory(db, namespace)
+        let bytes = try #require(Peek.bytes(db))
+        // Read-only for root too: a read-only bind mount over the directory.
+        try Command.check("mount", ["--bind", scratch.path, scratch.path])
+        defer { _ = try? Command.run("umount", [scratch.path]) }
+        try Command.check("mount", ["-o", "remount,bind,ro", scratch.path])
+
+        Self.expectFailure(try Sockscan.run(Self.record(db, namespace)), "Read-only file system")
+        Self.expectFailure(
+            try Sockscan.run(Self.record(scratch.file("new.db"), namespace)), "cannot create history database")
+        #expect(!FileManager.default.fileExists(atPath: scratch.file("new.db")))
+        // Still readable there.
+        let report = try Sockscan.run(["report", "--db", db, "--format", "json"])
+        #expect(report.status == 0, "\(report)")
+        #expect(try jsonRows(report.stdout).count == 3)
+        #expect(Peek.bytes(db) == bytes)
+    }
+
+    @Test func aFullDiskStopsTheRecorderCleanly() throws {
+        let namespace = try TestNamespace()
+        defer { namespace.close() }
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        try Command.check("mount", ["-t", "tmpfs", "-o", "size=512k", "sockscan-test", scratch.path])
+        defer { _ = try? Command.run("umount", [scratch.path]) }
+        let db = scratch.file("full.db")
+        let recorder = try Background(Self.record(db, namespace, interval: "20ms"))
+        try waitUntil("samples", timeout: 8) { Peek.sampleCount(db) >= 5 }
+        let before = try Peek.sampleIDs(db)
+        // Fill the file system.
+        let filler = scratch.file("filler")
+        FileManager.default.createFile(atPath: filler, contents: nil)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: filler))
+        let chunk = Data(count: 4096)
+        for _ in 0..<200 {
+            do { try handle.write(contentsOf: chunk) } catch { break }
+        }
+        try? handle.close()
+        try waitUntil("the recorder to stop", timeout: 10) { !recorder.isRunning }
+        #expect(try recorder.stop() == 1)
+        #expect(recorder.stderr.contains("is full"), "\(recorder.stderr)")
+
+        try FileManager.default.removeItem(atPath: filler)
+        #expect(try Peek.integrity(db) == "ok")
+        #expect(Set(before).isSubset(of: Set(try Peek.sampleIDs(db))))
+    }
+}

@@ -5,27 +5,7 @@ import SockHistory
 import SockScanTestSupport
 import Testing
 
-/// The built `sockscan` binary: next to this test bundle, or `.build/debug/sockscan`, or `$SOCKSCAN_BINARY`.
-enum Sockscan {
-    static let path: String = {
-        var candidates: [String] = []
-        if let explicit = ProcessInfo.processInfo.environment["SOCKSCAN_BINARY"] { candidates.append(explicit) }
-        if let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
-            candidates.append(
-                URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent("sockscan").path)
-        }
-        candidates.append(Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("sockscan").path)
-        let package = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent()
-        candidates.append(package.appendingPathComponent(".build/debug/sockscan").path)
-        return candidates.first { FileManager.default.isExecutableFile(atPath: $0) } ?? candidates.last!
-    }()
-
-    /// Runs `sockscan arguments…` to the end (bounded).
-    static func run(_ arguments: [String], timeout: Double = 30) throws -> CommandResult {
-        try Command.run(path, arguments, timeout: timeout)
-    }
-}
+typealias Sockscan = SockscanBinary
 
 /// `sockscan` running in the background (a recorder), output to files, every wait bounded.
 final class Background {

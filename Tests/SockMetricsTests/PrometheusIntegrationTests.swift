@@ -51,13 +51,13 @@ struct PrometheusIntegrationTests {
         var last = ""
         for _ in 0..<300 where Date() < deadline && value == nil {
             usleep(100_000)
-            guard prometheus.process.isRunning else { break }
+            guard prometheus.isRunning else { break }
             guard let reply = try? query(#"sum(sockscan_sockets{proto="tcp",state="time-wait"})"#, port: apiPort)
             else { continue }
             last = reply.body
             value = try? Self.scalar(reply.body)
         }
-        #expect(prometheus.process.isRunning, "prometheus exited: \(prometheus.stderr)")
+        #expect(prometheus.isRunning, "prometheus exited: \(prometheus.stderr)")
         #expect(value == Double(timeWait), "last answer: \(last); prometheus: \(prometheus.stderr)")
 
         let estab = try Self.scalar(

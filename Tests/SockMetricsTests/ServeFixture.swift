@@ -3,53 +3,35 @@ import SockDiag
 import SockScanTestSupport
 import Testing
 
-/// The built `sockscan` binary: next to this test bundle, or `.build/debug/sockscan`, or `$SOCKSCAN_BINARY`.
-enum SockscanBinary {
-    static let path: String = {
-        var candidates: [String] = []
-        if let explicit = ProcessInfo.processInfo.environment["SOCKSCAN_BINARY"] { candidates.append(explicit) }
-        if let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
-            candidates.append(
-                URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent("sockscan").path)
-        }
-        candidates.append(Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("sockscan").path)
-        let package = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent()
-        candidates.append(package.appendingPathComponent(".build/debug/sockscan").path)
-        return candidates.first { FileManager.default.isExecutableFile(atPath: $0) } ?? candidates.last!
-    }()
-
-    static func run(_ arguments: [String], timeout: Double = 30) throws -> CommandResult {
-        try Command.run(path, arguments, timeout: timeout)
-    }
-}
-
 /// A program left running in the background (a server), output to temporary files, always ended:
 /// ``stop(_:grace:)`` sends a signal and waits, then SIGKILL; `deinit` kills what is still running.
 final class BackgroundProcess: @unchecked Sendable {
-    let process = Process()
+    let child: SpawnedProcess
     let name: String
     private let outURL: URL
     private let errURL: URL
+    private var exit: (status: Int32, signaled: Bool)?
 
     init(_ executable: String, _ arguments: [String]) throws {
         name = ([executable] + arguments).joined(separator: " ")
         let stem = "sockscan-bg-\(getpid())-\(UUID().uuidString)"
         outURL = FileManager.default.temporaryDirectory.appendingPathComponent(stem + ".out")
         errURL = FileManager.default.temporaryDirectory.appendingPathComponent(stem + ".err")
-        FileManager.default.createFile(atPath: outURL.path, contents: nil)
-        FileManager.default.createFile(atPath: errURL.path, contents: nil)
-        process.executableURL = URL(fileURLWithPath: try Command.locate(executable))
-        process.arguments = arguments
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = try FileHandle(forWritingTo: outURL)
-        process.standardError = try FileHandle(forWritingTo: errURL)
-        try process.run()
+        let out = open(outURL.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        let err = open(errURL.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        defer {
+            close(out)
+            close(err)
+        }
+        // posix_spawn, not Foundation's Process, whose run() crashes now and then (see Command).
+        child = try SpawnedProcess(path: try Command.locate(executable), arguments: arguments, stdout: out, stderr: err)
     }
 
     deinit {
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
+        if isRunning {
+            kill(child.pid, SIGKILL)
+            _ = child.wait()
+        }
         try? FileManager.default.removeItem(at: outURL)
         try? FileManager.default.removeItem(at: errURL)
     }
@@ -57,32 +39,35 @@ final class BackgroundProcess: @unchecked Sendable {
     var stdout: String { (try? String(contentsOf: outURL, encoding: .utf8)) ?? "" }
     var stderr: String { (try? String(contentsOf: errURL, encoding: .utf8)) ?? "" }
 
+    /// Whether it still runs (reaps it when it has ended).
+    var isRunning: Bool {
+        if exit == nil { exit = child.poll() }
+        return exit == nil
+    }
+
     /// Waits (at most `timeout` s) until stderr has a line containing `marker`, and returns the line.
     func waitForLine(containing marker: String, timeout: Double = 10) throws -> String {
         let deadline = Date().addingTimeInterval(timeout)
         for _ in 0..<Int(timeout * 100) + 1 {
             if let line = stderr.split(separator: "\n").first(where: { $0.contains(marker) }) { return String(line) }
-            if !process.isRunning || Date() > deadline { break }
+            if !isRunning || Date() > deadline { break }
             usleep(10_000)
         }
-        throw CommandError("\(name): no '\(marker)' on stderr (running: \(process.isRunning)): \(stderr)")
+        throw CommandError("\(name): no '\(marker)' on stderr (running: \(isRunning)): \(stderr)")
     }
 
     /// Sends `signal`, waits at most `grace` seconds for the exit, then kills.
-    /// - Returns: the exit status, nil when it had to be killed.
+    /// - Returns: the exit status (128 + the signal when one ended it), nil when it had to be killed.
     @discardableResult
     func stop(_ signal: Int32 = SIGTERM, grace: Double = 5) -> Int32? {
-        guard process.isRunning else { return process.terminationStatus }
-        kill(process.processIdentifier, signal)
-        let deadline = Date().addingTimeInterval(grace)
-        for _ in 0..<Int(grace * 200) + 1 where process.isRunning && Date() < deadline { usleep(5_000) }
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+        if isRunning { kill(child.pid, signal) }
+        if exit == nil { exit = child.wait(timeout: grace) }
+        guard let exit else {
+            kill(child.pid, SIGKILL)
+            self.exit = child.wait()
             return nil
         }
-        process.waitUntilExit()
-        return process.terminationReason == .exit ? process.terminationStatus : 128 + process.terminationStatus
+        return exit.status
     }
 }
 

@@ -3,28 +3,7 @@ import SockDiag
 import SockScanTestSupport
 import Testing
 
-/// The built `sockscan` binary: next to this test bundle (`.build/<triple>/debug/`), or
-/// `.build/debug/sockscan` of the package, or `$SOCKSCAN_BINARY`.
-enum Binary {
-    static let path: String = {
-        var candidates: [String] = []
-        if let explicit = ProcessInfo.processInfo.environment["SOCKSCAN_BINARY"] { candidates.append(explicit) }
-        if let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
-            candidates.append(
-                URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent("sockscan").path)
-        }
-        candidates.append(Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("sockscan").path)
-        let package = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent()
-        candidates.append(package.appendingPathComponent(".build/debug/sockscan").path)
-        return candidates.first { FileManager.default.isExecutableFile(atPath: $0) } ?? candidates.last!
-    }()
-
-    /// Runs `sockscan arguments…`.
-    static func run(_ arguments: [String]) throws -> CommandResult {
-        try Command.run(path, arguments, timeout: 30)
-    }
-}
+typealias Binary = SockscanBinary
 
 /// The namespace and mix the CLI suite shares.
 final class CLIFixture: Sendable {

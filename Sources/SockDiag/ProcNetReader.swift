@@ -17,15 +17,18 @@ public enum ProcNetError: Error, Hashable, Sendable, CustomStringConvertible {
     }
 }
 
-/// Whole-file reads of small `/proc` files.
-enum ProcFile {
-    static func read(_ path: String) throws(ProcNetError) -> String {
+/// Whole-file reads of small `/proc` and `/proc/sys` files (sockstat, sysctls, comm).
+public enum ProcFile {
+    /// Reads the whole file as text, at most `maxBytes` (4 MiB by default: far above any sysctl).
+    ///
+    /// - Throws: ``ProcNetError/unreadable(file:errno:)`` when it cannot be opened or read.
+    public static func read(_ path: String, maxBytes: Int = 4 << 20) throws(ProcNetError) -> String {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw .unreadable(file: path, errno: errno) }
         defer { close(fd) }
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 4096)
-        while true {
+        while bytes.count < maxBytes {
             let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
             if n < 0 {
                 if errno == EINTR { continue }

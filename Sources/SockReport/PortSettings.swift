@@ -215,24 +215,14 @@ extension IPAddress {
     }
 }
 
-/// Whole-file reads of small sysctl files.
+/// Whole-file reads of small sysctl files, with the settings' error.
 enum SysctlFile {
     static func read(_ path: String) throws(PortSettingsError) -> String {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw .unreadable(file: path, errno: errno) }
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        // ip_local_reserved_ports can list up to 65536 items; bound the loop well above that.
-        for _ in 0..<1024 {
-            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw .unreadable(file: path, errno: errno)
-            }
-            if n == 0 { break }
-            bytes.append(contentsOf: chunk[0..<n])
+        do {
+            return try ProcFile.read(path)
+        } catch {
+            if case .unreadable(let file, let errno) = error { throw .unreadable(file: file, errno: errno) }
+            throw .unreadable(file: path, errno: EIO)
         }
-        return String(decoding: bytes, as: UTF8.self)
     }
 }

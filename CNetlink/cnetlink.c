@@ -92,7 +92,9 @@ int cnl_inet_diag_request_build(void *buf, size_t cap, const struct cnl_inet_dia
 	struct nlmsghdr *nlh;
 	size_t body, need;
 
-	if (req->bytecode_len > CNL_BYTECODE_MAX || (req->bytecode_len && !req->bytecode))
+	if (req->bytecode_len && !req->bytecode)
+		return -EINVAL;
+	if (req->bytecode_len > CNL_BYTECODE_MAX)
 		return -E2BIG;
 	body = req->kind == CNL_REQUEST_LEGACY_TCP ? sizeof(struct inet_diag_req) : sizeof(struct inet_diag_req_v2);
 	need = NLMSG_HDRLEN + NLMSG_ALIGN(body) + (req->bytecode_len ? MNL_ATTR_HDRLEN + MNL_ALIGN(req->bytecode_len) : 0);
@@ -121,6 +123,8 @@ int cnl_inet_diag_request_build(void *buf, size_t cap, const struct cnl_inet_dia
 		struct inet_diag_req_v2 *r;
 
 		if (req->family != AF_INET && req->family != AF_INET6)
+			return -EINVAL;
+		if (req->protocol != IPPROTO_TCP && req->protocol != IPPROTO_UDP)
 			return -EINVAL;
 		nlh->nlmsg_type = SOCK_DIAG_BY_FAMILY;
 		r = mnl_nlmsg_put_extra_header(nlh, sizeof(*r));
@@ -211,7 +215,7 @@ static int receive(struct cnl_dump *d)
 int cnl_dump_next(struct cnl_dump *d, const void **payload, uint32_t *payload_len, uint16_t *type)
 {
 	for (;;) {
-		const struct nlmsghdr *h;
+		struct nlmsghdr h;
 		size_t at, rem, step;
 
 		if (d->flags & CNL_DUMP_F_DONE)
@@ -224,37 +228,39 @@ int cnl_dump_next(struct cnl_dump *d, const void **payload, uint32_t *payload_le
 		}
 		at = d->off;
 		rem = d->len - at;
-		h = (const struct nlmsghdr *)(d->buf + at);
-		if (rem < sizeof(*h))
-			return malformed(d, at, -EBADMSG, sizeof(*h));
-		if (h->nlmsg_len < sizeof(*h) || h->nlmsg_len > rem)
-			return malformed(d, at, -EBADMSG, h->nlmsg_len < sizeof(*h) ? sizeof(*h) : h->nlmsg_len);
-		if (h->nlmsg_seq != d->seq || (h->nlmsg_pid && h->nlmsg_pid != d->portid))
+		if (rem < sizeof(h))
+			return malformed(d, at, -EBADMSG, sizeof(h));
+		/* Copied out: a buffer handed in by a caller (tests) need not be aligned. */
+		memcpy(&h, d->buf + at, sizeof(h));
+		if (h.nlmsg_len < sizeof(h) || h.nlmsg_len > rem)
+			return malformed(d, at, -EBADMSG, h.nlmsg_len < sizeof(h) ? sizeof(h) : h.nlmsg_len);
+		if (h.nlmsg_seq != d->seq || (h.nlmsg_pid && h.nlmsg_pid != d->portid))
 			return malformed(d, at, -EPROTO, 0);
-		step = NLMSG_ALIGN(h->nlmsg_len);
+		step = NLMSG_ALIGN(h.nlmsg_len);
 		d->off = step < rem ? at + step : d->len;
-		if (h->nlmsg_flags & NLM_F_DUMP_INTR)
+		if (h.nlmsg_flags & NLM_F_DUMP_INTR)
 			d->flags |= CNL_DUMP_F_INTR;
 
-		switch (h->nlmsg_type) {
+		switch (h.nlmsg_type) {
 		case NLMSG_NOOP:
 			continue;
 		case NLMSG_ERROR: {
-			const struct nlmsgerr *e = NLMSG_DATA(h);
+			int error;
 
-			if (h->nlmsg_len < NLMSG_HDRLEN + sizeof(e->error))
-				return malformed(d, at, -EBADMSG, NLMSG_HDRLEN + sizeof(e->error));
-			d->flags |= CNL_DUMP_F_DONE;
+			if (h.nlmsg_len < NLMSG_HDRLEN + sizeof(error))
+				return malformed(d, at, -EBADMSG, NLMSG_HDRLEN + sizeof(error));
+			memcpy(&error, d->buf + at + NLMSG_HDRLEN, sizeof(error));
+			d->flags |= CNL_DUMP_F_DONE | CNL_DUMP_F_ENDED;
 			d->error_offset = d->consumed + at;
 			/* error 0 is an acknowledgement: the dump is over. */
-			return e->error < 0 ? e->error : 0;
+			return error < 0 ? error : 0;
 		}
 		case NLMSG_DONE: {
 			int err = 0;
 
-			d->flags |= CNL_DUMP_F_DONE;
-			if (h->nlmsg_len >= NLMSG_HDRLEN + sizeof(int))
-				memcpy(&err, NLMSG_DATA(h), sizeof(err));
+			d->flags |= CNL_DUMP_F_DONE | CNL_DUMP_F_ENDED;
+			if (h.nlmsg_len >= NLMSG_HDRLEN + sizeof(int))
+				memcpy(&err, d->buf + at + NLMSG_HDRLEN, sizeof(err));
 			if (err < 0) {
 				d->error_offset = d->consumed + at;
 				return err;
@@ -265,11 +271,11 @@ int cnl_dump_next(struct cnl_dump *d, const void **payload, uint32_t *payload_le
 			d->flags |= CNL_DUMP_F_DONE;
 			return -ENOBUFS;
 		default:
-			if (h->nlmsg_type < NLMSG_MIN_TYPE)
+			if (h.nlmsg_type < NLMSG_MIN_TYPE)
 				continue;
-			*payload = NLMSG_DATA(h);
-			*payload_len = h->nlmsg_len - NLMSG_HDRLEN;
-			*type = h->nlmsg_type;
+			*payload = d->buf + at + NLMSG_HDRLEN;
+			*payload_len = h.nlmsg_len - NLMSG_HDRLEN;
+			*type = h.nlmsg_type;
 			return 1;
 		}
 	}

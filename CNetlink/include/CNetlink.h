@@ -36,6 +36,7 @@
 #define CNL_DUMP_F_DONE 0x1      /* NLMSG_DONE (or a terminating NLMSG_ERROR) was seen */
 #define CNL_DUMP_F_INTR 0x2      /* a message carried NLM_F_DUMP_INTR: the table changed mid-dump */
 #define CNL_DUMP_F_MALFORMED 0x4 /* the error returned is ours: a message failed a bounds check */
+#define CNL_DUMP_F_ENDED 0x8     /* the kernel ended the dump (NLMSG_DONE or NLMSG_ERROR): the socket is in step */
 
 /* Which request format cnl_inet_diag_request_build writes. */
 enum cnl_request_kind {
@@ -96,8 +97,8 @@ int cnl_sock_diag_fd(const struct mnl_socket *nl);
 /*
  * Writes a dump request (netlink header, request struct, optional bytecode
  * attribute) into buf with sequence number seq.
- * Returns its length, or -EINVAL (bad kind/protocol), -E2BIG (bytecode too long)
- * or -ENOSPC (buf too small).
+ * Returns its length, or -EINVAL (bad kind, family or protocol; bytecode_len
+ * without bytecode), -E2BIG (bytecode too long) or -ENOSPC (buf too small).
  */
 int cnl_inet_diag_request_build(void *buf, size_t cap, const struct cnl_inet_diag_request *req, uint32_t seq);
 

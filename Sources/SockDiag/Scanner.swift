@@ -89,7 +89,11 @@ public struct ScanStatistics: Hashable, Sendable {
     public var bytes = 0
     /// Records delivered.
     public var records = 0
-    /// Whether any dump was flagged `NLM_F_DUMP_INTR` (a socket may be missing or repeated).
+    /// Whether any dump was flagged `NLM_F_DUMP_INTR`.
+    ///
+    /// inet_diag (as of Linux 6.18) never sets the flag: it resumes each batch by hash bucket and position,
+    /// so under churn a socket can be missed or repeated without notice. Deduplicate by ``SocketRecord/cookie``
+    /// where exact numbers matter. The flag is still honoured should a kernel set it.
     public var interrupted = false
     /// Whether TCP used the one-pass legacy request.
     public var usedOnePassTCP = false
@@ -344,6 +348,8 @@ public final class Scanner {
             return
         }
         var families: [AddressFamily] = AddressFamily.allCases.filter { query.families.contains($0) }
+        let before = stats.records  // this protocol's records so far: none, or a fallback would repeat them
+        var onePassRefusal: NetlinkError? = nil
         if proto == .tcp && families.count == 2 && tcpStrategy != .perFamily && onePassSupported != false {
             do {
                 try dump(.tcp, family: nil, query, plan.remainder, &stats, body)
@@ -352,11 +358,11 @@ public final class Scanner {
                 return
             } catch let error as NetlinkError
                 where tcpStrategy == .automatic && onePassSupported == nil
-                && [EINVAL, EOPNOTSUPP, ENOENT, EPROTONOSUPPORT].contains(error.errno) && stats.records == 0
-                && query.bytecode == nil
+                && [EINVAL, EOPNOTSUPP, ENOENT, EPROTONOSUPPORT].contains(error.errno) && stats.records == before
             {
-                // An older or stricter kernel: remember and walk per family.
-                onePassSupported = false
+                // An older or stricter kernel, or (with bytecode) a program the auditor refused: the
+                // per-family requests below tell which.
+                if query.bytecode == nil { onePassSupported = false } else { onePassRefusal = error }
             }
         }
         if proto == .tcp && families.count == 2 && tcpStrategy == .onePass {
@@ -365,7 +371,9 @@ public final class Scanner {
         for family in families {
             do {
                 try dump(proto, family: family, query, plan.remainder, &stats, body)
-            } catch let error as NetlinkError where error.errno == ENOENT && stats.records == 0 {
+            } catch let error as NetlinkError
+                where error.errno == ENOENT && stats.records == before && onePassRefusal == nil
+            {
                 // The protocol's diag module is missing (tcp_diag, udp_diag): /proc still has the sockets.
                 procfsProtocols.insert(proto == .tcp ? .tcp : .udp)
                 onWarning?("warning: \(error); reading /proc/net/\(proto) instead")
@@ -374,6 +382,8 @@ public final class Scanner {
                 return
             }
         }
+        // Per family worked where the one-pass request was refused: the kernel does not serve it.
+        if onePassRefusal != nil { onePassSupported = false }
     }
 
     /// Writes the dump request for `proto` and `query` into `buffer` without sending it.
@@ -407,7 +417,7 @@ public final class Scanner {
         _ proto: TransportProtocol, family: AddressFamily?, _ query: ScanQuery, _ remainder: FilterExpression?,
         _ stats: inout ScanStatistics, _ body: (SocketRecord) throws -> Void
     ) throws {
-        guard let socket else { throw NetlinkError(errno: EBADF, operation: "dump \(proto)") }
+        let socket = try openSocket()
         sequence &+= 1
         let seq = sequence
         let length = Self.buildRequest(proto, family: family, query, sequence: seq, into: requestBuffer)
@@ -420,11 +430,17 @@ public final class Scanner {
         var d = cnl_dump()
         cnl_dump_begin(&d, socket, seq, buffer.baseAddress, buffer.count)
         var delivered = 0
+        var bodyThrew = false
         do {
             let result = try InetDiagDump.walk(&d, proto: proto, operation: operation) { record in
                 if let remainder, !remainder.matches(record) { return }
                 delivered += 1
-                try body(record)
+                do {
+                    try body(record)
+                } catch {
+                    bodyThrew = true
+                    throw error
+                }
             }
             stats.batches += result.batches
             stats.bytes += result.bytes
@@ -432,9 +448,43 @@ public final class Scanner {
             stats.records += delivered
         } catch {
             stats.records += delivered
-            drain(&d)
+            if bodyThrew {
+                drain(&d)  // the kernel is still sending this dump: read it to its end
+            } else if d.flags & UInt32(CNL_DUMP_F_ENDED) == 0 {
+                // A receive error or a malformed reply: the kernel may still be sending, so the socket is
+                // out of step. Close it; the next scan opens a new one.
+                closeSocket()
+            }
             throw error
         }
+    }
+
+    /// The netlink socket, opened again (in the namespace) after an earlier one was closed out of step.
+    private func openSocket() throws -> OpaquePointer {
+        if let socket { return socket }
+        let opened: UInt
+        if let namespace {
+            opened = try namespace.run { try Self.open() }
+        } else {
+            opened = try Self.open()
+        }
+        let socket = OpaquePointer(bitPattern: opened)!
+        self.socket = socket
+        return socket
+    }
+
+    /// Sends a dump request and reads none of its reply, leaving the socket out of step as a dump abandoned
+    /// by a failed receive would (tests only).
+    func queueStrayDumpForTesting() throws {
+        let socket = try openSocket()
+        sequence &+= 1
+        let length = Self.buildRequest(.tcp, family: .inet, ScanQuery(), sequence: sequence, into: requestBuffer)
+        _ = cnl_sock_diag_send(socket, requestBuffer.baseAddress, Int(length))
+    }
+
+    private func closeSocket() {
+        if let socket { cnl_sock_diag_close(socket) }
+        socket = nil
     }
 
     /// Reads the rest of an abandoned dump so the next request starts clean; closes the socket when that fails.
@@ -447,10 +497,9 @@ public final class Scanner {
             if cnl_dump_next(&d, &payload, &length, &type) != 1 { break }
             steps += 1
         }
-        if d.flags & UInt32(CNL_DUMP_F_MALFORMED) != 0 || steps >= 10_000_000, let socket {
-            // The stream may be out of step: never reuse it.
-            cnl_sock_diag_close(socket)
-            self.socket = nil
+        if d.flags & UInt32(CNL_DUMP_F_ENDED) == 0 {
+            // The dump did not end cleanly: the stream may be out of step, never reuse it.
+            closeSocket()
         }
     }
 

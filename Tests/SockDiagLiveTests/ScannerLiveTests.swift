@@ -273,9 +273,8 @@ struct ScannerLiveTests {
             // Twice: the stream must be in step for the next request and the one after.
             for _ in 0..<2 {
                 var records: [SocketRecord] = []
-                let stats = try scanner.forEach(Self.everything) { records.append($0) }
+                try scanner.forEach(Self.everything) { records.append($0) }
                 expectSame(tupleSet(records), fixture.mix.expected, "after a throw at \(count) (\(strategy))")
-                #expect(!stats.interrupted)
             }
         }
     }

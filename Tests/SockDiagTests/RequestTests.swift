@@ -120,7 +120,8 @@ struct RequestTests {
     @Test func errors() {
         let tooLong = [UInt8](repeating: 0, count: Int(CNL_BYTECODE_MAX) + 4)
         #expect(Self.build(kind: CNL_REQUEST_V2, bytecode: tooLong).rc == -E2BIG)
-        #expect(Self.build(kind: CNL_REQUEST_V2, bytecode: nil, bytecodeLength: 8).rc == -E2BIG)  // length, no program
+        #expect(Self.build(kind: CNL_REQUEST_V2, bytecode: nil, bytecodeLength: 8).rc == -EINVAL)  // length, no program
+        #expect(Self.build(kind: CNL_REQUEST_V2, proto: Int(IPPROTO_ICMP)).rc == -EINVAL)
         #expect(Self.build(kind: CNL_REQUEST_LEGACY_TCP, proto: Int(IPPROTO_UDP)).rc == -EINVAL)
         #expect(Self.build(kind: CNL_REQUEST_V2, family: AF_UNIX).rc == -EINVAL)
         #expect(Self.build(kind: cnl_request_kind(rawValue: 7)).rc == -EINVAL)

@@ -100,7 +100,9 @@ public final class SocketMetricsCollector {
         var stats = try scanner.forEach(ScanQuery(protocols: .all, families: .all, states: states)) { record in
             if record.proto == .udp {
                 usage.addUDP(record)
-            } else if record.state == .listen || record.state == PortExhaustion.boundInactive {
+            } else if record.state == .listen || record.state == PortExhaustion.boundInactive || record.state == .close
+            {
+                // A TCP socket in state close here is bound but idle (reported for TCP_BOUND_INACTIVE).
                 usage.addBinding(record)
             }
             if (1...11).contains(record.state.rawValue) {
@@ -118,7 +120,7 @@ public final class SocketMetricsCollector {
         } catch let error as NetlinkError where error.errno == EOPNOTSUPP {}
         if top > 0 {
             let more = try scanner.forEach(PortExhaustion.connectionQuery(range: settings.range)) {
-                usage.addConnection($0)
+                usage.add($0)
             }
             stats.requests += more.requests
             let capacity = usage.capacity

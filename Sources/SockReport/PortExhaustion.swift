@@ -16,12 +16,10 @@ public enum PortExhaustion {
     /// it makes the kernel walk the bind hash for such sockets; older kernels ignore the bit.
     public static let boundInactive = TCPState(rawValue: 13)
 
-    /// The TCP sockets that hold a port inside `range` by `bind()`: listeners, and bound-but-idle sockets
-    /// where the kernel reports them. With no other state asked, the kernel skips the established hash.
+    /// The TCP listeners on a port inside `range`. With no state but listen asked, the kernel skips the
+    /// established hash (`inet_diag_dump_icsk`), so this dump costs the listening hash alone.
     public static func bindingQuery(range: PortRange) -> ScanQuery {
-        var states = StateSet(.listen)
-        states.insert(boundInactive)
-        return ScanQuery(protocols: .tcp, families: .all, states: states, filter: localPortFilter(range))
+        ScanQuery(protocols: .tcp, families: .all, states: StateSet(.listen), filter: localPortFilter(range))
     }
 
     /// Connected TCP sockets on a port inside `range` that was bound explicitly (`bind()` before `connect()`):
@@ -34,9 +32,13 @@ public enum PortExhaustion {
             filter: Filter(localPortFilter(range).expression && !.autobound))
     }
 
-    /// The connected TCP sockets on a port inside `range` (every state but listen and close, TIME_WAIT included).
+    /// The connected TCP sockets on a port inside `range` (every state but listen and close, TIME_WAIT
+    /// included), and the bound-but-idle ones (`TCP_BOUND_INACTIVE`, Linux 6.5+; older kernels ignore the
+    /// bit). They share one dump because asking for any state but listen walks the whole established hash.
     public static func connectionQuery(range: PortRange) -> ScanQuery {
-        ScanQuery(protocols: .tcp, families: .all, states: .connected, filter: localPortFilter(range))
+        var states = StateSet.connected
+        states.insert(boundInactive)
+        return ScanQuery(protocols: .tcp, families: .all, states: states, filter: localPortFilter(range))
     }
 
     /// The UDP sockets on a port inside `range` (connected or not: each holds its port).
@@ -75,7 +77,7 @@ public enum PortExhaustion {
         } catch let error as NetlinkError where error.errno == EOPNOTSUPP {
             // The /proc path: `autobound` needs sock_diag.
         }
-        try scanner.forEach(connectionQuery(range: settings.range)) { usage.addConnection($0) }
+        try scanner.forEach(connectionQuery(range: settings.range)) { usage.add($0) }
         try scanner.forEach(udpQuery(range: settings.range)) { usage.addUDP($0) }
         return usage.report(thresholds: thresholds)
     }

@@ -102,6 +102,11 @@ public struct PortReport: Sendable {
 
     /// Ports held by a TCP `bind()` inside the range.
     public var bound: Int { boundPorts.count }
+    /// Distinct ephemeral ports held by connections to any destination: the limit for programs that
+    /// `bind()` before `connect()` without `IP_BIND_ADDRESS_NO_PORT` (their ports are shared with nobody).
+    public var portsInUse: Int
+    /// ``portsInUse`` over ``capacity``.
+    public var portsInUseUtilization: Double { SockReport.utilization(used: portsInUse, capacity: capacity) }
 
     /// Whether any destination (or the UDP pool) is at or over `percent` utilization.
     public func isAtOrOver(percent: Double) -> Bool { worstUtilization * 100 >= percent - 1e-9 }
@@ -114,6 +119,7 @@ public struct PortReport: Sendable {
         reserved = usage.reservedPorts.count
         boundPorts = usage.boundPorts.ports
         capacity = usage.capacity
+        portsInUse = usage.portsInUse.count
         self.thresholds = thresholds
         let capacity = capacity
         let settings = usage.settings
@@ -161,6 +167,15 @@ public struct PortReport: Sendable {
             ? []
             : Self.advice(
                 settings: settings, capacity: capacity, hot: destinations.first, udp: udp, udpIsWorse: udpIsWorse)
+        // Not part of the verdict (sharing ports across destinations is what connect() does), but worth
+        // saying when most of the range is taken overall.
+        if capacity > 0 && portsInUseUtilization * 100 >= thresholds.warn - 1e-9 {
+            advice.append(
+                "All connections together hold \(portsInUse) of \(capacity) ports "
+                    + "(\(Self.percentText(portsInUseUtilization))). Programs that bind() a source address before "
+                    + "connect() cannot share ports across destinations and fail at this limit: set "
+                    + "IP_BIND_ADDRESS_NO_PORT before bind(), or let connect() choose the address.")
+        }
     }
 
     /// `97.5%`: one decimal, rounded.

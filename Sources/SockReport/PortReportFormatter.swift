@@ -33,6 +33,10 @@ public struct PortReportFormatter: Sendable {
         }
         out.write("],\"capacity\":")
         out.write(signed: Int64(report.capacity))
+        out.write(",\"in_use\":")
+        out.write(UInt64(report.portsInUse))
+        out.write(",\"in_use_utilization\":")
+        writeFraction(report.portsInUseUtilization, into: &out)
         out.write("},\"settings\":{\"ip_local_reserved_ports\":")
         out.writeJSONString(report.settings.reserved.description)
         out.write(",\"tcp_tw_reuse\":")
@@ -146,7 +150,11 @@ public struct PortReportFormatter: Sendable {
         func setting(_ v: Int?) -> String { v.map(String.init) ?? "?" }
         out.write(
             "tcp_tw_reuse=\(setting(s.tcpTWReuse))  tcp_fin_timeout=\(setting(s.tcpFinTimeout))  "
-                + "tcp_max_tw_buckets=\(setting(s.tcpMaxTWBuckets))\n\n")
+                + "tcp_max_tw_buckets=\(setting(s.tcpMaxTWBuckets))\n")
+        out.write(
+            "In use by all connections together: \(report.portsInUse) of \(report.capacity) "
+                + "(\(PortReport.percentText(report.portsInUseUtilization))); the limit for bind() before connect()\n\n"
+        )
 
         if report.destinations.isEmpty {
             out.write("No outgoing TCP connection holds an ephemeral port.\n")

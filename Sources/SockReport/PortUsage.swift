@@ -106,6 +106,10 @@ public struct PortUsage: Sendable {
     public private(set) var udpSockets = 0
     /// UDP sockets whose local port is inside the range, per state (`established` = connected, `close` = not).
     public private(set) var udpStates = StateTally()
+    /// Ephemeral ports held by any connected TCP socket, whatever its destination. Sockets that `bind()` before
+    /// `connect()` (without `IP_BIND_ADDRESS_NO_PORT`) cannot share a port with any other socket, and the
+    /// kernel cannot tell them from `connect()`'s own choices when the port was 0: for them this is the limit.
+    public private(set) var portsInUse = PortBitmap()
     /// Connected TCP sockets on an ephemeral port, per destination.
     public private(set) var destinations: [Destination: DestinationTally] = [:]
     /// Sockets of destinations past the `maxDestinations` cap.
@@ -156,6 +160,7 @@ public struct PortUsage: Sendable {
             skippedConnections += 1
             return
         }
+        portsInUse.insert(record.local.port)
         let key = Destination(
             localAddress: record.local.address, remoteAddress: record.remote.address, remotePort: record.remote.port)
         if destinations.count < maxDestinations || destinations[key] != nil {
@@ -180,7 +185,10 @@ public struct PortUsage: Sendable {
     public mutating func add(_ record: SocketRecord) {
         if record.proto == .udp {
             addUDP(record)
-        } else if record.state == .listen || record.state == PortExhaustion.boundInactive {
+        } else if record.state == .listen || record.state == PortExhaustion.boundInactive || record.state == .close {
+            // A bound-but-idle socket (asked for with TCP_BOUND_INACTIVE) is reported in state close: a
+            // closed TCP socket is in no hash unless bind() put it in the bind hash. The kernel walks the
+            // bind hash after the listeners and before the established hash.
             addBinding(record)
         } else if record.state != .close {
             addConnection(record)

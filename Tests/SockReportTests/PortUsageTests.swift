@@ -84,8 +84,8 @@ struct PortUsageGroupingTests {
         usage.add(Self.tcp(.established, Self.a, 50000, Self.upstream, 443))
         usage.add(Self.tcp(.timeWait, Self.a, 40039, Self.upstream, 443))
         usage.add(Self.tcp(.established, .v4(.any), 40010, Self.upstream, 51000))
-        // Close-state TCP sockets are ignored.
-        usage.add(Self.tcp(.close, Self.a, 40030, Self.upstream, 443))
+        // A close-state TCP socket in a dump is bound but idle (TCP_BOUND_INACTIVE): its port is bound.
+        usage.add(Self.tcp(.close, .v4(.any), 40030, .v4(.any), 0))
         // UDP: two sockets share 40001 (SO_REUSEPORT), one outside the range.
         usage.add(Self.udp(.close, 40001))
         usage.add(Self.udp(.close, 40001))
@@ -95,8 +95,8 @@ struct PortUsageGroupingTests {
         #expect(usage.skippedConnections == 3)
         let report = usage.report(thresholds: PortThresholds(warn: 20, critical: 50))
         #expect(report.reserved == 2)
-        #expect(report.boundPorts == [40010])
-        #expect(report.capacity == 40 - 2 - 1)
+        #expect(report.boundPorts == [40010, 40030])
+        #expect(report.capacity == 40 - 2 - 2)
         #expect(report.destinations.count == 3)
 
         let first = try #require(report.destinations.first)
@@ -104,8 +104,8 @@ struct PortUsageGroupingTests {
         #expect(first.used == 11)
         #expect(first.states[.established] == 7)
         #expect(first.states[.timeWait] == 4)
-        #expect(first.capacity == 37)
-        #expect(abs(first.utilization - 11.0 / 37.0) < 1e-12)
+        #expect(first.capacity == 36)
+        #expect(abs(first.utilization - 11.0 / 36.0) < 1e-12)
         #expect(report.destinations[1].used == 3)
         #expect(report.destinations[1].destination.remotePort == 80)
         #expect(report.destinations[2].used == 1)
@@ -113,13 +113,16 @@ struct PortUsageGroupingTests {
 
         #expect(report.udp.sockets == 3)
         #expect(report.udp.ports == 2)
-        #expect(report.udp.capacity == 38)
+        #expect(report.udp.capacity == 38)  // UDP has its own port table: TCP binds do not count
         #expect(report.udp.states[.established] == 1)
 
-        // 11/37 = 29.7%: over warn (20), under critical (50).
+        // 11/36 = 30.6%: over warn (20), under critical (50).
         #expect(report.verdict == .warn)
-        #expect(report.isAtOrOver(percent: 29) && !report.isAtOrOver(percent: 30))
-        #expect(report.advice.count == 4)
+        #expect(report.isAtOrOver(percent: 30) && !report.isAtOrOver(percent: 31))
+        // 11 distinct ports in use of 36 (30.6%) is over warn too: a fifth line, on bind() before connect().
+        #expect(report.portsInUse == 11)
+        #expect(report.advice.count == 5)
+        #expect(report.advice[4].contains("bind() a source address before connect()"))
         #expect(report.advice[0].hasPrefix("Reuse connections to 192.0.2.10:443"))
         #expect(report.advice[1].contains("IP_BIND_ADDRESS_NO_PORT"))
         #expect(report.advice[2].contains("ip_local_port_range"))
@@ -201,7 +204,8 @@ struct PortUsageGroupingTests {
         PortReportFormatter(top: 1).writeJSON(report, into: &out)
         let text = out.string
         let expected: String = [
-            #"{"range":{"low":40000,"high":40039,"size":40,"reserved":0,"bound":0,"bound_ports":[],"capacity":40},"#,
+            #"{"range":{"low":40000,"high":40039,"size":40,"reserved":0,"bound":0,"bound_ports":[],"capacity":40,"#,
+            #""in_use":30,"in_use_utilization":0.75},"#,
             #""settings":{"ip_local_reserved_ports":"","tcp_tw_reuse":0,"tcp_max_tw_buckets":100,"tcp_fin_timeout":60,"#,
             #""tcp_timestamps":null,"tcp_tw_reuse_delay":null},"#,
             #""destinations":[{"local_address":"10.0.0.1","remote_address":"192.0.2.10","remote_port":443,"#,
@@ -225,9 +229,11 @@ struct PortUsageGroupingTests {
         let lines = out.string.split(separator: "\n", omittingEmptySubsequences: false)
         #expect(lines[0] == "Ports 40000-40039 (40) - 0 reserved - 0 bound = 40 per destination")
         #expect(lines[1] == "tcp_tw_reuse=0  tcp_fin_timeout=?  tcp_max_tw_buckets=?")
-        #expect(lines[3].hasPrefix("LOCAL"))
-        #expect(lines[4] == "10.0.0.1  192.0.2.10:443    40   40  100.0%  [####################]  time-wait 40")
-        #expect(lines[5] == "10.0.0.1  192.0.2.10:80      2   40    5.0%  [#...................]  established 2")
+        #expect(
+            lines[2] == "In use by all connections together: 40 of 40 (100.0%); the limit for bind() before connect()")
+        #expect(lines[4].hasPrefix("LOCAL"))
+        #expect(lines[5] == "10.0.0.1  192.0.2.10:443    40   40  100.0%  [####################]  time-wait 40")
+        #expect(lines[6] == "10.0.0.1  192.0.2.10:80      2   40    5.0%  [#...................]  established 2")
         #expect(out.string.contains("Verdict: CRITICAL: 10.0.0.1 -> 192.0.2.10:443 uses 40 of 40 ports (100.0%)"))
     }
 }

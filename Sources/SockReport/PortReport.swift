@@ -109,7 +109,13 @@ public struct PortReport: Sendable {
     public var portsInUseUtilization: Double { SockReport.utilization(used: portsInUse, capacity: capacity) }
 
     /// Whether any destination (or the UDP pool) is at or over `percent` utilization.
-    public func isAtOrOver(percent: Double) -> Bool { worstUtilization * 100 >= percent - 1e-9 }
+    ///
+    /// With no destination and no UDP socket nothing can be over (so `--fail-at 0` passes on an idle host),
+    /// unless no port is left at all.
+    public func isAtOrOver(percent: Double) -> Bool {
+        guard !destinations.isEmpty || udp.sockets > 0 || capacity <= 0 else { return false }
+        return worstUtilization * 100 >= percent - 1e-9
+    }
 
     /// TIME_WAIT lasts `TCP_TIMEWAIT_LEN`, fixed at 60 s in the kernel (not `tcp_fin_timeout`).
     public static let timeWaitSeconds = 60

@@ -168,8 +168,10 @@ public struct PortReportFormatter: Sendable {
                 rows.append([
                     d.destination.localAddress.description,
                     Endpoint(address: d.destination.remoteAddress, port: d.destination.remotePort).description,
-                    String(d.used), String(d.capacity), PortReport.percentText(d.utilization),
-                    Self.bar(d.utilization), states,
+                    // UTIL is what the verdict and the order use: TIME_WAIT that connect() may take over
+                    // (tcp_tw_reuse) is left out; USED counts every socket.
+                    String(d.used), String(d.capacity), PortReport.percentText(d.effectiveUtilization),
+                    Self.bar(d.effectiveUtilization), states,
                 ])
             }
             var widths = Array(repeating: 0, count: header.count)
@@ -191,8 +193,12 @@ public struct PortReportFormatter: Sendable {
             }
             let more = report.destinations.count - shown.count
             if more > 0 {
-                let next = report.destinations[shown.count]
-                out.write("(\(more) more destination\(more == 1 ? "" : "s"), \(next.used) ports or fewer each)\n")
+                let hidden = report.destinations[shown.count...]
+                let blocking = hidden.map(\.blocking).max() ?? 0
+                let used = hidden.map(\.used).max() ?? 0
+                var line = "(\(more) more destination\(more == 1 ? "" : "s"): at most \(blocking) ports blocked each"
+                if used > blocking { line += ", at most \(used) held counting reusable TIME_WAIT" }
+                out.write(line + ")\n")
             }
             if report.otherSockets > 0 {
                 out.write(
@@ -200,9 +206,14 @@ public struct PortReportFormatter: Sendable {
             }
         }
         let udp = report.udp
-        out.write(
-            "\nUDP: \(udp.sockets) socket\(udp.sockets == 1 ? "" : "s") on \(udp.ports) port"
-                + "\(udp.ports == 1 ? "" : "s") of \(udp.capacity) (\(PortReport.percentText(udp.utilization)))\n")
+        if udp.capacity <= 0 {
+            out.write(
+                "\nUDP: \(udp.sockets) socket\(udp.sockets == 1 ? "" : "s"); every port of the range is reserved\n")
+        } else {
+            out.write(
+                "\nUDP: \(udp.sockets) socket\(udp.sockets == 1 ? "" : "s") on \(udp.ports) port"
+                    + "\(udp.ports == 1 ? "" : "s") of \(udp.capacity) (\(PortReport.percentText(udp.utilization)))\n")
+        }
         out.write("\nVerdict: \(report.verdict.rawValue.uppercased()): \(report.summary)\n")
         if !report.advice.isEmpty {
             out.write("Advice:\n")

@@ -236,4 +236,41 @@ struct PortUsageGroupingTests {
         #expect(lines[6] == "10.0.0.1  192.0.2.10:80      2   40    5.0%  [#...................]  established 2")
         #expect(out.string.contains("Verdict: CRITICAL: 10.0.0.1 -> 192.0.2.10:443 uses 40 of 40 ports (100.0%)"))
     }
+
+    /// Aged TIME_WAIT that tcp_tw_reuse lets connect() take over: the table's UTIL, its order, the line about
+    /// hidden destinations and --fail-at all use the same (effective) number.
+    @Test func reusableTimeWaitIsLeftOutConsistently() {
+        var usage = PortUsage(settings: PortSettings(range: Self.range, tcpTWReuse: 1, tcpTimestamps: 1))
+        let aged = SocketTimer(kind: .timeWait, expiresMilliseconds: 50_000, retransmits: 0)  // 10 s old
+        for i in 0..<36 {  // 36 of 40 held, all reusable
+            var record = Self.tcp(.timeWait, Self.a, 40000 + UInt16(i), Self.upstream, 6001)
+            record.timer = aged
+            usage.add(record)
+        }
+        for i in 0..<10 { usage.add(Self.tcp(.established, Self.a, 40000 + UInt16(i), Self.upstream, 8080)) }
+        let report = usage.report()
+        #expect(report.destinations.first?.destination.remotePort == 8080)  // 10 blocked beats 0 blocked
+        var out = TextWriter()
+        PortReportFormatter(top: 1).writeTable(report, into: &out)
+        let text = out.string
+        #expect(text.contains("192.0.2.10:8080    10   40  25.0%"), "\(text)")
+        #expect(
+            text.contains(
+                "(1 more destination: at most 0 ports blocked each, at most 36 held counting reusable TIME_WAIT)"),
+            "\(text)")
+        #expect(!report.isAtOrOver(percent: 90))
+        #expect(report.isAtOrOver(percent: 25))
+    }
+
+    @Test func failAtZeroPassesWithNothingToMeasure() {
+        let report = PortUsage(settings: PortSettings(range: Self.range)).report()
+        #expect(!report.isAtOrOver(percent: 0))
+        let full = PortUsage(
+            settings: PortSettings(range: Self.range, reserved: ReservedPorts([40000...40039]))
+        ).report()
+        #expect(full.isAtOrOver(percent: 0))
+        var out = TextWriter()
+        PortReportFormatter(top: 1).writeTable(full, into: &out)
+        #expect(out.string.contains("UDP: 0 sockets; every port of the range is reserved"))
+    }
 }

@@ -68,18 +68,22 @@ public final class MetricsServer: Sendable {
     public var closeFuture: EventLoopFuture<Void> { channel.closeFuture }
 
     /// Stops accepting, asks every connection to close once its request in progress is answered
-    /// (idle keep-alive connections close at once), waits at most `grace` for them, then closes what
-    /// is left and stops the event loop and the exporter's thread.
+    /// (idle keep-alive connections close at once), stops the exporter's thread (a running scan ends and
+    /// its scrapes are answered; requests not yet started fail), waits at most `grace` for the
+    /// connections, then closes what is left and stops the event loop.
+    ///
+    /// The event loop stops last: the exporter hands its results to the loop, and a task handed to a
+    /// loop that has stopped is lost (NIO reports it on stderr and means to make it a crash).
     public func shutdown(grace: TimeAmount = .seconds(5)) {
         try? channel.close().wait()
         for connection in connections.all {
             connection.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
         }
         let deadline = NIODeadline.now() + grace
-        while !connections.isEmpty && NIODeadline.now() < deadline { usleep(10_000) }
-        for connection in connections.all { connection.close(promise: nil) }
-        try? group.syncShutdownGracefully()
         exporter.shutdown()
+        while !connections.isEmpty && NIODeadline.now() < deadline { usleep(10_000) }
+        for connection in connections.all { try? connection.close().wait() }
+        try? group.syncShutdownGracefully()
     }
 }
 

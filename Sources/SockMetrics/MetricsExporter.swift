@@ -77,6 +77,9 @@ public final class MetricsExporter: Sendable {
     /// Collections made so far.
     public var collections: Int { coalescer.collections }
 
+    /// Why the last collection failed: nil when it succeeded or none has finished yet.
+    public var lastError: (any Error)? { coalescer.lastError }
+
     /// Stops the collecting thread (after the running collection) and closes the scanner.
     public func shutdown() { coalescer.shutdown() }
 }

@@ -26,6 +26,7 @@ public final class ScrapeCoalescer<Value: Sendable>: @unchecked Sendable {
     private var stopping = false
     private var cached: (value: Value, at: ContinuousClock.Instant)?
     private var collectionCount = 0
+    private var lastFailure: (any Error)?
     private var thread: pthread_t?
 
     /// Starts the collecting thread.
@@ -49,6 +50,9 @@ public final class ScrapeCoalescer<Value: Sendable>: @unchecked Sendable {
 
     /// Collections made so far (each ran `work` once).
     public var collections: Int { locked { collectionCount } }
+
+    /// The error of the last collection: nil when it succeeded or none has finished yet.
+    public var lastError: (any Error)? { locked { lastFailure } }
 
     /// Hands `completion` the cached value when it is fresh, else the result of the running collection,
     /// else of a new one. `completion` runs on the collecting thread, or on the caller's when cached.
@@ -102,7 +106,13 @@ public final class ScrapeCoalescer<Value: Sendable>: @unchecked Sendable {
             let served: [Completion] = locked {
                 running = false
                 collectionCount += 1
-                if case .success(let value) = result { cached = (value, clock.now) }
+                switch result {
+                case .success(let value):
+                    cached = (value, clock.now)
+                    lastFailure = nil
+                case .failure(let error):
+                    lastFailure = error
+                }
                 defer { waiters = [] }
                 return waiters
             }

@@ -16,7 +16,8 @@ struct Serve: ParsableCommand {
             prefers application/openmetrics-text (as Prometheus does). Scrapes that arrive while a scan runs \
             share it, and its result is reused for --cache, so a hundred scrapers cost one kernel dump; \
             sockscan_kernel_dumps_total counts them. Scans run on one thread of their own; a slow client holds \
-            only its own connection. SIGTERM or SIGINT: stop accepting, finish the answers in progress, exit 0.
+            only its own connection. /healthz answers 200 ok, or 503 and the error when the last scan failed. \
+            SIGTERM or SIGINT: stop accepting, finish the answers in progress, exit 0.
 
             It listens on loopback unless told otherwise: socket metrics name the peers of this host, so \
             listening on another address is a choice to make explicitly (with a warning).

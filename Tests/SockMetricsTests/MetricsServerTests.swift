@@ -79,4 +79,29 @@ struct MetricsServerTests {
         #expect(reply.status == 200)
         #expect(reply.body.contains("sockscan_build_info"))
     }
+
+    /// `/healthz` follows the last collection: ok before any, 503 with the error after a failure, ok again
+    /// after a success.
+    @Test func healthzReflectsTheLastCollection() throws {
+        nonisolated(unsafe) var fail = true
+        let served = try InProcessServer {
+            if fail { throw ScanFailure() }
+            return SocketSnapshot()
+        }
+        defer { served.server.shutdown() }
+        let first = try served.get("/healthz")
+        #expect(first.status == 200 && first.body == "ok\n")
+        #expect(try served.get("/metrics").status == 500)
+        let failing = try served.get("/healthz")
+        #expect(failing.status == 503)
+        #expect(failing.body == "sockscan: last scan failed: sock_diag: Operation not permitted\n")
+        fail = false
+        #expect(try served.get("/metrics").status == 200)
+        let healed = try served.get("/healthz")
+        #expect(healed.status == 200 && healed.body == "ok\n")
+    }
+}
+
+struct ScanFailure: Error, CustomStringConvertible {
+    var description: String { "sock_diag: Operation not permitted" }
 }

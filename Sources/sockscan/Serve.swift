@@ -17,7 +17,9 @@ struct Serve: ParsableCommand {
             share it, and its result is reused for --cache, so a hundred scrapers cost one kernel dump; \
             sockscan_kernel_dumps_total counts them. Scans run on one thread of their own; a slow client holds \
             only its own connection. /healthz answers 200 ok, or 503 and the error when the last scan failed. \
-            SIGTERM or SIGINT: stop accepting, finish the answers in progress, exit 0.
+            At most --max-connections are open at once; a connection must send its request head within 10 s and \
+            may stay idle 120 s between requests; request heads are bounded (8 KiB) and bodies refused (413 over \
+            4 KiB). SIGTERM or SIGINT: stop accepting, finish the answers in progress, exit 0.
 
             It listens on loopback unless told otherwise: socket metrics name the peers of this host, so \
             listening on another address is a choice to make explicitly (with a warning).
@@ -58,6 +60,21 @@ struct Serve: ParsableCommand {
         })
     var cache: Duration = .seconds(1)
 
+    @Option(
+        name: .customLong("max-connections"),
+        help: ArgumentHelp(
+            "Connections open at once (default 256); more are closed as soon as they are accepted.",
+            valueName: "N"))
+    var maxConnections = 256
+
+    mutating func validate() throws {
+        guard (1...10_000).contains(maxConnections) else {
+            throw ValidationError(
+                "--max-connections must be from 1 to 10000 (got \(maxConnections)): each connection holds a file descriptor"
+            )
+        }
+    }
+
     func run() throws {
         if !listen.isLoopback {
             Console.warn(
@@ -72,7 +89,9 @@ struct Serve: ParsableCommand {
                 namespace: try options.namespace(), top: options.top, maxAge: cache,
                 version: SockScan.configuration.version, onWarning: { Console.warn($0) })
             do {
-                return try MetricsServer(host: listen.host, port: listen.port, exporter: exporter)
+                var limits = MetricsServer.Limits()
+                limits.maxConnections = maxConnections
+                return try MetricsServer(host: listen.host, port: listen.port, exporter: exporter, limits: limits)
             } catch {
                 exporter.shutdown()
                 throw ServeError(message: "cannot listen on \(listen): \(error)")

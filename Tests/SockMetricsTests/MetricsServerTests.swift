@@ -11,10 +11,13 @@ final class InProcessServer: @unchecked Sendable {
     var port: Int { server.address.port ?? 0 }
 
     /// - Parameter collect: runs on the exporter's collecting thread for each collection.
-    init(maxAge: Duration = .zero, collect: @escaping () throws -> SocketSnapshot) throws {
+    init(
+        maxAge: Duration = .zero, limits: MetricsServer.Limits = .init(),
+        collect: @escaping () throws -> SocketSnapshot = { SocketSnapshot() }
+    ) throws {
         exporter = try MetricsExporter(top: 0, maxAge: maxAge, version: "test", collect: collect)
         do {
-            server = try MetricsServer(host: "127.0.0.1", port: 0, exporter: exporter)
+            server = try MetricsServer(host: "127.0.0.1", port: 0, exporter: exporter, limits: limits)
         } catch {
             exporter.shutdown()
             throw error
@@ -22,6 +25,20 @@ final class InProcessServer: @unchecked Sendable {
     }
 
     func get(_ path: String) throws -> HTTPReply { try TestHTTP.get(port: port, path: path, timeout: 5) }
+
+    /// Retries `get` (a connection the server closed unanswered, while it is at its limit) for at most
+    /// `timeout` seconds.
+    func eventuallyGet(_ path: String, timeout: Double = 5) throws -> HTTPReply {
+        let deadline = Date().addingTimeInterval(timeout)
+        while true {
+            do {
+                return try get(path)
+            } catch {
+                if Date() > deadline { throw error }
+                usleep(20_000)
+            }
+        }
+    }
 }
 
 /// What this process writes to fd 2 while it is captured; written through to the real stderr afterwards.
@@ -104,4 +121,115 @@ struct MetricsServerTests {
 
 struct ScanFailure: Error, CustomStringConvertible {
     var description: String { "sock_diag: Operation not permitted" }
+}
+
+/// Reads what the peer sends until it closes: nil when the connection was still open after `timeout`
+/// seconds (the receive timeout set at connect), else the bytes read (a reset counts as a close).
+func readUntilClosed(_ fd: Int32) -> [UInt8]? {
+    var data: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 4096)
+    while true {
+        let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+        if n > 0 {
+            data += chunk[0..<n]
+        } else if n == 0 || errno == ECONNRESET {
+            return data
+        } else if errno != EINTR {
+            return nil
+        }
+    }
+}
+
+@Suite("MetricsServer limits")
+struct MetricsServerLimitTests {
+    /// Over `maxConnections`, a new connection is closed unread; a scrape gets through once one closes.
+    @Test func connectionsOverTheLimitAreClosed() throws {
+        var limits = MetricsServer.Limits()
+        limits.maxConnections = 4
+        let served = try InProcessServer(limits: limits)
+        defer { served.server.shutdown() }
+        var idle: [Int32] = []
+        defer { for fd in idle { close(fd) } }
+        for _ in 0..<4 { idle.append(try TestHTTP.connect(port: served.port, timeout: 5)) }
+        for _ in 0..<3 {
+            let excess = try TestHTTP.connect(port: served.port, timeout: 5)
+            defer { close(excess) }
+            try TestHTTP.send(excess, TestHTTP.request("/healthz", port: served.port))
+            #expect(readUntilClosed(excess) == [])
+        }
+        // The idle ones are still open: a request on one is answered.
+        try TestHTTP.send(idle[0], TestHTTP.request("/healthz", port: served.port))
+        let reply = try TestHTTP.parse(try TestHTTP.readAll(idle[0]))
+        #expect(reply.status == 200)
+        // That one closed after its answer (Connection: close), so a scrape gets in again.
+        #expect(try served.eventuallyGet("/metrics").status == 200)
+    }
+
+    /// A connection that sends no request, or only part of a head, is closed after `headTimeout`; one
+    /// idle between requests is not.
+    @Test func headsMustArriveInTime() throws {
+        var limits = MetricsServer.Limits()
+        limits.headTimeout = .milliseconds(300)
+        let served = try InProcessServer(limits: limits)
+        defer { served.server.shutdown() }
+        let silent = try TestHTTP.connect(port: served.port, timeout: 5)
+        defer { close(silent) }
+        let trickle = try TestHTTP.connect(port: served.port, timeout: 5)
+        defer { close(trickle) }
+        let keepAlive = try TestHTTP.connect(port: served.port, timeout: 5)
+        defer { close(keepAlive) }
+        let started = Date()
+        try TestHTTP.send(trickle, "GET /metrics HTTP/1.1\r\nHo")
+        try TestHTTP.send(keepAlive, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        #expect(buffer.withUnsafeMutableBytes { recv(keepAlive, $0.baseAddress, $0.count, 0) } > 0)
+
+        #expect(readUntilClosed(silent) == [])
+        #expect(readUntilClosed(trickle) == [])
+        #expect(Date().timeIntervalSince(started) < 4)
+        // Idle after a complete request, past the head timeout: still served.
+        usleep(600_000)
+        try TestHTTP.send(keepAlive, TestHTTP.request("/healthz", port: served.port))
+        #expect(try TestHTTP.parse(try TestHTTP.readAll(keepAlive)).status == 200)
+    }
+
+    /// A body announced over the limit is refused at once: 413, then close.
+    @Test func announcedBodyOverTheLimitIsRefused() throws {
+        let served = try InProcessServer()
+        defer { served.server.shutdown() }
+        let fd = try TestHTTP.connect(port: served.port, timeout: 5)
+        defer { close(fd) }
+        try TestHTTP.send(fd, "GET /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n")
+        let reply = try TestHTTP.parse(try #require(readUntilClosed(fd)))
+        #expect(reply.status == 413)
+        #expect(reply.headers["connection"] == "close")
+    }
+
+    /// A client streaming an endless chunked body is cut off after `maxBodyBytes`, though it never
+    /// stops sending (which would keep the idle timer from ever firing).
+    @Test func endlessBodyIsCutOff() throws {
+        let served = try InProcessServer()
+        defer { served.server.shutdown() }
+        let fd = try TestHTTP.connect(port: served.port, timeout: 5)
+        defer { close(fd) }
+        try TestHTTP.send(fd, "POST /metrics HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+        let chunk = "400\r\n" + String(repeating: "x", count: 1024) + "\r\n"
+        var sent = 0
+        // Bounded: 16 MiB at most; the server closes long before (a reset then fails the send).
+        while sent < 16 << 20, (try? TestHTTP.send(fd, chunk)) != nil { sent += 1024 }
+        #expect(sent < 16 << 20, "the server read \(sent) bytes of body and did not close")
+        #expect(readUntilClosed(fd) != nil)
+    }
+
+    /// A request head over `maxHeadBytes` is answered 400 and closed.
+    @Test func oversizedHeadIsRefused() throws {
+        let served = try InProcessServer()
+        defer { served.server.shutdown() }
+        let fd = try TestHTTP.connect(port: served.port, timeout: 5)
+        defer { close(fd) }
+        let filler = String(repeating: "a", count: 16 * 1024)
+        try? TestHTTP.send(fd, "GET /metrics HTTP/1.1\r\nHost: x\r\nX-Filler: \(filler)\r\n\r\n")
+        let data = try #require(readUntilClosed(fd))
+        if !data.isEmpty { #expect(try TestHTTP.parse(data).status == 400) }
+    }
 }

@@ -211,6 +211,8 @@ struct ServeLiveTests {
     @Test func badOptionsAreUsageErrors() throws {
         #expect(try SockscanBinary.run(["serve", "--cache", "soon"]).status == 64)
         #expect(try SockscanBinary.run(["serve", "--top", "-1"]).status == 64)
+        #expect(try SockscanBinary.run(["serve", "--max-connections", "0"]).status == 64)
+        #expect(try SockscanBinary.run(["serve", "--max-connections", "many"]).status == 64)
         #expect(try SockscanBinary.run(["metrics", "--top", "5000"]).status == 64)
     }
 

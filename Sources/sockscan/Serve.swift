@@ -1,5 +1,4 @@
 import ArgumentParser
-import Dispatch
 import SockDiag
 import SockMetrics
 import SockServe
@@ -76,14 +75,19 @@ struct Serve: ParsableCommand {
     }
 
     func run() throws {
+        // SIGTERM and SIGINT are blocked first, in this thread and so in every thread started after it
+        // (the event loop, the scan thread), and taken with sigwait once the server runs: one that
+        // arrives while the server starts stays pending until then, neither lost nor fatal halfway.
+        var stopSignals = sigset_t()
+        sigemptyset(&stopSignals)
+        sigaddset(&stopSignals, SIGTERM)
+        sigaddset(&stopSignals, SIGINT)
+        pthread_sigmask(SIG_BLOCK, &stopSignals, nil)
         if !listen.isLoopback {
             Console.warn(
                 "sockscan: warning: listening on \(listen), not loopback: other hosts can read this host's "
                     + "socket metrics (peer addresses); restrict it with a firewall")
         }
-        // The signals are handled by a dispatch source, not by the default action.
-        signal(SIGTERM, SIG_IGN)
-        signal(SIGINT, SIG_IGN)
         let server = try runtime {
             let exporter = try MetricsExporter(
                 namespace: try options.namespace(), top: options.top, maxAge: cache,
@@ -100,18 +104,10 @@ struct Serve: ParsableCommand {
         let bound = server.address.port.map { ListenAddress(host: listen.host, port: $0) } ?? listen
         Console.warn("sockscan: serving http://\(bound)/metrics")
 
-        let stop = DispatchSemaphore(value: 0)
-        let queue = DispatchQueue(label: "sockscan.signals")
-        let sources = [SIGTERM, SIGINT].map { number in
-            let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
-            source.setEventHandler { stop.signal() }
-            source.resume()
-            return source
-        }
-        stop.wait()
+        var received: Int32 = 0
+        while sigwait(&stopSignals, &received) != 0 {}
         Console.warn("sockscan: shutting down")
         server.shutdown()
-        for source in sources { source.cancel() }
     }
 }
 

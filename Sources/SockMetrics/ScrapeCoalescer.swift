@@ -17,7 +17,7 @@ public final class ScrapeCoalescer<Value: Sendable>: @unchecked Sendable {
     public let maxAge: Duration
 
     private let work: () throws -> Value
-    private let clock = ContinuousClock()
+    private let now: @Sendable () -> ContinuousClock.Instant
     private let lock = ConditionLock()
     // Guarded by `lock`:
     private var waiters: [Completion] = []
@@ -33,10 +33,15 @@ public final class ScrapeCoalescer<Value: Sendable>: @unchecked Sendable {
     ///
     /// - Parameters:
     ///   - maxAge: how long a result is served again.
+    ///   - now: the time a result's age is measured with (a test's clock, so it need not sleep).
     ///   - work: makes a value; runs only on the coalescer's own thread, never twice at once.
     /// - Throws: ``CoalescerError`` when the thread cannot be started.
-    public init(maxAge: Duration, work: @escaping () throws -> Value) throws {
+    public init(
+        maxAge: Duration, now: @escaping @Sendable () -> ContinuousClock.Instant = { .now },
+        work: @escaping () throws -> Value
+    ) throws {
         self.maxAge = maxAge
+        self.now = now
         self.work = work
         var thread = pthread_t()
         let context = Unmanaged.passRetained(self as AnyObject).toOpaque()
@@ -59,7 +64,7 @@ public final class ScrapeCoalescer<Value: Sendable>: @unchecked Sendable {
     public func get(_ completion: @escaping Completion) {
         let action: GetAction = locked {
             if stopping { return .stopped }
-            if let cached, clock.now - cached.at < maxAge { return .cached(cached.value) }
+            if let cached, now() - cached.at < maxAge { return .cached(cached.value) }
             waiters.append(completion)
             if !running && !requested {
                 requested = true
@@ -108,7 +113,7 @@ public final class ScrapeCoalescer<Value: Sendable>: @unchecked Sendable {
                 collectionCount += 1
                 switch result {
                 case .success(let value):
-                    cached = (value, clock.now)
+                    cached = (value, now())
                     lastFailure = nil
                 case .failure(let error):
                     lastFailure = error

@@ -56,6 +56,13 @@ final class Results<Value: Sendable>: @unchecked Sendable {
 
 struct Failure: Error {}
 
+/// Calls `onDeinit` when released.
+final class Sentinel: Sendable {
+    let onDeinit: @Sendable () -> Void
+    init(_ onDeinit: @escaping @Sendable () -> Void) { self.onDeinit = onDeinit }
+    deinit { onDeinit() }
+}
+
 /// A clock that moves only when told to.
 final class ManualClock: @unchecked Sendable {
     private let lock = NSLock()
@@ -133,6 +140,36 @@ struct CoalescerTests {
         #expect(got.count == 5)
         #expect(got.allSatisfy { if case .failure = $0 { true } else { false } })
         #expect(try coalescer.get() == 2)
+    }
+
+    /// Released without shutdown(): the coalescer is freed and its thread ends, releasing the work (and
+    /// what the work holds, here a sentinel object).
+    @Test func releasedWithoutShutdownTheThreadEnds() throws {
+        let released = Results<Bool>()
+        weak var weakCoalescer: ScrapeCoalescer<Int>?
+        do {
+            let sentinel = Sentinel { released.add(.success(true)) }
+            let coalescer = try ScrapeCoalescer<Int>(maxAge: .zero) {
+                withExtendedLifetime(sentinel) { 1 }
+            }
+            weakCoalescer = coalescer
+            #expect(try coalescer.get() == 1)
+        }
+        #expect(weakCoalescer == nil)
+        #expect(released.wait(for: 1).count == 1, "the collecting thread still holds the work")
+    }
+
+    /// The last reference may go on the collecting thread itself (in a completion): no self-join.
+    @Test func releasedOnItsOwnThread() throws {
+        let done = Results<Int>()
+        nonisolated(unsafe) var holder: ScrapeCoalescer<Int>? = try ScrapeCoalescer<Int>(maxAge: .zero) { 7 }
+        holder!.get { result in
+            holder = nil
+            done.add(result)
+        }
+        let results = done.wait(for: 1)
+        #expect(results.count == 1)
+        #expect(results.first.flatMap { try? $0.get() } == 7)
     }
 
     @Test func shutdownFailsLaterRequests() throws {

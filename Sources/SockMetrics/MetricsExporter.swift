@@ -28,24 +28,36 @@ public final class MetricsExporter: Sendable {
     ///   - onWarning: one-line warnings (a fallback to `/proc`).
     /// - Throws: what ``Scanner/init(namespace:tcpStrategy:allowProcFallback:onWarning:)`` throws, or
     ///   ``CoalescerError``.
-    public init(
+    public convenience init(
         namespace: NetworkNamespace?, top: Int, maxAge: Duration, version: String,
         onWarning: (@Sendable (String) -> Void)? = nil
     ) throws {
         let scanner = try Scanner(namespace: namespace, onWarning: onWarning)
         let collector = SocketMetricsCollector(scanner: scanner, top: top)
+        try self.init(top: top, maxAge: maxAge, version: version) { try collector.collect() }
+    }
+
+    /// An exporter over any source of snapshots: another collector, or a test's.
+    ///
+    /// - Parameters:
+    ///   - top: destinations to expose utilization for; 0 none.
+    ///   - maxAge: how long a collection is served again (`--cache`).
+    ///   - version: the `version` label of `sockscan_build_info`.
+    ///   - collect: makes one snapshot; runs only on the collecting thread, never twice at once.
+    /// - Throws: ``CoalescerError`` when the collecting thread cannot be started.
+    public init(top: Int, maxAge: Duration, version: String, collect: @escaping () throws -> SocketSnapshot) throws {
         var counters = ExporterCounters()
         coalescer = try ScrapeCoalescer(maxAge: maxAge) {
-            // On the collecting thread only: the collector and the counters need no lock.
+            // On the collecting thread only: the counters need no lock.
             counters.scans += 1
             let snapshot: SocketSnapshot
             do {
-                snapshot = try collector.collect()
+                snapshot = try collect()
             } catch {
                 counters.failures += 1
                 throw error
             }
-            counters.dumpRequests = collector.totalDumpRequests
+            counters.dumpRequests += snapshot.dumpRequests
             let families = SocketMetrics.families(snapshot, top: top, version: version, counters: counters)
             return RenderedMetrics(
                 snapshot: snapshot, families: families,
@@ -64,6 +76,9 @@ public final class MetricsExporter: Sendable {
 
     /// Collections made so far.
     public var collections: Int { coalescer.collections }
+
+    /// Why the last collection failed: nil when it succeeded or none has finished yet.
+    public var lastError: (any Error)? { coalescer.lastError }
 
     /// Stops the collecting thread (after the running collection) and closes the scanner.
     public func shutdown() { coalescer.shutdown() }

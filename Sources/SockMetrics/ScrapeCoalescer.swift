@@ -10,35 +10,34 @@
 /// event-loop thread: the work may block (a dump of 500k sockets takes most of a second) and may hold
 /// state that is not thread-safe, such as a ``SockDiag/Scanner``. A failure is handed to every waiter
 /// of that collection and not cached.
+///
+/// The thread ends with ``shutdown()``, which waits for it, or when the coalescer is released without
+/// one: the thread holds only the coalescer's shared state, never the coalescer, so releasing the last
+/// reference stops it (after its running collection, without waiting for it).
 public final class ScrapeCoalescer<Value: Sendable>: @unchecked Sendable {
     public typealias Completion = @Sendable (Result<Value, any Error>) -> Void
 
     /// How long a result is reused; `.zero` collects for every request that does not find one running.
     public let maxAge: Duration
 
-    private let work: () throws -> Value
-    private let clock = ContinuousClock()
-    private let lock = ConditionLock()
-    // Guarded by `lock`:
-    private var waiters: [Completion] = []
-    private var requested = false
-    private var running = false
-    private var stopping = false
-    private var cached: (value: Value, at: ContinuousClock.Instant)?
-    private var collectionCount = 0
-    private var thread: pthread_t?
+    private let core: Core
+    private let thread: pthread_t
 
     /// Starts the collecting thread.
     ///
     /// - Parameters:
     ///   - maxAge: how long a result is served again.
+    ///   - now: the time a result's age is measured with (a test's clock, so it need not sleep).
     ///   - work: makes a value; runs only on the coalescer's own thread, never twice at once.
     /// - Throws: ``CoalescerError`` when the thread cannot be started.
-    public init(maxAge: Duration, work: @escaping () throws -> Value) throws {
+    public init(
+        maxAge: Duration, now: @escaping @Sendable () -> ContinuousClock.Instant = { .now },
+        work: @escaping () throws -> Value
+    ) throws {
         self.maxAge = maxAge
-        self.work = work
+        core = Core(maxAge: maxAge, now: now, work: work)
         var thread = pthread_t()
-        let context = Unmanaged.passRetained(self as AnyObject).toOpaque()
+        let context = Unmanaged.passRetained(core as AnyObject).toOpaque()
         let rc = pthread_create(&thread, nil, collectingThreadMain, context)
         guard rc == 0 else {
             Unmanaged<AnyObject>.fromOpaque(context).release()
@@ -47,28 +46,22 @@ public final class ScrapeCoalescer<Value: Sendable>: @unchecked Sendable {
         self.thread = thread
     }
 
+    /// Released without ``shutdown()``: the thread stops after its running collection (its waiters are
+    /// served, later ones failed) and is detached, not joined, so that releasing never blocks, not even
+    /// on the collecting thread itself (a completion may hold the last reference).
+    deinit {
+        if core.stop() { pthread_detach(thread) }
+    }
+
     /// Collections made so far (each ran `work` once).
-    public var collections: Int { locked { collectionCount } }
+    public var collections: Int { core.locked { core.collectionCount } }
+
+    /// The error of the last collection: nil when it succeeded or none has finished yet.
+    public var lastError: (any Error)? { core.locked { core.lastFailure } }
 
     /// Hands `completion` the cached value when it is fresh, else the result of the running collection,
     /// else of a new one. `completion` runs on the collecting thread, or on the caller's when cached.
-    public func get(_ completion: @escaping Completion) {
-        let action: GetAction = locked {
-            if stopping { return .stopped }
-            if let cached, clock.now - cached.at < maxAge { return .cached(cached.value) }
-            waiters.append(completion)
-            if !running && !requested {
-                requested = true
-                lock.signal()
-            }
-            return .wait
-        }
-        switch action {
-        case .cached(let value): completion(.success(value))
-        case .wait: break
-        case .stopped: completion(.failure(CoalescerError(errno: ECANCELED)))
-        }
-    }
+    public func get(_ completion: @escaping Completion) { core.get(completion) }
 
     /// Blocks the caller until a value is ready, for callers that are not on an event loop.
     public func get() throws -> Value {
@@ -79,52 +72,104 @@ public final class ScrapeCoalescer<Value: Sendable>: @unchecked Sendable {
 
     /// Stops the thread after the running collection (waiters not yet served are failed) and joins it.
     public func shutdown() {
-        let thread: pthread_t? = locked {
-            if stopping { return nil }
-            stopping = true
-            lock.signal()
-            return self.thread
-        }
-        if let thread { pthread_join(thread, nil) }
+        if core.stop() { pthread_join(thread, nil) }
     }
 
-    func loop() {
-        while true {
-            let stop: Bool = locked {
-                while !requested && !stopping { lock.wait() }
-                if stopping { return true }
-                requested = false
-                running = true
-                return false
+    /// What the collecting thread shares with the coalescer; the thread holds this, not the coalescer.
+    private final class Core: CollectingThreadWork, @unchecked Sendable {
+        let maxAge: Duration
+        let now: @Sendable () -> ContinuousClock.Instant
+        let work: () throws -> Value
+        let lock = ConditionLock()
+        // Guarded by `lock`:
+        var waiters: [Completion] = []
+        var requested = false
+        var running = false
+        var stopping = false
+        var cached: (value: Value, at: ContinuousClock.Instant)?
+        var collectionCount = 0
+        var lastFailure: (any Error)?
+
+        init(
+            maxAge: Duration, now: @escaping @Sendable () -> ContinuousClock.Instant, work: @escaping () throws -> Value
+        ) {
+            self.maxAge = maxAge
+            self.now = now
+            self.work = work
+        }
+
+        func locked<T>(_ body: () -> T) -> T { lock.locked(body) }
+
+        func get(_ completion: @escaping Completion) {
+            let action: GetAction = locked {
+                if stopping { return .stopped }
+                if let cached, now() - cached.at < maxAge { return .cached(cached.value) }
+                waiters.append(completion)
+                if !running && !requested {
+                    requested = true
+                    lock.signal()
+                }
+                return .wait
             }
-            if stop { break }
-            let result = Result { try work() }
-            let served: [Completion] = locked {
-                running = false
-                collectionCount += 1
-                if case .success(let value) = result { cached = (value, clock.now) }
+            switch action {
+            case .cached(let value): completion(.success(value))
+            case .wait: break
+            case .stopped: completion(.failure(CoalescerError(errno: ECANCELED)))
+            }
+        }
+
+        /// Asks the thread to stop.
+        ///
+        /// - Returns: whether this call did (false when it was asked before).
+        func stop() -> Bool {
+            locked {
+                if stopping { return false }
+                stopping = true
+                lock.signal()
+                return true
+            }
+        }
+
+        func loop() {
+            while true {
+                let stop: Bool = locked {
+                    while !requested && !stopping { lock.wait() }
+                    if stopping { return true }
+                    requested = false
+                    running = true
+                    return false
+                }
+                if stop { break }
+                let result = Result { try work() }
+                let served: [Completion] = locked {
+                    running = false
+                    collectionCount += 1
+                    switch result {
+                    case .success(let value):
+                        cached = (value, now())
+                        lastFailure = nil
+                    case .failure(let error):
+                        lastFailure = error
+                    }
+                    defer { waiters = [] }
+                    return waiters
+                }
+                for completion in served { completion(result) }
+            }
+            let abandoned: [Completion] = locked {
                 defer { waiters = [] }
                 return waiters
             }
-            for completion in served { completion(result) }
+            for completion in abandoned { completion(.failure(CoalescerError(errno: ECANCELED))) }
         }
-        let abandoned: [Completion] = locked {
-            defer { waiters = [] }
-            return waiters
+
+        private enum GetAction {
+            case cached(Value)
+            case wait
+            case stopped
         }
-        for completion in abandoned { completion(.failure(CoalescerError(errno: ECANCELED))) }
-    }
-
-    private func locked<T>(_ body: () -> T) -> T { lock.locked(body) }
-
-    private enum GetAction {
-        case cached(Value)
-        case wait
-        case stopped
     }
 }
-
-extension ScrapeCoalescer: CollectingThreadWork {}
 
 /// The loop a collecting thread runs (type-erased so the C entry point needs no generic).
 private protocol CollectingThreadWork: AnyObject {

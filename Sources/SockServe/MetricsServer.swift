@@ -9,12 +9,14 @@ import SockMetrics
 #endif
 
 /// The HTTP server of `sockscan serve`: `/metrics` (Prometheus text or OpenMetrics, by the `Accept`
-/// header), `/healthz`, and a short index at `/`.
+/// header), `/healthz` (200 `ok`, or 503 and the error when the last collection failed), and a short
+/// index at `/`.
 ///
 /// SwiftNIO's HTTP/1.1 codec parses requests (keep-alive and pipelining included); every connection is
 /// served on an event loop that never blocks: a scrape hands its request to the ``MetricsExporter``, whose
 /// own thread scans, and writes the answer when the scan is done. So a slow or stalled client holds only
-/// its own connection. ``shutdown(grace:)`` stops accepting, lets requests in progress finish and
+/// its own connection, and ``Limits`` bound how many connections, for how long, with how many bytes.
+/// ``shutdown(grace:)`` stops accepting, lets requests in progress finish and
 /// closes idle keep-alive connections.
 public final class MetricsServer: Sendable {
     /// Where the server listens (with the port the kernel chose when 0 was asked for).
@@ -25,30 +27,67 @@ public final class MetricsServer: Sendable {
     private let connections: ConnectionSet
     private let exporter: MetricsExporter
 
+    /// What one client may hold: connections, time and bytes.
+    ///
+    /// Every connection holds a file descriptor: without bounds, idle connections, or a client that
+    /// trickles a request head or streams an endless body, could take every descriptor the process may
+    /// open. The metrics endpoints take no body.
+    public struct Limits: Hashable, Sendable {
+        /// Connections open at once; one more is closed as soon as it is accepted (`--max-connections`).
+        public var maxConnections = 256
+        /// A connection that sends nothing for this long between requests is closed.
+        public var idleTimeout: TimeAmount = .seconds(120)
+        /// A request head must be complete this long after the connection opened, or after the first byte
+        /// of a later request on it; else the connection is closed.
+        public var headTimeout: TimeAmount = .seconds(10)
+        /// Request head bytes (header names and values); a longer head is answered 400 and closed.
+        public var maxHeadBytes = 8 * 1024
+        /// Request body bytes; a longer body is answered 413 and the connection closed.
+        public var maxBodyBytes = 4 * 1024
+
+        public init() {}
+    }
+
     /// Binds `host`:`port` and starts serving.
     ///
     /// - Parameters:
     ///   - host: a numeric IPv4 or IPv6 address.
     ///   - port: 0 lets the kernel choose.
     ///   - exporter: where `/metrics` gets its collections.
-    ///   - idleTimeout: a connection that sends nothing for this long is closed.
+    ///   - limits: connections, timeouts and request sizes.
     /// - Throws: NIO's errors for an address that cannot be bound (`EADDRINUSE`, `EADDRNOTAVAIL`).
-    public init(
-        host: String, port: Int, exporter: MetricsExporter, idleTimeout: TimeAmount = .seconds(120)
-    ) throws {
+    public init(host: String, port: Int, exporter: MetricsExporter, limits: Limits = Limits()) throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let connections = ConnectionSet()
+        let decoderLimits = {
+            var decoder = NIOHTTPDecoderLimitConfiguration()
+            decoder.maxHeaderFieldSize = limits.maxHeadBytes
+            decoder.maxHeaderListSize = limits.maxHeadBytes
+            return decoder
+        }()
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 512)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(
+                        ConnectionLimitHandler(connections: connections, limit: limits.maxConnections))
+                }
+            }
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
-                connections.insert(channel)
-                return channel.eventLoop.makeCompletedFuture {
+                channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
-                    try sync.addHandler(IdleStateHandler(readTimeout: idleTimeout))
-                    try sync.configureHTTPServerPipeline(withErrorHandling: true)
-                    try sync.addHandler(MetricsHTTPHandler(exporter: exporter))
+                    let deadline = RequestHeadDeadline(timeout: limits.headTimeout)
+                    try sync.addHandler(IdleStateHandler(readTimeout: limits.idleTimeout))
+                    try sync.addHandler(deadline.bytesObserver)
+                    try sync.configureHTTPServerPipeline(
+                        withErrorHandling: true, withEncoderConfiguration: .init(),
+                        withDecoderLimitConfiguration: decoderLimits)
+                    try sync.addHandler(
+                        deadline.headObserver, position: .before(try sync.handler(type: HTTPServerPipelineHandler.self))
+                    )
+                    try sync.addHandler(MetricsHTTPHandler(exporter: exporter, maxBodyBytes: limits.maxBodyBytes))
                 }
             }
         do {
@@ -68,35 +107,149 @@ public final class MetricsServer: Sendable {
     public var closeFuture: EventLoopFuture<Void> { channel.closeFuture }
 
     /// Stops accepting, asks every connection to close once its request in progress is answered
-    /// (idle keep-alive connections close at once), waits at most `grace` for them, then closes what
-    /// is left and stops the event loop and the exporter's thread.
+    /// (idle keep-alive connections close at once), stops the exporter's thread (a running scan ends and
+    /// its scrapes are answered; requests not yet started fail), waits at most `grace` for the
+    /// connections, then closes what is left and stops the event loop.
+    ///
+    /// The event loop stops last: the exporter hands its results to the loop, and a task handed to a
+    /// loop that has stopped is lost (NIO reports it on stderr and means to make it a crash).
     public func shutdown(grace: TimeAmount = .seconds(5)) {
         try? channel.close().wait()
         for connection in connections.all {
             connection.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
         }
         let deadline = NIODeadline.now() + grace
-        while !connections.isEmpty && NIODeadline.now() < deadline { usleep(10_000) }
-        for connection in connections.all { connection.close(promise: nil) }
-        try? group.syncShutdownGracefully()
         exporter.shutdown()
+        while !connections.isEmpty && NIODeadline.now() < deadline { usleep(10_000) }
+        for connection in connections.all { try? connection.close().wait() }
+        try? group.syncShutdownGracefully()
     }
 }
 
-/// The connections open now, so shutdown can reach them.
+/// The connections open now, so shutdown can reach them and their number can be bounded.
 final class ConnectionSet: Sendable {
     private let channels = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
 
-    func insert(_ channel: any Channel) {
+    /// Adds `channel` unless `limit` connections are open already.
+    ///
+    /// - Returns: whether it was added (it leaves the set when it closes).
+    func insert(_ channel: any Channel, limit: Int) -> Bool {
         let id = ObjectIdentifier(channel)
-        channels.withLockedValue { $0[id] = channel }
+        let added = channels.withLockedValue {
+            guard $0.count < limit else { return false }
+            $0[id] = channel
+            return true
+        }
+        guard added else { return false }
         channel.closeFuture.whenComplete { [channels] _ in
             _ = channels.withLockedValue { $0.removeValue(forKey: id) }
         }
+        return true
     }
 
     var all: [any Channel] { channels.withLockedValue { Array($0.values) } }
     var isEmpty: Bool { channels.withLockedValue { $0.isEmpty } }
+}
+
+/// On the listening channel, ahead of the bootstrap's own handler: closes an accepted connection at
+/// once, before it is set up or read, when `limit` connections are open already.
+final class ConnectionLimitHandler: ChannelInboundHandler {
+    typealias InboundIn = any Channel
+    typealias InboundOut = any Channel
+
+    private let connections: ConnectionSet
+    private let limit: Int
+
+    init(connections: ConnectionSet, limit: Int) {
+        self.connections = connections
+        self.limit = limit
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let accepted = unwrapInboundIn(data)
+        guard connections.insert(accepted, limit: limit) else {
+            accepted.close(promise: nil)
+            return
+        }
+        context.fireChannelRead(data)
+    }
+}
+
+/// Closes a connection whose request head is not complete `timeout` after the connection opened, or
+/// after the first byte of a later request: a client that trickles its head (or sends nothing) holds a
+/// descriptor for at most that long. Between requests the connection's idle timeout applies instead.
+///
+/// It needs two places in the pipeline: the raw bytes, before the HTTP decoder (``bytesObserver``),
+/// and the decoded heads, before the pipelining handler holds them back (``headObserver``).
+final class RequestHeadDeadline {
+    private let timeout: TimeAmount
+    /// No request is in progress: the next bytes start one.
+    private var awaitingHead = true
+    private var timer: Scheduled<Void>?
+
+    init(timeout: TimeAmount) { self.timeout = timeout }
+
+    var bytesObserver: BytesObserver { BytesObserver(self) }
+    var headObserver: HeadObserver { HeadObserver(self) }
+
+    private func requestBytes(_ context: ChannelHandlerContext) {
+        guard awaitingHead, timer == nil else { return }
+        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        timer = context.eventLoop.scheduleTask(in: timeout) { bound.value.close(promise: nil) }
+    }
+
+    private func cancel() {
+        timer?.cancel()
+        timer = nil
+    }
+
+    /// Arms the deadline when the connection opens and when a request's first bytes arrive.
+    final class BytesObserver: ChannelInboundHandler, RemovableChannelHandler {
+        typealias InboundIn = ByteBuffer
+        typealias InboundOut = ByteBuffer
+        private let deadline: RequestHeadDeadline
+
+        fileprivate init(_ deadline: RequestHeadDeadline) { self.deadline = deadline }
+
+        func handlerAdded(context: ChannelHandlerContext) {
+            if context.channel.isActive { deadline.requestBytes(context) }
+        }
+
+        func channelActive(context: ChannelHandlerContext) {
+            deadline.requestBytes(context)
+            context.fireChannelActive()
+        }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            deadline.requestBytes(context)
+            context.fireChannelRead(data)
+        }
+
+        func channelInactive(context: ChannelHandlerContext) {
+            deadline.cancel()
+            context.fireChannelInactive()
+        }
+    }
+
+    /// Disarms the deadline when a head is decoded; the end of the request awaits the next.
+    final class HeadObserver: ChannelInboundHandler, RemovableChannelHandler {
+        typealias InboundIn = HTTPServerRequestPart
+        typealias InboundOut = HTTPServerRequestPart
+        private let deadline: RequestHeadDeadline
+
+        fileprivate init(_ deadline: RequestHeadDeadline) { self.deadline = deadline }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            switch unwrapInboundIn(data) {
+            case .head:
+                deadline.awaitingHead = false
+                deadline.cancel()
+            case .body: break
+            case .end: deadline.awaitingHead = true
+            }
+            context.fireChannelRead(data)
+        }
+    }
 }
 
 /// Answers one connection's requests, in order (NIO's pipelining handler holds later ones back).
@@ -105,21 +258,47 @@ final class MetricsHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias OutboundOut = HTTPServerResponsePart
 
     private let exporter: MetricsExporter
+    private let maxBodyBytes: Int
     private var head: HTTPRequestHead?
+    private var bodyBytes = 0
+    /// The request was refused (413) and the connection is closing: what is left of it is dropped.
+    private var refused = false
     /// A response is being made (a scan is running for it): the connection is not idle.
     private var busy = false
 
-    init(exporter: MetricsExporter) { self.exporter = exporter }
+    init(exporter: MetricsExporter, maxBodyBytes: Int) {
+        self.exporter = exporter
+        self.maxBodyBytes = maxBodyBytes
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !refused else { return }
         switch unwrapInboundIn(data) {
-        case .head(let head): self.head = head
-        case .body: break  // no route takes a body; NIO's decoder bounds what it buffers
+        case .head(let head):
+            self.head = head
+            bodyBytes = 0
+            if let length = head.headers["Content-Length"].first.flatMap({ Int($0) }), length > maxBodyBytes {
+                refuseBody(context: context)
+            }
+        case .body(let chunk):
+            // No route takes a body; one that goes on and on would keep the idle timer from firing.
+            bodyBytes += chunk.readableBytes
+            if bodyBytes > maxBodyBytes { refuseBody(context: context) }
         case .end:
             guard let head else { return }
             self.head = nil
             route(head, context: context)
         }
+    }
+
+    /// Answers 413 and closes the connection.
+    private func refuseBody(context: ChannelHandlerContext) {
+        guard let head else { return }
+        refused = true
+        self.head = nil
+        respond(
+            head, .payloadTooLarge, text: "request body over \(maxBodyBytes) bytes: /metrics takes none\n",
+            closing: true, context: context)
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -162,12 +341,17 @@ final class MetricsHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
                 }
             }
         case "/healthz":
-            respond(head, .ok, text: "ok\n", context: context)
+            // Healthy until a collection fails: a process that answers while every scrape fails is not.
+            if let error = exporter.lastError {
+                respond(head, .serviceUnavailable, text: "sockscan: last scan failed: \(error)\n", context: context)
+            } else {
+                respond(head, .ok, text: "ok\n", context: context)
+            }
         case "/":
             respond(
                 head, .ok,
-                text:
-                    "sockscan exporter\n/metrics  socket metrics (Prometheus text or OpenMetrics)\n/healthz  liveness\n",
+                text: "sockscan exporter\n/metrics  socket metrics (Prometheus text or OpenMetrics)\n"
+                    + "/healthz  ok, or 503 and the error when the last scan failed\n",
                 context: context)
         default:
             respond(head, .notFound, text: "not found: try /metrics\n", context: context)
@@ -176,21 +360,22 @@ final class MetricsHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     private func respond(
         _ request: HTTPRequestHead, _ status: HTTPResponseStatus, text: String, extra: HTTPHeaders = [:],
-        context: ChannelHandlerContext
+        closing: Bool = false, context: ChannelHandlerContext
     ) {
         var headers = extra
         headers.add(name: "Content-Type", value: "text/plain; charset=utf-8")
-        respond(request, status, body: Array(text.utf8), extra: headers, context: context)
+        respond(request, status, body: Array(text.utf8), extra: headers, closing: closing, context: context)
     }
 
+    /// Writes a response; closes the connection after it when the client or `closing` asks.
     private func respond(
         _ request: HTTPRequestHead, _ status: HTTPResponseStatus, body: [UInt8], extra: HTTPHeaders,
-        context: ChannelHandlerContext
+        closing: Bool = false, context: ChannelHandlerContext
     ) {
         guard context.channel.isActive else { return }
         var headers = extra
         headers.add(name: "Content-Length", value: String(body.count))
-        let keepAlive = request.isKeepAlive
+        let keepAlive = request.isKeepAlive && !closing
         if !keepAlive { headers.add(name: "Connection", value: "close") }
         let response = HTTPResponseHead(version: request.version, status: status, headers: headers)
         context.write(wrapOutboundOut(.head(response)), promise: nil)

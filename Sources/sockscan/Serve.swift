@@ -1,5 +1,4 @@
 import ArgumentParser
-import Dispatch
 import SockDiag
 import SockMetrics
 import SockServe
@@ -16,7 +15,10 @@ struct Serve: ParsableCommand {
             prefers application/openmetrics-text (as Prometheus does). Scrapes that arrive while a scan runs \
             share it, and its result is reused for --cache, so a hundred scrapers cost one kernel dump; \
             sockscan_kernel_dumps_total counts them. Scans run on one thread of their own; a slow client holds \
-            only its own connection. SIGTERM or SIGINT: stop accepting, finish the answers in progress, exit 0.
+            only its own connection. /healthz answers 200 ok, or 503 and the error when the last scan failed. \
+            At most --max-connections are open at once; a connection must send its request head within 10 s and \
+            may stay idle 120 s between requests; request heads are bounded (8 KiB) and bodies refused (413 over \
+            4 KiB). SIGTERM or SIGINT: stop accepting, finish the answers in progress, exit 0.
 
             It listens on loopback unless told otherwise: socket metrics name the peers of this host, so \
             listening on another address is a choice to make explicitly (with a warning).
@@ -57,21 +59,43 @@ struct Serve: ParsableCommand {
         })
     var cache: Duration = .seconds(1)
 
+    @Option(
+        name: .customLong("max-connections"),
+        help: ArgumentHelp(
+            "Connections open at once (default 256); more are closed as soon as they are accepted.",
+            valueName: "N"))
+    var maxConnections = 256
+
+    mutating func validate() throws {
+        guard (1...10_000).contains(maxConnections) else {
+            throw ValidationError(
+                "--max-connections must be from 1 to 10000 (got \(maxConnections)): each connection holds a file descriptor"
+            )
+        }
+    }
+
     func run() throws {
+        // SIGTERM and SIGINT are blocked first, in this thread and so in every thread started after it
+        // (the event loop, the scan thread), and taken with sigwait once the server runs: one that
+        // arrives while the server starts stays pending until then, neither lost nor fatal halfway.
+        var stopSignals = sigset_t()
+        sigemptyset(&stopSignals)
+        sigaddset(&stopSignals, SIGTERM)
+        sigaddset(&stopSignals, SIGINT)
+        pthread_sigmask(SIG_BLOCK, &stopSignals, nil)
         if !listen.isLoopback {
             Console.warn(
                 "sockscan: warning: listening on \(listen), not loopback: other hosts can read this host's "
                     + "socket metrics (peer addresses); restrict it with a firewall")
         }
-        // The signals are handled by a dispatch source, not by the default action.
-        signal(SIGTERM, SIG_IGN)
-        signal(SIGINT, SIG_IGN)
         let server = try runtime {
             let exporter = try MetricsExporter(
                 namespace: try options.namespace(), top: options.top, maxAge: cache,
                 version: SockScan.configuration.version, onWarning: { Console.warn($0) })
             do {
-                return try MetricsServer(host: listen.host, port: listen.port, exporter: exporter)
+                var limits = MetricsServer.Limits()
+                limits.maxConnections = maxConnections
+                return try MetricsServer(host: listen.host, port: listen.port, exporter: exporter, limits: limits)
             } catch {
                 exporter.shutdown()
                 throw ServeError(message: "cannot listen on \(listen): \(error)")
@@ -80,18 +104,10 @@ struct Serve: ParsableCommand {
         let bound = server.address.port.map { ListenAddress(host: listen.host, port: $0) } ?? listen
         Console.warn("sockscan: serving http://\(bound)/metrics")
 
-        let stop = DispatchSemaphore(value: 0)
-        let queue = DispatchQueue(label: "sockscan.signals")
-        let sources = [SIGTERM, SIGINT].map { number in
-            let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
-            source.setEventHandler { stop.signal() }
-            source.resume()
-            return source
-        }
-        stop.wait()
+        var received: Int32 = 0
+        while sigwait(&stopSignals, &received) != 0 {}
         Console.warn("sockscan: shutting down")
         server.shutdown()
-        for source in sources { source.cancel() }
     }
 }
 

@@ -56,6 +56,24 @@ final class Results<Value: Sendable>: @unchecked Sendable {
 
 struct Failure: Error {}
 
+/// Calls `onDeinit` when released.
+final class Sentinel: Sendable {
+    let onDeinit: @Sendable () -> Void
+    init(_ onDeinit: @escaping @Sendable () -> Void) { self.onDeinit = onDeinit }
+    deinit { onDeinit() }
+}
+
+/// A clock that moves only when told to.
+final class ManualClock: @unchecked Sendable {
+    private let lock = NSLock()
+    private let start = ContinuousClock.now
+    private var elapsed = Duration.zero
+
+    var now: ContinuousClock.Instant { lock.withLock { start + elapsed } }
+
+    func advance(by duration: Duration) { lock.withLock { elapsed += duration } }
+}
+
 @Suite("Scrape coalescing")
 struct CoalescerTests {
     @Test func concurrentRequestsShareOneCollection() throws {
@@ -82,18 +100,24 @@ struct CoalescerTests {
         #expect(coalescer.collections == 2)
     }
 
+    /// The cache's age is read from a clock the test moves, so no window can be missed on a loaded machine.
     @Test func cachedResultIsReusedUntilItAges() throws {
+        let clock = ManualClock()
         nonisolated(unsafe) var made = 0
-        let coalescer = try ScrapeCoalescer<Int>(maxAge: .milliseconds(300)) {
+        let coalescer = try ScrapeCoalescer<Int>(maxAge: .seconds(10), now: { clock.now }) {
             made += 1
             return made
         }
         defer { coalescer.shutdown() }
         #expect(try coalescer.get() == 1)
         for _ in 0..<50 { #expect(try coalescer.get() == 1) }
+        clock.advance(by: .milliseconds(9_999))
+        #expect(try coalescer.get() == 1)
         #expect(coalescer.collections == 1)
-        usleep(400_000)
+        clock.advance(by: .milliseconds(1))
         #expect(try coalescer.get() == 2)
+        #expect(try coalescer.get() == 2)
+        #expect(coalescer.collections == 2)
     }
 
     @Test func failuresReachEveryWaiterAndAreNotCached() throws {
@@ -116,6 +140,36 @@ struct CoalescerTests {
         #expect(got.count == 5)
         #expect(got.allSatisfy { if case .failure = $0 { true } else { false } })
         #expect(try coalescer.get() == 2)
+    }
+
+    /// Released without shutdown(): the coalescer is freed and its thread ends, releasing the work (and
+    /// what the work holds, here a sentinel object).
+    @Test func releasedWithoutShutdownTheThreadEnds() throws {
+        let released = Results<Bool>()
+        weak var weakCoalescer: ScrapeCoalescer<Int>?
+        do {
+            let sentinel = Sentinel { released.add(.success(true)) }
+            let coalescer = try ScrapeCoalescer<Int>(maxAge: .zero) {
+                withExtendedLifetime(sentinel) { 1 }
+            }
+            weakCoalescer = coalescer
+            #expect(try coalescer.get() == 1)
+        }
+        #expect(weakCoalescer == nil)
+        #expect(released.wait(for: 1).count == 1, "the collecting thread still holds the work")
+    }
+
+    /// The last reference may go on the collecting thread itself (in a completion): no self-join.
+    @Test func releasedOnItsOwnThread() throws {
+        let done = Results<Int>()
+        nonisolated(unsafe) var holder: ScrapeCoalescer<Int>? = try ScrapeCoalescer<Int>(maxAge: .zero) { 7 }
+        holder!.get { result in
+            holder = nil
+            done.add(result)
+        }
+        let results = done.wait(for: 1)
+        #expect(results.count == 1)
+        #expect(results.first.flatMap { try? $0.get() } == 7)
     }
 
     @Test func shutdownFailsLaterRequests() throws {

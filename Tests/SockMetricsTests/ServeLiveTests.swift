@@ -200,6 +200,30 @@ struct ServeLiveTests {
         #expect(throws: (any Error).self) { try TestHTTP.connect(port: server.port, timeout: 1) }
     }
 
+    /// A SIGTERM at any moment of the start (opening the namespace, binding) ends the process: exit 0
+    /// once `serve` runs, or the default action's 143 if it came before `serve` ran at all; never lost.
+    @Test func sigtermDuringStartIsNotLost() throws {
+        let fixture = try MetricsFixture.require()
+        let arguments = ["serve", "--netns", fixture.namespace.name, "--listen", "127.0.0.1:0"]
+        // How long a start takes here, so the signals below fall before, during and after it.
+        let probe = try BackgroundProcess(SockscanBinary.path, arguments)
+        let started = Date()
+        _ = try probe.waitForLine(containing: "serving http://")
+        let startup = Date().timeIntervalSince(started)
+        #expect(probe.stop(SIGTERM, grace: 5) == 0, "\(probe.stderr)")
+        let steps = 30
+        var statuses: [Int32: Int] = [:]
+        for step in 0...steps {
+            let server = try BackgroundProcess(SockscanBinary.path, arguments)
+            usleep(UInt32(startup * 2 * 1e6 * Double(step) / Double(steps)))
+            let status = server.stop(SIGTERM, grace: 5)
+            #expect(
+                status == 0 || status == 128 + SIGTERM, "step \(step): \(String(describing: status)) \(server.stderr)")
+            statuses[status ?? -1, default: 0] += 1
+        }
+        print("SIGTERM during a \(Int(startup * 1000)) ms start: exit statuses \(statuses)")
+    }
+
     @Test(arguments: ["nonsense", "127.0.0.1", ":9464", "127.0.0.1:70000", "example.com:80", "[::1]"])
     func badListenIsAUsageError(listen: String) throws {
         let result = try SockscanBinary.run(["serve", "--listen", listen])
@@ -211,6 +235,8 @@ struct ServeLiveTests {
     @Test func badOptionsAreUsageErrors() throws {
         #expect(try SockscanBinary.run(["serve", "--cache", "soon"]).status == 64)
         #expect(try SockscanBinary.run(["serve", "--top", "-1"]).status == 64)
+        #expect(try SockscanBinary.run(["serve", "--max-connections", "0"]).status == 64)
+        #expect(try SockscanBinary.run(["serve", "--max-connections", "many"]).status == 64)
         #expect(try SockscanBinary.run(["metrics", "--top", "5000"]).status == 64)
     }
 

@@ -2,51 +2,19 @@ import SockDiag
 import SockScanTestSupport
 import Testing
 
-/// The namespace and socket mix one suite shares: made once before the suite's first test and removed
-/// after its last, also when a test fails.
-final class LiveFixture: Sendable {
-    let namespace: TestNamespace
-    let mix: SocketMix
+/// The namespace and socket mix of the running test (``MixTrait``).
+typealias LiveFixture = MixFixture
 
-    /// The fixture of the suite being run (set by ``LiveMixTrait``).
-    @TaskLocal static var current: LiveFixture?
-
-    init(namespace: TestNamespace, mix: SocketMix) {
-        self.namespace = namespace
-        self.mix = mix
-    }
-
-    /// The current suite's fixture, or a recorded failure.
-    static func require(sourceLocation: SourceLocation = #_sourceLocation) throws -> LiveFixture {
-        try #require(current, "no LiveFixture: the suite needs the .liveMix trait", sourceLocation: sourceLocation)
-    }
-
+extension MixFixture {
     /// A scanner on the fixture's namespace that must use netlink (no /proc fallback).
     func scanner(_ strategy: TCPDumpStrategy = .automatic) throws -> Scanner {
         try Scanner(namespace: namespace.namespace, tcpStrategy: strategy, allowProcFallback: false)
     }
 }
 
-/// Makes a ``TestNamespace`` with a ``SocketMix`` around a whole suite (one namespace per suite).
-struct LiveMixTrait: SuiteTrait, TestScoping {
-    var extraPairs: Int
-
-    func provideScope(
-        for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void
-    ) async throws {
-        let namespace = try TestNamespace()
-        defer { namespace.close() }
-        let mix = try SocketMix(in: namespace, extraPairs: extraPairs)
-        defer { mix.close() }
-        try await LiveFixture.$current.withValue(LiveFixture(namespace: namespace, mix: mix)) {
-            try await function()
-        }
-    }
-}
-
-extension Trait where Self == LiveMixTrait {
-    /// A private namespace holding the known socket mix (plus `extraPairs` established pairs) for the suite.
-    static func liveMix(extraPairs: Int = 0) -> Self { LiveMixTrait(extraPairs: extraPairs) }
+extension Trait where Self == MixTrait {
+    /// A private namespace holding the known socket mix (plus `extraPairs` established pairs) for each test.
+    static func liveMix(extraPairs: Int = 0) -> Self { MixTrait(extraPairs: extraPairs) }
 }
 
 /// Tuples of records, checking that no socket came twice.

@@ -41,6 +41,40 @@ public enum StopSignals {
     }
 }
 
+/// The clocks and the sleep a ``Recorder`` runs on: ``SystemClock`` in a service, a scripted one in tests
+/// (so that the schedule can be checked exactly, without timing real sleeps).
+public protocol RecorderClock {
+    /// Nanoseconds on a clock that never jumps: the schedule's clock.
+    func monotonic() -> Int64
+    /// Seconds since 1970: what a sample is stamped with.
+    func wall() -> Double
+    /// CPU time of the process, microseconds.
+    func processCPU() -> Int64
+    /// Sleeps until ``monotonic()`` reaches `deadline`, or a request to stop arrives.
+    ///
+    /// - Returns: the signal that asks to stop, or `nil` when the deadline came.
+    func wait(untilMonotonic deadline: Int64) -> Int32?
+}
+
+/// The kernel's clocks (``Clock``) and ``StopSignals``.
+public struct SystemClock: RecorderClock {
+    public init() {}
+    public func monotonic() -> Int64 { Clock.monotonic() }
+    public func wall() -> Double { Clock.wall() }
+    public func processCPU() -> Int64 { Clock.processCPU() }
+    public func wait(untilMonotonic deadline: Int64) -> Int32? { StopSignals.wait(untilMonotonic: deadline) }
+}
+
+/// What a ``Recorder`` samples: a ``Sampler`` (the kernel), or a scripted source in tests.
+public protocol SampleSource: AnyObject {
+    /// One sample, stamped `time`.
+    func take(time: Double) throws -> Sample
+    /// A port-exhaustion scan keeping the `top` destinations.
+    func ports(top: Int) throws -> PortSnapshot
+}
+
+extension Sampler: SampleSource {}
+
 /// When to sample: ticks at `start + k * interval` on the monotonic clock, and a full scan every
 /// `fullEvery` (on the first tick and then each tick at or past the next full-scan time).
 public struct Schedule: Sendable, Hashable {
@@ -104,9 +138,10 @@ public struct RecorderSummary: Sendable, Hashable {
 /// sampling and writing never shifts later ticks. A tick that cannot start in time (the previous sample or
 /// write overran, or the process woke up late) is not taken late: it is counted in the next sample's `missed`.
 public final class Recorder {
-    public let sampler: Sampler
+    public let sampler: any SampleSource
     public let store: HistoryStore?
     public let schedule: Schedule
+    public let clock: any RecorderClock
     public var retention: TimeSpan?
     /// Stop after this many samples.
     public var count: Int?
@@ -118,10 +153,13 @@ public final class Recorder {
     public var onLog: ((String) -> Void)?
     public var logEvery = TimeSpan.seconds(3600)
 
-    public init(sampler: Sampler, store: HistoryStore?, schedule: Schedule) {
+    public init(
+        sampler: any SampleSource, store: HistoryStore?, schedule: Schedule, clock: any RecorderClock = SystemClock()
+    ) {
         self.sampler = sampler
         self.store = store
         self.schedule = schedule
+        self.clock = clock
     }
 
     /// Records until a stop signal (call ``StopSignals/block()`` first, before other threads start) or
@@ -131,8 +169,8 @@ public final class Recorder {
     ///   or what the sampler throws.
     public func run() throws -> RecorderSummary {
         var summary = RecorderSummary()
-        let start = Clock.monotonic()
-        let cpuStart = Clock.processCPU()
+        let start = clock.monotonic()
+        let cpuStart = clock.processCPU()
         var lastCPU = cpuStart
         var tick: Int64 = 0
         var missed: Int64 = 0
@@ -143,12 +181,12 @@ public final class Recorder {
         while true {
             if tick > 0 {
                 let deadline = start + tick * schedule.interval.nanoseconds
-                if let signal = StopSignals.wait(untilMonotonic: deadline) {
+                if let signal = clock.wait(untilMonotonic: deadline) {
                     summary.signal = signal
                     break
                 }
                 // Woken too late (the machine was busy): this tick is missed too, never taken late.
-                let elapsed = Clock.monotonic() - start
+                let elapsed = clock.monotonic() - start
                 if elapsed - tick * schedule.interval.nanoseconds > schedule.lateness {
                     let next = schedule.next(after: tick - 1, elapsed: elapsed)
                     if next.tick != tick {
@@ -160,8 +198,8 @@ public final class Recorder {
                     }
                 }
             }
-            let began = Clock.monotonic()
-            var sample = try sampler.take(time: Clock.wall())
+            let began = clock.monotonic()
+            var sample = try sampler.take(time: clock.wall())
             var ports: PortSnapshot?
             if let every = schedule.ticksPerFullScan, tick >= nextFullTick {
                 ports = try sampler.ports(top: topDestinations)
@@ -169,10 +207,10 @@ public final class Recorder {
                 nextFullTick = (tick / every + 1) * every
                 summary.fullScans += 1
             }
-            let cpu = Clock.processCPU()
+            let cpu = clock.processCPU()
             sample.missed = Int(missed)
             sample.cpuMicroseconds = cpu - lastCPU
-            sample.sampleMicroseconds = (Clock.monotonic() - began) / 1000
+            sample.sampleMicroseconds = (clock.monotonic() - began) / 1000
             lastCPU = cpu
             try store?.insert(sample, tick: tick, ports: ports)
             try onSample?(sample, ports)
@@ -180,14 +218,14 @@ public final class Recorder {
             summary.missed += missed
             if let count, summary.samples >= count { break }
 
-            let now = Clock.monotonic()
+            let now = clock.monotonic()
             if let retention, let store, now >= nextPrune {
-                let removed = try store.prune(before: Clock.wall() - retention.seconds)
+                let removed = try store.prune(before: clock.wall() - retention.seconds)
                 if removed > 0 { onLog?("pruned \(removed) samples older than \(retention)") }
                 nextPrune = now + retentionEvery
             }
             if now >= nextLog {
-                summary.cpuMicroseconds = Clock.processCPU() - cpuStart
+                summary.cpuMicroseconds = clock.processCPU() - cpuStart
                 summary.elapsedNanoseconds = now - start
                 onLog?(summary.description)
                 nextLog += logEvery.nanoseconds
@@ -201,8 +239,8 @@ public final class Recorder {
             tick = next.tick
             missed = next.missed
         }
-        summary.cpuMicroseconds = Clock.processCPU() - cpuStart
-        summary.elapsedNanoseconds = Clock.monotonic() - start
+        summary.cpuMicroseconds = clock.processCPU() - cpuStart
+        summary.elapsedNanoseconds = clock.monotonic() - start
         return summary
     }
 }

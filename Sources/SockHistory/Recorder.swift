@@ -132,14 +132,35 @@ public struct RecorderSummary: Sendable, Hashable {
     }
 }
 
+/// Where a ``Recorder`` writes: a ``HistoryStore``, or a scripted one in tests.
+public protocol HistoryWriter: AnyObject {
+    /// The current run, once ``beginRun(_:)`` succeeded (and until ``endRun(at:)``).
+    var runID: Int64? { get }
+    func beginRun(_ info: HistoryStore.RunInfo) throws(HistoryError)
+    func endRun(at time: Double) throws(HistoryError)
+    func insert(_ sample: Sample, tick: Int64, ports: PortSnapshot?) throws(HistoryError)
+    @discardableResult func prune(before cutoff: Double) throws(HistoryError) -> Int
+}
+
+extension HistoryStore: HistoryWriter {}
+
 /// Samples on schedule and hands each sample to the store and to `onSample`.
 ///
 /// The schedule is absolute: tick `k` is due at `start + k * interval` on `CLOCK_MONOTONIC`, so time spent
 /// sampling and writing never shifts later ticks. A tick that cannot start in time (the previous sample or
 /// write overran, or the process woke up late) is not taken late: it is counted in the next sample's `missed`.
+///
+/// A full disk does not stop it: a write that fails with ``HistoryError/diskFull(path:)`` is tried once more
+/// after pruning by ``retention``; if the disk is still full the sample is skipped (counted as missed in the
+/// next row written, not handed to `onSample`), one line is logged (then one per ``fullDiskLogEvery`` while it
+/// lasts, and one when writing resumes), and the next tick tries again. SQLite rolls a failed transaction back,
+/// so the rows written before stay as they were.
 public final class Recorder {
     public let sampler: any SampleSource
-    public let store: HistoryStore?
+    public let store: (any HistoryWriter)?
+    /// The run that ``run()`` begins in `store` (at once, or at the first write a full disk lets through) and
+    /// ends on its way out.
+    public let runInfo: HistoryStore.RunInfo?
     public let schedule: Schedule
     public let clock: any RecorderClock
     public var retention: TimeSpan?
@@ -149,25 +170,52 @@ public final class Recorder {
     public var topDestinations = 10
     /// Called after each sample is stored.
     public var onSample: ((Sample, PortSnapshot?) throws -> Void)?
-    /// Log lines (start, a summary every `logEvery`, missed ticks, stop).
+    /// Log lines (start, a summary every `logEvery`, missed ticks, a full disk, stop).
     public var onLog: ((String) -> Void)?
     public var logEvery = TimeSpan.seconds(3600)
+    /// While the disk stays full, one log line per this much time.
+    public var fullDiskLogEvery = TimeSpan.seconds(60)
 
+    /// - Parameters:
+    ///   - store: where samples go (`nil`: only to `onSample`), with `run`, the run they belong to.
     public init(
-        sampler: any SampleSource, store: HistoryStore?, schedule: Schedule, clock: any RecorderClock = SystemClock()
+        sampler: any SampleSource, store: (any HistoryWriter)?, run: HistoryStore.RunInfo?, schedule: Schedule,
+        clock: any RecorderClock = SystemClock()
     ) {
+        precondition(store == nil || run != nil, "a store needs a run")
         self.sampler = sampler
         self.store = store
+        self.runInfo = run
         self.schedule = schedule
         self.clock = clock
     }
 
+    /// The full-disk episode under way: when it began and was last logged, samples skipped in it.
+    private var full: (since: Int64, logged: Int64, skipped: Int)?
+
     /// Records until a stop signal (call ``StopSignals/block()`` first, before other threads start) or
-    /// until ``count`` samples.
+    /// until ``count`` samples, then marks the run stopped, on every way out (an error too) where the database
+    /// takes the write.
     ///
-    /// - Throws: ``HistoryError`` when a sample cannot be written (the database keeps every earlier sample),
-    ///   or what the sampler throws.
+    /// - Throws: ``HistoryError`` when the database cannot be written for another reason than a full disk (it
+    ///   keeps every earlier sample), or what the sampler or `onSample` throws.
     public func run() throws -> RecorderSummary {
+        full = nil
+        let summary: RecorderSummary
+        do {
+            summary = try record()
+        } catch {
+            // The error is what the operator needs to see; the run is stopped on a best-effort basis.
+            _ = try? endRun()
+            throw error
+        }
+        if try !endRun() {  // stopped, the disk still full
+            onLog?("the disk is full: the run could not be marked stopped (the next one marks it crashed)")
+        }
+        return summary
+    }
+
+    private func record() throws -> RecorderSummary {
         var summary = RecorderSummary()
         let start = clock.monotonic()
         let cpuStart = clock.processCPU()
@@ -178,6 +226,12 @@ public final class Recorder {
         let retentionEvery = Int64(3_600) * 1_000_000_000
         var nextPrune = start
         var nextLog = start + logEvery.nanoseconds
+        // The run row at once, unless the disk is full (then at the first sample that can be written).
+        if let store, let runInfo {
+            if let full = try writeFreeingSpace({ () throws(HistoryError) in try store.beginRun(runInfo) }) {
+                diskStillFull(full, skipping: false)
+            }
+        }
         while true {
             if tick > 0 {
                 let deadline = start + tick * schedule.interval.nanoseconds
@@ -193,6 +247,7 @@ public final class Recorder {
                         onLog?(
                             "woke \((elapsed - tick * schedule.interval.nanoseconds) / 1_000_000) ms late: tick missed")
                         missed += next.missed
+                        summary.missed += next.missed
                         tick = next.tick
                         continue
                     }
@@ -212,16 +267,19 @@ public final class Recorder {
             sample.cpuMicroseconds = cpu - lastCPU
             sample.sampleMicroseconds = (clock.monotonic() - began) / 1000
             lastCPU = cpu
-            try store?.insert(sample, tick: tick, ports: ports)
-            try onSample?(sample, ports)
-            summary.samples += 1
-            summary.missed += missed
-            if let count, summary.samples >= count { break }
+            if try write(sample, tick: tick, ports: ports) {
+                try onSample?(sample, ports)
+                summary.samples += 1
+                missed = 0
+                if let count, summary.samples >= count { break }
+            } else {
+                missed += 1
+                summary.missed += 1
+            }
 
             let now = clock.monotonic()
-            if let retention, let store, now >= nextPrune {
-                let removed = try store.prune(before: clock.wall() - retention.seconds)
-                if removed > 0 { onLog?("pruned \(removed) samples older than \(retention)") }
+            if retention != nil, store != nil, now >= nextPrune {
+                try pruneByRetention()
                 nextPrune = now + retentionEvery
             }
             if now >= nextLog {
@@ -237,11 +295,96 @@ public final class Recorder {
                         + "\((now - began) / 1_000_000) ms, interval \(schedule.interval)")
             }
             tick = next.tick
-            missed = next.missed
+            missed += next.missed
+            summary.missed += next.missed
         }
         summary.cpuMicroseconds = clock.processCPU() - cpuStart
         summary.elapsedNanoseconds = clock.monotonic() - start
         return summary
+    }
+
+    /// Writes a sample (beginning the run first if a full disk kept it from starting).
+    ///
+    /// - Returns: `false` when the disk is full (the sample is skipped).
+    private func write(_ sample: Sample, tick: Int64, ports: PortSnapshot?) throws(HistoryError) -> Bool {
+        guard let store, let runInfo else { return true }
+        let failure = try writeFreeingSpace { () throws(HistoryError) in
+            if store.runID == nil { try store.beginRun(runInfo) }
+            try store.insert(sample, tick: tick, ports: ports)
+        }
+        if let failure {
+            diskStillFull(failure, skipping: true)
+            return false
+        }
+        if let full {
+            onLog?(
+                "writing again: \(full.skipped) sample\(full.skipped == 1 ? "" : "s") skipped while the disk was full "
+                    + "(\((clock.monotonic() - full.since) / 1_000_000_000) s)")
+            self.full = nil
+        }
+        return true
+    }
+
+    /// Marks the run stopped (if it began).
+    ///
+    /// - Returns: `false` when the disk is full.
+    private func endRun() throws(HistoryError) -> Bool {
+        guard let store, store.runID != nil else { return true }
+        return try writeFreeingSpace { () throws(HistoryError) in try store.endRun(at: clock.wall()) } == nil
+    }
+
+    /// Runs `body`; when the disk is full, prunes by the retention and runs it once more.
+    ///
+    /// - Returns: `nil` once written, the ``HistoryError/diskFull(path:)`` error when the disk is still full.
+    /// - Throws: any other error of `body`.
+    private func writeFreeingSpace(_ body: () throws(HistoryError) -> Void) throws(HistoryError) -> HistoryError? {
+        do throws(HistoryError) {
+            try body()
+            return nil
+        } catch .diskFull {
+            // Go on below.
+        }
+        try pruneByRetention()
+        do throws(HistoryError) {
+            try body()
+            return nil
+        } catch .diskFull(let path) {
+            return .diskFull(path: path)
+        }
+    }
+
+    /// Deletes the samples older than the retention. A full disk can refuse that too (a delete needs room in
+    /// the write-ahead log): then nothing is deleted.
+    private func pruneByRetention() throws(HistoryError) {
+        guard let retention, let store else { return }
+        do throws(HistoryError) {
+            let removed = try store.prune(before: clock.wall() - retention.seconds)
+            if removed > 0 { onLog?("pruned \(removed) samples older than \(retention)") }
+        } catch .diskFull {
+            // Nothing deleted: the caller finds the disk still full.
+        }
+    }
+
+    /// Logs a full disk: at once, then once per ``fullDiskLogEvery`` while it lasts.
+    private func diskStillFull(_ error: HistoryError, skipping: Bool) {
+        let now = clock.monotonic()
+        guard case .diskFull(let path) = error else { return }
+        let what = "the disk holding \(path) is full"
+        if var episode = full {
+            if skipping { episode.skipped += 1 }
+            if now - episode.logged >= fullDiskLogEvery.nanoseconds {
+                onLog?(
+                    "\(what) still: \(episode.skipped) sample\(episode.skipped == 1 ? "" : "s") skipped "
+                        + "in \((now - episode.since) / 1_000_000_000) s; free some space")
+                episode.logged = now
+            }
+            full = episode
+        } else {
+            onLog?(
+                "\(what): samples are skipped (counted as missed) until there is room again; the rows written "
+                    + "so far are intact")
+            full = (now, now, skipping ? 1 : 0)
+        }
     }
 }
 

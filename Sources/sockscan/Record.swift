@@ -40,7 +40,10 @@ struct Record: ParsableCommand {
 
             The database is SQLite in WAL mode (sockscan report reads it while this writes), created 0640, one \
             transaction per sample (a crash loses at most the sample being written); rows older than \
-            --retention are deleted. One recorder per database: a second one is refused.
+            --retention are deleted. One recorder per database: a second one is refused. A full disk does not \
+            stop it: rows older than --retention are deleted and the write tried again; if there is still no \
+            room the sample is skipped (counted as missed), a line goes to stderr (then one a minute), and \
+            recording resumes once space is freed.
 
             Durations: 500ms 10s 1m 2h 14d.
 
@@ -89,20 +92,19 @@ struct Record: ParsableCommand {
             let namespace = try netns.map { try NetworkNamespace($0) }
             let sampler = try Sampler(namespace: namespace, onWarning: log)
             let store = try HistoryStore.openForRecording(path: db)
-            try store.beginRun(
-                .init(
-                    started: Clock.wall(), pid: getpid(), host: hostName(), netns: netns, filter: nil,
-                    interval: interval, fullEvery: fullEvery, version: SockScan.configuration.version))
+            let run = HistoryStore.RunInfo(
+                started: Clock.wall(), pid: getpid(), host: hostName(), netns: netns, filter: nil,
+                interval: interval, fullEvery: fullEvery, version: SockScan.configuration.version)
             let recorder = Recorder(
-                sampler: sampler, store: store, schedule: Schedule(interval: interval, fullEvery: fullEvery))
+                sampler: sampler, store: store, run: run, schedule: Schedule(interval: interval, fullEvery: fullEvery))
             recorder.retention = retention
             recorder.topDestinations = top
             recorder.onLog = log
             log(
                 "recording every \(interval) (ports every \(fullEvery)) into \(db), keeping \(retention); pid \(getpid())"
             )
+            // Marks the run stopped on its way out, an error's too.
             let summary = try recorder.run()
-            try store.endRun(at: Clock.wall())
             let why = summary.signal.map { $0 == SIGTERM ? "SIGTERM" : $0 == SIGINT ? "SIGINT" : "signal \($0)" }
             log("stopped\(why.map { " by \($0)" } ?? ""): \(summary.description)")
         }

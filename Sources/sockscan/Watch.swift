@@ -67,12 +67,14 @@ struct Watch: ParsableCommand {
             let namespace = try netns.map { try NetworkNamespace($0) }
             let sampler = try Sampler(namespace: namespace, filter: filter, onWarning: { Console.warn($0) })
             let store = try db.map { try HistoryStore.openForRecording(path: $0) }
-            try store?.beginRun(
-                .init(
+            let run = store.map { _ in
+                HistoryStore.RunInfo(
                     started: Clock.wall(), pid: getpid(), host: hostName(), netns: netns,
                     filter: filter?.description, interval: interval, fullEvery: nil,
-                    version: SockScan.configuration.version))
-            let recorder = Recorder(sampler: sampler, store: store, schedule: Schedule(interval: interval))
+                    version: SockScan.configuration.version)
+            }
+            let recorder = Recorder(
+                sampler: sampler, store: store, run: run, schedule: Schedule(interval: interval))
             recorder.count = count
             recorder.onLog = { Console.warn("sockscan watch: \($0)") }
             recorder.logEvery = .seconds(86_400)
@@ -87,8 +89,7 @@ struct Watch: ParsableCommand {
                 samples.append(sample)
                 try printLine(formatter.line(HistoryReport.rows([sample])[0]))
             }
-            _ = try recorder.run()
-            try store?.endRun(at: Clock.wall())
+            _ = try recorder.run()  // marks the run stopped on its way out, an error's too
             if !samples.isEmpty {
                 try printLine(formatter.line(HistoryReport.average(samples), label: "Average:"))
             }

@@ -23,7 +23,7 @@ import Testing
 
         init(schedule: Schedule = Schedule(interval: RecorderScheduleTests.interval), count: Int? = nil) {
             source = ScriptedSource(clock: clock)
-            recorder = Recorder(sampler: source, store: nil, schedule: schedule, clock: clock)
+            recorder = Recorder(sampler: source, store: nil, run: nil, schedule: schedule, clock: clock)
             recorder.count = count
             start = clock.now
             recorder.onSample = { [unowned self] sample, _ in samples.append(sample) }

@@ -67,3 +67,55 @@ final class ScriptedSource: SampleSource {
 }
 
 struct ScriptedFailure: Error {}
+
+/// A ``HistoryWriter`` that keeps what it is given, and whose disk is full when the test says so.
+final class ScriptedWriter: HistoryWriter {
+    static let path = "/scripted/history.db"
+    private(set) var runID: Int64?
+    /// Whether a write fails with `.diskFull` now.
+    var isFull: () -> Bool = { false }
+    /// Throws this on the next insert (another error than a full disk).
+    var failure: HistoryError?
+    /// Rows the next prune deletes: they make room for one write even while `isFull`.
+    var prunable = 0
+    private var room = false
+
+    private(set) var begun: [HistoryStore.RunInfo] = []
+    private(set) var ended: [Double] = []
+    private(set) var rows: [(tick: Int64, missed: Int)] = []
+    private(set) var prunes = 0
+
+    private func allocate() throws(HistoryError) {
+        if room {
+            room = false
+        } else if isFull() {
+            throw .diskFull(path: Self.path)
+        }
+    }
+
+    func beginRun(_ info: HistoryStore.RunInfo) throws(HistoryError) {
+        try allocate()
+        begun.append(info)
+        runID = Int64(begun.count)
+    }
+
+    func endRun(at time: Double) throws(HistoryError) {
+        try allocate()
+        ended.append(time)
+        runID = nil
+    }
+
+    func insert(_ sample: Sample, tick: Int64, ports: PortSnapshot?) throws(HistoryError) {
+        precondition(runID != nil, "insert before beginRun")
+        if let failure { throw failure }
+        try allocate()
+        rows.append((tick, sample.missed))
+    }
+
+    func prune(before cutoff: Double) throws(HistoryError) -> Int {
+        prunes += 1
+        defer { prunable = 0 }
+        if prunable > 0 { room = true }
+        return prunable
+    }
+}

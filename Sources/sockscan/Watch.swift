@@ -80,19 +80,18 @@ struct Watch: ParsableCommand {
             recorder.logEvery = .seconds(86_400)
             var formatter = HistoryFormatter()
             formatter.showPort = false
-            var samples: [Sample] = []
+            // Sums, not the samples: memory stays flat however long it watches.
+            var average = RunningAverage()
             recorder.onSample = { sample, _ in
-                if samples.count % 20 == 0 {
-                    if !samples.isEmpty { try printLine("") }
+                if average.count % 20 == 0 {
+                    if average.count > 0 { try printLine("") }
                     try printLine(formatter.header(time: sample.time))
                 }
-                samples.append(sample)
+                average.add(sample)
                 try printLine(formatter.line(HistoryReport.rows([sample])[0]))
             }
             _ = try recorder.run()  // marks the run stopped on its way out, an error's too
-            if !samples.isEmpty {
-                try printLine(formatter.line(HistoryReport.average(samples), label: "Average:"))
-            }
+            if let row = average.row { try printLine(formatter.line(row, label: "Average:")) }
         }
     }
 }

@@ -77,6 +77,22 @@ func knownSamples(start: Double = baseTime) -> [Sample] {
         #expect(peak.portUtilization == 0.2)
     }
 
+    @Test func runningAverageMatchesTheAverageOfTheSamples() {
+        var running = RunningAverage()
+        #expect(running.row == nil)
+        var seen: [Sample] = []
+        for sample in knownSamples() {
+            running.add(sample)
+            seen.append(sample)
+            #expect(running.row?[.tcpTW] == Double(seen.count - 1) / 2, "tcp-tw is 0, 1, 2…")
+        }
+        let row = running.row!
+        #expect(row.samples == 12 && row.time == baseTime)
+        #expect(row[.tcpTW] == 5.5 && row[.established] == 111 && row[.udpsck] == 7)
+        #expect(abs(row.portUtilization! - 0.15) < 1e-12)
+        #expect(row.missed == 2)
+    }
+
     @Test func sparklineSpansTheRange() {
         #expect(HistoryReport.sparkline([0, 1, 2, 3, 4, 5, 6, 7]) == "▁▂▃▄▅▆▇█")
         #expect(HistoryReport.sparkline([3, 3]) == "▁▁")

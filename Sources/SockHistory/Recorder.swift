@@ -139,7 +139,8 @@ public protocol HistoryWriter: AnyObject {
     func beginRun(_ info: HistoryStore.RunInfo) throws(HistoryError)
     func endRun(at time: Double) throws(HistoryError)
     func insert(_ sample: Sample, tick: Int64, ports: PortSnapshot?) throws(HistoryError)
-    @discardableResult func prune(before cutoff: Double) throws(HistoryError) -> Int
+    /// Deletes at most `limit` samples older than `cutoff`, the oldest; returns how many.
+    @discardableResult func prune(before cutoff: Double, limit: Int) throws(HistoryError) -> Int
 }
 
 extension HistoryStore: HistoryWriter {}
@@ -173,6 +174,8 @@ public final class Recorder {
     /// Log lines (start, a summary every `logEvery`, missed ticks, a full disk, stop).
     public var onLog: ((String) -> Void)?
     public var logEvery = TimeSpan.seconds(3600)
+    /// Samples deleted by the retention per transaction at most (a backlog goes one chunk per tick).
+    public var pruneLimit = HistoryStore.pruneLimit
     /// While the disk stays full, one log line per this much time.
     public var fullDiskLogEvery = TimeSpan.seconds(60)
 
@@ -279,8 +282,8 @@ public final class Recorder {
 
             let now = clock.monotonic()
             if retention != nil, store != nil, now >= nextPrune {
-                try pruneByRetention()
-                nextPrune = now + retentionEvery
+                // A full chunk: more may be left; the next one at the next tick, not in an hour.
+                nextPrune = try pruneByRetention() < pruneLimit ? now + retentionEvery : now
             }
             if now >= nextLog {
                 summary.cpuMicroseconds = clock.processCPU() - cpuStart
@@ -353,15 +356,19 @@ public final class Recorder {
         }
     }
 
-    /// Deletes the samples older than the retention. A full disk can refuse that too (a delete needs room in
-    /// the write-ahead log): then nothing is deleted.
-    private func pruneByRetention() throws(HistoryError) {
-        guard let retention, let store else { return }
+    /// Deletes samples older than the retention, ``pruneLimit`` at most. A full disk can refuse that too (a
+    /// delete needs room in the write-ahead log): then nothing is deleted.
+    ///
+    /// - Returns: the number of samples deleted.
+    @discardableResult
+    private func pruneByRetention() throws(HistoryError) -> Int {
+        guard let retention, let store else { return 0 }
         do throws(HistoryError) {
-            let removed = try store.prune(before: clock.wall() - retention.seconds)
+            let removed = try store.prune(before: clock.wall() - retention.seconds, limit: pruneLimit)
             if removed > 0 { onLog?("pruned \(removed) samples older than \(retention)") }
+            return removed
         } catch .diskFull {
-            // Nothing deleted: the caller finds the disk still full.
+            return 0  // the caller finds the disk still full
         }
     }
 

@@ -104,6 +104,16 @@ import Testing
         #expect(h.logs(containing: "writing again: 34 samples skipped").count == 1, "\(h.logs)")
     }
 
+    @Test func aRetentionBacklogIsPrunedAChunkPerTick() throws {
+        let h = Harness(count: 6)
+        h.recorder.pruneLimit = 100
+        h.writer.prunable = 250
+        _ = try h.recorder.run()
+        // Full chunks at ticks 0 and 1, the rest at tick 2; then nothing until the hour.
+        #expect(h.writer.pruned == [100, 100, 50])
+        #expect(h.writer.rows.map(\.tick) == [0, 1, 2, 3, 4, 5])
+    }
+
     @Test func stoppingWhileTheDiskIsFullIsNoError() throws {
         let h = Harness()
         h.full(from: 200)

@@ -76,7 +76,7 @@ final class ScriptedWriter: HistoryWriter {
     var isFull: () -> Bool = { false }
     /// Throws this on the next insert (another error than a full disk).
     var failure: HistoryError?
-    /// Rows the next prune deletes: they make room for one write even while `isFull`.
+    /// Rows older than the retention: a prune that deletes some makes room for one write even while `isFull`.
     var prunable = 0
     private var room = false
 
@@ -84,6 +84,8 @@ final class ScriptedWriter: HistoryWriter {
     private(set) var ended: [Double] = []
     private(set) var rows: [(tick: Int64, missed: Int)] = []
     private(set) var prunes = 0
+    /// What each prune deleted.
+    private(set) var pruned: [Int] = []
 
     private func allocate() throws(HistoryError) {
         if room {
@@ -112,10 +114,12 @@ final class ScriptedWriter: HistoryWriter {
         rows.append((tick, sample.missed))
     }
 
-    func prune(before cutoff: Double) throws(HistoryError) -> Int {
+    func prune(before cutoff: Double, limit: Int) throws(HistoryError) -> Int {
         prunes += 1
-        defer { prunable = 0 }
-        if prunable > 0 { room = true }
-        return prunable
+        let deleted = min(prunable, limit)
+        prunable -= deleted
+        if deleted > 0 { room = true }
+        pruned.append(deleted)
+        return deleted
     }
 }

@@ -233,4 +233,44 @@ import Testing
         #expect(missed >= 10, "the ticks of the full spell show as missed")
         #expect(ended == ["stopped"])
     }
+
+    @Test func aRestartOnAFullDiskWaitsForRoom() throws {
+        let namespace = try TestNamespace()
+        defer { namespace.close() }
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        try Self.mountTmpfs(scratch, size: "2m")
+        defer { _ = try? Command.run("umount", [scratch.path]) }
+        let db = scratch.file("restarted.db")
+        let filler = scratch.file("filler")
+        try Self.makeHistory(db, namespace)
+        try #require(!FileManager.default.fileExists(atPath: db + "-shm"), "stopped cleanly: no -shm file left")
+        try Self.fill(filler)
+
+        // As systemd restarts it: the database cannot even be opened (SQLite cannot size its -shm file).
+        let recorder = try Background(Self.record(db, namespace, interval: "20ms"))
+        try waitUntil("the full disk in the log", timeout: 10) { recorder.stderr.contains("is full") }
+        usleep(300_000)
+        #expect(recorder.isRunning, "\(recorder.stderr)")
+        #expect(Self.fullDiskLines(recorder.stderr) == 1, "\(recorder.stderr)")
+
+        try FileManager.default.removeItem(atPath: filler)
+        try waitUntil("rows again", timeout: 10) { Peek.sampleCount(db) >= 3 + 5 }
+        #expect(try recorder.stop(SIGTERM) == 0, "\(recorder.stderr)")
+        #expect(recorder.stderr.contains("stopped by SIGTERM"), "\(recorder.stderr)")
+        let ended = try Peek.queue(db).read { try String?.fetchAll($0, sql: "SELECT ended FROM run ORDER BY id") }
+        #expect(ended == ["stopped", "stopped"])
+        // Last, on a read-write connection: closing it removes the -wal and -shm files, as at a clean stop.
+        #expect(try Peek.integrity(db) == "ok")
+        try #require(!FileManager.default.fileExists(atPath: db + "-shm"))
+
+        // Stopped while it still waits: a clean exit too.
+        try Self.fill(filler)
+        let waiting = try Background(Self.record(db, namespace, interval: "20ms"))
+        try waitUntil("the full disk in the log", timeout: 10) { waiting.stderr.contains("is full") }
+        #expect(try waiting.stop(SIGTERM) == 0, "\(waiting.stderr)")
+        #expect(waiting.stderr.contains("stopped by SIGTERM before"), "\(waiting.stderr)")
+        try FileManager.default.removeItem(atPath: filler)
+        #expect(try Peek.integrity(db) == "ok")
+    }
 }

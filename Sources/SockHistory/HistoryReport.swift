@@ -41,6 +41,54 @@ public struct ReportRow: Hashable, Sendable {
     }
 }
 
+/// The average of samples seen one at a time: sums and counts only, so that memory stays the same however
+/// many samples there are (`sockscan watch` runs for as long as it is left).
+public struct RunningAverage: Sendable {
+    /// The first sample (the row's time), with its columns zeroed: the sums are kept apart.
+    private var first: Sample?
+    public private(set) var count = 0
+    private var sar: [Double] = []
+    private var states: [Double] = []
+    private var portSum = 0.0
+    private var portScans = 0
+    private var missed = 0
+    private var cpuMicroseconds: Int64 = 0
+
+    public init() {}
+
+    public mutating func add(_ sample: Sample) {
+        if first == nil {
+            first = sample
+            sar = Array(repeating: 0, count: sample.sar.count)
+            states = Array(repeating: 0, count: sample.states.count)
+        }
+        count += 1
+        for i in sar.indices { sar[i] += sample.sar[i] }
+        for i in states.indices { states[i] += sample.states[i] }
+        if let ports = sample.portUtilization {
+            portSum += ports
+            portScans += 1
+        }
+        missed += sample.missed
+        cpuMicroseconds += sample.cpuMicroseconds
+    }
+
+    /// The average so far (as ``HistoryReport/average(_:)``), `nil` before the first sample.
+    public var row: ReportRow? {
+        guard let first else { return nil }
+        var row = ReportRow(first)
+        let n = Double(count)
+        row.samples = count
+        row.sar = sar.map { $0 / n }
+        row.states = states.map { $0 / n }
+        row.portUtilization = portScans > 0 ? portSum / Double(portScans) : nil
+        row.lastPortUtilization = row.portUtilization
+        row.missed = missed
+        row.cpuMicroseconds = cpuMicroseconds
+        return row
+    }
+}
+
 /// Per-interval rows, the average and the peak of a stretch of history.
 public enum HistoryReport {
     /// The samples as rows, or aggregated per `every` (intervals aligned on local time: `1m` rows start on
@@ -82,17 +130,9 @@ public enum HistoryReport {
     /// ticks and CPU summed). Its time is the first sample's.
     public static func average(_ samples: [Sample]) -> ReportRow {
         precondition(!samples.isEmpty)
-        var row = ReportRow(samples[0])
-        let n = Double(samples.count)
-        row.samples = samples.count
-        row.sar = (0..<row.sar.count).map { i in samples.reduce(0) { $0 + $1.sar[i] } / n }
-        row.states = (0..<row.states.count).map { i in samples.reduce(0) { $0 + $1.states[i] } / n }
-        let ports = samples.compactMap(\.portUtilization)
-        row.portUtilization = ports.isEmpty ? nil : ports.reduce(0, +) / Double(ports.count)
-        row.lastPortUtilization = row.portUtilization
-        row.missed = samples.reduce(0) { $0 + $1.missed }
-        row.cpuMicroseconds = samples.reduce(0) { $0 + $1.cpuMicroseconds }
-        return row
+        var average = RunningAverage()
+        for sample in samples { average.add(sample) }
+        return average.row!
     }
 
     /// The highest value of every column over `samples` (each column on its own). Its time is when tcp-tw peaked.

@@ -330,19 +330,30 @@ public final class HistoryStore {
         }
     }
 
-    /// Deletes samples older than `cutoff` (their destinations go with them) and runs left without samples.
+    /// Samples deleted per ``prune(before:limit:)`` call at most: one short transaction, so that a large backlog
+    /// (a first run with a shorter `--retention`) never holds the write lock, or grows the write-ahead log, for
+    /// long. A recorder calls again at its next tick while a call comes back full.
+    public static let pruneLimit = 5_000
+
+    /// Deletes the oldest samples older than `cutoff`, at most `limit` of them (their destinations go with
+    /// them), and, once none is left, the stopped runs left without samples.
     ///
-    /// - Returns: the number of samples deleted.
+    /// - Returns: the number of samples deleted: `limit` when there may be more.
     @discardableResult
-    public func prune(before cutoff: Double) throws(HistoryError) -> Int {
+    public func prune(before cutoff: Double, limit: Int = HistoryStore.pruneLimit) throws(HistoryError) -> Int {
         try write("prune") { db in
-            try db.execute(sql: "DELETE FROM sample WHERE time < ?", arguments: [cutoff])
-            let deleted = db.changesCount
+            // Oldest first, through the time index.
             try db.execute(
-                sql: """
-                    DELETE FROM run WHERE stopped IS NOT NULL AND stopped < ?
-                        AND NOT EXISTS (SELECT 1 FROM sample WHERE run_id = run.id)
-                    """, arguments: [cutoff])
+                sql: "DELETE FROM sample WHERE id IN (SELECT id FROM sample WHERE time < ? ORDER BY time LIMIT ?)",
+                arguments: [cutoff, limit])
+            let deleted = db.changesCount
+            if deleted < limit {
+                try db.execute(
+                    sql: """
+                        DELETE FROM run WHERE stopped IS NOT NULL AND stopped < ?
+                            AND NOT EXISTS (SELECT 1 FROM sample WHERE run_id = run.id)
+                        """, arguments: [cutoff])
+            }
             return deleted
         }
     }

@@ -41,6 +41,40 @@ public enum StopSignals {
     }
 }
 
+/// The clocks and the sleep a ``Recorder`` runs on: ``SystemClock`` in a service, a scripted one in tests
+/// (so that the schedule can be checked exactly, without timing real sleeps).
+public protocol RecorderClock {
+    /// Nanoseconds on a clock that never jumps: the schedule's clock.
+    func monotonic() -> Int64
+    /// Seconds since 1970: what a sample is stamped with.
+    func wall() -> Double
+    /// CPU time of the process, microseconds.
+    func processCPU() -> Int64
+    /// Sleeps until ``monotonic()`` reaches `deadline`, or a request to stop arrives.
+    ///
+    /// - Returns: the signal that asks to stop, or `nil` when the deadline came.
+    func wait(untilMonotonic deadline: Int64) -> Int32?
+}
+
+/// The kernel's clocks (``Clock``) and ``StopSignals``.
+public struct SystemClock: RecorderClock {
+    public init() {}
+    public func monotonic() -> Int64 { Clock.monotonic() }
+    public func wall() -> Double { Clock.wall() }
+    public func processCPU() -> Int64 { Clock.processCPU() }
+    public func wait(untilMonotonic deadline: Int64) -> Int32? { StopSignals.wait(untilMonotonic: deadline) }
+}
+
+/// What a ``Recorder`` samples: a ``Sampler`` (the kernel), or a scripted source in tests.
+public protocol SampleSource: AnyObject {
+    /// One sample, stamped `time`.
+    func take(time: Double) throws -> Sample
+    /// A port-exhaustion scan keeping the `top` destinations.
+    func ports(top: Int) throws -> PortSnapshot
+}
+
+extension Sampler: SampleSource {}
+
 /// When to sample: ticks at `start + k * interval` on the monotonic clock, and a full scan every
 /// `fullEvery` (on the first tick and then each tick at or past the next full-scan time).
 public struct Schedule: Sendable, Hashable {
@@ -98,15 +132,38 @@ public struct RecorderSummary: Sendable, Hashable {
     }
 }
 
+/// Where a ``Recorder`` writes: a ``HistoryStore``, or a scripted one in tests.
+public protocol HistoryWriter: AnyObject {
+    /// The current run, once ``beginRun(_:)`` succeeded (and until ``endRun(at:)``).
+    var runID: Int64? { get }
+    func beginRun(_ info: HistoryStore.RunInfo) throws(HistoryError)
+    func endRun(at time: Double) throws(HistoryError)
+    func insert(_ sample: Sample, tick: Int64, ports: PortSnapshot?) throws(HistoryError)
+    /// Deletes at most `limit` samples older than `cutoff`, the oldest; returns how many.
+    @discardableResult func prune(before cutoff: Double, limit: Int) throws(HistoryError) -> Int
+}
+
+extension HistoryStore: HistoryWriter {}
+
 /// Samples on schedule and hands each sample to the store and to `onSample`.
 ///
 /// The schedule is absolute: tick `k` is due at `start + k * interval` on `CLOCK_MONOTONIC`, so time spent
 /// sampling and writing never shifts later ticks. A tick that cannot start in time (the previous sample or
 /// write overran, or the process woke up late) is not taken late: it is counted in the next sample's `missed`.
+///
+/// A full disk does not stop it: a write that fails with ``HistoryError/diskFull(path:)`` is tried once more
+/// after pruning by ``retention``; if the disk is still full the sample is skipped (counted as missed in the
+/// next row written, not handed to `onSample`), one line is logged (then one per ``fullDiskLogEvery`` while it
+/// lasts, and one when writing resumes), and the next tick tries again. SQLite rolls a failed transaction back,
+/// so the rows written before stay as they were.
 public final class Recorder {
-    public let sampler: Sampler
-    public let store: HistoryStore?
+    public let sampler: any SampleSource
+    public let store: (any HistoryWriter)?
+    /// The run that ``run()`` begins in `store` (at once, or at the first write a full disk lets through) and
+    /// ends on its way out.
+    public let runInfo: HistoryStore.RunInfo?
     public let schedule: Schedule
+    public let clock: any RecorderClock
     public var retention: TimeSpan?
     /// Stop after this many samples.
     public var count: Int?
@@ -114,25 +171,57 @@ public final class Recorder {
     public var topDestinations = 10
     /// Called after each sample is stored.
     public var onSample: ((Sample, PortSnapshot?) throws -> Void)?
-    /// Log lines (start, a summary every `logEvery`, missed ticks, stop).
+    /// Log lines (start, a summary every `logEvery`, missed ticks, a full disk, stop).
     public var onLog: ((String) -> Void)?
     public var logEvery = TimeSpan.seconds(3600)
+    /// Samples deleted by the retention per transaction at most (a backlog goes one chunk per tick).
+    public var pruneLimit = HistoryStore.pruneLimit
+    /// While the disk stays full, one log line per this much time.
+    public var fullDiskLogEvery = TimeSpan.seconds(60)
 
-    public init(sampler: Sampler, store: HistoryStore?, schedule: Schedule) {
+    /// - Parameters:
+    ///   - store: where samples go (`nil`: only to `onSample`), with `run`, the run they belong to.
+    public init(
+        sampler: any SampleSource, store: (any HistoryWriter)?, run: HistoryStore.RunInfo?, schedule: Schedule,
+        clock: any RecorderClock = SystemClock()
+    ) {
+        precondition(store == nil || run != nil, "a store needs a run")
         self.sampler = sampler
         self.store = store
+        self.runInfo = run
         self.schedule = schedule
+        self.clock = clock
     }
 
+    /// The full-disk episode under way: when it began and was last logged, samples skipped in it.
+    private var full: (since: Int64, logged: Int64, skipped: Int)?
+
     /// Records until a stop signal (call ``StopSignals/block()`` first, before other threads start) or
-    /// until ``count`` samples.
+    /// until ``count`` samples, then marks the run stopped, on every way out (an error too) where the database
+    /// takes the write.
     ///
-    /// - Throws: ``HistoryError`` when a sample cannot be written (the database keeps every earlier sample),
-    ///   or what the sampler throws.
+    /// - Throws: ``HistoryError`` when the database cannot be written for another reason than a full disk (it
+    ///   keeps every earlier sample), or what the sampler or `onSample` throws.
     public func run() throws -> RecorderSummary {
+        full = nil
+        let summary: RecorderSummary
+        do {
+            summary = try record()
+        } catch {
+            // The error is what the operator needs to see; the run is stopped on a best-effort basis.
+            _ = try? endRun()
+            throw error
+        }
+        if try !endRun() {  // stopped, the disk still full
+            onLog?("the disk is full: the run could not be marked stopped (the next one marks it crashed)")
+        }
+        return summary
+    }
+
+    private func record() throws -> RecorderSummary {
         var summary = RecorderSummary()
-        let start = Clock.monotonic()
-        let cpuStart = Clock.processCPU()
+        let start = clock.monotonic()
+        let cpuStart = clock.processCPU()
         var lastCPU = cpuStart
         var tick: Int64 = 0
         var missed: Int64 = 0
@@ -140,28 +229,35 @@ public final class Recorder {
         let retentionEvery = Int64(3_600) * 1_000_000_000
         var nextPrune = start
         var nextLog = start + logEvery.nanoseconds
+        // The run row at once, unless the disk is full (then at the first sample that can be written).
+        if let store, let runInfo {
+            if let full = try writeFreeingSpace({ () throws(HistoryError) in try store.beginRun(runInfo) }) {
+                diskStillFull(full, skipping: false)
+            }
+        }
         while true {
             if tick > 0 {
                 let deadline = start + tick * schedule.interval.nanoseconds
-                if let signal = StopSignals.wait(untilMonotonic: deadline) {
+                if let signal = clock.wait(untilMonotonic: deadline) {
                     summary.signal = signal
                     break
                 }
                 // Woken too late (the machine was busy): this tick is missed too, never taken late.
-                let elapsed = Clock.monotonic() - start
+                let elapsed = clock.monotonic() - start
                 if elapsed - tick * schedule.interval.nanoseconds > schedule.lateness {
                     let next = schedule.next(after: tick - 1, elapsed: elapsed)
                     if next.tick != tick {
                         onLog?(
                             "woke \((elapsed - tick * schedule.interval.nanoseconds) / 1_000_000) ms late: tick missed")
                         missed += next.missed
+                        summary.missed += next.missed
                         tick = next.tick
                         continue
                     }
                 }
             }
-            let began = Clock.monotonic()
-            var sample = try sampler.take(time: Clock.wall())
+            let began = clock.monotonic()
+            var sample = try sampler.take(time: clock.wall())
             var ports: PortSnapshot?
             if let every = schedule.ticksPerFullScan, tick >= nextFullTick {
                 ports = try sampler.ports(top: topDestinations)
@@ -169,25 +265,28 @@ public final class Recorder {
                 nextFullTick = (tick / every + 1) * every
                 summary.fullScans += 1
             }
-            let cpu = Clock.processCPU()
+            let cpu = clock.processCPU()
             sample.missed = Int(missed)
             sample.cpuMicroseconds = cpu - lastCPU
-            sample.sampleMicroseconds = (Clock.monotonic() - began) / 1000
+            sample.sampleMicroseconds = (clock.monotonic() - began) / 1000
             lastCPU = cpu
-            try store?.insert(sample, tick: tick, ports: ports)
-            try onSample?(sample, ports)
-            summary.samples += 1
-            summary.missed += missed
-            if let count, summary.samples >= count { break }
+            if try write(sample, tick: tick, ports: ports) {
+                try onSample?(sample, ports)
+                summary.samples += 1
+                missed = 0
+                if let count, summary.samples >= count { break }
+            } else {
+                missed += 1
+                summary.missed += 1
+            }
 
-            let now = Clock.monotonic()
-            if let retention, let store, now >= nextPrune {
-                let removed = try store.prune(before: Clock.wall() - retention.seconds)
-                if removed > 0 { onLog?("pruned \(removed) samples older than \(retention)") }
-                nextPrune = now + retentionEvery
+            let now = clock.monotonic()
+            if retention != nil, store != nil, now >= nextPrune {
+                // A full chunk: more may be left; the next one at the next tick, not in an hour.
+                nextPrune = try pruneByRetention() < pruneLimit ? now + retentionEvery : now
             }
             if now >= nextLog {
-                summary.cpuMicroseconds = Clock.processCPU() - cpuStart
+                summary.cpuMicroseconds = clock.processCPU() - cpuStart
                 summary.elapsedNanoseconds = now - start
                 onLog?(summary.description)
                 nextLog += logEvery.nanoseconds
@@ -199,11 +298,100 @@ public final class Recorder {
                         + "\((now - began) / 1_000_000) ms, interval \(schedule.interval)")
             }
             tick = next.tick
-            missed = next.missed
+            missed += next.missed
+            summary.missed += next.missed
         }
-        summary.cpuMicroseconds = Clock.processCPU() - cpuStart
-        summary.elapsedNanoseconds = Clock.monotonic() - start
+        summary.cpuMicroseconds = clock.processCPU() - cpuStart
+        summary.elapsedNanoseconds = clock.monotonic() - start
         return summary
+    }
+
+    /// Writes a sample (beginning the run first if a full disk kept it from starting).
+    ///
+    /// - Returns: `false` when the disk is full (the sample is skipped).
+    private func write(_ sample: Sample, tick: Int64, ports: PortSnapshot?) throws(HistoryError) -> Bool {
+        guard let store, let runInfo else { return true }
+        let failure = try writeFreeingSpace { () throws(HistoryError) in
+            if store.runID == nil { try store.beginRun(runInfo) }
+            try store.insert(sample, tick: tick, ports: ports)
+        }
+        if let failure {
+            diskStillFull(failure, skipping: true)
+            return false
+        }
+        if let full {
+            onLog?(
+                "writing again: \(full.skipped) sample\(full.skipped == 1 ? "" : "s") skipped while the disk was full "
+                    + "(\((clock.monotonic() - full.since) / 1_000_000_000) s)")
+            self.full = nil
+        }
+        return true
+    }
+
+    /// Marks the run stopped (if it began).
+    ///
+    /// - Returns: `false` when the disk is full.
+    private func endRun() throws(HistoryError) -> Bool {
+        guard let store, store.runID != nil else { return true }
+        return try writeFreeingSpace { () throws(HistoryError) in try store.endRun(at: clock.wall()) } == nil
+    }
+
+    /// Runs `body`; when the disk is full, prunes by the retention and runs it once more.
+    ///
+    /// - Returns: `nil` once written, the ``HistoryError/diskFull(path:)`` error when the disk is still full.
+    /// - Throws: any other error of `body`.
+    private func writeFreeingSpace(_ body: () throws(HistoryError) -> Void) throws(HistoryError) -> HistoryError? {
+        do throws(HistoryError) {
+            try body()
+            return nil
+        } catch .diskFull {
+            // Go on below.
+        }
+        try pruneByRetention()
+        do throws(HistoryError) {
+            try body()
+            return nil
+        } catch .diskFull(let path) {
+            return .diskFull(path: path)
+        }
+    }
+
+    /// Deletes samples older than the retention, ``pruneLimit`` at most. A full disk can refuse that too (a
+    /// delete needs room in the write-ahead log): then nothing is deleted.
+    ///
+    /// - Returns: the number of samples deleted.
+    @discardableResult
+    private func pruneByRetention() throws(HistoryError) -> Int {
+        guard let retention, let store else { return 0 }
+        do throws(HistoryError) {
+            let removed = try store.prune(before: clock.wall() - retention.seconds, limit: pruneLimit)
+            if removed > 0 { onLog?("pruned \(removed) samples older than \(retention)") }
+            return removed
+        } catch .diskFull {
+            return 0  // the caller finds the disk still full
+        }
+    }
+
+    /// Logs a full disk: at once, then once per ``fullDiskLogEvery`` while it lasts.
+    private func diskStillFull(_ error: HistoryError, skipping: Bool) {
+        let now = clock.monotonic()
+        guard case .diskFull(let path) = error else { return }
+        let what = "the disk holding \(path) is full"
+        if var episode = full {
+            if skipping { episode.skipped += 1 }
+            if now - episode.logged >= fullDiskLogEvery.nanoseconds {
+                onLog?(
+                    "\(what) still: \(episode.skipped) sample\(episode.skipped == 1 ? "" : "s") skipped "
+                        + "in \((now - episode.since) / 1_000_000_000) s; free some space")
+                episode.logged = now
+            }
+            full = episode
+        } else {
+            onLog?(
+                "\(what): samples are skipped (counted as missed) until there is room again; the rows written "
+                    + "so far are intact")
+            full = (now, now, skipping ? 1 : 0)
+        }
     }
 }
 

@@ -40,7 +40,10 @@ struct Record: ParsableCommand {
 
             The database is SQLite in WAL mode (sockscan report reads it while this writes), created 0640, one \
             transaction per sample (a crash loses at most the sample being written); rows older than \
-            --retention are deleted. One recorder per database: a second one is refused.
+            --retention are deleted. One recorder per database: a second one is refused. A full disk does not \
+            stop it: rows older than --retention are deleted and the write tried again; if there is still no \
+            room the sample is skipped (counted as missed), a line goes to stderr (then one a minute), and \
+            recording resumes once space is freed; started on a full disk, it waits for room.
 
             Durations: 500ms 10s 1m 2h 14d.
 
@@ -88,23 +91,55 @@ struct Record: ParsableCommand {
             let log: (String) -> Void = { Console.warn("sockscan record: \($0)") }
             let namespace = try netns.map { try NetworkNamespace($0) }
             let sampler = try Sampler(namespace: namespace, onWarning: log)
-            let store = try HistoryStore.openForRecording(path: db)
-            try store.beginRun(
-                .init(
-                    started: Clock.wall(), pid: getpid(), host: hostName(), netns: netns, filter: nil,
-                    interval: interval, fullEvery: fullEvery, version: SockScan.configuration.version))
+            guard let store = try openWaitingForRoom(log: log) else { return }
+            let run = HistoryStore.RunInfo(
+                started: Clock.wall(), pid: getpid(), host: hostName(), netns: netns, filter: nil,
+                interval: interval, fullEvery: fullEvery, version: SockScan.configuration.version)
             let recorder = Recorder(
-                sampler: sampler, store: store, schedule: Schedule(interval: interval, fullEvery: fullEvery))
+                sampler: sampler, store: store, run: run, schedule: Schedule(interval: interval, fullEvery: fullEvery))
             recorder.retention = retention
             recorder.topDestinations = top
             recorder.onLog = log
             log(
                 "recording every \(interval) (ports every \(fullEvery)) into \(db), keeping \(retention); pid \(getpid())"
             )
+            // Marks the run stopped on its way out, an error's too.
             let summary = try recorder.run()
-            try store.endRun(at: Clock.wall())
-            let why = summary.signal.map { $0 == SIGTERM ? "SIGTERM" : $0 == SIGINT ? "SIGINT" : "signal \($0)" }
-            log("stopped\(why.map { " by \($0)" } ?? ""): \(summary.description)")
+            log("stopped\(summary.signal.map { " by \(signalName($0))" } ?? ""): \(summary.description)")
         }
     }
+
+    /// Opens the database; while the disk is too full for that (SQLite cannot size its shared-memory file),
+    /// tries again every --interval until a stop signal, so that a restart on a full disk waits for room
+    /// instead of failing again at each restart.
+    ///
+    /// - Returns: `nil` when a stop signal came first.
+    func openWaitingForRoom(log: (String) -> Void) throws -> HistoryStore? {
+        var logged: Int64?
+        while true {
+            let failure: HistoryError
+            do {
+                let store = try HistoryStore.openForRecording(path: db)
+                if logged != nil { log("opened \(db): there is room again") }
+                return store
+            } catch {
+                failure = error
+            }
+            guard case .diskFull = failure else { throw failure }
+            let now = Clock.monotonic()
+            if logged.map({ now - $0 >= 60 * 1_000_000_000 }) ?? true {
+                log("the disk holding \(db) is full: cannot open it; trying again every \(interval)")
+                logged = now
+            }
+            if let signal = StopSignals.wait(untilMonotonic: now + interval.nanoseconds) {
+                log("stopped by \(signalName(signal)) before \(db) could be opened (the disk is full)")
+                return nil
+            }
+        }
+    }
+}
+
+/// `SIGTERM`, `SIGINT`, or `signal N`.
+func signalName(_ signal: Int32) -> String {
+    signal == SIGTERM ? "SIGTERM" : signal == SIGINT ? "SIGINT" : "signal \(signal)"
 }

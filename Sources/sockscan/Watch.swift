@@ -67,31 +67,31 @@ struct Watch: ParsableCommand {
             let namespace = try netns.map { try NetworkNamespace($0) }
             let sampler = try Sampler(namespace: namespace, filter: filter, onWarning: { Console.warn($0) })
             let store = try db.map { try HistoryStore.openForRecording(path: $0) }
-            try store?.beginRun(
-                .init(
+            let run = store.map { _ in
+                HistoryStore.RunInfo(
                     started: Clock.wall(), pid: getpid(), host: hostName(), netns: netns,
                     filter: filter?.description, interval: interval, fullEvery: nil,
-                    version: SockScan.configuration.version))
-            let recorder = Recorder(sampler: sampler, store: store, schedule: Schedule(interval: interval))
+                    version: SockScan.configuration.version)
+            }
+            let recorder = Recorder(
+                sampler: sampler, store: store, run: run, schedule: Schedule(interval: interval))
             recorder.count = count
             recorder.onLog = { Console.warn("sockscan watch: \($0)") }
             recorder.logEvery = .seconds(86_400)
             var formatter = HistoryFormatter()
             formatter.showPort = false
-            var samples: [Sample] = []
+            // Sums, not the samples: memory stays flat however long it watches.
+            var average = RunningAverage()
             recorder.onSample = { sample, _ in
-                if samples.count % 20 == 0 {
-                    if !samples.isEmpty { try printLine("") }
+                if average.count % 20 == 0 {
+                    if average.count > 0 { try printLine("") }
                     try printLine(formatter.header(time: sample.time))
                 }
-                samples.append(sample)
+                average.add(sample)
                 try printLine(formatter.line(HistoryReport.rows([sample])[0]))
             }
-            _ = try recorder.run()
-            try store?.endRun(at: Clock.wall())
-            if !samples.isEmpty {
-                try printLine(formatter.line(HistoryReport.average(samples), label: "Average:"))
-            }
+            _ = try recorder.run()  // marks the run stopped on its way out, an error's too
+            if let row = average.row { try printLine(formatter.line(row, label: "Average:")) }
         }
     }
 }

@@ -77,6 +77,22 @@ func knownSamples(start: Double = baseTime) -> [Sample] {
         #expect(peak.portUtilization == 0.2)
     }
 
+    @Test func runningAverageMatchesTheAverageOfTheSamples() {
+        var running = RunningAverage()
+        #expect(running.row == nil)
+        var seen: [Sample] = []
+        for sample in knownSamples() {
+            running.add(sample)
+            seen.append(sample)
+            #expect(running.row?[.tcpTW] == Double(seen.count - 1) / 2, "tcp-tw is 0, 1, 2…")
+        }
+        let row = running.row!
+        #expect(row.samples == 12 && row.time == baseTime)
+        #expect(row[.tcpTW] == 5.5 && row[.established] == 111 && row[.udpsck] == 7)
+        #expect(abs(row.portUtilization! - 0.15) < 1e-12)
+        #expect(row.missed == 2)
+    }
+
     @Test func sparklineSpansTheRange() {
         #expect(HistoryReport.sparkline([0, 1, 2, 3, 4, 5, 6, 7]) == "▁▂▃▄▅▆▇█")
         #expect(HistoryReport.sparkline([3, 3]) == "▁▁")
@@ -197,5 +213,47 @@ func knownSamples(start: Double = baseTime) -> [Sample] {
         #expect(result.status == 1)
         #expect(result.stderr.contains("does not exist"), "\(result.stderr)")
         #expect(result.stderr.split(separator: "\n").count == 1)
+    }
+}
+
+/// Retention on a real store: chunks, oldest first, destinations with their samples, empty runs last.
+@Suite struct PruneTests {
+    @Test func pruneDeletesTheOldestInBoundedChunks() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let store = try HistoryStore.openForRecording(path: scratch.file("prune.db"))
+        let info = { (started: Double) in
+            HistoryStore.RunInfo(
+                started: started, pid: getpid(), host: "test", netns: nil, filter: nil, interval: .seconds(10),
+                fullEvery: .seconds(10), version: "test")
+        }
+        let destination = StoredDestination(
+            localAddress: "127.0.0.1", remoteAddress: "127.0.0.2", remotePort: 80, used: 1, capacity: 100,
+            established: 1, timeWait: 0, utilization: 0.01)
+        // An old run of 5 samples, then a run of 20: 25 samples 10 s apart, each with a destination.
+        for (run, range) in [(0, 0..<5), (1, 5..<25)] {
+            try store.beginRun(info(baseTime + Double(range.lowerBound) * 10))
+            for i in range {
+                let ports = PortSnapshot(
+                    worstUtilization: 0.01, capacity: 100, destinationCount: 1, udpPorts: 0, top: [destination])
+                try store.insert(Sample(time: baseTime + Double(i) * 10), tick: Int64(i), ports: ports)
+            }
+            if run == 0 { try store.endRun(at: baseTime + 40) }
+        }
+        let queue = try Peek.queue(store.path)
+        func count(_ table: String) throws -> Int {
+            try queue.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM \(table)") ?? 0 }
+        }
+
+        let cutoff = baseTime + 170  // samples 0…16 are older
+        #expect(try store.prune(before: cutoff, limit: 8) == 8)
+        #expect(try count("run") == 2, "the old run's samples are gone, the run only once the backlog is")
+        #expect(try store.prune(before: cutoff, limit: 8) == 8)
+        #expect(try store.prune(before: cutoff, limit: 8) == 1)
+        #expect(try store.prune(before: cutoff, limit: 8) == 0)
+        #expect(try store.samples().map(\.time) == (17..<25).map { baseTime + Double($0) * 10 })
+        #expect(try count("destination") == 8, "destinations go with their samples")
+        #expect(try count("run") == 1)
+        #expect(try Peek.integrity(store.path) == "ok")
     }
 }

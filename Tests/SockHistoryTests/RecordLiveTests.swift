@@ -132,21 +132,29 @@ import Testing
             #expect(fields[14] == "3", "timewait: \(row)")
             #expect(fields[15] == "1", "listen: \(row)")
         }
+        let average = try #require(lines.last { $0.hasPrefix("Average:") }).split(separator: " ")
         #expect(lines.last?.hasPrefix("Average:") == true)
+        #expect(average[6] == "3" && average[14] == "3" && average[15] == "1", "\(average)")
         #expect(Peek.sampleCount(db) == 22)
 
-        // On an absolute schedule: sample i is at start + i * 20 ms, give or take the lateness (5 ms) and the
-        // time to stamp it, however long each sample took; a missed tick leaves its slot empty.
+        // On an absolute schedule, as far as a live run on a busy machine can show it: each row's tick follows
+        // the previous one plus the ticks it reports missed (a delay is counted, never absorbed by shifting the
+        // schedule). How close to its time each tick is taken is RecorderScheduleTests' job, on a scripted
+        // clock; here the bound on a row's offset from its grid time is only against gross drift.
         let stored = try Peek.queue(db).read {
             try Row.fetchAll($0, sql: "SELECT time, tick, missed FROM sample ORDER BY id")
         }
         let start: Double = stored[0]["time"]
+        #expect(stored[0]["tick"] as Int64 == 0)
         var missed = 0
-        for row in stored.dropFirst() {
+        for (previous, row) in zip(stored, stored.dropFirst()) {
             let tick: Int64 = row["tick"]
             let time: Double = row["time"]
             missed += row["missed"] as Int
-            #expect(abs(time - start - Double(tick) * 0.02) < 0.018, "tick \(tick) at +\(time - start) s")
+            #expect(tick == previous["tick"] as Int64 + 1 + Int64(row["missed"] as Int), "tick \(tick)")
+            // Tick 0 may itself have been stamped late, by up to the same slack.
+            let offset = time - start - Double(tick) * 0.02
+            #expect(offset > -0.5 && offset < 0.5, "tick \(tick) at +\(time - start) s")
         }
         #expect(stored.last!["tick"] as Int64 == 21 + Int64(missed))
 

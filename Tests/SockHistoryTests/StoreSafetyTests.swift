@@ -145,32 +145,132 @@ import Testing
         #expect(Peek.bytes(db) == bytes)
     }
 
-    @Test func aFullDiskStopsTheRecorderCleanly() throws {
+    /// A tmpfs of `size` at `scratch`, unmounted by the caller.
+    static func mountTmpfs(_ scratch: Scratch, size: String) throws {
+        try Command.check("mount", ["-t", "tmpfs", "-o", "size=\(size)", "sockscan-test", scratch.path])
+    }
+
+    /// Fills the file system holding `path` with a file of that name.
+    static func fill(_ path: String) throws {
+        FileManager.default.createFile(atPath: path, contents: nil)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        defer { try? handle.close() }
+        let chunk = Data(count: 4096)
+        for _ in 0..<100_000 {
+            do { try handle.write(contentsOf: chunk) } catch { break }
+        }
+    }
+
+    /// The number of stderr lines that mention the full disk.
+    static func fullDiskLines(_ stderr: String) -> Int {
+        stderr.split(separator: "\n").filter { $0.contains("is full") || $0.contains("still:") }.count
+    }
+
+    @Test func aFullDiskDoesNotStopTheRecorder() throws {
         let namespace = try TestNamespace()
         defer { namespace.close() }
         let scratch = try Scratch()
         defer { scratch.remove() }
-        try Command.check("mount", ["-t", "tmpfs", "-o", "size=512k", "sockscan-test", scratch.path])
+        try Self.mountTmpfs(scratch, size: "512k")
         defer { _ = try? Command.run("umount", [scratch.path]) }
         let db = scratch.file("full.db")
         let recorder = try Background(Self.record(db, namespace, interval: "20ms"))
         try waitUntil("samples", timeout: 8) { Peek.sampleCount(db) >= 5 }
         let before = try Peek.sampleIDs(db)
-        // Fill the file system.
-        let filler = scratch.file("filler")
-        FileManager.default.createFile(atPath: filler, contents: nil)
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: filler))
-        let chunk = Data(count: 4096)
-        for _ in 0..<200 {
-            do { try handle.write(contentsOf: chunk) } catch { break }
-        }
-        try? handle.close()
-        try waitUntil("the recorder to stop", timeout: 10) { !recorder.isRunning }
-        #expect(try recorder.stop() == 1)
-        #expect(recorder.stderr.contains("is full"), "\(recorder.stderr)")
+        try Self.fill(scratch.file("filler"))
+        try waitUntil("the full disk in the log", timeout: 10) { recorder.stderr.contains("is full") }
+        // Still full, still running: samples are skipped, not fatal.
+        usleep(300_000)
+        #expect(recorder.isRunning, "\(recorder.stderr)")
+        #expect(Self.fullDiskLines(recorder.stderr) == 1, "one line, not one per sample: \(recorder.stderr)")
+        // Stopped while the disk is still full: a clean stop all the same.
+        #expect(try recorder.stop(SIGTERM) == 0, "\(recorder.stderr)")
+        #expect(recorder.stderr.contains("stopped by SIGTERM"), "\(recorder.stderr)")
 
-        try FileManager.default.removeItem(atPath: filler)
+        try FileManager.default.removeItem(atPath: scratch.file("filler"))
         #expect(try Peek.integrity(db) == "ok")
         #expect(Set(before).isSubset(of: Set(try Peek.sampleIDs(db))))
+    }
+
+    @Test func recordingResumesOnceSpaceIsFreed() throws {
+        let namespace = try TestNamespace()
+        defer { namespace.close() }
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        // Room for the write-ahead log to grow while the test runs (it is checkpointed at 4 MB only).
+        try Self.mountTmpfs(scratch, size: "2m")
+        defer { _ = try? Command.run("umount", [scratch.path]) }
+        let db = scratch.file("resumed.db")
+        let filler = scratch.file("filler")
+        let recorder = try Background(Self.record(db, namespace, interval: "20ms"))
+        try waitUntil("samples", timeout: 8) { Peek.sampleCount(db) >= 5 }
+        let before = try Peek.sampleIDs(db)
+
+        try Self.fill(filler)
+        try waitUntil("the full disk in the log", timeout: 10) { recorder.stderr.contains("is full") }
+        usleep(300_000)  // some 15 ticks with no room
+        #expect(recorder.isRunning, "\(recorder.stderr)")
+        let whileFull = try Peek.sampleIDs(db)
+
+        try FileManager.default.removeItem(atPath: filler)
+        try waitUntil("rows again", timeout: 10) { Peek.sampleCount(db) >= whileFull.count + 5 }
+        #expect(try recorder.stop(SIGTERM) == 0, "\(recorder.stderr)")
+        let stderr = recorder.stderr
+        #expect(stderr.contains("writing again: "), "\(stderr)")
+        #expect(stderr.contains("stopped by SIGTERM"), "\(stderr)")
+        #expect(Self.fullDiskLines(stderr) == 1, "\(stderr)")
+
+        #expect(try Peek.integrity(db) == "ok")
+        let after = try Peek.sampleIDs(db)
+        #expect(Set(before).isSubset(of: Set(after)) && Set(whileFull).isSubset(of: Set(after)))
+        // The skipped samples are counted in the first row written after them; the run stopped, not crashed.
+        let (missed, ended) = try Peek.queue(db).read { db in
+            (
+                try Int.fetchOne(db, sql: "SELECT max(missed) FROM sample") ?? 0,
+                try String?.fetchAll(db, sql: "SELECT ended FROM run ORDER BY id")
+            )
+        }
+        #expect(missed >= 10, "the ticks of the full spell show as missed")
+        #expect(ended == ["stopped"])
+    }
+
+    @Test func aRestartOnAFullDiskWaitsForRoom() throws {
+        let namespace = try TestNamespace()
+        defer { namespace.close() }
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        try Self.mountTmpfs(scratch, size: "2m")
+        defer { _ = try? Command.run("umount", [scratch.path]) }
+        let db = scratch.file("restarted.db")
+        let filler = scratch.file("filler")
+        try Self.makeHistory(db, namespace)
+        try #require(!FileManager.default.fileExists(atPath: db + "-shm"), "stopped cleanly: no -shm file left")
+        try Self.fill(filler)
+
+        // As systemd restarts it: the database cannot even be opened (SQLite cannot size its -shm file).
+        let recorder = try Background(Self.record(db, namespace, interval: "20ms"))
+        try waitUntil("the full disk in the log", timeout: 10) { recorder.stderr.contains("is full") }
+        usleep(300_000)
+        #expect(recorder.isRunning, "\(recorder.stderr)")
+        #expect(Self.fullDiskLines(recorder.stderr) == 1, "\(recorder.stderr)")
+
+        try FileManager.default.removeItem(atPath: filler)
+        try waitUntil("rows again", timeout: 10) { Peek.sampleCount(db) >= 3 + 5 }
+        #expect(try recorder.stop(SIGTERM) == 0, "\(recorder.stderr)")
+        #expect(recorder.stderr.contains("stopped by SIGTERM"), "\(recorder.stderr)")
+        let ended = try Peek.queue(db).read { try String?.fetchAll($0, sql: "SELECT ended FROM run ORDER BY id") }
+        #expect(ended == ["stopped", "stopped"])
+        // Last, on a read-write connection: closing it removes the -wal and -shm files, as at a clean stop.
+        #expect(try Peek.integrity(db) == "ok")
+        try #require(!FileManager.default.fileExists(atPath: db + "-shm"))
+
+        // Stopped while it still waits: a clean exit too.
+        try Self.fill(filler)
+        let waiting = try Background(Self.record(db, namespace, interval: "20ms"))
+        try waitUntil("the full disk in the log", timeout: 10) { waiting.stderr.contains("is full") }
+        #expect(try waiting.stop(SIGTERM) == 0, "\(waiting.stderr)")
+        #expect(waiting.stderr.contains("stopped by SIGTERM before"), "\(waiting.stderr)")
+        try FileManager.default.removeItem(atPath: filler)
+        #expect(try Peek.integrity(db) == "ok")
     }
 }

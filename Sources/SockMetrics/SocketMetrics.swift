@@ -12,15 +12,22 @@ public struct DestinationUtilization: Hashable, Sendable {
     public var used: Int
     /// Ports it can use (range - reserved - bound).
     public var capacity: Int
+    /// Of `used`, TIME_WAIT sockets that `tcp_tw_reuse` lets `connect()` take over.
+    public var reusableTimeWait: Int
 
-    public init(destination: Destination, used: Int, capacity: Int) {
+    public init(destination: Destination, used: Int, capacity: Int, reusableTimeWait: Int = 0) {
         self.destination = destination
         self.used = used
         self.capacity = capacity
+        self.reusableTimeWait = reusableTimeWait
     }
 
-    /// `used / capacity`, 1 when there is no port at all: what `sockscan ports` shows as UTIL.
+    /// `used / capacity`, 1 when there is no port at all: every socket holding a port, TIME_WAIT included.
     public var ratio: Double { capacity > 0 ? Double(used) / Double(capacity) : 1 }
+
+    /// `(used - reusable TIME_WAIT) / capacity`: the ports `connect()` cannot have, what `sockscan ports`
+    /// shows as UTIL and bases its verdict on.
+    public var effectiveRatio: Double { capacity > 0 ? Double(used - reusableTimeWait) / Double(capacity) : 1 }
 }
 
 /// What one collection read from a namespace: socket counts, sockstat totals and the port picture.
@@ -123,13 +130,13 @@ public final class SocketMetricsCollector {
                 usage.add($0)
             }
             stats.requests += more.requests
-            let capacity = usage.capacity
             snapshot.destinations = usage.destinations.count
-            var all = usage.destinations.map {
-                DestinationUtilization(destination: $0.key, used: $0.value.states.total, capacity: capacity)
+            // The same order as `sockscan ports`: most ports blocked first.
+            snapshot.top = usage.report().destinations.prefix(top).map {
+                DestinationUtilization(
+                    destination: $0.destination, used: $0.used, capacity: $0.capacity,
+                    reusableTimeWait: $0.reusableTimeWait)
             }
-            all.sort { $0.used != $1.used ? $0.used > $1.used : $0.destination < $1.destination }
-            snapshot.top = Array(all.prefix(top))
         }
         snapshot.sockstat = try Sockstat.read(namespace: scanner.namespace)
         snapshot.pageSize = max(1, sysconf(Int32(_SC_PAGESIZE)))
@@ -169,6 +176,15 @@ public enum SocketMetrics {
     /// The states exposed per protocol: TCP's eleven, and UDP's two (`established` for a connected UDP
     /// socket, `close` for an unconnected one, as `ss` filters them). Every one is exposed, zero or not,
     /// so a series never vanishes when a state empties.
+    /// The labels that name a destination.
+    static func destinationLabels(_ destination: Destination) -> [MetricLabel] {
+        [
+            .init("local_address", destination.localAddress.description),
+            .init("remote_address", destination.remoteAddress.description),
+            .init("remote_port", String(destination.remotePort)),
+        ]
+    }
+
     public static func exposedStates(_ proto: TransportProtocol) -> [TCPState] {
         proto == .tcp ? TCPState.allCases : [.established, .close]
     }
@@ -211,7 +227,7 @@ public enum SocketMetrics {
             MetricFamily(
                 name: "sockscan_sockstat_sockets_used",
                 help:
-                    "Sockets in use on the whole host, every protocol and namespace (/proc/net/sockstat sockets: used, sar totsck).",
+                    "Sockets in use in the scanned network namespace, every protocol (/proc/net/sockstat sockets: used, sar totsck; per namespace since Linux 4.16).",
                 type: .gauge, samples: [MetricSample([], Double(stat.socketsUsed))]))
         let inuse: [(String, String, UInt64)] = [
             ("tcp", "inet", stat.tcpInUse), ("tcp", "inet6", stat.tcp6InUse),
@@ -281,15 +297,19 @@ public enum SocketMetrics {
             MetricFamily(
                 name: "sockscan_port_utilization_ratio",
                 help:
-                    "Share of the ephemeral port capacity used by TCP sockets to one destination, TIME_WAIT included, for the busiest destinations (sockscan ports).",
+                    "Share of the ephemeral port capacity held by TCP sockets to one destination, every TIME_WAIT socket included, for the busiest destinations (sockscan ports USED / CAP).",
                 type: .gauge, unit: "ratio",
                 samples: snapshot.top.prefix(max(0, top)).map {
-                    MetricSample(
-                        [
-                            .init("local_address", $0.destination.localAddress.description),
-                            .init("remote_address", $0.destination.remoteAddress.description),
-                            .init("remote_port", String($0.destination.remotePort)),
-                        ], $0.ratio)
+                    MetricSample(Self.destinationLabels($0.destination), $0.ratio)
+                }))
+        families.append(
+            MetricFamily(
+                name: "sockscan_port_blocked_ratio",
+                help:
+                    "Share of the ephemeral port capacity connect() cannot have for one destination: TIME_WAIT that tcp_tw_reuse lets it take over left out (sockscan ports UTIL and verdict). Alert on this one.",
+                type: .gauge, unit: "ratio",
+                samples: snapshot.top.prefix(max(0, top)).map {
+                    MetricSample(Self.destinationLabels($0.destination), $0.effectiveRatio)
                 }))
         if top > 0 {
             families.append(

@@ -64,6 +64,11 @@ struct Metrics: ParsableCommand {
         if let textfile, textfile.isEmpty || textfile.hasSuffix("/") {
             throw ValidationError("--textfile needs a file path, e.g. /var/lib/prometheus/node-exporter/sockscan.prom")
         }
+        var status = stat()
+        if let textfile, stat(textfile, &status) == 0, status.st_mode & S_IFMT == S_IFDIR {
+            throw ValidationError(
+                "--textfile \(textfile) is a directory; give the file to write in it, e.g. \(textfile)/sockscan.prom")
+        }
     }
 
     func run() throws {
@@ -75,7 +80,7 @@ struct Metrics: ParsableCommand {
             let bytes = Exposition.render(families, as: format == .openmetrics ? .openMetrics : .prometheus)
             if let textfile {
                 if !textfile.hasSuffix(".prom") {
-                    Console.warn("warning: node_exporter's textfile collector reads only *.prom files")
+                    Console.warn("sockscan: warning: node_exporter's textfile collector reads only *.prom files")
                 }
                 try Textfile.write(bytes, to: textfile)
             } else {

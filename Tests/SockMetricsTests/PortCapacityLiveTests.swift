@@ -59,6 +59,57 @@ struct PortCapacityLiveTests {
             text.value("sockscan_sockets", ["proto": "tcp", "family": "inet", "state": "established"]) == 8)
     }
 
+    /// With `tcp_tw_reuse` applying (the default 2 on loopback), aged TIME_WAIT is held but not blocked:
+    /// `sockscan_port_blocked_ratio` leaves it out as the `ports` verdict does; the utilization keeps it.
+    @Test func blockedRatioLeavesOutReusableTimeWait() throws {
+        let namespace = try TestNamespace()
+        defer { namespace.close() }
+        _ = try namespace.exec("sysctl", ["-qw", "net.ipv4.tcp_tw_reuse=2"])  // TestNamespace sets 0
+        let descriptors = try namespace.run { () throws -> [Int32] in
+            var fds: [Int32] = []
+            do {
+                let listener = try Self.tcpSocket()
+                fds.append(listener)
+                try Self.bind(listener, port: 7001)
+                guard listen(listener, 64) == 0 else { throw SystemCallError("listen") }
+                for i in 0..<8 {
+                    let client = try Self.tcpSocket()
+                    try Self.connect(client, port: 7001)
+                    let server = accept(listener, nil, nil)
+                    guard server >= 0 else { throw SystemCallError("accept") }
+                    if i < 5 {
+                        close(client)  // client first: the client end goes to TIME_WAIT
+                        usleep(20_000)
+                        close(server)
+                    } else {
+                        fds += [client, server]
+                    }
+                }
+            } catch {
+                for fd in fds { close(fd) }
+                throw error
+            }
+            return fds
+        }
+        defer { for fd in descriptors { close(fd) } }
+        usleep(1_300_000)  // older than tcp_tw_reuse_delay (1 s)
+
+        let metrics = try SockscanBinary.run(["metrics", "--netns", namespace.name])
+        #expect(metrics.status == 0, "\(metrics)")
+        let text = try ExpositionText(metrics.stdout)
+        let ports = try SockscanBinary.run(["ports", "--netns", namespace.name, "--format", "json"])
+        let json = try JSONSerialization.jsonObject(with: Data(ports.stdout.utf8)) as? [String: Any]
+        let top = try #require((json?["destinations"] as? [[String: Any]])?.first)
+        #expect(top["used"] as? Int == 8)
+        #expect(top["reusable_time_wait"] as? Int == 5)
+        let labels = ["local_address": "127.0.0.1", "remote_address": "127.0.0.1", "remote_port": "7001"]
+        let utilization = try #require(text.value("sockscan_port_utilization_ratio", labels))
+        let blocked = try #require(text.value("sockscan_port_blocked_ratio", labels))
+        #expect(abs(utilization - (top["utilization"] as? Double ?? -1)) < 1e-4)
+        #expect(abs(blocked - (top["effective_utilization"] as? Double ?? -1)) < 1e-4)
+        #expect(blocked < utilization)
+    }
+
     static func tcpSocket() throws -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw SystemCallError("socket") }

@@ -70,6 +70,11 @@ struct ServeLiveTests {
         // OpenMetrics goes to stdout only.
         let both = try SockscanBinary.run(["metrics", "--textfile", path, "--format", "openmetrics"])
         #expect(both.status == 64)
+        // A directory is a usage error that says what to give instead, and nothing is written beside it.
+        let onDirectory = try SockscanBinary.run(["metrics", "--textfile", directory.path])
+        #expect(onDirectory.status == 64, "\(onDirectory)")
+        #expect(onDirectory.stderr.contains("is a directory"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path) == ["sockscan.prom"])
     }
 
     @Test func metricsOpenMetricsAndTopZero() throws {

@@ -2,7 +2,7 @@
  * floor: the least a program can do to count TCP sockets per state through
  * sock_diag, the "C floor" sockscan is measured against.
  *
- *   floor [--mode onepass|v2] [--states MASK] [--netns NAME] [--repeat N]
+ *   floor [--mode onepass|v2] [--states MASK] [--netns NAME] [--repeat N] [--capture FILE]
  *
  * --mode v2 (default onepass) sends two SOCK_DIAG_BY_FAMILY requests with
  * struct inet_diag_req_v2, AF_INET then AF_INET6: two walks of the hash.
@@ -14,6 +14,8 @@
  * fills a batch up to about 32 KiB), no allocation per batch or socket. Errors
  * are checked in NLMSG_ERROR and in the errno NLMSG_DONE may carry.
  * Prints the counts and the time from the first request to the last NLMSG_DONE.
+ * --capture FILE appends every datagram received, as the kernel sent it, to
+ * FILE (the fixtures of the micro-benchmarks: InetDiagDump.parse reads them).
  *
  * Build: gcc -O2 -Wall -o floor floor.c -lmnl
  */
@@ -48,6 +50,9 @@ struct totals {
 	uint64_t by_state[16];
 	uint64_t messages, batches, bytes;
 };
+
+/* Where --capture writes the datagrams, or NULL. */
+static FILE *capture;
 
 static void die(const char *what, int err)
 {
@@ -85,6 +90,8 @@ static void receive_dump(struct mnl_socket *nl, uint8_t *buf, uint32_t seq, stru
 			die("recvfrom", ENODATA);
 		t->batches++;
 		t->bytes += (uint64_t)n;
+		if (capture && fwrite(buf, 1, (size_t)n, capture) != (size_t)n)
+			die("write capture", errno);
 		len = (int)n;
 		for (; mnl_nlmsg_ok(h, len); h = mnl_nlmsg_next(h, &len)) {
 			if (h->nlmsg_seq != seq)
@@ -126,11 +133,12 @@ int main(int argc, char **argv)
 		{ "states", required_argument, NULL, 's' },
 		{ "netns", required_argument, NULL, 'n' },
 		{ "repeat", required_argument, NULL, 'r' },
+		{ "capture", required_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static uint8_t buf[BUFFER_SIZE];
-	const char *mode = "onepass", *netns = NULL;
+	const char *mode = "onepass", *netns = NULL, *capture_path = NULL;
 	uint32_t states = 0xfff, seq = 0;
 	long repeat = 1, r;
 	int c, onepass, s;
@@ -142,8 +150,10 @@ int main(int argc, char **argv)
 		case 's': states = (uint32_t)strtoul(optarg, NULL, 0); break;
 		case 'n': netns = optarg; break;
 		case 'r': repeat = strtol(optarg, NULL, 10); break;
+		case 'c': capture_path = optarg; break;
 		default:
-			fprintf(stderr, "usage: floor [--mode onepass|v2] [--states MASK] [--netns NAME] [--repeat N]\n");
+			fprintf(stderr, "usage: floor [--mode onepass|v2] [--states MASK] [--netns NAME] [--repeat N]"
+					" [--capture FILE]\n");
 			return c == 'h' ? 0 : 64;
 		}
 	}
@@ -163,6 +173,11 @@ int main(int argc, char **argv)
 		if (setns(fd, CLONE_NEWNET) < 0)
 			die("setns", errno);
 		close(fd);
+	}
+	if (capture_path) {
+		capture = fopen(capture_path, "we");
+		if (!capture)
+			die(capture_path, errno);
 	}
 	nl = mnl_socket_open(NETLINK_SOCK_DIAG);
 	if (!nl)
@@ -216,5 +231,7 @@ int main(int argc, char **argv)
 		       (b.tv_sec - a.tv_sec) * 1e3 + (b.tv_nsec - a.tv_nsec) / 1e6);
 	}
 	mnl_socket_close(nl);
+	if (capture && fclose(capture) != 0)
+		die("close capture", errno);
 	return 0;
 }

@@ -1,52 +1,78 @@
 #!/usr/bin/env bash
-# A first rough measurement: sockscan against the libmnl C floor, ss and /proc on a generated table.
+# The comparison benchmark: sockscan against the libmnl C floor, ss, netstat, /proc and psutil on generated tables.
 #
-#   Benchmarks/run-rough.sh                       ~100k TCP sockets, 11 rounds, median wall time
-#   Benchmarks/run-rough.sh --established 495k --time-wait 4k --rounds 5
-#   Benchmarks/run-rough.sh --allocs              also count heap allocations (valgrind) at 10k and the full size
+#   Benchmarks/run.sh --quick          10k and 100k sockets, 3 mixes, up to 5 rounds       (about 4 minutes)
+#   Benchmarks/run.sh --full           10k, 100k and 500k sockets, 3 mixes, up to 7 rounds  (about 15 minutes)
+#   Benchmarks/run.sh --sizes 100k --mixes est --rounds 11      one table, more rounds
+#   options: --ehash N (private hash buckets; 0 = the host's shared hash)  --no-shared (skip the shared-hash table)
+#            --allocs (heap allocations of whole sockscan runs under valgrind, 10k vs the largest size)
 #
-# Builds loadgen and floor (gcc -O2, -lmnl) into Benchmarks/.out/, sockscan release in this worktree, makes the
-# table in a private namespace (loadgen), then times each command in rotating order, R rounds, wall clock with
-# process start included (ip netns exec included for ss and /proc). Prints medians and ratios, peak RSS
-# (/usr/bin/time), and writes the report to Benchmarks/.out/rough-<time>.txt. Needs root. Always removes the
-# namespace and the workers (trap EXIT).
+# For each size N and mix (est: 98% established, 1% TIME_WAIT; tw20: 20% TIME_WAIT; tw90: 90% TIME_WAIT; all with
+# N/500 listeners and a tenth of the established sockets over IPv6), loadgen builds a fresh table in a private
+# namespace with a private established hash of the host's size (reproducible: other namespaces' sockets are not
+# in it). TIME_WAIT sockets expire 60 s after they are made, so each table is measured inside that window: rounds
+# stop before the first TIME_WAIT socket expires (at least one round is always run; the report says when the
+# window was missed). Each round runs every command once in a rotated order; wall time includes process start
+# (and `ip netns exec` for ss, netstat, cat and psutil; its own cost is a row). CPU = user+sys of the processes
+# run, which other load on the machine disturbs less. Then peak RSS (/usr/bin/time -f %M, once each), and for
+# the est mix the kernel's share (floor --repeat: full dump, a walk where no state matches, an empty namespace).
+# One more table (est, largest size) uses the host's shared hash. Needs root. Reports: Benchmarks/.out/run-TIME/
+# (report.md with the tables, results.tsv). Cleans up namespaces and workers on exit.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT=$ROOT/Benchmarks/.out
-ESTABLISHED=99000
-TIME_WAIT=1000
-LISTENERS=100
-ROUNDS=11
+MODE=quick
+SIZES=
+MIXES=
+ROUNDS=
 ALLOCS=0
-EHASH=0
+SHARED=1
+EHASH=$(sysctl -n net.ipv4.tcp_ehash_entries 2>/dev/null || echo 262144)
+EHASH=${EHASH#-} # negative when the host's table is per-namespace already
 
-usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
     case "$1" in
-        --established) ESTABLISHED=$2; shift 2 ;;
-        --time-wait) TIME_WAIT=$2; shift 2 ;;
-        --listeners) LISTENERS=$2; shift 2 ;;
+        --quick) MODE=quick; shift ;;
+        --full) MODE=full; shift ;;
+        --sizes) SIZES=$2; shift 2 ;;
+        --mixes) MIXES=$2; shift 2 ;;
         --rounds) ROUNDS=$2; shift 2 ;;
         --ehash) EHASH=$2; shift 2 ;;
+        --no-shared) SHARED=0; shift ;;
         --allocs) ALLOCS=1; shift ;;
         -h|--help) usage; exit 0 ;;
         *) usage >&2; exit 64 ;;
     esac
 done
-[ "$(id -u)" -eq 0 ] || { echo "run-rough: needs root (network namespaces)" >&2; exit 1; }
+if [ "$MODE" = full ]; then
+    : "${SIZES:=10k,100k,500k}" "${ROUNDS:=7}"
+else
+    : "${SIZES:=10k,100k}" "${ROUNDS:=5}"
+fi
+: "${MIXES:=est,tw20,tw90}"
+[ "$(id -u)" -eq 0 ] || { echo "run.sh: needs root (network namespaces)" >&2; exit 1; }
 
+# --- tools ---------------------------------------------------------------------------------------------------
 need=()
 command -v gcc >/dev/null || need+=(gcc)
 [ -f /usr/include/libmnl/libmnl.h ] || need+=(libmnl-dev)
 [ -x /usr/bin/time ] || need+=(time)
 command -v ss >/dev/null || need+=(iproute2)
+command -v netstat >/dev/null || need+=(net-tools)
 if [ "$ALLOCS" = 1 ] && ! command -v valgrind >/dev/null; then need+=(valgrind); fi
 if [ ${#need[@]} -gt 0 ]; then
-    echo "run-rough: installing ${need[*]}" >&2
+    echo "run.sh: installing ${need[*]}" >&2
     DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >&2
 fi
+# psutil where installable; the real interpreter, not a pyenv shim (a shell script that costs ~50 ms a start).
+PYTHON=$(command -v python3 >/dev/null && python3 -c 'import sys; print(sys.executable)' 2>/dev/null || true)
+if [ -n "$PYTHON" ] && ! "$PYTHON" -c 'import psutil' 2>/dev/null; then
+    "$PYTHON" -m pip install -q psutil >&2 2>/dev/null || echo "run.sh: psutil not installable: skipped" >&2
+fi
+if [ -n "$PYTHON" ] && ! "$PYTHON" -c 'import psutil' 2>/dev/null; then PYTHON=; fi
 
 mkdir -p "$OUT"
 make -s -C "$ROOT/Benchmarks/loadgen" OUT="$OUT" >&2
@@ -55,6 +81,12 @@ SOCKSCAN=$ROOT/.build/release/sockscan
 LOADGEN=$OUT/loadgen
 FLOOR=$OUT/floor
 
+RUN=$OUT/run-$(date -u +%Y%m%dT%H%M%SZ)
+mkdir -p "$RUN"
+TSV=$RUN/results.tsv
+REPORT=$RUN/report.md
+
+# --- the table -----------------------------------------------------------------------------------------------
 LG_PID=
 NAME=
 stop_table() {
@@ -72,25 +104,28 @@ stop_table() {
 trap stop_table EXIT
 trap 'exit 130' INT TERM
 
-# start_table NAME ESTABLISHED TIME_WAIT LISTENERS: starts loadgen in the background, waits for its JSON line.
+# start_table NAME EHASH LOADGEN-ARGS...: starts loadgen in the background and waits for its JSON line.
 start_table() {
     NAME=$1
-    local json=$OUT/loadgen-$1.json
+    local ehash=$2 json=$RUN/loadgen-$1.json
+    shift 2
     : >"$json"
-    "$LOADGEN" --name "$1" --established "$2" --time-wait "$3" --listeners "$4" --ehash "$EHASH" --hold 1200 \
-        >"$json" 2>"$OUT/loadgen-$1.err" &
+    "$LOADGEN" --name "$NAME" --ehash "$ehash" --hold 1200 "$@" >"$json" 2>"$RUN/loadgen-$NAME.err" &
     LG_PID=$!
-    for _ in $(seq 1200); do
+    for _ in $(seq 3000); do
         if [ -s "$json" ]; then break; fi
-        if ! kill -0 "$LG_PID" 2>/dev/null; then cat "$OUT/loadgen-$1.err" >&2; echo "run-rough: loadgen failed" >&2; exit 1; fi
+        if ! kill -0 "$LG_PID" 2>/dev/null; then cat "$RUN/loadgen-$NAME.err" >&2; echo "run.sh: loadgen failed" >&2; exit 1; fi
         sleep 0.1
     done
-    [ -s "$json" ] || { echo "run-rough: loadgen did not report within 120 s" >&2; exit 1; }
+    [ -s "$json" ] || { echo "run.sh: loadgen did not report within 300 s" >&2; exit 1; }
     TABLE_JSON=$(head -1 "$json")
 }
 
 # json_field KEY: the first number after "KEY": in TABLE_JSON.
 json_field() { sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p" <<<"$TABLE_JSON"; }
+
+# count N: 10k -> 10000, 1.5m -> 1500000.
+count() { awk -v s="$1" 'BEGIN { m = 1; if (s ~ /[kK]$/) m = 1000; if (s ~ /[mM]$/) m = 1000000; sub(/[kKmM]$/, "", s); printf "%d", s * m }'; }
 
 now_us() { local t=$EPOCHREALTIME; echo "${t/./}"; }
 
@@ -100,100 +135,214 @@ cpu_us() {
         FNR == 2 { c[FILENAME == ARGV[1]] = s($1) + s($2) } END { printf "%d", (c[0] - c[1]) * 1e6 }' "$1" "$2"
 }
 
-median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+median() { sort -n | awk '{a[NR]=$1} END {if (NR == 0) print 0; else if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 
-report=$OUT/rough-$(date -u +%Y%m%dT%H%M%SZ).txt
-exec > >(tee "$report")
+# --- the commands --------------------------------------------------------------------------------------------
+# name | command (@NS@ is replaced by the namespace) | what the RSS run measures ("" = the command itself, "-" none)
+# | slow: how many rounds at most (0 = every round)
+PORT_FILTER='dport = :443'
+RANGE_FILTER='sport >= :60000 and sport <= :65535'
+define_commands() {
+    local slow_psutil=0 slow_netstat=0
+    if [ "$1" -ge 400000 ]; then slow_psutil=1; slow_netstat=2; fi
+    names=() cmds=() rss_cmds=() slow=()
+    add() { names+=("$1"); cmds+=("$2"); rss_cmds+=("$3"); slow+=("$4"); }
+    add "floor, one legacy pass" "$FLOOR --netns @NS@ --mode onepass" "" 0
+    add "floor, two v2 requests" "$FLOOR --netns @NS@ --mode v2" "" 0
+    add "sockscan count -ta" "$SOCKSCAN count -ta --netns @NS@" "" 0
+    add "sockscan count -t state time-wait" "$SOCKSCAN count -t state time-wait --netns @NS@" "" 0
+    add "sockscan count -ta '$PORT_FILTER'" "$SOCKSCAN count -ta --netns @NS@ '$PORT_FILTER'" "" 0
+    add "sockscan count -ta '$RANGE_FILTER'" "$SOCKSCAN count -ta --netns @NS@ '$RANGE_FILTER'" "" 0
+    add "sockscan list -ta --format json >/dev/null" "$SOCKSCAN list -ta --format json --netns @NS@ >/dev/null" "" 0
+    add "sockscan list -ta --format json | wc -l" "$SOCKSCAN list -ta --format json --netns @NS@ | wc -l" "-" 0
+    add "sockscan count -ta --proc" "$SOCKSCAN count -ta --proc --netns @NS@" "" 0
+    add "ss -tan | wc -l" "ip netns exec @NS@ ss -tan | wc -l" "ss -tan" 0
+    add "ss -tan state time-wait | wc -l" "ip netns exec @NS@ ss -tan state time-wait | wc -l" "ss -tan state time-wait" 0
+    add "ss -tan '$PORT_FILTER' | wc -l" "ip netns exec @NS@ ss -tan '$PORT_FILTER' | wc -l" "-" 0
+    add "ss -tan '$RANGE_FILTER' | wc -l" "ip netns exec @NS@ ss -tan '$RANGE_FILTER' | wc -l" "-" 0
+    add "netstat -tan | wc -l" "ip netns exec @NS@ netstat -tan | wc -l" "netstat -tan" "$slow_netstat"
+    add "cat /proc/net/tcp{,6} | wc -l" "ip netns exec @NS@ cat /proc/net/tcp /proc/net/tcp6 | wc -l" "cat /proc/net/tcp /proc/net/tcp6" 0
+    if [ -n "$PYTHON" ]; then
+        add "python psutil.net_connections('tcp')" \
+            "ip netns exec @NS@ $PYTHON -c \"import psutil; print(len(psutil.net_connections('tcp')))\"" "" "$slow_psutil"
+    fi
+    add "ip netns exec NAME true (overhead)" "ip netns exec @NS@ true" "-" 0
+}
+# Row indices used for ratios.
+I_FLOOR1=0 I_FLOOR2=1 I_COUNT=2 I_TW=3 I_PORT=4 I_RANGE=5 I_LIST=6 I_SS=9 I_SSTW=10 I_SSPORT=11 I_SSRANGE=12
 
-echo "# run-rough: $(date -u +%FT%TZ), kernel $(uname -r), $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "# command: Benchmarks/run-rough.sh --established $ESTABLISHED --time-wait $TIME_WAIT --listeners $LISTENERS --rounds $ROUNDS$([ "$EHASH" = 0 ] || echo " --ehash $EHASH")$([ "$ALLOCS" = 0 ] || echo " --allocs")"
-echo "# sockscan $(cd "$ROOT" && git rev-parse --short HEAD)$(cd "$ROOT" && git diff --quiet HEAD -- Sources CNetlink || echo '+dirty')"
+# measure_table LABEL N: rounds, RSS and (optionally) the kernel's share on the table loadgen holds.
+measure_table() {
+    local label=$1 n=$2
+    define_commands "$n"
+    local count=${#cmds[@]} i k r
+    local -a samples cpu seen
+    for i in $(seq 0 $((count - 1))); do samples[$i]=""; cpu[$i]=""; seen[$i]=""; done
+    local expire deadline
+    expire=$(json_field expire_from)
+    deadline=0
+    if [ -n "$expire" ]; then deadline=$(awk -v e="$expire" 'BEGIN { printf "%.0f", (e - 2) * 1e6 }'); fi
+    # Warm-up: binaries and libraries into the page cache.
+    eval "${cmds[$I_FLOOR1]//@NS@/$NAME}" >/dev/null 2>&1
+    eval "${cmds[$I_COUNT]//@NS@/$NAME}" >/dev/null 2>&1
+    eval "${cmds[$I_SS]//@NS@/$NAME}" >/dev/null 2>&1
+    local rounds=0 t_round0 last_round=0 missed=0
+    for r in $(seq 1 "$ROUNDS"); do
+        t_round0=$(now_us)
+        if [ "$deadline" -gt 0 ] && [ "$r" -gt 1 ] && [ $((t_round0 + last_round)) -gt "$deadline" ]; then break; fi
+        for k in $(seq 0 $((count - 1))); do
+            i=$(( (k + r) % count )) # rotate the order each round
+            if [ "${slow[$i]}" -gt 0 ] && [ "$r" -gt "${slow[$i]}" ]; then continue; fi
+            local cmd=${cmds[$i]//@NS@/$NAME} t0 t1
+            times >"$RUN/times0"
+            t0=$(now_us)
+            eval "$cmd" >"$RUN/line" 2>"$RUN/err" || { echo "run.sh: failed: $cmd" >&2; cat "$RUN/err" >&2; exit 1; }
+            t1=$(now_us)
+            times >"$RUN/times1"
+            samples[$i]+="$(( t1 - t0 )) "
+            cpu[$i]+="$(cpu_us "$RUN/times0" "$RUN/times1") "
+            if [ "$r" -eq 1 ]; then
+                seen[$i]=$(sed -n 's/.*total[= ] *\([0-9]*\).*/\1/p' "$RUN/line" | tail -1)
+                [ -n "${seen[$i]}" ] || seen[$i]=$(tail -1 "$RUN/line" | tr -d ' ')
+            fi
+        done
+        rounds=$r
+        last_round=$(( $(now_us) - t_round0 ))
+    done
+    if [ "$deadline" -gt 0 ] && [ "$(now_us)" -gt "$deadline" ]; then missed=1; fi
+    local window=""
+    if [ -n "$expire" ]; then
+        window=$(awk -v e="$expire" -v t="$(now_us)" 'BEGIN { printf "%.0f", e - t / 1e6 }')
+    fi
 
-t_build=$(now_us)
-start_table "sockscan-bench-$$" "$ESTABLISHED" "$TIME_WAIT" "$LISTENERS"
-echo "# table built in $(( ($(now_us) - t_build) / 1000 )) ms (loadgen build_seconds $(json_field build_seconds)): $TABLE_JSON"
-tw_expire=$(json_field expire_from)
-
-names=(floor-onepass floor-2req sockscan-count sockscan-count-perFamily "ss -tan|wc -l" "cat /proc/net/tcp{,6}|wc -l"
-    sockscan-list-json sockscan-count-proc "ip netns exec true")
-cmds=(
-    "$FLOOR --netns $NAME --mode onepass"
-    "$FLOOR --netns $NAME --mode v2"
-    "$SOCKSCAN count -ta --netns $NAME"
-    "$SOCKSCAN count -ta --tcp-strategy perFamily --netns $NAME"
-    "ip netns exec $NAME ss -tan | wc -l"
-    "ip netns exec $NAME cat /proc/net/tcp /proc/net/tcp6 | wc -l"
-    "$SOCKSCAN list -ta --format json --netns $NAME"
-    "$SOCKSCAN count -ta --proc --netns $NAME"
-    "ip netns exec $NAME true"
-)
-n=${#cmds[@]}
-
-echo "# what each sees (one run):"
-for i in 0 1 2 3 4 5; do
-    printf '#   %-28s %s\n' "${names[$i]}" "$(eval "${cmds[$i]}" 2>&1 | tr '\n' ' ' | cut -c1-150)"
-done
-
-declare -A samples cpu
-floor_internal=()
-floor2_internal=()
-for i in $(seq 0 $((n - 1))); do eval "${cmds[$i]}" >/dev/null 2>&1; done # warm-up
-for r in $(seq 1 "$ROUNDS"); do
-    for k in $(seq 0 $((n - 1))); do
-        i=$(( (k + r) % n )) # rotate the order each round
-        times >"$OUT/times0"
-        t0=$(now_us)
-        if [ "$i" -le 1 ]; then
-            eval "${cmds[$i]}" >"$OUT/line"
+    # Peak RSS, once each (KiB).
+    local -a rss
+    for i in $(seq 0 $((count - 1))); do
+        rss[$i]=""
+        local rc=${rss_cmds[$i]}
+        [ "$rc" = "-" ] && continue
+        if [ -z "$rc" ]; then
+            rc=${cmds[$i]//@NS@/$NAME}
+            case "$rc" in
+                ip\ netns\ exec*) rc="ip netns exec $NAME /usr/bin/time -f %M -o $RUN/rss ${rc#ip netns exec $NAME }" ;;
+                *) rc="/usr/bin/time -f %M -o $RUN/rss $rc" ;;
+            esac
         else
-            eval "${cmds[$i]}" >/dev/null
+            rc="ip netns exec $NAME /usr/bin/time -f %M -o $RUN/rss $rc"
         fi
-        t1=$(now_us)
-        times >"$OUT/times1"
-        samples[$i]+="$(( t1 - t0 )) "
-        cpu[$i]+="$(cpu_us "$OUT/times0" "$OUT/times1") "
-        line=$(cat "$OUT/line")
-        if [ "$i" -eq 0 ]; then floor_internal+=("$(sed -n 's/.*elapsed_ms=\([0-9.]*\).*/\1/p' <<<"$line")"); fi
-        if [ "$i" -eq 1 ]; then floor2_internal+=("$(sed -n 's/.*elapsed_ms=\([0-9.]*\).*/\1/p' <<<"$line")"); fi
+        if eval "$rc" >/dev/null 2>&1; then rss[$i]=$(tail -1 "$RUN/rss"); fi
+    done
+
+    # Kernel share (est mix): in-process dumps, no process start. states 0x800 (CLOSING) matches no socket here:
+    # the kernel walks every socket and builds no message.
+    local k_full="" k_walk="" k_2req=""
+    if [ "${KERNEL_SHARE:-0}" = 1 ]; then
+        kmin() { "$FLOOR" --netns "$NAME" "$@" --repeat 5 | sed -n 's/.*elapsed_ms=\([0-9.]*\).*/\1/p' | sort -n | head -1; }
+        k_full=$(kmin --mode onepass)
+        k_walk=$(kmin --mode onepass --states 0x800)
+        k_2req=$(kmin --mode v2)
+    fi
+
+    # Results: one TSV line per command.
+    local f1 f2 ss c1
+    f1=$(tr ' ' '\n' <<<"${samples[$I_FLOOR1]}" | grep . | median)
+    f2=$(tr ' ' '\n' <<<"${samples[$I_FLOOR2]}" | grep . | median)
+    ss=$(tr ' ' '\n' <<<"${samples[$I_SS]}" | grep . | median)
+    c1=$(tr ' ' '\n' <<<"${cpu[$I_FLOOR1]}" | grep . | median)
+    for i in $(seq 0 $((count - 1))); do
+        local med mn mx c nrun
+        med=$(tr ' ' '\n' <<<"${samples[$i]}" | grep . | median)
+        read -r mn mx nrun < <(tr ' ' '\n' <<<"${samples[$i]}" | grep . | sort -n | awk 'NR==1{a=$1} {b=$1} END{print a, b, NR}')
+        c=$(tr ' ' '\n' <<<"${cpu[$i]}" | grep . | median)
+        printf '%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$label" "$n" "${names[$i]}" "$nrun" \
+            "$med" "$mn" "$mx" "$c" "$f1" "$f2" "$ss" "$c1" "${rss[$i]}" "${seen[$i]}" >>"$TSV"
+    done
+    {
+        echo
+        echo "### $label: $(json_field tcp_inuse) IPv4 + $(json_field tcp6_inuse) IPv6 TCP in use, $(json_field tcp_tw) TIME_WAIT"
+        echo
+        echo "Built in $(json_field build_seconds) s; $rounds rounds$( [ -n "$window" ] && echo ", ending ${window} s before the first TIME_WAIT socket expired")$( [ "$missed" = 1 ] && echo " — **window missed: later samples saw fewer TIME_WAIT sockets**"). Load average after: $(cut -d' ' -f1-3 /proc/loadavg)."
+        echo
+        echo "| command | runs | median ms | min ms | CPU ms | × floor 1-pass | × floor 2-req | ss -tan ÷ this | CPU × floor | peak RSS MiB | saw |"
+        echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        awk -F'\t' -v l="$label" '$1 == l {
+            rss = $13 == "" ? "" : sprintf("%.1f", $13 / 1024)
+            printf "| `%s` | %d | %.1f | %.1f | %.1f | %.2f | %.2f | %.2f | %.2f | %s | %s |\n",
+                $3, $4, $5 / 1000, $6 / 1000, $8 / 1000, $5 / $9, $5 / $10, $11 / $5, ($12 > 0 ? $8 / $12 : 0), rss, $14 }' "$TSV"
+        if [ -n "$k_full" ]; then
+            echo
+            echo "Kernel share (in-process \`floor --repeat 5\`, min ms): one-pass dump $k_full; the same walk with no state matching (\`--states 0x800\`: every socket visited, no message built) $k_walk; two v2 requests $k_2req."
+        fi
+    } >>"$REPORT"
+}
+
+# mix_args N MIX: loadgen arguments for N sockets in that mix.
+mix_args() {
+    awk -v n="$1" -v mix="$2" 'BEGIN {
+        l = int(n / 500); tw = mix == "est" ? int(n / 100) : mix == "tw20" ? int(n / 5) : int(n * 9 / 10)
+        e = n - l - tw; e6 = 2 * int(e / 20); e4 = 2 * int((e - e6) / 2)
+        printf "--listeners %d --established %d --established6 %d --time-wait %d", l, e4, e6, tw }'
+}
+mix_label() { case "$1" in est) echo "98% established" ;; tw20) echo "20% TIME_WAIT" ;; tw90) echo "90% TIME_WAIT" ;; esac; }
+
+# --- main ------------------------------------------------------------------------------------------------------
+exec > >(tee "$RUN/run.log")
+start_epoch=$(date +%s)
+{
+    echo "# sockscan comparison benchmark ($MODE)"
+    echo
+    echo "- command: \`Benchmarks/run.sh --$MODE --sizes $SIZES --mixes $MIXES --rounds $ROUNDS --ehash $EHASH$([ "$SHARED" = 0 ] && echo " --no-shared")$([ "$ALLOCS" = 1 ] && echo " --allocs")\`"
+    echo "- date: $(date -u +%FT%TZ); kernel $(uname -r); $(nproc) CPUs ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)); $(free -g | awk '/Mem:/ {print $2}') GiB"
+    echo "- sockscan $(cd "$ROOT" && git rev-parse --short HEAD)$(cd "$ROOT" && git diff --quiet HEAD -- Sources CNetlink || echo '+dirty'), release build; $(ss -V 2>&1 | head -1); $(netstat -V 2>&1 | head -1); psutil $([ -n "$PYTHON" ] && "$PYTHON" -c 'import psutil; print(psutil.__version__)' || echo 'not installed')"
+    echo "- load average at start: $(cut -d' ' -f1-3 /proc/loadavg) (other processes share the $(nproc) cores: compare ratios within one table; CPU columns are less disturbed than wall time)"
+    echo "- private established hash of $EHASH buckets per table (\`loadgen --ehash\`), the host's size"
+    echo "- wall ms include process start; \`| wc -l\` and \`ip netns exec\` are part of the ss, netstat, cat and psutil rows"
+} >"$REPORT"
+printf 'table\tsockets\tcommand\truns\tmedian_us\tmin_us\tmax_us\tcpu_us\tfloor1_us\tfloor2_us\tss_us\tfloor1_cpu_us\trss_kib\tsaw\n' >"$TSV"
+
+IFS=, read -r -a size_list <<<"$SIZES"
+IFS=, read -r -a mix_list <<<"$MIXES"
+largest=0
+for s in "${size_list[@]}"; do
+    n=$(count "$s")
+    [ "$n" -gt "$largest" ] && largest=$n
+    for mix in "${mix_list[@]}"; do
+        label="$s, $(mix_label "$mix")"
+        echo "# $(date -u +%T) $label: building ($(mix_args "$n" "$mix"))" >&2
+        # shellcheck disable=SC2046
+        start_table "sockscan-bench-$$" "$EHASH" $(mix_args "$n" "$mix")
+        KERNEL_SHARE=0
+        [ "$mix" = est ] && KERNEL_SHARE=1
+        measure_table "$label" "$n"
+        stop_table
     done
 done
-t_done=$(date +%s.%N)
-if [ -n "$tw_expire" ] && awk -v a="$t_done" -v b="$tw_expire" 'BEGIN { exit !(a > b) }'; then
-    echo "# warning: the rounds ran past the TIME_WAIT expiry (made at $(json_field from)); later rounds saw fewer sockets"
+
+if [ "$SHARED" = 1 ] && [ "$EHASH" != 0 ]; then
+    s=$(awk -v n="$largest" 'BEGIN { if (n % 1000 == 0) printf "%dk", n / 1000; else print n }')
+    label="$s, 98% established, shared hash"
+    echo "# $(date -u +%T) $label: building" >&2
+    # shellcheck disable=SC2046
+    start_table "sockscan-bench-$$" 0 $(mix_args "$largest" est)
+    KERNEL_SHARE=1
+    measure_table "$label" "$largest"
+    stop_table
 fi
 
-declare -a med
-min0=$(tr ' ' '\n' <<<"${samples[0]}" | grep . | sort -n | head -1)
-for i in $(seq 0 $((n - 1))); do
-    med[$i]=$(tr ' ' '\n' <<<"${samples[$i]}" | grep . | median)
-done
-echo
-echo "Wall time of $ROUNDS rounds (ms, process start included), $(json_field tcp_inuse) TCP in use + $(json_field tcp_tw) TIME_WAIT;"
-echo "cpu = median user+sys CPU of the processes run (less sensitive to other load on the machine)"
-printf '%-30s %10s %10s %10s %12s %12s %10s %10s %10s\n' command median min max "x floor-1p" "min x fl-1p" "ss / this" \
-    "cpu" "cpu x fl"
-cpu0=$(tr ' ' '\n' <<<"${cpu[0]}" | grep . | median)
-for i in $(seq 0 $((n - 1))); do
-    read -r mn mx < <(tr ' ' '\n' <<<"${samples[$i]}" | grep . | sort -n | awk 'NR==1{a=$1} {b=$1} END{print a, b}')
-    c=$(tr ' ' '\n' <<<"${cpu[$i]}" | grep . | median)
-    awk -v name="${names[$i]}" -v m="${med[$i]}" -v mn="$mn" -v mx="$mx" -v f="${med[0]}" -v fmin="$min0" \
-        -v s="${med[4]}" -v c="$c" -v c0="$cpu0" 'BEGIN { printf "%-30s %10.1f %10.1f %10.1f %12.2f %12.2f %10.2f %10.1f %10.2f\n",
-            name, m/1000, mn/1000, mx/1000, m/f, mn/fmin, s/m, c/1000, c/c0 }'
-done
-printf '%-30s %10.1f\n' "floor-onepass, dump only" "$(printf '%s\n' "${floor_internal[@]}" | median)"
-printf '%-30s %10.1f\n' "floor-2req, dump only" "$(printf '%s\n' "${floor2_internal[@]}" | median)"
-
-echo
-echo "Peak RSS (KiB, /usr/bin/time -f %M):"
-for i in 0 2 3 6 4; do
-    cmd=${cmds[$i]}
-    case "$cmd" in
-        ip\ netns\ exec*) cmd="ip netns exec $NAME /usr/bin/time -f %M -o $OUT/rss ${cmd#ip netns exec $NAME }" ;;
-        *) cmd="/usr/bin/time -f %M -o $OUT/rss $cmd" ;;
-    esac
-    eval "$cmd" >/dev/null 2>&1
-    printf '  %-28s %s\n' "${names[$i]}" "$(tail -1 "$OUT/rss")"
-done
+# Empty namespaces: the cost of walking the buckets alone.
+empty_ms() { sed -n 's/.*elapsed_ms=\([0-9.]*\).*/\1/p' | sort -n | head -1; }
+start_table "sockscan-bench-$$" "$EHASH"
+e_private=$("$FLOOR" --netns "$NAME" --repeat 10 | empty_ms)
+e_private2=$("$FLOOR" --netns "$NAME" --repeat 10 --mode v2 | empty_ms)
+stop_table
+e_shared=$(unshare -n "$FLOOR" --repeat 10 | empty_ms)
+e_shared2=$(unshare -n "$FLOOR" --repeat 10 --mode v2 | empty_ms)
+{
+    echo
+    echo "### Empty namespace (in-process \`floor --repeat 10\`, min ms)"
+    echo
+    echo "One-pass dump of an empty namespace: $e_private with a private hash of $EHASH buckets, $e_shared on the host's shared hash ($(sysctl -n net.ipv4.tcp_ehash_entries) buckets, other namespaces' sockets skipped); two v2 requests: $e_private2 and $e_shared2."
+} >>"$REPORT"
 
 if [ "$ALLOCS" = 1 ]; then
     # Heap allocations of a whole run (valgrind memcheck's "total heap usage"): the difference between two table
@@ -201,29 +350,35 @@ if [ "$ALLOCS" = 1 ]; then
     # Valgrind cannot read the DWARF 5 of a Swift release build ("Possibly corrupted debuginfo"): run a stripped copy.
     strip -o "$OUT/sockscan-stripped" "$SOCKSCAN"
     allocs() {
-        local n
-        n=$(valgrind --tool=memcheck "$@" 2>&1 >/dev/null |
+        local a
+        a=$(valgrind --tool=memcheck "$@" 2>&1 >/dev/null |
             sed -n 's/.*total heap usage: \([0-9,]*\) allocs.*/\1/p' | tr -d ,) || true
-        [ -n "$n" ] || { echo "run-rough: valgrind failed on: $*" >&2; exit 1; }
-        echo "$n"
+        [ -n "$a" ] || { echo "run.sh: valgrind failed on: $*" >&2; exit 1; }
+        echo "$a"
     }
-    echo
-    echo "Heap allocations (valgrind memcheck, total heap usage of the process):"
-    big_n=$(( $(json_field tcp_inuse) + $(json_field tcp_tw) ))
-    big_count=$(allocs "$OUT/sockscan-stripped" count -ta --netns "$NAME")
-    big_list=$(allocs "$OUT/sockscan-stripped" list -ta --format json --netns "$NAME")
-    stop_table
-    start_table "sockscan-bench-$$-small" 9900 100 "$LISTENERS"
-    small_n=$(( $(json_field tcp_inuse) + $(json_field tcp_tw) ))
-    small_count=$(allocs "$OUT/sockscan-stripped" count -ta --netns "$NAME")
-    small_list=$(allocs "$OUT/sockscan-stripped" list -ta --format json --netns "$NAME")
-    stop_table
-    printf '  %-34s %12s %12s %14s\n' command "allocs@$small_n" "allocs@$big_n" "per socket"
-    for row in "count -ta:$small_count:$big_count" "list -ta --format json:$small_list:$big_list"; do
-        IFS=: read -r label a b <<<"$row"
-        awk -v l="sockscan $label" -v a="$a" -v b="$b" -v na="$small_n" -v nb="$big_n" \
-            'BEGIN { printf "  %-34s %12d %12d %14.4f\n", l, a, b, (b-a)/(nb-na) }'
+    declare -A al
+    for n in 10000 "$largest"; do
+        # shellcheck disable=SC2046
+        start_table "sockscan-bench-$$" "$EHASH" $(mix_args "$n" est)
+        al[$n,n]=$(( $(json_field tcp_inuse) + $(json_field tcp6_inuse) + $(json_field tcp_tw) ))
+        al[$n,count]=$(allocs "$OUT/sockscan-stripped" count -ta --netns "$NAME")
+        al[$n,list]=$(allocs "$OUT/sockscan-stripped" list -ta --format json --netns "$NAME")
+        stop_table
     done
+    {
+        echo
+        echo "### Heap allocations (valgrind memcheck, whole process)"
+        echo
+        echo "| command | at ${al[10000,n]} sockets | at ${al[$largest,n]} | per socket |"
+        echo "|---|---:|---:|---:|"
+        for c in count list; do
+            awk -v l="$c" -v a="${al[10000,$c]}" -v b="${al[$largest,$c]}" -v na="${al[10000,n]}" -v nb="${al[$largest,n]}" \
+                'BEGIN { printf "| `sockscan %s` | %d | %d | %.4f |\n", (l == "count" ? "count -ta" : "list -ta --format json"), a, b, (b-a)/(nb-na) }'
+        done
+    } >>"$REPORT"
 fi
+
+echo "- finished in $(( $(date +%s) - start_epoch )) s; load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$REPORT"
+cat "$REPORT"
 echo
-echo "# report: $report"
+echo "# report: $REPORT"

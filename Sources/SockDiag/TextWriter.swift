@@ -254,6 +254,10 @@ struct ByteCursor {
 
     /// An unsigned number in decimal, two digits at a time from the right.
     mutating func decimal(_ value: UInt64) {
+        if value < 10 {  // the common 0 of queues, uid, interface and timers
+            byte(UInt8(ascii: "0") + UInt8(value))
+            return
+        }
         let n = Self.digitCount(value)
         room(n)
         let pairs = Self.digitPairs.utf8Start

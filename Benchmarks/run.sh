@@ -74,6 +74,10 @@ if [ -n "$PYTHON" ] && ! "$PYTHON" -c 'import psutil' 2>/dev/null; then
 fi
 if [ -n "$PYTHON" ] && ! "$PYTHON" -c 'import psutil' 2>/dev/null; then PYTHON=; fi
 
+# perf, where it works (Debian's linux-perf; this kernel may lack hardware counters, cpu-clock sampling suffices).
+PERF=0
+if command -v perf >/dev/null && perf record -q -e cpu-clock -o /dev/null -- true >/dev/null 2>&1; then PERF=1; fi
+
 mkdir -p "$OUT"
 make -s -C "$ROOT/Benchmarks/loadgen" OUT="$OUT" >&2
 (cd "$ROOT" && swift build -c release --product sockscan >&2)
@@ -241,6 +245,13 @@ measure_table() {
         k_full=$(kmin --mode onepass)
         k_walk=$(kmin --mode onepass --states 0x800)
         k_2req=$(kmin --mode v2)
+        # Where the kernel spends a one-pass dump (software clock sampling: no hardware counters needed).
+        if [ "$PERF" = 1 ]; then
+            perf record -q -e cpu-clock -F 5000 -o "$RUN/perf.data" -- "$FLOOR" --netns "$NAME" --repeat 5 >/dev/null 2>&1 &&
+                perf report -i "$RUN/perf.data" --no-children --sort symbol --stdio 2>/dev/null |
+                awk '/^ *[0-9.]+%/ && n < 10 { printf "%s%s %s", (n ? ", " : ""), $3, $1; n++ } END { print "" }' >"$RUN/perf.txt" ||
+                : >"$RUN/perf.txt"
+        fi
     fi
 
     # Results: one TSV line per command.
@@ -272,6 +283,10 @@ measure_table() {
         if [ -n "$k_full" ]; then
             echo
             echo "Kernel share (in-process \`floor --repeat 5\`, min ms): one-pass dump $k_full; the same walk with no state matching (\`--states 0x800\`: every socket visited, no message built) $k_walk; two v2 requests $k_2req."
+            if [ "$PERF" = 1 ] && [ -s "$RUN/perf.txt" ]; then
+                echo
+                echo "perf (cpu-clock samples of \`floor --repeat 5\`, kernel symbols, self time): $(cat "$RUN/perf.txt")"
+            fi
         fi
     } >>"$REPORT"
 }

@@ -186,8 +186,9 @@ public enum InetDiagDump {
     }
 
     /// Walks a dump already requested on `d`, calling `body` with what `parse` makes of each data message
-    /// (a record, or only a state when counting); `nil` from `parse` skips the message.
-    @usableFromInline
+    /// (a record, or only a state when counting); `nil` from `parse` skips the message. Inlined into each
+    /// caller so that `parse` is a direct call.
+    @usableFromInline @inline(__always)
     static func walk<Item>(
         _ d: UnsafeMutablePointer<cnl_dump>, proto: TransportProtocol, operation: @autoclosure () -> String,
         parse: (UnsafeRawBufferPointer, TransportProtocol, Int) throws(DumpParseError) -> Item?,

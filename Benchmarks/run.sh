@@ -93,7 +93,19 @@ REPORT=$RUN/report.md
 # --- the table -----------------------------------------------------------------------------------------------
 LG_PID=
 NAME=
+NB_PID=
+stop_neighbour() {
+    if [ -n "$NB_PID" ] && kill -0 "$NB_PID" 2>/dev/null; then
+        kill -TERM "$NB_PID" 2>/dev/null || true
+        for _ in $(seq 100); do kill -0 "$NB_PID" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$NB_PID" 2>/dev/null || true
+        wait "$NB_PID" 2>/dev/null || true
+    fi
+    NB_PID=
+    if [ -e "/run/netns/sockscan-neighbour-$$" ]; then ip netns del "sockscan-neighbour-$$" 2>/dev/null || true; fi
+}
 stop_table() {
+    stop_neighbour
     if [ -n "$LG_PID" ] && kill -0 "$LG_PID" 2>/dev/null; then
         kill -TERM "$LG_PID" 2>/dev/null || true
         for _ in $(seq 100); do kill -0 "$LG_PID" 2>/dev/null || break; sleep 0.1; done
@@ -138,6 +150,9 @@ cpu_us() {
     awk 'function s(x) { split(x, p, "m"); return p[1] * 60 + p[2] }
         FNR == 2 { c[FILENAME == ARGV[1]] = s($1) + s($2) } END { printf "%d", (c[0] - c[1]) * 1e6 }' "$1" "$2"
 }
+
+# kmin FLOOR-ARGS: the fastest of 5 in-process dumps of the current table, ms.
+kmin() { "$FLOOR" --netns "$NAME" "$@" --repeat 5 | sed -n 's/.*elapsed_ms=\([0-9.]*\).*/\1/p' | sort -n | head -1; }
 
 median() { sort -n | awk '{a[NR]=$1} END {if (NR == 0) print 0; else if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 
@@ -241,7 +256,6 @@ measure_table() {
     # the kernel walks every socket and builds no message.
     local k_full="" k_walk="" k_2req=""
     if [ "${KERNEL_SHARE:-0}" = 1 ]; then
-        kmin() { "$FLOOR" --netns "$NAME" "$@" --repeat 5 | sed -n 's/.*elapsed_ms=\([0-9.]*\).*/\1/p' | sort -n | head -1; }
         k_full=$(kmin --mode onepass)
         k_walk=$(kmin --mode onepass --states 0x800)
         k_2req=$(kmin --mode v2)
@@ -341,6 +355,23 @@ if [ "$SHARED" = 1 ] && [ "$EHASH" != 0 ]; then
     start_table "sockscan-bench-$$" 0 $(mix_args "$largest" est)
     KERNEL_SHARE=1
     measure_table "$label" "$largest"
+    # The same dumps while a neighbouring namespace holds as many established sockets in the shared hash: every
+    # walk visits them too (and skips them: not our namespace). Tables with a private hash never see them.
+    s_full=$(kmin --mode onepass)
+    s_walk=$(kmin --mode onepass --states 0x800)
+    # shellcheck disable=SC2046
+    "$LOADGEN" --name "sockscan-neighbour-$$" --ehash 0 --hold 600 $(mix_args "$largest" est | sed 's/--time-wait [0-9]*/--time-wait 0/') \
+        >"$RUN/loadgen-neighbour.json" 2>"$RUN/loadgen-neighbour.err" &
+    NB_PID=$!
+    for _ in $(seq 3000); do [ -s "$RUN/loadgen-neighbour.json" ] && break; kill -0 "$NB_PID" 2>/dev/null || break; sleep 0.1; done
+    if [ -s "$RUN/loadgen-neighbour.json" ]; then
+        n_full=$(kmin --mode onepass)
+        n_walk=$(kmin --mode onepass --states 0x800)
+        {
+            echo
+            echo "With a neighbouring namespace holding $(sed -n 's/.*"tcp_inuse":\([0-9]*\).*"tcp6_inuse":\([0-9]*\).*/\1 + \2/p' "$RUN/loadgen-neighbour.json") established sockets in the same shared hash (in-process \`floor --repeat 5\`, min ms): one-pass dump $s_full -> $n_full, walk with no state matching $s_walk -> $n_walk."
+        } >>"$REPORT"
+    fi
     stop_table
 fi
 

@@ -151,8 +151,11 @@ cpu_us() {
         FNR == 2 { c[FILENAME == ARGV[1]] = s($1) + s($2) } END { printf "%d", (c[0] - c[1]) * 1e6 }' "$1" "$2"
 }
 
-# kmin FLOOR-ARGS: the fastest of 5 in-process dumps of the current table, ms.
-kmin() { "$FLOOR" --netns "$NAME" "$@" --repeat 5 | sed -n 's/.*elapsed_ms=\([0-9.]*\).*/\1/p' | sort -n | head -1; }
+# kmin FLOOR-ARGS: the fastest of 5 in-process dumps of the current table: "wall ms / CPU ms" (minimum of each).
+kmin() {
+    "$FLOOR" --netns "$NAME" "$@" --repeat 5 | sed -n 's/.*elapsed_ms=\([0-9.]*\) cpu_ms=\([0-9.]*\).*/\1 \2/p' |
+        awk 'NR == 1 || $1 < w { w = $1 } NR == 1 || $2 < c { c = $2 } END { printf "%.1f / %.1f", w, c }'
+}
 
 median() { sort -n | awk '{a[NR]=$1} END {if (NR == 0) print 0; else if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 
@@ -304,7 +307,7 @@ measure_table() {
                 $3, $4, $5 / 1000, $6 / 1000, $8 / 1000, $5 / $9, $5 / $10, $11 / $5, ($12 > 0 ? $8 / $12 : 0), rss, $14 }' "$TSV"
         if [ -n "$k_full" ]; then
             echo
-            echo "Kernel share (in-process \`floor --repeat 5\`, min ms): one-pass dump $k_full; the same walk with no state matching (\`--states 0x800\`: every socket visited, no message built) $k_walk; two v2 requests $k_2req."
+            echo "Kernel share (in-process \`floor --repeat 5\`, min wall / min CPU ms): one-pass dump $k_full; the same walk with no state matching (\`--states 0x800\`: every socket visited, no message built) $k_walk; two v2 requests $k_2req."
             if [ "$PERF" = 1 ] && [ -s "$RUN/perf.txt" ]; then
                 echo
                 echo "perf (cpu-clock samples of \`floor --repeat 5\`, kernel symbols, self time): $(cat "$RUN/perf.txt")"
@@ -377,7 +380,7 @@ if [ "$SHARED" = 1 ] && [ "$EHASH" != 0 ]; then
         n_walk=$(kmin --mode onepass --states 0x800)
         {
             echo
-            echo "With a neighbouring namespace holding $(sed -n 's/.*"tcp_inuse":\([0-9]*\).*"tcp6_inuse":\([0-9]*\).*/\1 + \2/p' "$RUN/loadgen-neighbour.json") established sockets in the same shared hash (in-process \`floor --repeat 5\`, min ms): one-pass dump $s_full -> $n_full, walk with no state matching $s_walk -> $n_walk."
+            echo "With a neighbouring namespace holding $(sed -n 's/.*"tcp_inuse":\([0-9]*\).*"tcp6_inuse":\([0-9]*\).*/\1 + \2/p' "$RUN/loadgen-neighbour.json") established sockets in the same shared hash (in-process \`floor --repeat 5\`, min wall / min CPU ms): one-pass dump $s_full -> $n_full, walk with no state matching $s_walk -> $n_walk."
         } >>"$REPORT"
     fi
     stop_table
@@ -385,6 +388,37 @@ fi
 
 # Empty namespaces: the cost of walking the buckets alone.
 empty_ms() { sed -n 's/.*elapsed_ms=\([0-9.]*\).*/\1/p' | sort -n | head -1; }
+
+# How cost grows with N: the est tables (private hash) side by side.
+if [ "${#size_list[@]}" -gt 1 ]; then
+    {
+        echo
+        echo "### How cost grows with N (98% established, private hash; median wall / median CPU ms)"
+        echo
+        awk -F'\t' '
+            NR > 1 && $1 ~ /98% established$/ {
+                n = $2; cmd = $3
+                if (!(n in seen_n)) { seen_n[n] = 1; sizes[++ns] = n }
+                if (!(cmd in seen_c)) { seen_c[cmd] = 1; cmds[++nc] = cmd }
+                wall[cmd, n] = $5; cpu[cmd, n] = $8
+            }
+            END {
+                for (i = 1; i <= ns; i++) for (j = i + 1; j <= ns; j++) if (sizes[j] + 0 < sizes[i] + 0) { t = sizes[i]; sizes[i] = sizes[j]; sizes[j] = t }
+                printf "| command |"
+                for (i = 1; i <= ns; i++) printf " %dk |", sizes[i] / 1000
+                printf " CPU µs per socket (%dk→%dk) |\n", sizes[ns - 1] / 1000, sizes[ns] / 1000
+                printf "|---|"; for (i = 1; i <= ns; i++) printf "---:|"; printf "---:|\n"
+                for (c = 1; c <= nc; c++) {
+                    cmd = cmds[c]
+                    if (cmd ~ /true \(overhead\)/) continue
+                    printf "| `%s` |", cmd
+                    for (i = 1; i <= ns; i++) printf " %.0f / %.0f |", wall[cmd, sizes[i]] / 1000, cpu[cmd, sizes[i]] / 1000
+                    a = sizes[ns - 1]; b = sizes[ns]
+                    printf " %.2f |\n", (cpu[cmd, b] - cpu[cmd, a]) / (b - a)
+                }
+            }' "$TSV"
+    } >>"$REPORT"
+fi
 start_table "sockscan-bench-$$" "$EHASH"
 e_private=$("$FLOOR" --netns "$NAME" --repeat 10 | empty_ms)
 e_private2=$("$FLOOR" --netns "$NAME" --repeat 10 --mode v2 | empty_ms)

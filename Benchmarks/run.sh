@@ -303,8 +303,9 @@ measure_table() {
         echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
         awk -F'\t' -v l="$label" '$1 == l {
             rss = $13 == "" ? "" : sprintf("%.1f", $13 / 1024)
+            name = $3; gsub(/\|/, "\\|", name)  # a | in a table cell must be escaped, even in code
             printf "| `%s` | %d | %.1f | %.1f | %.1f | %.2f | %.2f | %.2f | %.2f | %s | %s |\n",
-                $3, $4, $5 / 1000, $6 / 1000, $8 / 1000, $5 / $9, $5 / $10, $11 / $5, ($12 > 0 ? $8 / $12 : 0), rss, $14 }' "$TSV"
+                name, $4, $5 / 1000, $6 / 1000, $8 / 1000, $5 / $9, $5 / $10, $11 / $5, ($12 > 0 ? $8 / $12 : 0), rss, $14 }' "$TSV"
         if [ -n "$k_full" ]; then
             echo
             echo "Kernel share (in-process \`floor --repeat 5\`, min wall / min CPU ms): one-pass dump $k_full; the same walk with no state matching (\`--states 0x800\`: every socket visited, no message built) $k_walk; two v2 requests $k_2req."
@@ -411,7 +412,8 @@ if [ "${#size_list[@]}" -gt 1 ]; then
                 for (c = 1; c <= nc; c++) {
                     cmd = cmds[c]
                     if (cmd ~ /true \(overhead\)/) continue
-                    printf "| `%s` |", cmd
+                    name = cmd; gsub(/\|/, "\\|", name)
+                    printf "| `%s` |", name
                     for (i = 1; i <= ns; i++) printf " %.0f / %.0f |", wall[cmd, sizes[i]] / 1000, cpu[cmd, sizes[i]] / 1000
                     a = sizes[ns - 1]; b = sizes[ns]
                     printf " %.2f |\n", (cpu[cmd, b] - cpu[cmd, a]) / (b - a)

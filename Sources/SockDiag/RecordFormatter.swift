@@ -57,124 +57,128 @@ public struct RecordFormatter {
 
     /// Writes one table row, like a line of `ss -tan` (numeric, never resolving names).
     public mutating func writeRow(_ r: SocketRecord, into out: inout TextWriter) {
-        var start = out.count
-        if fields.contains(.netid) {
-            out.write(r.proto == .tcp ? "tcp" as StaticString : "udp")
-            out.pad(6 - (out.count - start))
-        }
-        start = out.count
-        out.write(r.state.staticColumnName)
-        out.pad(Self.stateWidth - (out.count - start))
-        writeRight(UInt64(r.receiveQueue), Self.queueWidth, &out)
-        out.write(byte: UInt8(ascii: " "))
-        writeRight(UInt64(r.sendQueue), Self.queueWidth, &out)
-        out.write(byte: UInt8(ascii: " "))
-        start = out.count
-        writeAddress(r.local, interface: r.interfaceIndex, &out)
-        out.pad(Self.addressWidth - (out.count - start))
-        out.write(byte: UInt8(ascii: " "))
-        start = out.count
-        writeAddress(r.remote, interface: 0, &out)
-        if fields.contains(.extended) {
-            out.pad(Self.addressWidth - (out.count - start))
-            out.write(" uid:")
-            out.write(r.uid)
-            out.write(" ino:")
-            out.write(r.inode)
-            out.write(" sk:")
-            out.write(r.cookie)
-            if r.interfaceIndex != 0 {
-                out.write(" if:")
-                out.write(r.interfaceIndex)
+        // Bounded pieces as in writeJSON: the row with the extended fields (at most ~300 bytes: two bracketed
+        // IPv6 endpoints with a 15-byte interface name, 10-digit queues, the extended numbers), tcp_info (~220)
+        // and memory (~140), each with room for 512.
+        let localInterface = r.interfaceIndex == 0 ? nil : interfaceName(r.interfaceIndex)
+        out.append(maxCount: 512) { c in
+            var start = c.count
+            if fields.contains(.netid) {
+                c.text(r.proto == .tcp ? "tcp" as StaticString : "udp")
+                c.pad(6 - (c.count - start))
             }
-            if r.timer.kind != .none {
-                out.write(" timer:(")
-                out.write(r.timer.kind.staticDescription)
-                out.write(byte: UInt8(ascii: ","))
-                out.write(thousandths: UInt64(r.timer.expiresMilliseconds))
-                out.write("s,")
-                out.write(r.timer.retransmits)
-                out.write(byte: UInt8(ascii: ")"))
+            start = c.count
+            c.text(r.state.staticColumnName)
+            c.pad(Self.stateWidth - (c.count - start))
+            Self.writeRight(UInt64(r.receiveQueue), Self.queueWidth, &c)
+            c.byte(UInt8(ascii: " "))
+            Self.writeRight(UInt64(r.sendQueue), Self.queueWidth, &c)
+            c.byte(UInt8(ascii: " "))
+            start = c.count
+            Self.writeAddress(r.local, interface: localInterface, &c)
+            c.pad(Self.addressWidth - (c.count - start))
+            c.byte(UInt8(ascii: " "))
+            start = c.count
+            Self.writeAddress(r.remote, interface: nil, &c)
+            if fields.contains(.extended) {
+                c.pad(Self.addressWidth - (c.count - start))
+                c.text(" uid:")
+                c.decimal(UInt64(r.uid))
+                c.text(" ino:")
+                c.decimal(UInt64(r.inode))
+                c.text(" sk:")
+                c.decimal(r.cookie)
+                if r.interfaceIndex != 0 {
+                    c.text(" if:")
+                    c.decimal(UInt64(r.interfaceIndex))
+                }
+                if r.timer.kind != .none {
+                    c.text(" timer:(")
+                    c.text(r.timer.kind.staticDescription)
+                    c.byte(UInt8(ascii: ","))
+                    c.thousandths(UInt64(r.timer.expiresMilliseconds))
+                    c.text("s,")
+                    c.decimal(UInt64(r.timer.retransmits))
+                    c.byte(UInt8(ascii: ")"))
+                }
             }
         }
         if fields.contains(.tcpInfo), let info = r.tcpInfo {
-            out.write(" rtt:")
-            out.write(thousandths: UInt64(info.rtt))
-            out.write(byte: UInt8(ascii: "/"))
-            out.write(thousandths: UInt64(info.rttvar))
-            out.write(" cwnd:")
-            out.write(info.cwnd)
-            if info.ssthresh < 0x7FFF_FFFF {
-                out.write(" ssthresh:")
-                out.write(info.ssthresh)
+            out.append(maxCount: 512) { c in
+                c.text(" rtt:")
+                c.thousandths(UInt64(info.rtt))
+                c.byte(UInt8(ascii: "/"))
+                c.thousandths(UInt64(info.rttvar))
+                c.text(" cwnd:")
+                c.decimal(UInt64(info.cwnd))
+                if info.ssthresh < 0x7FFF_FFFF {
+                    c.text(" ssthresh:")
+                    c.decimal(UInt64(info.ssthresh))
+                }
+                c.text(" bytes_acked:")
+                c.decimal(info.bytesAcked)
+                c.text(" bytes_received:")
+                c.decimal(info.bytesReceived)
+                if info.totalRetransmits > 0 {
+                    c.text(" retrans:")
+                    c.decimal(UInt64(info.retransmits))
+                    c.byte(UInt8(ascii: "/"))
+                    c.decimal(UInt64(info.totalRetransmits))
+                }
+                c.text(" delivery_rate:")
+                c.decimal(info.deliveryRate.bitsPerSecond)
+                c.text("bps")
             }
-            out.write(" bytes_acked:")
-            out.write(info.bytesAcked)
-            out.write(" bytes_received:")
-            out.write(info.bytesReceived)
-            if info.totalRetransmits > 0 {
-                out.write(" retrans:")
-                out.write(info.retransmits)
-                out.write(byte: UInt8(ascii: "/"))
-                out.write(info.totalRetransmits)
+        }
+        out.append(maxCount: 512) { c in
+            if fields.contains(.memory), let m = r.memory {
+                c.text(" skmem:(r")
+                c.decimal(UInt64(m.receiveAllocated))
+                c.text(",rb")
+                c.decimal(UInt64(m.receiveBuffer))
+                c.text(",t")
+                c.decimal(UInt64(m.sendAllocated))
+                c.text(",tb")
+                c.decimal(UInt64(m.sendBuffer))
+                c.text(",f")
+                c.decimal(UInt64(m.forwardAllocated))
+                c.text(",w")
+                c.decimal(UInt64(m.sendQueued))
+                c.text(",o")
+                c.decimal(UInt64(m.optionMemory))
+                c.text(",bl")
+                c.decimal(UInt64(m.backlog))
+                c.text(",d")
+                c.decimal(UInt64(m.drops))
+                c.byte(UInt8(ascii: ")"))
             }
-            out.write(" delivery_rate:")
-            out.write(info.deliveryRate.bitsPerSecond)
-            out.write("bps")
+            c.byte(UInt8(ascii: "\n"))
         }
-        if fields.contains(.memory), let m = r.memory {
-            out.write(" skmem:(r")
-            out.write(m.receiveAllocated)
-            out.write(",rb")
-            out.write(m.receiveBuffer)
-            out.write(",t")
-            out.write(m.sendAllocated)
-            out.write(",tb")
-            out.write(m.sendBuffer)
-            out.write(",f")
-            out.write(m.forwardAllocated)
-            out.write(",w")
-            out.write(m.sendQueued)
-            out.write(",o")
-            out.write(m.optionMemory)
-            out.write(",bl")
-            out.write(m.backlog)
-            out.write(",d")
-            out.write(m.drops)
-            out.write(byte: UInt8(ascii: ")"))
-        }
-        out.write(byte: UInt8(ascii: "\n"))
     }
 
-    private func writeRight(_ value: UInt64, _ width: Int, _ out: inout TextWriter) {
-        var digits = 1
-        var v = value
-        while v >= 10 {
-            v /= 10
-            digits += 1
-        }
-        out.pad(width - digits)
-        out.write(value)
+    private static func writeRight(_ value: UInt64, _ width: Int, _ c: inout ByteCursor) {
+        c.pad(width - ByteCursor.digitCount(value))
+        c.decimal(value)
     }
 
     /// `ss -n` style: `0.0.0.0:22`, `[::1]:80`, port 0 as `*`, a bound device as `%name`.
-    private mutating func writeAddress(_ e: Endpoint, interface: UInt32, _ out: inout TextWriter) {
+    private static func writeAddress(_ e: Endpoint, interface: String?, _ c: inout ByteCursor) {
         switch e.address {
-        case .v4(let a): out.write(a)
+        case .v4(let a): c.address(a)
         case .v6(let a):
-            out.write(byte: UInt8(ascii: "["))
-            out.write(a)
-            out.write(byte: UInt8(ascii: "]"))
+            c.byte(UInt8(ascii: "["))
+            c.address(a)
+            c.byte(UInt8(ascii: "]"))
         }
-        if interface != 0 {
-            out.write(byte: UInt8(ascii: "%"))
-            out.write(interfaceName(interface))
+        if let interface {
+            c.byte(UInt8(ascii: "%"))
+            c.text(string: interface)
         }
-        out.write(byte: UInt8(ascii: ":"))
+        c.byte(UInt8(ascii: ":"))
         if e.port == 0 {
-            out.write(byte: UInt8(ascii: "*"))
+            c.byte(UInt8(ascii: "*"))
         } else {
-            out.write(e.port)
+            c.decimal(UInt64(e.port))
         }
     }
 

@@ -239,6 +239,14 @@ struct ByteCursor {
         count += n
     }
 
+    /// `n` copies of `byte` (column padding); nothing for `n <= 0`.
+    mutating func pad(_ n: Int, _ byte: UInt8 = UInt8(ascii: " ")) {
+        guard n > 0 else { return }
+        room(n)
+        (base + count).update(repeating: byte, count: n)
+        count += n
+    }
+
     /// Decimal digits of `v` (1…20).
     @inline(__always)
     static func digitCount(_ v: UInt64) -> Int {

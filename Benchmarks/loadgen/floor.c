@@ -2,7 +2,7 @@
  * floor: the least a program can do to count TCP sockets per state through
  * sock_diag, the "C floor" sockscan is measured against.
  *
- *   floor [--mode onepass|v2] [--states MASK] [--netns NAME] [--repeat N]
+ *   floor [--mode onepass|v2] [--states MASK] [--netns NAME] [--repeat N] [--capture FILE]
  *
  * --mode v2 (default onepass) sends two SOCK_DIAG_BY_FAMILY requests with
  * struct inet_diag_req_v2, AF_INET then AF_INET6: two walks of the hash.
@@ -13,7 +13,12 @@
  * One socket, one 32 KiB receive buffer reused for every batch (the kernel
  * fills a batch up to about 32 KiB), no allocation per batch or socket. Errors
  * are checked in NLMSG_ERROR and in the errno NLMSG_DONE may carry.
- * Prints the counts and the time from the first request to the last NLMSG_DONE.
+ * Prints the counts, the time from the first request to the last NLMSG_DONE
+ * (elapsed_ms) and the CPU time the process spent meanwhile (cpu_ms, user+sys:
+ * the kernel builds the dump in our recvmsg calls), which waiting for a busy
+ * core does not inflate.
+ * --capture FILE appends every datagram received, as the kernel sent it, to
+ * FILE (the fixtures of the micro-benchmarks: InetDiagDump.parse reads them).
  *
  * Build: gcc -O2 -Wall -o floor floor.c -lmnl
  */
@@ -28,6 +33,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
 
@@ -48,6 +54,18 @@ struct totals {
 	uint64_t by_state[16];
 	uint64_t messages, batches, bytes;
 };
+
+/* Where --capture writes the datagrams, or NULL. */
+static FILE *capture;
+
+/* User+sys CPU time of the process, ms. */
+static double cpu_ms(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
+}
 
 static void die(const char *what, int err)
 {
@@ -85,6 +103,8 @@ static void receive_dump(struct mnl_socket *nl, uint8_t *buf, uint32_t seq, stru
 			die("recvfrom", ENODATA);
 		t->batches++;
 		t->bytes += (uint64_t)n;
+		if (capture && fwrite(buf, 1, (size_t)n, capture) != (size_t)n)
+			die("write capture", errno);
 		len = (int)n;
 		for (; mnl_nlmsg_ok(h, len); h = mnl_nlmsg_next(h, &len)) {
 			if (h->nlmsg_seq != seq)
@@ -126,11 +146,12 @@ int main(int argc, char **argv)
 		{ "states", required_argument, NULL, 's' },
 		{ "netns", required_argument, NULL, 'n' },
 		{ "repeat", required_argument, NULL, 'r' },
+		{ "capture", required_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static uint8_t buf[BUFFER_SIZE];
-	const char *mode = "onepass", *netns = NULL;
+	const char *mode = "onepass", *netns = NULL, *capture_path = NULL;
 	uint32_t states = 0xfff, seq = 0;
 	long repeat = 1, r;
 	int c, onepass, s;
@@ -142,8 +163,10 @@ int main(int argc, char **argv)
 		case 's': states = (uint32_t)strtoul(optarg, NULL, 0); break;
 		case 'n': netns = optarg; break;
 		case 'r': repeat = strtol(optarg, NULL, 10); break;
+		case 'c': capture_path = optarg; break;
 		default:
-			fprintf(stderr, "usage: floor [--mode onepass|v2] [--states MASK] [--netns NAME] [--repeat N]\n");
+			fprintf(stderr, "usage: floor [--mode onepass|v2] [--states MASK] [--netns NAME] [--repeat N]"
+					" [--capture FILE]\n");
 			return c == 'h' ? 0 : 64;
 		}
 	}
@@ -164,6 +187,11 @@ int main(int argc, char **argv)
 			die("setns", errno);
 		close(fd);
 	}
+	if (capture_path) {
+		capture = fopen(capture_path, "we");
+		if (!capture)
+			die(capture_path, errno);
+	}
 	nl = mnl_socket_open(NETLINK_SOCK_DIAG);
 	if (!nl)
 		die("socket NETLINK_SOCK_DIAG", errno);
@@ -174,8 +202,10 @@ int main(int argc, char **argv)
 		struct totals t;
 		struct timespec a, b;
 		uint64_t total = 0;
+		double c0;
 
 		memset(&t, 0, sizeof(t));
+		c0 = cpu_ms();
 		clock_gettime(CLOCK_MONOTONIC, &a);
 		if (onepass) {
 			struct inet_diag_req req;
@@ -211,10 +241,12 @@ int main(int argc, char **argv)
 			if (t.by_state[s])
 				printf(" %s=%llu", state_names[s], (unsigned long long)t.by_state[s]);
 		}
-		printf(" total=%llu batches=%llu bytes=%llu elapsed_ms=%.3f\n", (unsigned long long)total,
+		printf(" total=%llu batches=%llu bytes=%llu elapsed_ms=%.3f cpu_ms=%.3f\n", (unsigned long long)total,
 		       (unsigned long long)t.batches, (unsigned long long)t.bytes,
-		       (b.tv_sec - a.tv_sec) * 1e3 + (b.tv_nsec - a.tv_nsec) / 1e6);
+		       (b.tv_sec - a.tv_sec) * 1e3 + (b.tv_nsec - a.tv_nsec) / 1e6, cpu_ms() - c0);
 	}
 	mnl_socket_close(nl);
+	if (capture && fclose(capture) != 0)
+		die("close capture", errno);
 	return 0;
 }

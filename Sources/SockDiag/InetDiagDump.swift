@@ -87,6 +87,33 @@ public enum InetDiagDump {
         return record
     }
 
+    /// Checks one message exactly as ``parseMessage(_:proto:offset:)`` does and returns only its state:
+    /// counting needs nothing else, so no record is built.
+    ///
+    /// - Returns: the state, or `nil` for a family other than inet/inet6 (skipped, as by `parseMessage`).
+    /// - Throws: the errors `parseMessage` throws for the same bytes.
+    @inlinable
+    static func messageState(_ payload: UnsafeRawBufferPointer, offset: Int = 0) throws(DumpParseError) -> TCPState? {
+        guard payload.count >= messageSize else {
+            throw .truncated(offset: offset, needed: messageSize, available: payload.count)
+        }
+        switch payload[0] {
+        case 2, 10: break
+        default: return nil
+        }
+        var at = messageSize
+        while at < payload.count {
+            let available = payload.count - at
+            guard available >= 4 else { throw .truncated(offset: offset + at, needed: 4, available: available) }
+            let length = Int(payload.loadUnaligned(fromByteOffset: at, as: UInt16.self))
+            guard length >= 4, length <= available else {
+                throw .truncated(offset: offset + at, needed: max(length, 4), available: available)
+            }
+            at += (length + 3) & ~3
+        }
+        return TCPState(rawValue: payload[1])
+    }
+
     @usableFromInline
     static func parseTCPInfo(_ b: UnsafeRawBufferPointer) -> TCPInfo {
         @inline(__always) func u8(_ o: Int32) -> UInt8 { Int(o) < b.count ? b[Int(o)] : 0 }
@@ -155,6 +182,18 @@ public enum InetDiagDump {
         _ d: UnsafeMutablePointer<cnl_dump>, proto: TransportProtocol, operation: @autoclosure () -> String,
         _ body: (SocketRecord) throws -> Void
     ) throws -> WalkResult {
+        try walk(d, proto: proto, operation: operation(), parse: parseMessage, body)
+    }
+
+    /// Walks a dump already requested on `d`, calling `body` with what `parse` makes of each data message
+    /// (a record, or only a state when counting); `nil` from `parse` skips the message. Inlined into each
+    /// caller so that `parse` is a direct call.
+    @usableFromInline @inline(__always)
+    static func walk<Item>(
+        _ d: UnsafeMutablePointer<cnl_dump>, proto: TransportProtocol, operation: @autoclosure () -> String,
+        parse: (UnsafeRawBufferPointer, TransportProtocol, Int) throws(DumpParseError) -> Item?,
+        _ body: (Item) throws -> Void
+    ) throws -> WalkResult {
         var result = WalkResult()
         var payload: UnsafeRawPointer?
         var length: UInt32 = 0
@@ -170,8 +209,8 @@ public enum InetDiagDump {
                     d.pointee.flags |= UInt32(CNL_DUMP_F_DONE)
                     throw DumpParseError.unexpectedType(offset: offset - 16, type: type)
                 }
-                if let record = try parseMessage(buffer, proto: proto, offset: offset) {
-                    try body(record)
+                if let item = try parse(buffer, proto, offset) {
+                    try body(item)
                 }
                 continue
             }

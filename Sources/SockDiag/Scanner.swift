@@ -223,14 +223,21 @@ public final class Scanner {
     ///   what `body` throws (the rest of the dump is then drained).
     @discardableResult
     public func forEach(_ query: ScanQuery, _ body: (SocketRecord) throws -> Void) throws -> ScanStatistics {
+        try run(query, RecordSink.self, body)
+    }
+
+    /// ``forEach(_:_:)`` handing over what `sink` makes of each socket: the record, or only its state.
+    private func run<Sink: SocketSink>(
+        _ query: ScanQuery, _ sink: Sink.Type, _ body: (Sink.Item) throws -> Void
+    ) throws -> ScanStatistics {
         var stats = ScanStatistics()
         let plan = try plan(query)
         guard let request = plan.request else { return stats }  // contradictory ports: nothing can match
         if query.protocols.contains(.tcp) {
-            try scan(.tcp, request, plan, &stats, body)
+            try scan(.tcp, request, plan, &stats, sink, body)
         }
         if query.protocols.contains(.udp) {
-            try scan(.udp, request, plan, &stats, body)
+            try scan(.udp, request, plan, &stats, sink, body)
         }
         if stats.interrupted {
             onWarning?(
@@ -333,18 +340,21 @@ public final class Scanner {
     }
 
     /// Counts the sockets that match `query`, per state.
+    ///
+    /// Where no part of the filter is left to user space, only each message's state is read (after the
+    /// same checks as a full parse): no record is built.
     public func count(_ query: ScanQuery) throws -> StateCounts {
         var counts = StateCounts()
-        try forEach(query) { counts.add($0.state) }
+        try run(query, StateSink.self) { counts.add($0) }
         return counts
     }
 
-    private func scan(
+    private func scan<Sink: SocketSink>(
         _ proto: TransportProtocol, _ query: ScanQuery, _ plan: Plan, _ stats: inout ScanStatistics,
-        _ body: (SocketRecord) throws -> Void
+        _ sink: Sink.Type, _ body: (Sink.Item) throws -> Void
     ) throws {
         if procfsProtocols.contains(proto) {
-            try scanProcfs(proto, query, plan, &stats, body)
+            try scanProcfs(proto, query, plan, &stats) { try body(Sink.item($0)) }
             return
         }
         var families: [AddressFamily] = AddressFamily.allCases.filter { query.families.contains($0) }
@@ -352,7 +362,7 @@ public final class Scanner {
         var onePassRefusal: NetlinkError? = nil
         if proto == .tcp && families.count == 2 && tcpStrategy != .perFamily && onePassSupported != false {
             do {
-                try dump(.tcp, family: nil, query, plan.remainder, &stats, body)
+                try dump(.tcp, family: nil, query, plan.remainder, &stats, sink, body)
                 onePassSupported = true
                 stats.usedOnePassTCP = true
                 return
@@ -370,7 +380,7 @@ public final class Scanner {
         }
         for family in families {
             do {
-                try dump(proto, family: family, query, plan.remainder, &stats, body)
+                try dump(proto, family: family, query, plan.remainder, &stats, sink, body)
             } catch let error as NetlinkError
                 where error.errno == ENOENT && stats.records == before && onePassRefusal == nil
             {
@@ -378,7 +388,7 @@ public final class Scanner {
                 procfsProtocols.insert(proto == .tcp ? .tcp : .udp)
                 onWarning?("warning: \(error); reading /proc/net/\(proto) instead")
                 families = []
-                try scanProcfs(proto, query, plan, &stats, body)
+                try scanProcfs(proto, query, plan, &stats) { try body(Sink.item($0)) }
                 return
             }
         }
@@ -413,9 +423,9 @@ public final class Scanner {
         }
     }
 
-    private func dump(
+    private func dump<Sink: SocketSink>(
         _ proto: TransportProtocol, family: AddressFamily?, _ query: ScanQuery, _ remainder: FilterExpression?,
-        _ stats: inout ScanStatistics, _ body: (SocketRecord) throws -> Void
+        _ stats: inout ScanStatistics, _ sink: Sink.Type, _ body: (Sink.Item) throws -> Void
     ) throws {
         let socket = try openSocket()
         sequence &+= 1
@@ -432,14 +442,28 @@ public final class Scanner {
         var delivered = 0
         var bodyThrew = false
         do {
-            let result = try InetDiagDump.walk(&d, proto: proto, operation: operation) { record in
-                if let remainder, !remainder.matches(record) { return }
-                delivered += 1
-                do {
-                    try body(record)
-                } catch {
-                    bodyThrew = true
-                    throw error
+            let result: InetDiagDump.WalkResult
+            if let remainder {
+                // User space tests the rest of the filter on whole records.
+                result = try InetDiagDump.walk(&d, proto: proto, operation: operation) { record in
+                    if !remainder.matches(record) { return }
+                    delivered += 1
+                    do {
+                        try body(Sink.item(record))
+                    } catch {
+                        bodyThrew = true
+                        throw error
+                    }
+                }
+            } else {
+                result = try InetDiagDump.walk(&d, proto: proto, operation: operation, parse: Sink.parse) { item in
+                    delivered += 1
+                    do {
+                        try body(item)
+                    } catch {
+                        bodyThrew = true
+                        throw error
+                    }
                 }
             }
             stats.batches += result.batches
@@ -553,4 +577,39 @@ public final class Scanner {
             }
         }
     }
+}
+
+/// What a scan hands over for each socket: the whole record, or (counting) only its state.
+protocol SocketSink {
+    associatedtype Item
+    /// Checks and parses one `inet_diag_msg` payload; `nil` skips it (a family other than inet/inet6).
+    static func parse(
+        _ payload: UnsafeRawBufferPointer, _ proto: TransportProtocol, _ offset: Int
+    ) throws(DumpParseError) -> Item?
+    /// The item for a record built in user space (the /proc path, a filter's user-space remainder).
+    static func item(_ record: SocketRecord) -> Item
+}
+
+/// Whole records (``Scanner/forEach(_:_:)``).
+enum RecordSink: SocketSink {
+    @inline(__always)
+    static func parse(
+        _ payload: UnsafeRawBufferPointer, _ proto: TransportProtocol, _ offset: Int
+    ) throws(DumpParseError) -> SocketRecord? {
+        try InetDiagDump.parseMessage(payload, proto: proto, offset: offset)
+    }
+    @inline(__always)
+    static func item(_ record: SocketRecord) -> SocketRecord { record }
+}
+
+/// States only (``Scanner/count(_:)``).
+enum StateSink: SocketSink {
+    @inline(__always)
+    static func parse(
+        _ payload: UnsafeRawBufferPointer, _ proto: TransportProtocol, _ offset: Int
+    ) throws(DumpParseError) -> TCPState? {
+        try InetDiagDump.messageState(payload, offset: offset)
+    }
+    @inline(__always)
+    static func item(_ record: SocketRecord) -> TCPState { record.state }
 }

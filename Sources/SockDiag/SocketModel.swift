@@ -63,7 +63,10 @@ public enum SocketTimerKind: UInt8, Sendable, Hashable, CustomStringConvertible 
     /// A value this version does not know.
     case unknown = 255
 
-    public var description: String {
+    public var description: String { staticDescription.description }
+
+    /// ``description`` as a static string (formatting copies it without a `String`).
+    var staticDescription: StaticString {
         switch self {
         case .none: "off"
         case .retransmit: "on"

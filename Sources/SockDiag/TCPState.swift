@@ -19,11 +19,11 @@ public struct TCPState: RawRepresentable, Hashable, Sendable, Comparable, Custom
     /// The eleven states `ss` names, in kernel order.
     public static let allCases: [TCPState] = (1...11).map { TCPState(rawValue: $0) }
 
-    private static let filterNames = [
+    private static let filterNames: [StaticString] = [
         "unknown", "established", "syn-sent", "syn-recv", "fin-wait-1", "fin-wait-2", "time-wait", "close",
         "close-wait", "last-ack", "listen", "closing",
     ]
-    private static let columnNames = [
+    private static let columnNames: [StaticString] = [
         "UNKNOWN", "ESTAB", "SYN-SENT", "SYN-RECV", "FIN-WAIT-1", "FIN-WAIT-2", "TIME-WAIT", "UNCONN",
         "CLOSE-WAIT", "LAST-ACK", "LISTEN", "CLOSING",
     ]
@@ -36,18 +36,26 @@ public struct TCPState: RawRepresentable, Hashable, Sendable, Comparable, Custom
         case "closed": rawValue = Self.close.rawValue
         case "listening": rawValue = Self.listen.rawValue
         default:
-            guard let index = Self.filterNames.firstIndex(of: lowered), index > 0 else { return nil }
+            guard let index = Self.filterNames.firstIndex(where: { $0.description == lowered }), index > 0 else {
+                return nil
+            }
             rawValue = UInt8(index)
         }
     }
 
     /// The `ss` filter name (`time-wait`): the name used in filters and JSON.
-    public var name: String {
-        Int(rawValue) < Self.filterNames.count ? Self.filterNames[Int(rawValue)] : "unknown-\(rawValue)"
+    public var name: String { staticName?.description ?? "unknown-\(rawValue)" }
+
+    /// ``name`` for the states the kernel defines, `nil` beyond them: formatting copies it without a `String`.
+    var staticName: StaticString? {
+        Int(rawValue) < Self.filterNames.count ? Self.filterNames[Int(rawValue)] : nil
     }
 
     /// The `ss` column name (`TIME-WAIT`, `ESTAB`, `UNCONN`).
-    public var columnName: String {
+    public var columnName: String { staticColumnName.description }
+
+    /// ``columnName`` as a static string.
+    var staticColumnName: StaticString {
         Int(rawValue) < Self.columnNames.count ? Self.columnNames[Int(rawValue)] : "UNKNOWN"
     }
 

@@ -34,6 +34,11 @@ struct ScanOptions: ParsableArguments {
     @Flag(name: [.customShort("l"), .customLong("listening")], help: "Listening sockets only (and unconnected UDP).")
     var listening = false
 
+    @Flag(
+        name: [.customShort("n"), .customLong("numeric")],
+        help: "Accepted for ss compatibility (-tan, -tlnp) and ignored: output is always numeric.")
+    var numeric = false
+
     @Option(
         name: .customLong("netns"), help: ArgumentHelp("Scan another network namespace.", valueName: "NAME|PATH|PID"))
     var netns: String?

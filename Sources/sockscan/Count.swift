@@ -25,7 +25,9 @@ struct Count: ParsableCommand {
                         user's process when not root). One walk of /proc/*/fd.
             --top N keeps the N largest groups and sums the rest into one 'other' line.
 
-            JSON, without --by: {"total": N, "established": n, ...}; with --by: {"total": N, "by": "dport", \
+            JSON, without --by: {"total": N, "established": n, ...} with a key for every state the \
+            scan covers (-a: all, -l: listen and close, default: the connected ones, narrowed by state \
+            words), zeros included; CSV: state,count rows for the same states, then a total row. With --by: {"total": N, "by": "dport", \
             "groups": [{"key": 443, "count": n}, ...], "other": {"groups": g, "count": n}} (ports are numbers, \
             other keys strings; process groups add "pid" and "comm"). CSV: a header row (key,count), one row per \
             group, then "(other)" when --top left groups out.
@@ -94,19 +96,26 @@ struct Count: ParsableCommand {
                 }
                 write(breakdown, into: &out)
             } else {
-                write(try scanner.count(query), into: &out)
+                // The states the scan can return: -a/-l/the default, narrowed by the filter's state words.
+                let states =
+                    try query.filter.map { try scanner.kernelProgram(for: $0, baseStates: query.states).states }
+                    ?? query.states
+                let named = query.filter?.expression.mentionsState == true
+                write(try scanner.count(query), states: states, named: named, into: &out)
             }
             try out.flush(to: STDOUT_FILENO)
         }
     }
 
-    /// Per state, the original `count` output.
-    private func write(_ counts: StateCounts, into out: inout TextWriter) {
+    /// Per state. JSON and CSV list every state of `states` (zeros too: scripts can rely on the keys); the
+    /// table lists the states with sockets, and every one of `states` when the filter `named` states.
+    private func write(_ counts: StateCounts, states: StateSet, named: Bool, into out: inout TextWriter) {
+        let rows = states.states.map { (state: $0, count: counts[$0]) }
         switch format {
         case .json:
             out.write("{\"total\":")
             out.write(counts.total)
-            for (state, count) in counts.nonZero {
+            for (state, count) in rows {
                 out.write(",")
                 out.writeJSONString(state.name)
                 out.write(":")
@@ -115,15 +124,18 @@ struct Count: ParsableCommand {
             out.write("}\n")
         case .csv:
             if !noHeader { out.write("state,count\n") }
-            for (state, count) in counts.nonZero {
+            for (state, count) in rows {
                 out.write(state.name)
                 out.write(",")
                 out.write(count)
                 out.write("\n")
             }
+            out.write("total,")
+            out.write(counts.total)
+            out.write("\n")
         case .table:
             if !noHeader { out.write("State        Count\n") }
-            for (state, count) in counts.nonZero {
+            for (state, count) in rows where count > 0 || named {
                 let start = out.count
                 out.write(state.name)
                 out.pad(13 - (out.count - start))

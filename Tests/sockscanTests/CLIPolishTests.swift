@@ -35,3 +35,57 @@ struct CLIUsageTests {
         #expect(help.stdout.contains("-n, --numeric"), "\(help.stdout)")
     }
 }
+
+// MARK: count: every state of the scan a key
+
+extension CLITests {
+    func countObject(_ result: CommandResult, sourceLocation: SourceLocation = #_sourceLocation) throws -> [String: Any]
+    {
+        #expect(result.status == 0 && result.lines.count == 1, "\(result)", sourceLocation: sourceLocation)
+        return try #require(
+            try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any],
+            sourceLocation: sourceLocation)
+    }
+
+    @Test("count --format json: the states asked for are keys even at zero; -a and the default list their whole set")
+    func countJSONKeys() throws {
+        let fixture = try CLIFixture.require()
+        let counts = fixture.mix.counts(.tcp)
+        // No socket of the mix is in syn-sent or closing.
+        #expect(counts[.synSent] == nil && counts[.closing] == nil)
+        let synSent = try countObject(fixture.sockscan("count", ["-t", "state", "syn-sent", "--format", "json"]))
+        #expect(synSent as? [String: Int] == ["total": 0, "syn-sent": 0])
+
+        let two = try countObject(
+            fixture.sockscan("count", ["-t", "state", "time-wait", "state", "closing", "--format", "json"]))
+        #expect(
+            two as? [String: Int]
+                == ["total": counts[.timeWait] ?? 0, "time-wait": counts[.timeWait] ?? 0, "closing": 0])
+
+        let all = try countObject(fixture.sockscan("count", ["-ta", "--format", "json"]))
+        #expect(Set(all.keys) == Set(["total"] + TCPState.allCases.map(\.name)))
+        let listening = try countObject(fixture.sockscan("count", ["-tl", "--format", "json"]))
+        #expect(Set(listening.keys) == ["total", "listen", "close"])
+        let connected = try countObject(fixture.sockscan("count", ["-t", "--format", "json"]))
+        #expect(Set(connected.keys) == Set(["total"] + StateSet.ssDefault.states.map(\.name)))
+        #expect(connected["established"] as? Int == counts[.established])
+    }
+
+    @Test("count --format csv: a row per state of the scan, zeros too, and a total row as the table has")
+    func countCSVRows() throws {
+        let fixture = try CLIFixture.require()
+        let counts = fixture.mix.counts(.tcp)
+        let result = try fixture.sockscan("count", ["-t", "state", "time-wait", "state", "closing", "--format", "csv"])
+        #expect(result.status == 0, "\(result)")
+        let timeWait = counts[.timeWait] ?? 0
+        #expect(
+            CSV.parse(result.stdout) == [
+                ["state", "count"], ["time-wait", "\(timeWait)"], ["closing", "0"], ["total", "\(timeWait)"],
+            ])
+        let bare = try fixture.sockscan("count", ["-t", "state", "closing", "--format", "csv", "-H"])
+        #expect(bare.stdout == "closing,0\ntotal,0\n")
+        // The table names the states asked for, zeros included.
+        let table = try fixture.sockscan("count", ["-t", "state", "closing"])
+        #expect(table.lines == ["State        Count", "closing      0", "total        0"])
+    }
+}

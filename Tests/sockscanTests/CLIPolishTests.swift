@@ -89,3 +89,55 @@ extension CLITests {
         #expect(table.lines == ["State        Count", "closing      0", "total        0"])
     }
 }
+
+// MARK: count: TCP and UDP apart
+
+extension CLITests {
+    @Test("count -tua: JSON keeps the totals per state and adds tcp and udp objects of the same shape")
+    func countSplitJSON() throws {
+        let fixture = try CLIFixture.require()
+        let object = try countObject(fixture.sockscan("count", ["-tua", "--format", "json"]))
+        func want(_ counts: [TCPState: Int], total: Int) -> [String: Int] {
+            var want = Dictionary(uniqueKeysWithValues: TCPState.allCases.map { ($0.name, 0) })
+            want["total"] = total
+            for (state, n) in counts { want[state.name] = n }
+            return want
+        }
+        let tcp = try #require(object["tcp"] as? [String: Int])
+        let udp = try #require(object["udp"] as? [String: Int])
+        #expect(tcp == want(fixture.mix.counts(.tcp), total: fixture.mix.expected(.tcp).count))
+        #expect(udp == want(fixture.mix.counts(.udp), total: fixture.mix.expected(.udp).count))
+        let top = object.filter { $0.key != "tcp" && $0.key != "udp" }.mapValues { $0 as? Int ?? -1 }
+        #expect(top == want(fixture.mix.expected.countsByState(), total: fixture.mix.expected.count))
+        // UDP's unconnected sockets are in close, and are not TCP's.
+        #expect(udp["close"] ?? 0 > 0 && tcp["close"] == 0, "\(object)")
+
+        let one = try countObject(fixture.sockscan("count", ["-t", "--format", "json"]))
+        #expect(one["tcp"] == nil && one["udp"] == nil, "one protocol: no split")
+    }
+
+    @Test("count -tua: the table and CSV have TCP and UDP columns beside the count")
+    func countSplitTable() throws {
+        let fixture = try CLIFixture.require()
+        let tcp = fixture.mix.counts(.tcp)
+        let udp = fixture.mix.counts(.udp)
+        let table = try fixture.sockscan("count", ["-tua"])
+        #expect(table.status == 0, "\(table)")
+        let rows = table.lines.map { $0.split(separator: " ").map(String.init) }
+        #expect(rows.first == ["State", "TCP", "UDP", "Count"])
+        var want: [[String]] = []
+        for state in TCPState.allCases where tcp[state] != nil || udp[state] != nil {
+            let (t, u) = (tcp[state] ?? 0, udp[state] ?? 0)
+            want.append([state.name, "\(t)", "\(u)", "\(t + u)"])
+        }
+        let (t, u) = (fixture.mix.expected(.tcp).count, fixture.mix.expected(.udp).count)
+        want.append(["total", "\(t)", "\(u)", "\(t + u)"])
+        #expect(Array(rows.dropFirst()) == want)
+
+        let csv = CSV.parse(try fixture.sockscan("count", ["-tua", "--format", "csv"]).stdout)
+        #expect(csv.first == ["state", "count", "tcp", "udp"])
+        #expect(csv.last == ["total", "\(t + u)", "\(t)", "\(u)"])
+        #expect(csv.count == TCPState.allCases.count + 2)
+        #expect(csv.first { $0.first == "close" } == ["close", "\(udp[.close] ?? 0)", "0", "\(udp[.close] ?? 0)"])
+    }
+}

@@ -118,7 +118,13 @@ struct CLITests {
         let json = try fixture.sockscan("count", ["-tu", "state", "established", "--format", "json"])
         #expect(json.status == 0, "\(json)")
         let established = fixture.mix.expected { $0.state == .established }.count
-        #expect(json.stdout == "{\"total\":\(established),\"established\":\(established)}\n")
+        let tcp = fixture.mix.expected { $0.state == .established && $0.proto == .tcp }.count
+        let udp = established - tcp
+        #expect(
+            json.stdout
+                == "{\"total\":\(established),\"established\":\(established),"
+                + "\"tcp\":{\"total\":\(tcp),\"established\":\(tcp)},\"udp\":{\"total\":\(udp),\"established\":\(udp)}}\n"
+        )
 
         // Options after the filter words, as ss takes them.
         let after = try Binary.run(["list", "-t", "state", "time-wait", "-H", "--netns", fixture.namespace.name])

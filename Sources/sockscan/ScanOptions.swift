@@ -154,8 +154,10 @@ enum Console {
 func runtime<T>(_ body: () throws -> T) throws -> T {
     do {
         return try body()
-    } catch let error as OutputError where error == .closed {
-        throw ExitCode.success
+    } catch let error as OutputError {
+        guard case .failed(let code) = error else { throw ExitCode.success }  // the reader left (| head)
+        Console.warn("sockscan: cannot write to standard output: \(String(cString: strerror(code)))")
+        throw ExitCode.failure
     } catch let error as ValidationError {
         throw error
     } catch let error as FilterCompileError {

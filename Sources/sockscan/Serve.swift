@@ -1,5 +1,6 @@
 import ArgumentParser
 import Dispatch
+import NIOCore
 import SockDiag
 import SockMetrics
 import SockServe
@@ -74,7 +75,9 @@ struct Serve: ParsableCommand {
                 return try MetricsServer(host: listen.host, port: listen.port, exporter: exporter)
             } catch {
                 exporter.shutdown()
-                throw ServeError(message: "cannot listen on \(listen): \(error)")
+                // NIO's IOError reads "bind(descriptor:ptr:bytes:): … (errno: 98)": say only what failed and why.
+                let reason = (error as? IOError).map { String(cString: strerror($0.errnoCode)) } ?? "\(error)"
+                throw ServeError(message: "cannot listen on \(listen): \(reason)")
             }
         }
         let bound = server.address.port.map { ListenAddress(host: listen.host, port: $0) } ?? listen

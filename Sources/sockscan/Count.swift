@@ -64,7 +64,7 @@ struct Count: ParsableCommand {
     var by: SocketBreakdown.Dimension?
 
     @Option(
-        name: .customLong("top"),
+        name: .customLong("top"), parsing: .unconditional,
         help: ArgumentHelp("With --by: show the N largest groups, the rest as one 'other' line.", valueName: "N"))
     var top: Int?
 

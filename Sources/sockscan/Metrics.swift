@@ -13,7 +13,7 @@ struct ExpositionOptions: ParsableArguments {
     var netns: String?
 
     @Option(
-        name: .customLong("top"),
+        name: .customLong("top"), parsing: .unconditional,
         help: ArgumentHelp(
             "Expose port utilization for the N busiest destinations (0: none, at most 1000).", valueName: "N"))
     var top: Int = 10

@@ -51,18 +51,23 @@ struct Ports: ParsableCommand {
             """
     )
 
-    @Option(name: .customLong("top"), help: "Show the N worst destinations.")
+    @Option(
+        name: .customLong("top"), parsing: .unconditional,
+        help: ArgumentHelp("Show the N worst destinations.", valueName: "N"))
     var top: Int = 10
 
-    @Option(name: .customLong("warn"), help: ArgumentHelp("Utilization for a warn verdict.", valueName: "PCT"))
+    @Option(
+        name: .customLong("warn"), parsing: .unconditional,
+        help: ArgumentHelp("Utilization for a warn verdict.", valueName: "PCT"))
     var warn: Double = 70
 
     @Option(
-        name: .customLong("critical"), help: ArgumentHelp("Utilization for a critical verdict.", valueName: "PCT"))
+        name: .customLong("critical"), parsing: .unconditional,
+        help: ArgumentHelp("Utilization for a critical verdict.", valueName: "PCT"))
     var critical: Double = 90
 
     @Option(
-        name: .customLong("fail-at"),
+        name: .customLong("fail-at"), parsing: .unconditional,
         help: ArgumentHelp(
             "Exit with status 2 when a destination (or the UDP pool) is at or over PCT.", valueName: "PCT"))
     var failAt: Double?

@@ -43,7 +43,10 @@ struct Report: ParsableCommand {
     @Option(name: .customLong("to"), help: ArgumentHelp("End (ISO 8601 or HH:MM).", valueName: "TIME"))
     var to: String?
 
-    @Option(name: .customLong("every"), help: "Average the samples per interval (10s 1m 5m 1h).")
+    @Option(
+        name: .customLong("every"), parsing: .unconditional,
+        help: ArgumentHelp("Average the samples per interval (10s 1m 5m 1h).", valueName: "DURATION"),
+        transform: DurationArgument.parse)
     var every: TimeSpan?
 
     @Option(name: .customLong("format"), help: "Output format: table, json (one object per row) or csv.")

@@ -46,7 +46,7 @@ struct Serve: ParsableCommand {
     var listen: ListenAddress = .defaultValue
 
     @Option(
-        name: .customLong("cache"),
+        name: .customLong("cache"), parsing: .unconditional,
         help: ArgumentHelp(
             "Reuse a scan for this long: 1s (default), 500ms, 0 (concurrent scrapes share one scan anyway).",
             valueName: "DURATION"),

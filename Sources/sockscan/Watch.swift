@@ -25,10 +25,14 @@ struct Watch: ParsableCommand {
             """
     )
 
-    @Option(name: .customLong("interval"), help: "Time between rows (500ms 1s 10s 1m).")
+    @Option(
+        name: .customLong("interval"), parsing: .unconditional,
+        help: ArgumentHelp("Time between rows: 500ms 1s 10s 1m, or seconds (default: 1s).", valueName: "DURATION"),
+        transform: DurationArgument.parseInterval)
     var interval = TimeSpan.seconds(1)
 
-    @Option(name: .customLong("count"), help: "Stop after N rows.")
+    @Option(
+        name: .customLong("count"), parsing: .unconditional, help: ArgumentHelp("Stop after N rows.", valueName: "N"))
     var count: Int?
 
     @Option(

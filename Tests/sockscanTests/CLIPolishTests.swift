@@ -25,56 +25,6 @@ extension CLITests {
     }
 }
 
-/// Usage and help checks that need no sockets.
-@Suite("sockscan CLI usage")
-struct CLIUsageTests {
-    /// Runs `sockscan arguments…` with stdout on /dev/full (every write fails with ENOSPC).
-    static func runIntoFullDisk(_ arguments: [String]) throws -> CommandResult {
-        try Command.run("sh", ["-c", "exec \"$0\" \"$@\" > /dev/full", SockscanBinary.path] + arguments)
-    }
-
-    @Test(
-        "stdout on a full disk: exit 1 and one line that says what failed, no errno enum",
-        arguments: [
-            ["list", "-ta"], ["count", "-ta"], ["count", "-ta", "--by", "dport"], ["summary"], ["ports"],
-            ["metrics"], ["watch", "--count", "1", "--interval", "100ms"],
-        ])
-    func fullDisk(arguments: [String]) throws {
-        let result = try Self.runIntoFullDisk(arguments)
-        #expect(result.status == 1, "\(arguments): \(result)")
-        #expect(result.stderr == "sockscan: cannot write to standard output: No space left on device\n", "\(result)")
-    }
-
-    @Test("serve on a port in use: exit 1, 'cannot listen on ADDRESS: Address already in use'")
-    func servePortInUse() throws {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        try #require(fd >= 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, length) == 0 && listen(fd, 1) == 0 && getsockname(fd, $0, &length) == 0
-            }
-        }
-        try #require(bound)
-        let port = UInt16(bigEndian: address.sin_port)
-        let result = try SockscanBinary.run(["serve", "--listen", "127.0.0.1:\(port)"], timeout: 20)
-        #expect(result.status == 1, "\(result)")
-        let lines = result.stderr.split(separator: "\n")
-        #expect(lines.last == "sockscan: cannot listen on 127.0.0.1:\(port): Address already in use", "\(result)")
-    }
-
-    @Test("list --help says -n is accepted and ignored")
-    func numericHelp() throws {
-        let help = try SockscanBinary.run(["list", "--help"])
-        #expect(help.status == 0)
-        #expect(help.stdout.contains("-n, --numeric"), "\(help.stdout)")
-    }
-}
-
 // MARK: count: every state of the scan a key
 
 extension CLITests {

@@ -1,0 +1,93 @@
+import Foundation
+import SockDiag
+import SockScanTestSupport
+import Testing
+
+/// Usage and help checks that need no sockets.
+@Suite("sockscan CLI usage")
+struct CLIUsageTests {
+    /// Runs `sockscan arguments…` with stdout on /dev/full (every write fails with ENOSPC).
+    static func runIntoFullDisk(_ arguments: [String]) throws -> CommandResult {
+        try Command.run("sh", ["-c", "exec \"$0\" \"$@\" > /dev/full", SockscanBinary.path] + arguments)
+    }
+
+    @Test(
+        "stdout on a full disk: exit 1 and one line that says what failed, no errno enum",
+        arguments: [
+            ["list", "-ta"], ["count", "-ta"], ["count", "-ta", "--by", "dport"], ["summary"], ["ports"],
+            ["metrics"], ["watch", "--count", "1", "--interval", "100ms"],
+        ])
+    func fullDisk(arguments: [String]) throws {
+        let result = try Self.runIntoFullDisk(arguments)
+        #expect(result.status == 1, "\(arguments): \(result)")
+        #expect(result.stderr == "sockscan: cannot write to standard output: No space left on device\n", "\(result)")
+    }
+
+    @Test("serve on a port in use: exit 1, 'cannot listen on ADDRESS: Address already in use'")
+    func servePortInUse() throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        try #require(fd >= 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, length) == 0 && listen(fd, 1) == 0 && getsockname(fd, $0, &length) == 0
+            }
+        }
+        try #require(bound)
+        let port = UInt16(bigEndian: address.sin_port)
+        let result = try SockscanBinary.run(["serve", "--listen", "127.0.0.1:\(port)"], timeout: 20)
+        #expect(result.status == 1, "\(result)")
+        let lines = result.stderr.split(separator: "\n")
+        #expect(lines.last == "sockscan: cannot listen on 127.0.0.1:\(port): Address already in use", "\(result)")
+    }
+
+    @Test("list --help says -n is accepted and ignored")
+    func numericHelp() throws {
+        let help = try SockscanBinary.run(["list", "--help"])
+        #expect(help.status == 0)
+        #expect(help.stdout.contains("-n, --numeric"), "\(help.stdout)")
+    }
+
+    @Test(
+        "a bad duration or number says why, and negative numbers are read as values",
+        arguments: [
+            (["watch", "--interval", "0"], "--interval", "must be more than 0"),
+            (["watch", "--interval", "1h30m"], "--interval", "expected a duration like 500ms, 10s, 1m, 2h, 14d"),
+            (["watch", "--interval", "-2"], "--interval", "must be more than 0"),
+            (["report", "--db", "x.db", "--every", "0"], "--every", "must be more than 0"),
+            (["report", "--db", "x.db", "--every", "10"], "--every", "expected a duration like"),
+            (["record", "--db", "x.db", "--interval", "0"], "--interval", "must be more than 0"),
+            (["record", "--db", "x.db", "--retention", "100y"], "--retention", "expected a duration like"),
+            (["record", "--db", "x.db", "--full-every", "0.1ms"], "--full-every", "must be at least 1ms"),
+            (["record", "--db", "x.db", "--top", "-1"], "--top", "must be from 1 to 1000 (got -1)"),
+            (["count", "--by", "dport", "--top", "-1"], "--top", "must be at least 1 (got -1)"),
+            (["ports", "--top", "-1"], "--top", "must be at least 1 (got -1)"),
+            (["ports", "--warn", "-5"], "--warn", "must be a percentage from 0 to 100 (got -5)"),
+            (["ports", "--fail-at", "-1"], "--fail-at", "must be a percentage from 0 to 100 (got -1)"),
+            (["watch", "--count", "-1"], "--count", "must be at least 1 (got -1)"),
+            (["metrics", "--top", "-1"], "--top", "must be from 0 to 1000 (got -1)"),
+            (["serve", "--cache", "-1s"], "--cache", "is not a duration from 0 to 24h"),
+        ])
+    func badNumbersSayWhy(arguments: [String], flag: String, reason: String) throws {
+        let result = try SockscanBinary.run(arguments)
+        #expect(result.status == 64, "\(arguments): \(result)")
+        #expect(result.stderr.contains(flag), "\(arguments): \(result.stderr)")
+        #expect(result.stderr.contains(reason), "\(arguments): \(result.stderr)")
+        #expect(!result.stderr.contains("Missing value"), "\(arguments): \(result.stderr)")
+    }
+
+    @Test("--interval takes a bare number as seconds, as sar does")
+    func bareInterval() throws {
+        let result = try SockscanBinary.run(["watch", "--interval", "1", "--count", "1"])
+        #expect(result.status == 0, "\(result)")
+        #expect(result.lines.count == 3, "header, one row, Average: \(result.stdout)")
+        let half = try SockscanBinary.run(["watch", "--interval", "0.2", "--count", "2"])
+        #expect(half.status == 0, "\(half)")
+        let help = try SockscanBinary.run(["watch", "--help"])
+        #expect(help.stdout.contains("or seconds"), "\(help.stdout)")
+    }
+}

@@ -19,6 +19,7 @@ struct ExpositionOptions: ParsableArguments {
     var top: Int = 10
 
     mutating func validate() throws {
+        try requireNonEmpty(netns, "--netns")
         guard (0...1000).contains(top) else {
             throw ValidationError("--top must be from 0 to 1000 (got \(top)): each destination is a series")
         }

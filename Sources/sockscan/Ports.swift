@@ -86,6 +86,7 @@ struct Ports: ParsableCommand {
     }
 
     mutating func validate() throws {
+        try requireNonEmpty(netns, "--netns")
         guard top >= 1 else { throw ValidationError("--top must be at least 1 (got \(top))") }
         for (name, value) in [("--warn", warn), ("--critical", critical), ("--fail-at", failAt ?? 0)] {
             guard (0...100).contains(value) else {

@@ -120,6 +120,8 @@ struct Record: ParsableCommand {
     var netns: String?
 
     mutating func validate() throws {
+        try requireNonEmpty(netns, "--netns")
+        try requireNonEmpty(db, "--db")
         guard fullEvery >= interval else {
             throw ValidationError("--full-every (\(fullEvery)) must not be shorter than --interval (\(interval))")
         }

@@ -68,6 +68,8 @@ struct Report: ParsableCommand {
     }
 
     mutating func validate() throws {
+        try requireNonEmpty(db, "--db")
+        try requireNonEmpty(chart, "--chart")
         let start = try Self.time(from, "--from")
         let end = try Self.time(to, "--to")
         if let start, let end, start > end {

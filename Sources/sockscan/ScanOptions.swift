@@ -69,6 +69,7 @@ struct ScanOptions: ParsableArguments {
     var filter: [String] = []
 
     mutating func validate() throws {
+        try requireNonEmpty(netns, "--netns")
         if ipv4 && ipv6 { throw ValidationError("-4 and -6 exclude each other; give neither for both families") }
         if listening && all { throw ValidationError("-l and -a exclude each other") }
         _ = try parsedFilter()
@@ -139,6 +140,19 @@ struct ScanOptions: ParsableArguments {
 }
 
 extension TCPDumpStrategy: ExpressibleByArgument {}
+
+/// What an empty value of each path-like option should have been.
+private let expectedValues = [
+    "--netns": "a namespace: an ip netns name, a path or a PID",
+    "--db": "the path of a history database",
+    "--chart": "the path of an SVG file to write",
+]
+
+/// Throws a usage error naming `option` when its value is the empty string (`--db ''`, `--netns "$UNSET"`).
+func requireNonEmpty(_ value: String?, _ option: String) throws {
+    guard value?.isEmpty == true else { return }
+    throw ValidationError("\(option) is empty; it needs \(expectedValues[option] ?? "a value")")
+}
 
 /// stderr messages and exit codes.
 enum Console {

@@ -51,6 +51,8 @@ struct Watch: ParsableCommand {
     var filter: [String] = []
 
     mutating func validate() throws {
+        try requireNonEmpty(netns, "--netns")
+        try requireNonEmpty(db, "--db")
         if let count, count < 1 { throw ValidationError("--count must be at least 1 (got \(count))") }
         _ = try parsedFilter()
     }

@@ -90,4 +90,21 @@ struct CLIUsageTests {
         let help = try SockscanBinary.run(["watch", "--help"])
         #expect(help.stdout.contains("or seconds"), "\(help.stdout)")
     }
+
+    @Test(
+        "an empty --db, --netns or --chart is a usage error naming the option",
+        arguments: [
+            (["list", "--netns", ""], "--netns"), (["count", "--netns", ""], "--netns"),
+            (["summary", "--netns", ""], "--netns"), (["ports", "--netns", ""], "--netns"),
+            (["watch", "--netns", ""], "--netns"), (["metrics", "--netns", ""], "--netns"),
+            (["serve", "--netns", ""], "--netns"), (["record", "--db", "x.db", "--netns", ""], "--netns"),
+            (["watch", "--db", ""], "--db"), (["record", "--db", ""], "--db"), (["report", "--db", ""], "--db"),
+            (["report", "--db", "x.db", "--chart", ""], "--chart"),
+        ])
+    func emptyValues(arguments: [String], flag: String) throws {
+        let result = try SockscanBinary.run(arguments)
+        #expect(result.status == 64, "\(arguments): \(result)")
+        #expect(result.stdout.isEmpty)
+        #expect(result.stderr.hasPrefix("Error: \(flag) is empty"), "\(arguments): \(result.stderr)")
+    }
 }

@@ -72,7 +72,7 @@ struct ScanOptions: ParsableArguments {
         try requireNonEmpty(netns, "--netns")
         if ipv4 && ipv6 { throw ValidationError("-4 and -6 exclude each other; give neither for both families") }
         if listening && all { throw ValidationError("-l and -a exclude each other") }
-        _ = try parsedFilter()
+        try validateDevices(try parsedFilter(), netns: netns)
     }
 
     /// The filter words parsed, or `nil` when none were given.
@@ -140,6 +140,21 @@ struct ScanOptions: ParsableArguments {
 }
 
 extension TCPDumpStrategy: ExpressibleByArgument {}
+
+/// Looks up the devices `filter` names in the namespace to scan, so that an unknown one is a usage error of
+/// the subcommand (its usage line, exit 64). A namespace that cannot be opened or entered is left to `run()`,
+/// which reports it as the runtime failure it is.
+func validateDevices(_ filter: Filter?, netns: String?) throws {
+    guard let filter, filter.expression.mentionsDevice else { return }
+    do {
+        let namespace = try netns.map { try NetworkNamespace($0) }
+        _ = try Scanner.resolvingDevices(filter, in: namespace)
+    } catch let error as FilterCompileError {
+        throw ValidationError(error.description)
+    } catch {
+        return
+    }
+}
 
 /// What an empty value of each path-like option should have been.
 private let expectedValues = [

@@ -33,6 +33,16 @@ struct SockScan: ParsableCommand {
         // `sockscan list | head -1`: a write to the closed pipe must fail with EPIPE (which the output
         // code turns into a quiet exit 0), not kill the process with SIGPIPE (status 141).
         signal(SIGPIPE, SIG_IGN)
+        // ArgumentParser answers `help NOSUCH` with the top-level help and status 0: a typo would go unseen.
+        let arguments = CommandLine.arguments.dropFirst()
+        if arguments.first == "help", let topic = arguments.dropFirst().first(where: { !$0.hasPrefix("-") }) {
+            let names = configuration.subcommands.map { $0._commandName }
+            if !names.contains(topic) && topic != "help" {
+                exit(
+                    withError: ValidationError(
+                        "unknown subcommand '\(topic)'; the subcommands are \(names.joined(separator: ", "))"))
+            }
+        }
         main(nil)
     }
 }

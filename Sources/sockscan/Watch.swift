@@ -54,7 +54,7 @@ struct Watch: ParsableCommand {
         try requireNonEmpty(netns, "--netns")
         try requireNonEmpty(db, "--db")
         if let count, count < 1 { throw ValidationError("--count must be at least 1 (got \(count))") }
-        _ = try parsedFilter()
+        try validateDevices(try parsedFilter(), netns: netns)
     }
 
     func parsedFilter() throws -> Filter? {

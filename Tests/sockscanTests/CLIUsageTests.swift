@@ -107,4 +107,39 @@ struct CLIUsageTests {
         #expect(result.stdout.isEmpty)
         #expect(result.stderr.hasPrefix("Error: \(flag) is empty"), "\(arguments): \(result.stderr)")
     }
+
+    @Test(
+        "an unknown device, by name or index, is a usage error of the subcommand, with its usage line",
+        arguments: [
+            (["list", "-ta", "dev", "nosuchdev0"], "list", "'nosuchdev0'"),
+            (["list", "-ta", "dev", "99999"], "list", "index 99999"),
+            (["count", "-ta", "dev", "99999"], "count", "index 99999"),
+            (["list", "-ta", "not", "dev", "nosuchdev0"], "list", "'nosuchdev0'"),
+            (["watch", "--count", "1", "dev", "nosuchdev0"], "watch", "'nosuchdev0'"),
+        ])
+    func unknownDevice(arguments: [String], subcommand: String, names: String) throws {
+        let result = try SockscanBinary.run(arguments)
+        #expect(result.status == 64, "\(arguments): \(result)")
+        #expect(result.stdout.isEmpty)
+        #expect(result.stderr.contains(names), "\(result.stderr)")
+        #expect(result.stderr.contains("Usage: sockscan \(subcommand) "), "\(result.stderr)")
+    }
+
+    @Test("dev with the index of a device that exists (lo is 1) scans")
+    func knownDeviceIndex() throws {
+        let result = try SockscanBinary.run(["count", "-ta", "dev", "1"])
+        #expect(result.status == 0, "\(result)")
+    }
+
+    @Test("help NOSUCH: exit 64 naming the unknown subcommand; help list still shows list's help")
+    func helpUnknownSubcommand() throws {
+        let result = try SockscanBinary.run(["help", "bogus"])
+        #expect(result.status == 64, "\(result)")
+        #expect(result.stdout.isEmpty)
+        #expect(result.stderr.contains("unknown subcommand 'bogus'"), "\(result.stderr)")
+        let list = try SockscanBinary.run(["help", "list"])
+        #expect(list.status == 0 && list.stdout.contains("USAGE: sockscan list"), "\(list)")
+        let top = try SockscanBinary.run(["help"])
+        #expect(top.status == 0 && top.stdout.contains("SUBCOMMANDS"), "\(top)")
+    }
 }

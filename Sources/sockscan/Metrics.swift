@@ -9,7 +9,7 @@ import SockMetrics
 /// Options `sockscan metrics` and `sockscan serve` share.
 struct ExpositionOptions: ParsableArguments {
     @Option(
-        name: .customLong("netns"), help: ArgumentHelp("Watch another network namespace.", valueName: "NAME|PATH|PID"))
+        name: .customLong("netns"), help: ArgumentHelp("Scan another network namespace.", valueName: "NAME|PATH|PID"))
     var netns: String?
 
     @Option(

@@ -26,9 +26,10 @@ struct Ports: ParsableCommand {
             1 on a runtime failure, 64 on a usage error.
 
             Examples:
-              sockscan ports                             the 10 busiest destinations, verdict, advice
-              sockscan ports --top 3 --netns gw1         in the namespace gw1 (ip netns name, path or PID)
-              sockscan ports --fail-at 80 >/dev/null || page-oncall   for cron and health checks
+              sockscan ports                         the 10 busiest destinations, advice
+              sockscan ports --top 3 --netns gw1     in the namespace gw1 (name, path, PID)
+              sockscan ports --fail-at 80 >/dev/null || page-oncall
+                                                     for cron and health checks
               sockscan ports --format json | jq '.destinations[0]'
 
             A worked example: with ip_local_port_range "40000 40039", tcp_tw_reuse=0 and a listener on port \

@@ -83,7 +83,7 @@ struct Record: ParsableCommand {
 
             Examples:
               sockscan record --db /var/lib/sockscan/history.db
-              sockscan record --db gw1.db --interval 1s --full-every 10s --retention 2d --netns gw1
+              sockscan record --db gw1.db --netns gw1 --interval 1s --retention 2d
               systemctl enable --now sockscan-record     (contrib/sockscan-record.service)
             """
     )

@@ -28,8 +28,8 @@ struct Report: ParsableCommand {
             or HH:MM / HH:MM:SS today, local time. --from is inclusive, --to exclusive.
 
             Examples:
-              sockscan report --db /var/lib/sockscan/history.db --from 14:00 --to 15:00 --every 1m
-              sockscan report --db h.db --format json | jq 'select(."tcp-tw" > 1000) | .time'
+              sockscan report --db history.db --from 14:00 --to 15:00 --every 1m
+              sockscan report --db h.db --format json | jq 'select(."tcp-tw" > 1000)'
               sockscan report --db h.db --every 5m --chart tw.svg
             """
     )

@@ -48,7 +48,9 @@ struct ScanOptions: ParsableArguments {
 
     @Option(
         name: .customLong("tcp-strategy"),
-        help: "How TCP over both families is dumped: automatic, perFamily or onePass.")
+        help: ArgumentHelp(
+            "How TCP over both families is dumped.",
+            valueName: "strategy"))
     var tcpStrategy: TCPDumpStrategy = .automatic
 
     @Flag(
@@ -139,7 +141,20 @@ struct ScanOptions: ParsableArguments {
     }
 }
 
-extension TCPDumpStrategy: ExpressibleByArgument {}
+extension TCPDumpStrategy: ExpressibleByArgument {
+    /// Kebab case, as the other values on the command line (`per-family`); the camel-case raw values
+    /// (`perFamily`) are taken too.
+    public init?(argument: String) {
+        switch argument {
+        case "automatic": self = .automatic
+        case "per-family", "perFamily": self = .perFamily
+        case "one-pass", "onePass": self = .onePass
+        default: return nil
+        }
+    }
+
+    public static var allValueStrings: [String] { ["automatic", "per-family", "one-pass"] }
+}
 
 /// Looks up the devices `filter` names in the namespace to scan, so that an unknown one is a usage error of
 /// the subcommand (its usage line, exit 64). A namespace that cannot be opened or entered is left to `run()`,

@@ -15,11 +15,11 @@ struct SockScan: ParsableCommand {
               sockscan list -ta                      all TCP sockets, like ss -tan
               sockscan list -t state time-wait --format json
               sockscan count -tua                    TCP and UDP sockets per state
-              sockscan ports                         which destination is running out of ephemeral ports
-              sockscan summary                       sar -n SOCK / ss -s totals and TCP states
-              sockscan record --db /var/lib/sockscan/history.db   sample every 10 s (a service)
-              sockscan report --db /var/lib/sockscan/history.db --every 1m --chart tw.svg
-              sockscan serve                         Prometheus metrics on http://127.0.0.1:9464/metrics
+              sockscan ports                         which destination runs out of ports
+              sockscan summary                       sar -n SOCK / ss -s totals, TCP states
+              sockscan record --db history.db        sample every 10 s (a service)
+              sockscan report --db history.db --every 1m --chart tw.svg
+              sockscan serve                         Prometheus metrics on 127.0.0.1:9464
             """,
         version: "0.1.0",
         subcommands: [

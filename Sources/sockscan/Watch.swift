@@ -20,8 +20,9 @@ struct Watch: ParsableCommand {
             Examples:
               sockscan watch                            every second until Ctrl-C
               sockscan watch --interval 5s --count 12   one minute
-              sockscan watch dport = :443               state counts of connections to port 443 only
-              sockscan watch --db /tmp/incident.db      watch and keep the rows for sockscan report
+              sockscan watch --interval 10              every 10 seconds
+              sockscan watch dport = :443               states of connections to port 443
+              sockscan watch --db /tmp/incident.db      and keep the rows for report
             """
     )
 

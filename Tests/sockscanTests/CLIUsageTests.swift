@@ -142,4 +142,55 @@ struct CLIUsageTests {
         let top = try SockscanBinary.run(["help"])
         #expect(top.status == 0 && top.stdout.contains("SUBCOMMANDS"), "\(top)")
     }
+
+    /// Lines of an Examples block that the 80-column help wrapped: they start in column 0 (examples and
+    /// their notes are indented) and are not a heading ending in ':'.
+    static func wrappedExampleLines(_ help: String) -> [String] {
+        var inExamples = false
+        var wrapped: [String] = []
+        for line in help.split(separator: "\n", omittingEmptySubsequences: false) {
+            if line.hasPrefix("Examples:") {
+                inExamples = true
+            } else if line.isEmpty {
+                inExamples = false
+            } else if inExamples && !line.hasPrefix(" ") && !line.hasSuffix(":") {
+                wrapped.append(String(line))
+            }
+        }
+        return wrapped
+    }
+
+    @Test(
+        "every example line of --help fits in 80 columns",
+        arguments: ["", "list", "count", "ports", "summary", "record", "watch", "report", "metrics", "serve"])
+    func examplesFit(subcommand: String) throws {
+        let result = try SockscanBinary.run((subcommand.isEmpty ? [] : [subcommand]) + ["--help"])
+        #expect(result.status == 0)
+        #expect(result.stdout.contains("Examples:"))
+        #expect(Self.wrappedExampleLines(result.stdout) == [], "\(subcommand) --help:\n\(result.stdout)")
+        for line in result.lines where line.hasPrefix("  sockscan ") {
+            #expect(line.count <= 80, "\(line)")
+        }
+    }
+
+    @Test("--tcp-strategy takes kebab case (per-family, one-pass), the camel case too, and lists kebab case")
+    func tcpStrategyKebabCase() throws {
+        for value in ["automatic", "per-family", "one-pass", "perFamily", "onePass"] {
+            let result = try SockscanBinary.run(["count", "-ta", "--tcp-strategy", value])
+            #expect(result.status == 0, "\(value): \(result)")
+        }
+        let help = try SockscanBinary.run(["list", "--help"])
+        #expect(help.stdout.contains("automatic, per-family, one-pass"), "\(help.stdout)")
+        let bad = try SockscanBinary.run(["list", "--tcp-strategy", "sideways"])
+        #expect(bad.status == 64 && bad.stderr.contains("'per-family'"), "\(bad)")
+    }
+
+    @Test("option help: ports --top <N> as elsewhere; metrics --netns says it scans, not watches")
+    func optionHelpWording() throws {
+        let ports = try SockscanBinary.run(["ports", "--help"])
+        #expect(ports.stdout.contains("--top <N>") && !ports.stdout.contains("<top>"), "\(ports.stdout)")
+        let metrics = try SockscanBinary.run(["metrics", "--help"])
+        #expect(metrics.stdout.contains("Scan another network namespace"), "\(metrics.stdout)")
+        #expect(!metrics.stdout.contains("Watch another"))
+    }
 }

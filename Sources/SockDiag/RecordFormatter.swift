@@ -114,8 +114,8 @@ public struct RecordFormatter {
             out.write(r.uid)
             out.write(" ino:")
             out.write(r.inode)
-            out.write(" sk:")
-            out.write(r.cookie)
+            out.write(" sk:")  // in hexadecimal, as ss prints it
+            out.writeHex(r.cookie)
             if r.interfaceIndex != 0 {
                 out.write(" if:")
                 out.write(r.interfaceIndex)
@@ -482,6 +482,19 @@ public struct RecordFormatter {
             }
         }
         out.write(byte: UInt8(ascii: "\n"))
+    }
+}
+
+extension TextWriter {
+    /// Appends a number in lower-case hexadecimal without leading zeros (`ss`'s `%llx`).
+    fileprivate mutating func writeHex(_ value: UInt64) {
+        var shift = 60
+        while shift > 0 && value >> UInt64(shift) == 0 { shift -= 4 }
+        while shift >= 0 {
+            let nibble = UInt8(truncatingIfNeeded: value >> UInt64(shift)) & 0xF
+            write(byte: nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10)
+            shift -= 4
+        }
     }
 }
 

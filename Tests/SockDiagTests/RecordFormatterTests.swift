@@ -61,7 +61,15 @@ struct RecordFormatterTests {
         #expect(
             Self.row(Self.established, fields: [.netid, .extended])
                 == "tcp   ESTAB            0      36 10.0.0.5:22              10.0.0.1:51234"
-                + "           uid:1000 ino:424242 sk:81985529216486895 timer:(on,1.500s,2)\n")
+                + "           uid:1000 ino:424242 sk:123456789abcdef timer:(on,1.500s,2)\n")
+    }
+
+    /// `sk:` is the cookie in hexadecimal, as `ss -e` prints it (`%llx`).
+    @Test(arguments: [(UInt64(0), "sk:0"), (0xA, "sk:a"), (0x10, "sk:10"), (.max, "sk:ffffffffffffffff")])
+    func cookieInHex(cookie: UInt64, text: String) {
+        var r = Self.listener4
+        r.cookie = cookie
+        #expect(Self.row(r, fields: .extended).hasSuffix(" \(text)\n"))
     }
 
     @Test func boundInterfaceWithoutName() {

@@ -130,3 +130,28 @@ extension CLITests {
         #expect(csv.first { $0.first == "close" } == ["close", "\(udp[.close] ?? 0)", "0", "\(udp[.close] ?? 0)"])
     }
 }
+
+// MARK: the table as ss prints it
+
+extension CLITests {
+    /// `ino:N sk:HEX` pairs of `-e` rows (sockets with an inode: TIME_WAIT has none).
+    static func cookiesByInode(_ lines: [Substring]) -> [String: String] {
+        var pairs: [String: String] = [:]
+        for line in lines {
+            guard let match = line.firstMatch(of: /ino:([0-9]+) sk:([0-9a-f]+)/), match.1 != "0" else { continue }
+            pairs[String(match.1)] = String(match.2)
+        }
+        return pairs
+    }
+
+    @Test("list -e: sk: is the cookie in hexadecimal, exactly as ss -e prints it")
+    func cookieAsSS() throws {
+        let fixture = try CLIFixture.require()
+        let ours = try fixture.sockscan("list", ["-tuae", "-H"])
+        #expect(ours.status == 0, "\(ours)")
+        let ss = try fixture.namespace.exec("ss", ["-tuanHe"])
+        let mine = Self.cookiesByInode(ours.lines)
+        #expect(mine.count >= fixture.mix.inodes.count, "\(ours.stdout.prefix(500))")
+        #expect(mine == Self.cookiesByInode(ss.lines))
+    }
+}

@@ -83,12 +83,14 @@ public struct RecordFormatter {
         out.write(byte: UInt8(ascii: " "))
         writeRight(UInt64(r.sendQueue), Self.queueWidth, &out)
         out.write(byte: UInt8(ascii: " "))
+        // A dual-stack IPv6 socket (not v6-only) bound to :: takes IPv4 too: `*`, as ss prints it.
+        let dualStack = r.v6Only == false
         start = out.count
-        writeAddress(r.local, interface: r.interfaceIndex, &out)
+        writeAddress(r.local, interface: r.interfaceIndex, star: dualStack, &out)
         out.pad(Self.addressWidth - (out.count - start))
         out.write(byte: UInt8(ascii: " "))
         start = out.count
-        writeAddress(r.remote, interface: 0, &out)
+        writeAddress(r.remote, interface: 0, star: dualStack, &out)
         let shown = fields.contains(.processes) ? owners?.firstOwner(of: r.inode) : nil
         if fields.contains(.extended) || shown != nil {
             out.pad(Self.addressWidth - (out.count - start))
@@ -190,10 +192,13 @@ public struct RecordFormatter {
         out.write(value)
     }
 
-    /// `ss -n` style: `0.0.0.0:22`, `[::1]:80`, port 0 as `*`, a bound device as `%name`.
-    private mutating func writeAddress(_ e: Endpoint, interface: UInt32, _ out: inout TextWriter) {
+    /// `ss -n` style: `0.0.0.0:22`, `[::1]:80`, port 0 as `*`, a bound device as `%name`; with `star`, the
+    /// IPv6 unspecified address as `*`.
+    private mutating func writeAddress(_ e: Endpoint, interface: UInt32, star: Bool, _ out: inout TextWriter) {
         switch e.address {
         case .v4(let a): out.write(a)
+        case .v6(let a) where star && a == .any:
+            out.write(byte: UInt8(ascii: "*"))
         case .v6(let a):
             out.write(byte: UInt8(ascii: "["))
             out.write(a)

@@ -50,6 +50,23 @@ struct RecordFormatterTests {
         #expect(Self.row(Self.udp) == "UNCONN           0       0 [2001:db8::53]:53        [::]:*\n")
     }
 
+    /// `ss` prints `[::]` of a dual-stack socket (not v6-only) as `*`, local and peer; a v6-only socket, or
+    /// one whose flag is unknown, keeps `[::]`.
+    @Test func dualStackUnspecifiedAsStar() {
+        var r = Self.listener6
+        r.v6Only = false
+        #expect(Self.row(r) == "LISTEN           0    4096 *:22                     *:*\n")
+        r.v6Only = true
+        #expect(Self.row(r) == "LISTEN           0    4096 [::]:22                  [::]:*\n")
+        var u = Self.udp
+        u.v6Only = false
+        #expect(Self.row(u) == "UNCONN           0       0 [2001:db8::53]:53        *:*\n")
+        // JSON keeps the address.
+        var w = TextWriter()
+        RecordFormatter().writeJSON(r, into: &w)
+        #expect(w.string.contains("\"local_address\":\"::\""))
+    }
+
     @Test func wideValuesPushRight() {
         var r = Self.udp
         r.local = Endpoint(address: .v6(IPv6Address("2001:db8:1234:5678:9abc:def0:1234:5678")!), port: 65535)

@@ -33,6 +33,9 @@ public struct RecordFormatter {
         self.lookUpInterface = lookUpInterface
     }
 
+    /// The fields that add details after the peer column (`-e`, `-i`, `-m`).
+    static let details: Fields = [.extended, .tcpInfo, .memory]
+
     /// Column widths of the table; wider values push the row right, as in `ss`.
     static let stateWidth = 11
     static let queueWidth = 7
@@ -48,7 +51,7 @@ public struct RecordFormatter {
         out.write(byte: UInt8(ascii: " "))
         column("Local Address:Port", Self.addressWidth, &out)
         out.write(byte: UInt8(ascii: " "))
-        if fields.contains(.extended) {
+        if !fields.isDisjoint(with: Self.details) {
             column("Peer Address:Port", Self.addressWidth, &out)
             out.write(" Details")
         } else if fields.contains(.processes) {
@@ -92,7 +95,10 @@ public struct RecordFormatter {
         start = out.count
         writeAddress(r.remote, interface: 0, star: dualStack, &out)
         let shown = fields.contains(.processes) ? owners?.firstOwner(of: r.inode) : nil
-        if fields.contains(.extended) || shown != nil {
+        // Details line up under their header; a row with none has no trailing spaces.
+        if fields.contains(.extended) || shown != nil || (fields.contains(.tcpInfo) && r.tcpInfo != nil)
+            || (fields.contains(.memory) && r.memory != nil)
+        {
             out.pad(Self.addressWidth - (out.count - start))
         }
         if shown != nil, let owners {

@@ -43,6 +43,28 @@ struct RecordFormatterTests {
         #expect(w.string == "State       Recv-Q  Send-Q Local Address:Port       Peer Address:Port\n")
     }
 
+    /// The Details header names what -e, -i and -m print after the peer, whichever of them is given.
+    @Test(arguments: [
+        RecordFormatter.Fields.extended, .tcpInfo, .memory, [.tcpInfo, .memory], [.processes, .tcpInfo],
+    ])
+    func detailsHeader(fields: RecordFormatter.Fields) {
+        var w = TextWriter()
+        RecordFormatter(fields: fields).writeHeader(into: &w)
+        #expect(w.string.hasSuffix("Peer Address:Port        Details\n"), "\(w.string)")
+        // The details of a row start in the Details column.
+        let row = Self.row(Self.withInfo(Self.established), fields: fields)
+        let column = w.string.utf8.count - "Details\n".utf8.count
+        let detail = row.utf8.index(row.utf8.startIndex, offsetBy: column)
+        #expect(row.utf8[row.utf8.index(before: detail)] == UInt8(ascii: " "))
+        #expect(row.utf8[detail] != UInt8(ascii: " "), "\(row)")
+    }
+
+    @Test func processesAloneHeader() {
+        var w = TextWriter()
+        RecordFormatter(fields: .processes).writeHeader(into: &w)
+        #expect(w.string.hasSuffix("Peer Address:Port        Process\n"))
+    }
+
     @Test func rows() {
         #expect(Self.row(Self.established) == "ESTAB            0      36 10.0.0.5:22              10.0.0.1:51234\n")
         #expect(Self.row(Self.listener4) == "LISTEN           3     128 0.0.0.0:8080             0.0.0.0:*\n")

@@ -145,7 +145,7 @@ public struct RecordFormatter {
             out.write(thousandths: UInt64(info.rttvar))
             out.write(" cwnd:")
             out.write(info.cwnd)
-            if info.ssthresh < 0x7FFF_FFFF {
+            if info.ssthresh < TCPInfo.infiniteSSThresh {
                 out.write(" ssthresh:")
                 out.write(info.ssthresh)
             }
@@ -279,7 +279,7 @@ public struct RecordFormatter {
             out.write(",\"cwnd\":")
             out.write(i.cwnd)
             out.write(",\"ssthresh\":")
-            out.write(i.ssthresh)
+            if i.ssthresh < TCPInfo.infiniteSSThresh { out.write(i.ssthresh) } else { out.write("null") }
             out.write(",\"snd_mss\":")
             out.write(i.sendMSS)
             out.write(",\"rcv_mss\":")
@@ -428,7 +428,11 @@ public struct RecordFormatter {
                 field(UInt64(i.rttvar))
                 field(UInt64(i.rto))
                 field(UInt64(i.cwnd))
-                field(UInt64(i.ssthresh))
+                if i.ssthresh < TCPInfo.infiniteSSThresh {
+                    field(UInt64(i.ssthresh))
+                } else {
+                    out.write(byte: comma)  // the kernel's "infinite" (not set yet): empty
+                }
                 field(UInt64(i.sendMSS))
                 field(UInt64(i.receiveMSS))
                 field(UInt64(i.unacked))
@@ -494,6 +498,12 @@ public struct RecordFormatter {
         }
         out.write(byte: UInt8(ascii: "\n"))
     }
+}
+
+extension TCPInfo {
+    /// `TCP_INFINITE_SSTHRESH`: the slow-start threshold is not set yet. JSON gives it as null, CSV as an
+    /// empty field, the table leaves it out (as `ss` does).
+    static let infiniteSSThresh: UInt32 = 0x7FFF_FFFF
 }
 
 extension TextWriter {

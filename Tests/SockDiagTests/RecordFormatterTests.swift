@@ -221,6 +221,34 @@ struct RecordFormatterTests {
         #expect(memory.count == 9)
     }
 
+    /// `TCP_INFINITE_SSTHRESH` (0x7fffffff, not set yet): JSON null, CSV empty, the table leaves it out.
+    @Test func infiniteSSThresh() throws {
+        let r = Self.withInfo(Self.established)
+        #expect(r.tcpInfo?.ssthresh == 0x7FFF_FFFF)
+        let (text, o) = try Self.json(r, fields: .tcpInfo)
+        #expect(text.contains("\"ssthresh\":null,"))
+        let info = try #require(o["tcp_info"] as? [String: Any])
+        #expect(info["ssthresh"] is NSNull)
+        var w = TextWriter()
+        let formatter = RecordFormatter(fields: .tcpInfo)
+        formatter.writeCSVHeader(into: &w)
+        formatter.writeCSV(r, into: &w)
+        let lines = w.string.split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false) }
+        let column = try #require(lines[0].firstIndex(of: "tcp_info.ssthresh"))
+        #expect(lines[1].count == lines[0].count)
+        #expect(lines[1][column] == "")
+        #expect(lines[1][column - 1] == "10")  // cwnd
+        #expect(!Self.row(r, fields: .tcpInfo).contains("ssthresh"))
+
+        var set = r
+        set.tcpInfo?.ssthresh = 7
+        #expect(try Self.json(set, fields: .tcpInfo).0.contains("\"ssthresh\":7,"))
+        w = TextWriter()
+        formatter.writeCSV(set, into: &w)
+        #expect(w.string.split(separator: ",", omittingEmptySubsequences: false)[column] == "7")
+        #expect(Self.row(set, fields: .tcpInfo).contains(" ssthresh:7 "))
+    }
+
     @Test func jsonForEveryState() throws {
         for state in TCPState.allCases + [TCPState(rawValue: 0), TCPState(rawValue: 12)] {
             var r = Self.listener6

@@ -159,8 +159,8 @@ public struct RecordFormatter {
                 out.write(byte: UInt8(ascii: "/"))
                 out.write(info.totalRetransmits)
             }
-            out.write(" delivery_rate:")
-            out.write(info.deliveryRate.bitsPerSecond)
+            out.write(" delivery_rate ")  // as ss prints it: a space, human units
+            out.writeBitRate(info.deliveryRate.bitsPerSecond)
             out.write("bps")
         }
         if fields.contains(.memory), let m = r.memory {
@@ -507,6 +507,47 @@ extension TCPInfo {
 }
 
 extension TextWriter {
+    /// Appends bits per second as `ss` does (its `sprint_bw`): below 1000 as is, else three significant
+    /// digits (`%.3g`) and `k`, `M`, `G` or `T` (`8k`, `6.61G`, `124G`). No allocation.
+    mutating func writeBitRate(_ bps: UInt64) {
+        let value = Double(bps)
+        let scaled: Double
+        let unit: UInt8
+        if value >= 1e12 {
+            (scaled, unit) = (value / 1e12, UInt8(ascii: "T"))
+        } else if value >= 1e9 {
+            (scaled, unit) = (value / 1e9, UInt8(ascii: "G"))
+        } else if value >= 1e6 {
+            (scaled, unit) = (value / 1e6, UInt8(ascii: "M"))
+        } else if value >= 1e3 {
+            (scaled, unit) = (value / 1e3, UInt8(ascii: "k"))
+        } else {
+            write(bps)
+            return
+        }
+        // Three significant digits: 1.23, 12.3, 123; rounding up a digit (9.996 -> 10.0) drops a decimal.
+        var decimals = scaled < 10 ? 2 : scaled < 100 ? 1 : 0
+        var power: UInt64 = decimals == 2 ? 100 : decimals == 1 ? 10 : 1
+        var digits = UInt64((scaled * Double(power)).rounded())
+        if digits >= 1000 && decimals > 0 {
+            decimals -= 1
+            power /= 10
+            digits = UInt64((scaled * Double(power)).rounded())
+        }
+        write(digits / power)
+        var fraction = digits % power
+        if fraction != 0 {
+            while fraction % 10 == 0 {  // %g drops trailing zeros
+                fraction /= 10
+                decimals -= 1
+            }
+            write(byte: UInt8(ascii: "."))
+            if decimals == 2 && fraction < 10 { write(byte: UInt8(ascii: "0")) }
+            write(fraction)
+        }
+        write(byte: unit)
+    }
+
     /// Appends a number in lower-case hexadecimal without leading zeros (`ss`'s `%llx`).
     fileprivate mutating func writeHex(_ value: UInt64) {
         var shift = 60

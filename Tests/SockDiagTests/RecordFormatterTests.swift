@@ -139,7 +139,7 @@ struct RecordFormatterTests {
         let row = Self.row(Self.withInfo(Self.established), fields: [.tcpInfo, .memory])
         #expect(
             row.hasSuffix(
-                " rtt:1.234/0.567 cwnd:10 bytes_acked:100 bytes_received:200 delivery_rate:8000bps"
+                " rtt:1.234/0.567 cwnd:10 bytes_acked:100 bytes_received:200 delivery_rate 8kbps"
                     + " skmem:(r0,rb131072,t0,tb0,f0,w0,o0,bl0,d1)\n"))
     }
 
@@ -147,9 +147,23 @@ struct RecordFormatterTests {
     @Test func hugeDeliveryRateSaturates() throws {
         var r = Self.withInfo(Self.established)
         r.tcpInfo?.deliveryRate = .max
-        #expect(Self.row(r, fields: .tcpInfo).contains(" delivery_rate:18446744073709551615bps"))
+        #expect(Self.row(r, fields: .tcpInfo).contains(" delivery_rate 18446744Tbps"))
         let (text, _) = try Self.json(r, fields: .tcpInfo)
         #expect(text.contains("\"delivery_rate_bps\":18446744073709551615}"))
+    }
+
+    /// The table's delivery rate in `ss`'s human units (`%.3g` and k M G T); JSON keeps bits per second.
+    @Test(
+        arguments: [
+            (UInt64(0), "0bps"), (999, "999bps"), (1000, "1kbps"), (1234, "1.23kbps"), (8000, "8kbps"),
+            (9996, "10kbps"), (12_345, "12.3kbps"), (99_960, "100kbps"), (123_456, "123kbps"),
+            (1_050_000, "1.05Mbps"), (6_605_687_856, "6.61Gbps"), (123_900_000_000, "124Gbps"),
+            (100_000_000_000, "100Gbps"), (2_500_000_000_000, "2.5Tbps"), (1_005_000, "1Mbps"),
+        ])
+    func deliveryRateUnits(bitsPerSecond: UInt64, text: String) {
+        var w = TextWriter()
+        w.writeBitRate(bitsPerSecond)
+        #expect(w.string + "bps" == text)
     }
 
     // MARK: JSON

@@ -108,7 +108,7 @@ public struct RecordFormatter {
                 if separator { out.write(byte: UInt8(ascii: ",")) }
                 separator = true
                 out.write("(\"")
-                out.write(owner.comm)
+                out.writeTableText(owner.comm)  // one line, whatever the name holds
                 out.write("\",pid=")
                 out.write(signed: Int64(owner.pid))
                 out.write(",fd=")

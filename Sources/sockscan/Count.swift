@@ -249,7 +249,12 @@ struct Count: ParsableCommand {
                 out.write("\n")
             }
         case .table:
-            let keys = ranking.groups.map(\.key.description)
+            // A process name may hold a newline or other control characters: escaped, one line per group.
+            let keys = ranking.groups.map { group in
+                var cell = TextWriter()
+                cell.writeTableText(group.key.description)
+                return cell.string
+            }
             let keyWidth = max(keys.map(\.utf8.count).max() ?? 0, name.utf8.count, "total".utf8.count) + 2
             let countWidth = max(String(breakdown.total).utf8.count, "COUNT".utf8.count)
             func row(_ key: String, _ count: String) {

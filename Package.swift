@@ -54,6 +54,8 @@ let package = Package(
                 "SockServe",
                 "SockHistory",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                // serve: NIO's IOError, to report a bind failure by its errno.
+                .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
         // Test-only helpers: private network namespaces holding a known socket mix, and `ss` as an oracle.

@@ -146,6 +146,16 @@ public indirect enum FilterExpression: Hashable, Sendable, CustomStringConvertib
         }
     }
 
+    /// Whether a `dev` condition occurs anywhere in the expression.
+    public var mentionsDevice: Bool {
+        switch self {
+        case .device: true
+        case .and(let a, let b), .or(let a, let b): a.mentionsDevice || b.mentionsDevice
+        case .not(let a): a.mentionsDevice
+        default: false
+        }
+    }
+
     /// Whether the expression holds nothing but `state` conditions.
     var onlyStates: Bool {
         switch self {
@@ -196,17 +206,29 @@ public indirect enum FilterExpression: Hashable, Sendable, CustomStringConvertib
         }
     }
 
-    /// The expression with every `dev NAME` replaced by its index.
+    /// The expression with every `dev NAME` replaced by its index, and every `dev INDEX` checked.
     ///
-    /// - Throws: ``FilterCompileError/unknownDevice(_:)`` for a name `resolve` does not know.
-    public func resolvingDevices(_ resolve: (String) -> UInt32?) throws(FilterCompileError) -> FilterExpression {
+    /// - Parameters:
+    ///   - resolve: the index of a device name, nil when there is no such device.
+    ///   - exists: whether a device has this index (by default every index is taken as given).
+    /// - Throws: ``FilterCompileError/unknownDevice(_:)`` for a name `resolve` does not know, or an index
+    ///   that `exists` denies.
+    public func resolvingDevices(
+        _ resolve: (String) -> UInt32?, exists: (UInt32) -> Bool = { _ in true }
+    ) throws(FilterCompileError) -> FilterExpression {
         switch self {
         case .device(.name(let name)):
             guard let index = resolve(name) else { throw .unknownDevice(name) }
             return .device(.index(index))
-        case .and(let a, let b): return .and(try a.resolvingDevices(resolve), try b.resolvingDevices(resolve))
-        case .or(let a, let b): return .or(try a.resolvingDevices(resolve), try b.resolvingDevices(resolve))
-        case .not(let a): return .not(try a.resolvingDevices(resolve))
+        case .device(.index(let index)):
+            guard exists(index) else { throw .unknownDevice(String(index)) }
+            return self
+        case .and(let a, let b):
+            return .and(
+                try a.resolvingDevices(resolve, exists: exists), try b.resolvingDevices(resolve, exists: exists))
+        case .or(let a, let b):
+            return .or(try a.resolvingDevices(resolve, exists: exists), try b.resolvingDevices(resolve, exists: exists))
+        case .not(let a): return .not(try a.resolvingDevices(resolve, exists: exists))
         default: return self
         }
     }
@@ -251,7 +273,7 @@ extension StateSet {
 
 /// Why a filter could not be turned into a kernel program.
 public enum FilterCompileError: Error, Hashable, Sendable, CustomStringConvertible {
-    /// `dev NAME` names no interface of the scanned namespace.
+    /// `dev NAME` (or `dev INDEX`, the index in decimal) names no interface of the scanned namespace.
     case unknownDevice(String)
     /// `autobound` sits where only user space could evaluate it (under `or`/`not` with a `state`).
     case autoboundInUserSpace
@@ -260,7 +282,12 @@ public enum FilterCompileError: Error, Hashable, Sendable, CustomStringConvertib
 
     public var description: String {
         switch self {
-        case .unknownDevice(let name): "no network device named '\(name)' in the scanned namespace"
+        case .unknownDevice(let name):
+            if UInt32(name) != nil {
+                "no network device with index \(name) in the scanned namespace (ip link lists them)"
+            } else {
+                "no network device named '\(name)' in the scanned namespace"
+            }
         case .autoboundInUserSpace:
             "'autobound' cannot be combined with 'state' under 'or'/'not': only the kernel can test it; move the state condition to the top level"
         case .programTooLong(let n):

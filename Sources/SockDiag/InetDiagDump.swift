@@ -79,6 +79,8 @@ public enum InetDiagDump {
                 record.tcpInfo = parseTCPInfo(body)
             case Int(INET_DIAG_SKMEMINFO):
                 record.memory = parseMemory(body)
+            case Int(INET_DIAG_SKV6ONLY) where body.count >= 1:
+                record.v6Only = body[0] != 0
             default:
                 break
             }

@@ -33,6 +33,9 @@ public struct RecordFormatter {
         self.lookUpInterface = lookUpInterface
     }
 
+    /// The fields that add details after the peer column (`-e`, `-i`, `-m`).
+    static let details: Fields = [.extended, .tcpInfo, .memory]
+
     /// Column widths of the table; wider values push the row right, as in `ss`.
     static let stateWidth = 11
     static let queueWidth = 7
@@ -48,7 +51,7 @@ public struct RecordFormatter {
         out.write(byte: UInt8(ascii: " "))
         column("Local Address:Port", Self.addressWidth, &out)
         out.write(byte: UInt8(ascii: " "))
-        if fields.contains(.extended) {
+        if !fields.isDisjoint(with: Self.details) {
             column("Peer Address:Port", Self.addressWidth, &out)
             out.write(" Details")
         } else if fields.contains(.processes) {
@@ -83,14 +86,19 @@ public struct RecordFormatter {
         out.write(byte: UInt8(ascii: " "))
         writeRight(UInt64(r.sendQueue), Self.queueWidth, &out)
         out.write(byte: UInt8(ascii: " "))
+        // A dual-stack IPv6 socket (not v6-only) bound to :: takes IPv4 too: `*`, as ss prints it.
+        let dualStack = r.v6Only == false
         start = out.count
-        writeAddress(r.local, interface: r.interfaceIndex, &out)
+        writeAddress(r.local, interface: r.interfaceIndex, star: dualStack, &out)
         out.pad(Self.addressWidth - (out.count - start))
         out.write(byte: UInt8(ascii: " "))
         start = out.count
-        writeAddress(r.remote, interface: 0, &out)
+        writeAddress(r.remote, interface: 0, star: dualStack, &out)
         let shown = fields.contains(.processes) ? owners?.firstOwner(of: r.inode) : nil
-        if fields.contains(.extended) || shown != nil {
+        // Details line up under their header; a row with none has no trailing spaces.
+        if fields.contains(.extended) || shown != nil || (fields.contains(.tcpInfo) && r.tcpInfo != nil)
+            || (fields.contains(.memory) && r.memory != nil)
+        {
             out.pad(Self.addressWidth - (out.count - start))
         }
         if shown != nil, let owners {
@@ -100,7 +108,7 @@ public struct RecordFormatter {
                 if separator { out.write(byte: UInt8(ascii: ",")) }
                 separator = true
                 out.write("(\"")
-                out.write(owner.comm)
+                out.writeTableText(owner.comm)  // one line, whatever the name holds
                 out.write("\",pid=")
                 out.write(signed: Int64(owner.pid))
                 out.write(",fd=")
@@ -114,8 +122,8 @@ public struct RecordFormatter {
             out.write(r.uid)
             out.write(" ino:")
             out.write(r.inode)
-            out.write(" sk:")
-            out.write(r.cookie)
+            out.write(" sk:")  // in hexadecimal, as ss prints it
+            out.writeHex(r.cookie)
             if r.interfaceIndex != 0 {
                 out.write(" if:")
                 out.write(r.interfaceIndex)
@@ -137,7 +145,7 @@ public struct RecordFormatter {
             out.write(thousandths: UInt64(info.rttvar))
             out.write(" cwnd:")
             out.write(info.cwnd)
-            if info.ssthresh < 0x7FFF_FFFF {
+            if info.ssthresh < TCPInfo.infiniteSSThresh {
                 out.write(" ssthresh:")
                 out.write(info.ssthresh)
             }
@@ -151,8 +159,8 @@ public struct RecordFormatter {
                 out.write(byte: UInt8(ascii: "/"))
                 out.write(info.totalRetransmits)
             }
-            out.write(" delivery_rate:")
-            out.write(info.deliveryRate.bitsPerSecond)
+            out.write(" delivery_rate ")  // as ss prints it: a space, human units
+            out.writeBitRate(info.deliveryRate.bitsPerSecond)
             out.write("bps")
         }
         if fields.contains(.memory), let m = r.memory {
@@ -190,10 +198,13 @@ public struct RecordFormatter {
         out.write(value)
     }
 
-    /// `ss -n` style: `0.0.0.0:22`, `[::1]:80`, port 0 as `*`, a bound device as `%name`.
-    private mutating func writeAddress(_ e: Endpoint, interface: UInt32, _ out: inout TextWriter) {
+    /// `ss -n` style: `0.0.0.0:22`, `[::1]:80`, port 0 as `*`, a bound device as `%name`; with `star`, the
+    /// IPv6 unspecified address as `*`.
+    private mutating func writeAddress(_ e: Endpoint, interface: UInt32, star: Bool, _ out: inout TextWriter) {
         switch e.address {
         case .v4(let a): out.write(a)
+        case .v6(let a) where star && a == .any:
+            out.write(byte: UInt8(ascii: "*"))
         case .v6(let a):
             out.write(byte: UInt8(ascii: "["))
             out.write(a)
@@ -268,7 +279,7 @@ public struct RecordFormatter {
             out.write(",\"cwnd\":")
             out.write(i.cwnd)
             out.write(",\"ssthresh\":")
-            out.write(i.ssthresh)
+            if i.ssthresh < TCPInfo.infiniteSSThresh { out.write(i.ssthresh) } else { out.write("null") }
             out.write(",\"snd_mss\":")
             out.write(i.sendMSS)
             out.write(",\"rcv_mss\":")
@@ -417,7 +428,11 @@ public struct RecordFormatter {
                 field(UInt64(i.rttvar))
                 field(UInt64(i.rto))
                 field(UInt64(i.cwnd))
-                field(UInt64(i.ssthresh))
+                if i.ssthresh < TCPInfo.infiniteSSThresh {
+                    field(UInt64(i.ssthresh))
+                } else {
+                    out.write(byte: comma)  // the kernel's "infinite" (not set yet): empty
+                }
                 field(UInt64(i.sendMSS))
                 field(UInt64(i.receiveMSS))
                 field(UInt64(i.unacked))
@@ -482,6 +497,66 @@ public struct RecordFormatter {
             }
         }
         out.write(byte: UInt8(ascii: "\n"))
+    }
+}
+
+extension TCPInfo {
+    /// `TCP_INFINITE_SSTHRESH`: the slow-start threshold is not set yet. JSON gives it as null, CSV as an
+    /// empty field, the table leaves it out (as `ss` does).
+    static let infiniteSSThresh: UInt32 = 0x7FFF_FFFF
+}
+
+extension TextWriter {
+    /// Appends bits per second as `ss` does (its `sprint_bw`): below 1000 as is, else three significant
+    /// digits (`%.3g`) and `k`, `M`, `G` or `T` (`8k`, `6.61G`, `124G`). No allocation.
+    mutating func writeBitRate(_ bps: UInt64) {
+        let value = Double(bps)
+        let scaled: Double
+        let unit: UInt8
+        if value >= 1e12 {
+            (scaled, unit) = (value / 1e12, UInt8(ascii: "T"))
+        } else if value >= 1e9 {
+            (scaled, unit) = (value / 1e9, UInt8(ascii: "G"))
+        } else if value >= 1e6 {
+            (scaled, unit) = (value / 1e6, UInt8(ascii: "M"))
+        } else if value >= 1e3 {
+            (scaled, unit) = (value / 1e3, UInt8(ascii: "k"))
+        } else {
+            write(bps)
+            return
+        }
+        // Three significant digits: 1.23, 12.3, 123; rounding up a digit (9.996 -> 10.0) drops a decimal.
+        var decimals = scaled < 10 ? 2 : scaled < 100 ? 1 : 0
+        var power: UInt64 = decimals == 2 ? 100 : decimals == 1 ? 10 : 1
+        var digits = UInt64((scaled * Double(power)).rounded())
+        if digits >= 1000 && decimals > 0 {
+            decimals -= 1
+            power /= 10
+            digits = UInt64((scaled * Double(power)).rounded())
+        }
+        write(digits / power)
+        var fraction = digits % power
+        if fraction != 0 {
+            while fraction % 10 == 0 {  // %g drops trailing zeros
+                fraction /= 10
+                decimals -= 1
+            }
+            write(byte: UInt8(ascii: "."))
+            if decimals == 2 && fraction < 10 { write(byte: UInt8(ascii: "0")) }
+            write(fraction)
+        }
+        write(byte: unit)
+    }
+
+    /// Appends a number in lower-case hexadecimal without leading zeros (`ss`'s `%llx`).
+    fileprivate mutating func writeHex(_ value: UInt64) {
+        var shift = 60
+        while shift > 0 && value >> UInt64(shift) == 0 { shift -= 4 }
+        while shift >= 0 {
+            let nibble = UInt8(truncatingIfNeeded: value >> UInt64(shift)) & 0xF
+            write(byte: nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10)
+            shift -= 4
+        }
     }
 }
 

@@ -304,7 +304,28 @@ public final class Scanner {
     }
 
     private func resolved(_ filter: Filter) throws -> Filter {
-        Filter(try filter.expression.resolvingDevices { name in resolveDevice(name) })
+        try Self.resolvingDevices(filter, in: namespace)
+    }
+
+    /// `filter` with every `dev NAME` replaced by its index in `namespace` (the caller's when nil), and
+    /// every `dev INDEX` checked to exist there.
+    ///
+    /// - Throws: ``FilterCompileError/unknownDevice(_:)`` for a device the namespace does not have;
+    ///   ``NamespaceError`` when the namespace cannot be entered.
+    public static func resolvingDevices(_ filter: Filter, in namespace: NetworkNamespace?) throws -> Filter {
+        guard filter.expression.mentionsDevice else { return filter }
+        let expression = filter.expression
+        let lookUp: @Sendable () -> Result<FilterExpression, FilterCompileError> = {
+            Result { () throws(FilterCompileError) in
+                try expression.resolvingDevices(
+                    { name in
+                        let index = if_nametoindex(name)
+                        return index == 0 ? nil : index
+                    },
+                    exists: { localInterfaceName($0) != nil })
+            }
+        }
+        return Filter(try (namespace.map { try $0.run(lookUp) } ?? lookUp()).get())
     }
 
     /// An interface name by index, in the scanned namespace (`if_indextoname`).

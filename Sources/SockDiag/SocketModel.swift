@@ -179,13 +179,17 @@ public struct SocketRecord: Hashable, Sendable {
     public var tcpInfo: TCPInfo?
     /// Memory when asked for with ``ScanExtensions/memory`` (not for TIME_WAIT).
     public var memory: SocketMemory?
+    /// For an IPv6 socket in listen or close state: whether it takes IPv6 only (`IPV6_V6ONLY`), or IPv4
+    /// too (a dual-stack socket, which `ss` shows as `*:PORT`). The kernel reports it unasked
+    /// (`INET_DIAG_SKV6ONLY`); `nil` where it does not (other states, IPv4, the /proc reader).
+    public var v6Only: Bool?
 
     public init(
         proto: TransportProtocol, family: AddressFamily, state: TCPState, local: Endpoint, remote: Endpoint,
         receiveQueue: UInt32 = 0, sendQueue: UInt32 = 0, uid: UInt32 = 0, inode: UInt32 = 0, cookie: UInt64 = 0,
         interfaceIndex: UInt32 = 0,
         timer: SocketTimer = SocketTimer(kind: .none, expiresMilliseconds: 0, retransmits: 0),
-        tcpInfo: TCPInfo? = nil, memory: SocketMemory? = nil
+        tcpInfo: TCPInfo? = nil, memory: SocketMemory? = nil, v6Only: Bool? = nil
     ) {
         self.proto = proto
         self.family = family
@@ -201,5 +205,6 @@ public struct SocketRecord: Hashable, Sendable {
         self.timer = timer
         self.tcpInfo = tcpInfo
         self.memory = memory
+        self.v6Only = v6Only
     }
 }

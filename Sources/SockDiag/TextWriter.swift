@@ -142,6 +142,26 @@ public struct TextWriter: Sendable {
         bytes.append(UInt8(ascii: "\""))
     }
 
+    /// Appends text for a table cell, one line whatever it holds: control characters escaped as `\n`,
+    /// `\r`, `\t` or `\xNN` (a process name may hold a newline), and a backslash doubled so that the
+    /// escapes read back unambiguously.
+    public mutating func writeTableText(_ text: String) {
+        let hex: StaticString = "0123456789abcdef"
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "\\"): write("\\\\")
+            case UInt8(ascii: "\n"): write("\\n")
+            case UInt8(ascii: "\r"): write("\\r")
+            case UInt8(ascii: "\t"): write("\\t")
+            case 0..<0x20, 0x7F:
+                write("\\x")
+                bytes.append(hex.utf8Start[Int(byte >> 4)])
+                bytes.append(hex.utf8Start[Int(byte & 0xF)])
+            default: bytes.append(byte)
+            }
+        }
+    }
+
     /// Appends a CSV field, quoted as RFC 4180 asks: in double quotes when it holds a comma, a double
     /// quote, CR or LF (or starts or ends with a space), each double quote doubled; as it is otherwise.
     public mutating func writeCSVField(_ text: String) {

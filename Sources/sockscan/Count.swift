@@ -25,7 +25,11 @@ struct Count: ParsableCommand {
                         user's process when not root). One walk of /proc/*/fd.
             --top N keeps the N largest groups and sums the rest into one 'other' line.
 
-            JSON, without --by: {"total": N, "established": n, ...}; with --by: {"total": N, "by": "dport", \
+            JSON, without --by: {"total": N, "established": n, ...} with a key for every state the \
+            scan covers (-a: all, -l: listen and close, default: the connected ones, narrowed by state \
+            words), zeros included; CSV: state,count rows for the same states, then a total row. With -t \
+            and -u both, each protocol is counted apart too (unconnected UDP is in state close): JSON adds \
+            "tcp": {...} and "udp": {...} of the same shape, CSV and the table add TCP and UDP columns. With --by: {"total": N, "by": "dport", \
             "groups": [{"key": 443, "count": n}, ...], "other": {"groups": g, "count": n}} (ports are numbers, \
             other keys strings; process groups add "pid" and "comm"). CSV: a header row (key,count), one row per \
             group, then "(other)" when --top left groups out.
@@ -33,7 +37,7 @@ struct Count: ParsableCommand {
             Examples:
               sockscan count -ta                    TCP sockets per state
               sockscan count -t state time-wait     the TIME_WAIT count (kernel-filtered)
-              sockscan count -tua --format json     {"total": N, "established": n, ...}
+              sockscan count -tua --format json     per state, and per protocol
               sockscan count -t state time-wait --by dport --top 5
                                                     which upstream ports hold TIME_WAIT
               sockscan count -ta --by process --format json
@@ -60,7 +64,7 @@ struct Count: ParsableCommand {
     var by: SocketBreakdown.Dimension?
 
     @Option(
-        name: .customLong("top"),
+        name: .customLong("top"), parsing: .unconditional,
         help: ArgumentHelp("With --by: show the N largest groups, the rest as one 'other' line.", valueName: "N"))
     var top: Int?
 
@@ -94,45 +98,101 @@ struct Count: ParsableCommand {
                 }
                 write(breakdown, into: &out)
             } else {
-                write(try scanner.count(query), into: &out)
+                // The states the scan can return: -a/-l/the default, narrowed by the filter's state words.
+                let states =
+                    try query.filter.map { try scanner.kernelProgram(for: $0, baseStates: query.states).states }
+                    ?? query.states
+                let named = query.filter?.expression.mentionsState == true
+                // Per protocol as well when both are counted: unconnected UDP sockets are in state close,
+                // which TCP has too.
+                var tcp = StateCounts()
+                var udp = StateCounts()
+                try scanner.forEach(query) { record in
+                    if record.proto == .tcp { tcp.add(record.state) } else { udp.add(record.state) }
+                }
+                let split = query.protocols == .all ? (tcp: tcp, udp: udp) : nil
+                write(tcp + udp, split: split, states: states, named: named, into: &out)
             }
             try out.flush(to: STDOUT_FILENO)
         }
     }
 
-    /// Per state, the original `count` output.
-    private func write(_ counts: StateCounts, into out: inout TextWriter) {
-        switch format {
-        case .json:
+    /// Per state. JSON and CSV list every state of `states` (zeros too: scripts can rely on the keys); the
+    /// table lists the states with sockets, and every one of `states` when the filter `named` states.
+    /// With `split` (both protocols counted), each protocol's counts too: `"tcp"` and `"udp"` objects of
+    /// the same shape in JSON, `tcp,udp` columns in CSV and in the table.
+    private func write(
+        _ counts: StateCounts, split: (tcp: StateCounts, udp: StateCounts)?, states: StateSet, named: Bool,
+        into out: inout TextWriter
+    ) {
+        let rows = states.states
+        func object(_ counts: StateCounts) {
             out.write("{\"total\":")
             out.write(counts.total)
-            for (state, count) in counts.nonZero {
+            for state in rows {
                 out.write(",")
                 out.writeJSONString(state.name)
                 out.write(":")
-                out.write(count)
+                out.write(counts[state])
+            }
+        }
+        switch format {
+        case .json:
+            object(counts)
+            if let split {
+                out.write(",\"tcp\":")
+                object(split.tcp)
+                out.write("},\"udp\":")
+                object(split.udp)
+                out.write("}")
             }
             out.write("}\n")
         case .csv:
-            if !noHeader { out.write("state,count\n") }
-            for (state, count) in counts.nonZero {
-                out.write(state.name)
+            if !noHeader { out.write(split == nil ? "state,count\n" : "state,count,tcp,udp\n") }
+            func row(_ name: String, _ pick: (StateCounts) -> UInt64) {
+                out.write(name)
                 out.write(",")
-                out.write(count)
+                out.write(pick(counts))
+                if let split {
+                    out.write(",")
+                    out.write(pick(split.tcp))
+                    out.write(",")
+                    out.write(pick(split.udp))
+                }
                 out.write("\n")
             }
+            for state in rows { row(state.name) { $0[state] } }
+            row("total") { $0.total }
         case .table:
-            if !noHeader { out.write("State        Count\n") }
-            for (state, count) in counts.nonZero {
-                let start = out.count
-                out.write(state.name)
-                out.pad(13 - (out.count - start))
-                out.write(count)
+            guard let split else {
+                if !noHeader { out.write("State        Count\n") }
+                for state in rows where counts[state] > 0 || named {
+                    out.write(state.name)
+                    out.pad(13 - state.name.utf8.count)
+                    out.write(counts[state])
+                    out.write("\n")
+                }
+                out.write("total        ")
+                out.write(counts.total)
+                out.write("\n")
+                return
+            }
+            // State, then TCP, UDP and Count right-aligned.
+            let width = max(String(counts.total).utf8.count, 5)
+            func row(_ name: String, _ values: [String]) {
+                out.write(name)
+                out.pad(11 - name.utf8.count)
+                for value in values {
+                    out.pad(width + 2 - value.utf8.count)
+                    out.write(value)
+                }
                 out.write("\n")
             }
-            out.write("total        ")
-            out.write(counts.total)
-            out.write("\n")
+            if !noHeader { row("State", ["TCP", "UDP", "Count"]) }
+            for state in rows where counts[state] > 0 || named {
+                row(state.name, [split.tcp[state], split.udp[state], counts[state]].map { String($0) })
+            }
+            row("total", [split.tcp.total, split.udp.total, counts.total].map { String($0) })
         }
     }
 
@@ -189,7 +249,12 @@ struct Count: ParsableCommand {
                 out.write("\n")
             }
         case .table:
-            let keys = ranking.groups.map(\.key.description)
+            // A process name may hold a newline or other control characters: escaped, one line per group.
+            let keys = ranking.groups.map { group in
+                var cell = TextWriter()
+                cell.writeTableText(group.key.description)
+                return cell.string
+            }
             let keyWidth = max(keys.map(\.utf8.count).max() ?? 0, name.utf8.count, "total".utf8.count) + 2
             let countWidth = max(String(breakdown.total).utf8.count, "COUNT".utf8.count)
             func row(_ key: String, _ count: String) {
@@ -212,5 +277,17 @@ struct Count: ParsableCommand {
             row("total", String(breakdown.total))
             out.write("\n")
         }
+    }
+}
+
+extension StateCounts {
+    /// The counts of both, state by state.
+    fileprivate static func + (a: StateCounts, b: StateCounts) -> StateCounts {
+        var sum = a
+        for i in 0..<16 {
+            let state = TCPState(rawValue: UInt8(i))
+            sum[state] += b[state]
+        }
+        return sum
     }
 }

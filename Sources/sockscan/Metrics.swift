@@ -9,16 +9,17 @@ import SockMetrics
 /// Options `sockscan metrics` and `sockscan serve` share.
 struct ExpositionOptions: ParsableArguments {
     @Option(
-        name: .customLong("netns"), help: ArgumentHelp("Watch another network namespace.", valueName: "NAME|PATH|PID"))
+        name: .customLong("netns"), help: ArgumentHelp("Scan another network namespace.", valueName: "NAME|PATH|PID"))
     var netns: String?
 
     @Option(
-        name: .customLong("top"),
+        name: .customLong("top"), parsing: .unconditional,
         help: ArgumentHelp(
             "Expose port utilization for the N busiest destinations (0: none, at most 1000).", valueName: "N"))
     var top: Int = 10
 
     mutating func validate() throws {
+        try requireNonEmpty(netns, "--netns")
         guard (0...1000).contains(top) else {
             throw ValidationError("--top must be from 0 to 1000 (got \(top)): each destination is a series")
         }

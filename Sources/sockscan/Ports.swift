@@ -26,9 +26,10 @@ struct Ports: ParsableCommand {
             1 on a runtime failure, 64 on a usage error.
 
             Examples:
-              sockscan ports                             the 10 busiest destinations, verdict, advice
-              sockscan ports --top 3 --netns gw1         in the namespace gw1 (ip netns name, path or PID)
-              sockscan ports --fail-at 80 >/dev/null || page-oncall   for cron and health checks
+              sockscan ports                         the 10 busiest destinations, advice
+              sockscan ports --top 3 --netns gw1     in the namespace gw1 (name, path, PID)
+              sockscan ports --fail-at 80 >/dev/null || page-oncall
+                                                     for cron and health checks
               sockscan ports --format json | jq '.destinations[0]'
 
             A worked example: with ip_local_port_range "40000 40039", tcp_tw_reuse=0 and a listener on port \
@@ -51,18 +52,23 @@ struct Ports: ParsableCommand {
             """
     )
 
-    @Option(name: .customLong("top"), help: "Show the N worst destinations.")
+    @Option(
+        name: .customLong("top"), parsing: .unconditional,
+        help: ArgumentHelp("Show the N worst destinations.", valueName: "N"))
     var top: Int = 10
 
-    @Option(name: .customLong("warn"), help: ArgumentHelp("Utilization for a warn verdict.", valueName: "PCT"))
+    @Option(
+        name: .customLong("warn"), parsing: .unconditional,
+        help: ArgumentHelp("Utilization for a warn verdict.", valueName: "PCT"))
     var warn: Double = 70
 
     @Option(
-        name: .customLong("critical"), help: ArgumentHelp("Utilization for a critical verdict.", valueName: "PCT"))
+        name: .customLong("critical"), parsing: .unconditional,
+        help: ArgumentHelp("Utilization for a critical verdict.", valueName: "PCT"))
     var critical: Double = 90
 
     @Option(
-        name: .customLong("fail-at"),
+        name: .customLong("fail-at"), parsing: .unconditional,
         help: ArgumentHelp(
             "Exit with status 2 when a destination (or the UDP pool) is at or over PCT.", valueName: "PCT"))
     var failAt: Double?
@@ -81,6 +87,7 @@ struct Ports: ParsableCommand {
     }
 
     mutating func validate() throws {
+        try requireNonEmpty(netns, "--netns")
         guard top >= 1 else { throw ValidationError("--top must be at least 1 (got \(top))") }
         for (name, value) in [("--warn", warn), ("--critical", critical), ("--fail-at", failAt ?? 0)] {
             guard (0...100).contains(value) else {

@@ -11,6 +11,43 @@ extension TimeSpan: ExpressibleByArgument {
     public var defaultValueDescription: String { description }
 }
 
+/// Duration options parsed with a reason when the value is not one (`transform:` of an `@Option`).
+enum DurationArgument {
+    static let units: [(suffix: String, milliseconds: Double)] = [
+        ("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000), ("d", 86_400_000),
+    ]
+
+    /// `500ms 10s 1m 2h 14d`.
+    static func parse(_ text: String) throws -> TimeSpan { try parse(text, bareSeconds: false) }
+
+    /// `500ms 10s 1m 2h 14d`, or a bare number of seconds (`1`, as `sar 1`).
+    static func parseInterval(_ text: String) throws -> TimeSpan { try parse(text, bareSeconds: true) }
+
+    static func parse(_ text: String, bareSeconds: Bool) throws -> TimeSpan {
+        let expected =
+            "expected a duration like 500ms, 10s, 1m, 2h, 14d" + (bareSeconds ? " (a bare number is seconds)" : "")
+        let number = String(text.prefix { $0.isASCII && ($0.isNumber || $0 == "." || $0 == "-" || $0 == "+") })
+        let unit = String(text.dropFirst(number.count))
+        guard let value = Double(number), value.isFinite else { throw ValidationError(expected) }
+        let scale: Double
+        if unit.isEmpty && (bareSeconds || value <= 0) {
+            scale = 1000
+        } else if let known = units.first(where: { $0.suffix == unit }) {
+            scale = known.milliseconds
+        } else {
+            throw ValidationError(expected)
+        }
+        guard value > 0 else { throw ValidationError("must be more than 0") }
+        let milliseconds = value * scale
+        guard milliseconds >= 1 else { throw ValidationError("must be at least 1ms") }
+        guard milliseconds <= 100 * 365 * 86_400_000 else {
+            throw ValidationError("must be at most 100 years (36500d)")
+        }
+        guard let span = TimeSpan(parsing: unit.isEmpty ? "\(number)s" : text) else { throw ValidationError(expected) }
+        return span
+    }
+}
+
 /// Writes one line to stdout now (watch rows are read live).
 func printLine(_ text: String) throws {
     var out = TextWriter(capacity: text.utf8.count + 1)
@@ -45,11 +82,11 @@ struct Record: ParsableCommand {
             room the sample is skipped (counted as missed), a line goes to stderr (then one a minute), and \
             recording resumes once space is freed; started on a full disk, it waits for room.
 
-            Durations: 500ms 10s 1m 2h 14d.
+            Durations: 500ms 10s 1m 2h 14d (--interval also takes a bare number of seconds).
 
             Examples:
               sockscan record --db /var/lib/sockscan/history.db
-              sockscan record --db gw1.db --interval 1s --full-every 10s --retention 2d --netns gw1
+              sockscan record --db gw1.db --netns gw1 --interval 1s --retention 2d
               systemctl enable --now sockscan-record     (contrib/sockscan-record.service)
             """
     )
@@ -58,16 +95,27 @@ struct Record: ParsableCommand {
         name: .customLong("db"), help: ArgumentHelp("The history database (created if missing).", valueName: "PATH"))
     var db: String
 
-    @Option(name: .customLong("interval"), help: "Time between samples.")
+    @Option(
+        name: .customLong("interval"), parsing: .unconditional,
+        help: ArgumentHelp("Time between samples; a bare number is seconds (default: 10s).", valueName: "DURATION"),
+        transform: DurationArgument.parseInterval)
     var interval = TimeSpan.seconds(10)
 
-    @Option(name: .customLong("full-every"), help: "Time between port-exhaustion scans (top destinations).")
+    @Option(
+        name: .customLong("full-every"), parsing: .unconditional,
+        help: ArgumentHelp("Time between port-exhaustion scans (default: 1m).", valueName: "DURATION"),
+        transform: DurationArgument.parse)
     var fullEvery = TimeSpan.seconds(60)
 
-    @Option(name: .customLong("retention"), help: "Delete samples older than this.")
+    @Option(
+        name: .customLong("retention"), parsing: .unconditional,
+        help: ArgumentHelp("Delete samples older than this (default: 14d).", valueName: "DURATION"),
+        transform: DurationArgument.parse)
     var retention = TimeSpan.seconds(14 * 86_400)
 
-    @Option(name: .customLong("top"), help: "Destinations kept per port-exhaustion scan.")
+    @Option(
+        name: .customLong("top"), parsing: .unconditional,
+        help: ArgumentHelp("Destinations kept per port-exhaustion scan.", valueName: "N"))
     var top = 10
 
     @Option(
@@ -75,6 +123,8 @@ struct Record: ParsableCommand {
     var netns: String?
 
     mutating func validate() throws {
+        try requireNonEmpty(netns, "--netns")
+        try requireNonEmpty(db, "--db")
         guard fullEvery >= interval else {
             throw ValidationError("--full-every (\(fullEvery)) must not be shorter than --interval (\(interval))")
         }

@@ -28,8 +28,8 @@ struct Report: ParsableCommand {
             or HH:MM / HH:MM:SS today, local time. --from is inclusive, --to exclusive.
 
             Examples:
-              sockscan report --db /var/lib/sockscan/history.db --from 14:00 --to 15:00 --every 1m
-              sockscan report --db h.db --format json | jq 'select(."tcp-tw" > 1000) | .time'
+              sockscan report --db history.db --from 14:00 --to 15:00 --every 1m
+              sockscan report --db h.db --format json | jq 'select(."tcp-tw" > 1000)'
               sockscan report --db h.db --every 5m --chart tw.svg
             """
     )
@@ -43,7 +43,10 @@ struct Report: ParsableCommand {
     @Option(name: .customLong("to"), help: ArgumentHelp("End (ISO 8601 or HH:MM).", valueName: "TIME"))
     var to: String?
 
-    @Option(name: .customLong("every"), help: "Average the samples per interval (10s 1m 5m 1h).")
+    @Option(
+        name: .customLong("every"), parsing: .unconditional,
+        help: ArgumentHelp("Average the samples per interval (10s 1m 5m 1h).", valueName: "DURATION"),
+        transform: DurationArgument.parse)
     var every: TimeSpan?
 
     @Option(name: .customLong("format"), help: "Output format: table, json (one object per row) or csv.")
@@ -65,6 +68,8 @@ struct Report: ParsableCommand {
     }
 
     mutating func validate() throws {
+        try requireNonEmpty(db, "--db")
+        try requireNonEmpty(chart, "--chart")
         let start = try Self.time(from, "--from")
         let end = try Self.time(to, "--to")
         if let start, let end, start > end {

@@ -34,6 +34,11 @@ struct ScanOptions: ParsableArguments {
     @Flag(name: [.customShort("l"), .customLong("listening")], help: "Listening sockets only (and unconnected UDP).")
     var listening = false
 
+    @Flag(
+        name: [.customShort("n"), .customLong("numeric")],
+        help: "Accepted for ss compatibility (-tan, -tlnp) and ignored: output is always numeric.")
+    var numeric = false
+
     @Option(
         name: .customLong("netns"), help: ArgumentHelp("Scan another network namespace.", valueName: "NAME|PATH|PID"))
     var netns: String?
@@ -43,7 +48,9 @@ struct ScanOptions: ParsableArguments {
 
     @Option(
         name: .customLong("tcp-strategy"),
-        help: "How TCP over both families is dumped: automatic, perFamily or onePass.")
+        help: ArgumentHelp(
+            "How TCP over both families is dumped.",
+            valueName: "strategy"))
     var tcpStrategy: TCPDumpStrategy = .automatic
 
     @Flag(
@@ -64,9 +71,10 @@ struct ScanOptions: ParsableArguments {
     var filter: [String] = []
 
     mutating func validate() throws {
+        try requireNonEmpty(netns, "--netns")
         if ipv4 && ipv6 { throw ValidationError("-4 and -6 exclude each other; give neither for both families") }
         if listening && all { throw ValidationError("-l and -a exclude each other") }
-        _ = try parsedFilter()
+        try validateDevices(try parsedFilter(), netns: netns)
     }
 
     /// The filter words parsed, or `nil` when none were given.
@@ -133,7 +141,48 @@ struct ScanOptions: ParsableArguments {
     }
 }
 
-extension TCPDumpStrategy: ExpressibleByArgument {}
+extension TCPDumpStrategy: ExpressibleByArgument {
+    /// Kebab case, as the other values on the command line (`per-family`); the camel-case raw values
+    /// (`perFamily`) are taken too.
+    public init?(argument: String) {
+        switch argument {
+        case "automatic": self = .automatic
+        case "per-family", "perFamily": self = .perFamily
+        case "one-pass", "onePass": self = .onePass
+        default: return nil
+        }
+    }
+
+    public static var allValueStrings: [String] { ["automatic", "per-family", "one-pass"] }
+}
+
+/// Looks up the devices `filter` names in the namespace to scan, so that an unknown one is a usage error of
+/// the subcommand (its usage line, exit 64). A namespace that cannot be opened or entered is left to `run()`,
+/// which reports it as the runtime failure it is.
+func validateDevices(_ filter: Filter?, netns: String?) throws {
+    guard let filter, filter.expression.mentionsDevice else { return }
+    do {
+        let namespace = try netns.map { try NetworkNamespace($0) }
+        _ = try Scanner.resolvingDevices(filter, in: namespace)
+    } catch let error as FilterCompileError {
+        throw ValidationError(error.description)
+    } catch {
+        return
+    }
+}
+
+/// What an empty value of each path-like option should have been.
+private let expectedValues = [
+    "--netns": "a namespace: an ip netns name, a path or a PID",
+    "--db": "the path of a history database",
+    "--chart": "the path of an SVG file to write",
+]
+
+/// Throws a usage error naming `option` when its value is the empty string (`--db ''`, `--netns "$UNSET"`).
+func requireNonEmpty(_ value: String?, _ option: String) throws {
+    guard value?.isEmpty == true else { return }
+    throw ValidationError("\(option) is empty; it needs \(expectedValues[option] ?? "a value")")
+}
 
 /// stderr messages and exit codes.
 enum Console {
@@ -149,8 +198,10 @@ enum Console {
 func runtime<T>(_ body: () throws -> T) throws -> T {
     do {
         return try body()
-    } catch let error as OutputError where error == .closed {
-        throw ExitCode.success
+    } catch let error as OutputError {
+        guard case .failed(let code) = error else { throw ExitCode.success }  // the reader left (| head)
+        Console.warn("sockscan: cannot write to standard output: \(String(cString: strerror(code)))")
+        throw ExitCode.failure
     } catch let error as ValidationError {
         throw error
     } catch let error as FilterCompileError {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import NIOCore
 import SockDiag
 import SockMetrics
 import SockServe
@@ -47,7 +48,7 @@ struct Serve: ParsableCommand {
     var listen: ListenAddress = .defaultValue
 
     @Option(
-        name: .customLong("cache"),
+        name: .customLong("cache"), parsing: .unconditional,
         help: ArgumentHelp(
             "Reuse a scan for this long: 1s (default), 500ms, 0 (concurrent scrapes share one scan anyway).",
             valueName: "DURATION"),
@@ -98,7 +99,9 @@ struct Serve: ParsableCommand {
                 return try MetricsServer(host: listen.host, port: listen.port, exporter: exporter, limits: limits)
             } catch {
                 exporter.shutdown()
-                throw ServeError(message: "cannot listen on \(listen): \(error)")
+                // NIO's IOError reads "bind(descriptor:ptr:bytes:): … (errno: 98)": say only what failed and why.
+                let reason = (error as? IOError).map { String(cString: strerror($0.errnoCode)) } ?? "\(error)"
+                throw ServeError(message: "cannot listen on \(listen): \(reason)")
             }
         }
         let bound = server.address.port.map { ListenAddress(host: listen.host, port: $0) } ?? listen

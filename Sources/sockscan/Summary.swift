@@ -48,6 +48,8 @@ struct Summary: ParsableCommand {
     @Option(name: .customLong("format"), help: "Output format: table or json (one object).")
     var format: OutputFormat = .table
 
+    func validate() throws { try requireNonEmpty(netns, "--netns") }
+
     func run() throws {
         try runtime {
             let namespace = try netns.map { try NetworkNamespace($0) }

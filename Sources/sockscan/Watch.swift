@@ -20,15 +20,20 @@ struct Watch: ParsableCommand {
             Examples:
               sockscan watch                            every second until Ctrl-C
               sockscan watch --interval 5s --count 12   one minute
-              sockscan watch dport = :443               state counts of connections to port 443 only
-              sockscan watch --db /tmp/incident.db      watch and keep the rows for sockscan report
+              sockscan watch --interval 10              every 10 seconds
+              sockscan watch dport = :443               states of connections to port 443
+              sockscan watch --db /tmp/incident.db      and keep the rows for report
             """
     )
 
-    @Option(name: .customLong("interval"), help: "Time between rows (500ms 1s 10s 1m).")
+    @Option(
+        name: .customLong("interval"), parsing: .unconditional,
+        help: ArgumentHelp("Time between rows: 500ms 1s 10s 1m, or seconds (default: 1s).", valueName: "DURATION"),
+        transform: DurationArgument.parseInterval)
     var interval = TimeSpan.seconds(1)
 
-    @Option(name: .customLong("count"), help: "Stop after N rows.")
+    @Option(
+        name: .customLong("count"), parsing: .unconditional, help: ArgumentHelp("Stop after N rows.", valueName: "N"))
     var count: Int?
 
     @Option(
@@ -47,8 +52,10 @@ struct Watch: ParsableCommand {
     var filter: [String] = []
 
     mutating func validate() throws {
+        try requireNonEmpty(netns, "--netns")
+        try requireNonEmpty(db, "--db")
         if let count, count < 1 { throw ValidationError("--count must be at least 1 (got \(count))") }
-        _ = try parsedFilter()
+        try validateDevices(try parsedFilter(), netns: netns)
     }
 
     func parsedFilter() throws -> Filter? {

@@ -213,6 +213,15 @@ struct DumpParseTests {
         #expect(r.tcpInfo?.cwnd == 10)
     }
 
+    /// `INET_DIAG_SKV6ONLY` (11), a u8 the kernel sends unasked for IPv6 sockets in listen or close state.
+    @Test(arguments: [(UInt8?.some(0), Bool?.some(false)), (1, true), (nil, nil)])
+    func v6Only(value: UInt8?, expected: Bool?) throws {
+        var m = Self.v6
+        m.attributes = value.map { [attribute(type: 11, [$0])] } ?? []  // INET_DIAG_SKV6ONLY: u8 + 3 padding
+        let r = try #require(try Self.parseAll(m.message() + doneMessage()).records.first)
+        #expect(r.v6Only == expected)
+    }
+
     @Test func udpIgnoresTCPInfo() throws {
         var m = Self.v4
         m.state = 7  // TCP_CLOSE: an unconnected UDP socket

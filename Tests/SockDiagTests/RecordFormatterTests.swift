@@ -43,11 +43,50 @@ struct RecordFormatterTests {
         #expect(w.string == "State       Recv-Q  Send-Q Local Address:Port       Peer Address:Port\n")
     }
 
+    /// The Details header names what -e, -i and -m print after the peer, whichever of them is given.
+    @Test(arguments: [
+        RecordFormatter.Fields.extended, .tcpInfo, .memory, [.tcpInfo, .memory], [.processes, .tcpInfo],
+    ])
+    func detailsHeader(fields: RecordFormatter.Fields) {
+        var w = TextWriter()
+        RecordFormatter(fields: fields).writeHeader(into: &w)
+        #expect(w.string.hasSuffix("Peer Address:Port        Details\n"), "\(w.string)")
+        // The details of a row start in the Details column.
+        let row = Self.row(Self.withInfo(Self.established), fields: fields)
+        let column = w.string.utf8.count - "Details\n".utf8.count
+        let detail = row.utf8.index(row.utf8.startIndex, offsetBy: column)
+        #expect(row.utf8[row.utf8.index(before: detail)] == UInt8(ascii: " "))
+        #expect(row.utf8[detail] != UInt8(ascii: " "), "\(row)")
+    }
+
+    @Test func processesAloneHeader() {
+        var w = TextWriter()
+        RecordFormatter(fields: .processes).writeHeader(into: &w)
+        #expect(w.string.hasSuffix("Peer Address:Port        Process\n"))
+    }
+
     @Test func rows() {
         #expect(Self.row(Self.established) == "ESTAB            0      36 10.0.0.5:22              10.0.0.1:51234\n")
         #expect(Self.row(Self.listener4) == "LISTEN           3     128 0.0.0.0:8080             0.0.0.0:*\n")
         #expect(Self.row(Self.listener6) == "LISTEN           0    4096 [::]:22                  [::]:*\n")
         #expect(Self.row(Self.udp) == "UNCONN           0       0 [2001:db8::53]:53        [::]:*\n")
+    }
+
+    /// `ss` prints `[::]` of a dual-stack socket (not v6-only) as `*`, local and peer; a v6-only socket, or
+    /// one whose flag is unknown, keeps `[::]`.
+    @Test func dualStackUnspecifiedAsStar() {
+        var r = Self.listener6
+        r.v6Only = false
+        #expect(Self.row(r) == "LISTEN           0    4096 *:22                     *:*\n")
+        r.v6Only = true
+        #expect(Self.row(r) == "LISTEN           0    4096 [::]:22                  [::]:*\n")
+        var u = Self.udp
+        u.v6Only = false
+        #expect(Self.row(u) == "UNCONN           0       0 [2001:db8::53]:53        *:*\n")
+        // JSON keeps the address.
+        var w = TextWriter()
+        RecordFormatter().writeJSON(r, into: &w)
+        #expect(w.string.contains("\"local_address\":\"::\""))
     }
 
     @Test func wideValuesPushRight() {
@@ -61,7 +100,15 @@ struct RecordFormatterTests {
         #expect(
             Self.row(Self.established, fields: [.netid, .extended])
                 == "tcp   ESTAB            0      36 10.0.0.5:22              10.0.0.1:51234"
-                + "           uid:1000 ino:424242 sk:81985529216486895 timer:(on,1.500s,2)\n")
+                + "           uid:1000 ino:424242 sk:123456789abcdef timer:(on,1.500s,2)\n")
+    }
+
+    /// `sk:` is the cookie in hexadecimal, as `ss -e` prints it (`%llx`).
+    @Test(arguments: [(UInt64(0), "sk:0"), (0xA, "sk:a"), (0x10, "sk:10"), (.max, "sk:ffffffffffffffff")])
+    func cookieInHex(cookie: UInt64, text: String) {
+        var r = Self.listener4
+        r.cookie = cookie
+        #expect(Self.row(r, fields: .extended).hasSuffix(" \(text)\n"))
     }
 
     @Test func boundInterfaceWithoutName() {
@@ -92,7 +139,7 @@ struct RecordFormatterTests {
         let row = Self.row(Self.withInfo(Self.established), fields: [.tcpInfo, .memory])
         #expect(
             row.hasSuffix(
-                " rtt:1.234/0.567 cwnd:10 bytes_acked:100 bytes_received:200 delivery_rate:8000bps"
+                " rtt:1.234/0.567 cwnd:10 bytes_acked:100 bytes_received:200 delivery_rate 8kbps"
                     + " skmem:(r0,rb131072,t0,tb0,f0,w0,o0,bl0,d1)\n"))
     }
 
@@ -100,9 +147,23 @@ struct RecordFormatterTests {
     @Test func hugeDeliveryRateSaturates() throws {
         var r = Self.withInfo(Self.established)
         r.tcpInfo?.deliveryRate = .max
-        #expect(Self.row(r, fields: .tcpInfo).contains(" delivery_rate:18446744073709551615bps"))
+        #expect(Self.row(r, fields: .tcpInfo).contains(" delivery_rate 18446744Tbps"))
         let (text, _) = try Self.json(r, fields: .tcpInfo)
         #expect(text.contains("\"delivery_rate_bps\":18446744073709551615}"))
+    }
+
+    /// The table's delivery rate in `ss`'s human units (`%.3g` and k M G T); JSON keeps bits per second.
+    @Test(
+        arguments: [
+            (UInt64(0), "0bps"), (999, "999bps"), (1000, "1kbps"), (1234, "1.23kbps"), (8000, "8kbps"),
+            (9996, "10kbps"), (12_345, "12.3kbps"), (99_960, "100kbps"), (123_456, "123kbps"),
+            (1_050_000, "1.05Mbps"), (6_605_687_856, "6.61Gbps"), (123_900_000_000, "124Gbps"),
+            (100_000_000_000, "100Gbps"), (2_500_000_000_000, "2.5Tbps"), (1_005_000, "1Mbps"),
+        ])
+    func deliveryRateUnits(bitsPerSecond: UInt64, text: String) {
+        var w = TextWriter()
+        w.writeBitRate(bitsPerSecond)
+        #expect(w.string + "bps" == text)
     }
 
     // MARK: JSON
@@ -172,6 +233,34 @@ struct RecordFormatterTests {
         #expect((memory["rcvbuf"] as? NSNumber)?.intValue == 131_072)
         #expect((memory["drops"] as? NSNumber)?.intValue == 1)
         #expect(memory.count == 9)
+    }
+
+    /// `TCP_INFINITE_SSTHRESH` (0x7fffffff, not set yet): JSON null, CSV empty, the table leaves it out.
+    @Test func infiniteSSThresh() throws {
+        let r = Self.withInfo(Self.established)
+        #expect(r.tcpInfo?.ssthresh == 0x7FFF_FFFF)
+        let (text, o) = try Self.json(r, fields: .tcpInfo)
+        #expect(text.contains("\"ssthresh\":null,"))
+        let info = try #require(o["tcp_info"] as? [String: Any])
+        #expect(info["ssthresh"] is NSNull)
+        var w = TextWriter()
+        let formatter = RecordFormatter(fields: .tcpInfo)
+        formatter.writeCSVHeader(into: &w)
+        formatter.writeCSV(r, into: &w)
+        let lines = w.string.split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false) }
+        let column = try #require(lines[0].firstIndex(of: "tcp_info.ssthresh"))
+        #expect(lines[1].count == lines[0].count)
+        #expect(lines[1][column] == "")
+        #expect(lines[1][column - 1] == "10")  // cwnd
+        #expect(!Self.row(r, fields: .tcpInfo).contains("ssthresh"))
+
+        var set = r
+        set.tcpInfo?.ssthresh = 7
+        #expect(try Self.json(set, fields: .tcpInfo).0.contains("\"ssthresh\":7,"))
+        w = TextWriter()
+        formatter.writeCSV(set, into: &w)
+        #expect(w.string.split(separator: ",", omittingEmptySubsequences: false)[column] == "7")
+        #expect(Self.row(set, fields: .tcpInfo).contains(" ssthresh:7 "))
     }
 
     @Test func jsonForEveryState() throws {

@@ -105,4 +105,16 @@ struct TextWriterTests {
         #expect(throws: OutputError.failed(errno: EBADF)) { try w.flush(to: -1) }
         #expect(w.count == 0)
     }
+
+    /// A table cell stays on one line: control characters escaped, a backslash doubled, the rest as is.
+    @Test(
+        arguments: [
+            ("nginx", "nginx"), ("a\nb", "a\\nb"), ("tab\there", "tab\\there"), ("cr\r", "cr\\r"),
+            ("\u{1}x\u{7F}", "\\x01x\\x7f"), ("back\\slash", "back\\\\slash"), ("été", "été"),
+        ])
+    func tableText(text: String, written: String) {
+        var w = TextWriter()
+        w.writeTableText(text)
+        #expect(w.string == written)
+    }
 }

@@ -229,13 +229,14 @@ extension CLITests {
     func namespaceForms() throws {
         let fixture = try CLIFixture.require()
         let name = fixture.namespace.name
-        let byName = try Binary.run(["count", "-tua", "--format", "json", "--netns", name])
+        let byName = try Binary.run(["count", "-ta", "--format", "json", "--netns", name])
         #expect(byName.status == 0, "\(byName)")
-        var want = ["total": fixture.mix.expected.count]
-        for (state, n) in fixture.mix.expected.countsByState() { want[state.name] = n }
+        var want = Dictionary(uniqueKeysWithValues: TCPState.allCases.map { ($0.name, 0) })
+        want["total"] = fixture.mix.expected(.tcp).count
+        for (state, n) in fixture.mix.counts(.tcp) { want[state.name] = n }
         #expect(try JSONSerialization.jsonObject(with: Data(byName.stdout.utf8)) as? [String: Int] == want)
 
-        let byPath = try Binary.run(["count", "-tua", "--format", "json", "--netns", "/run/netns/\(name)"])
+        let byPath = try Binary.run(["count", "-ta", "--format", "json", "--netns", "/run/netns/\(name)"])
         #expect(byPath.status == 0 && byPath.stdout == byName.stdout, "\(byPath)")
 
         // A process inside the namespace: ip netns exec sets the namespace, then execs sleep (same pid).
@@ -249,7 +250,7 @@ extension CLITests {
             usleep(10_000)
         }
         try #require(seen.st_ino == target.st_ino, "ip netns exec did not enter \(name)")
-        let byPID = try Binary.run(["count", "-tua", "--format", "json", "--netns", String(pid)])
+        let byPID = try Binary.run(["count", "-ta", "--format", "json", "--netns", String(pid)])
         #expect(byPID.status == 0 && byPID.stdout == byName.stdout, "\(byPID)")
         let listByPID = try Binary.run(["list", "-tua", "-H", "--netns", String(pid)])
         let ss = try SSOracle(namespace: name).tuples(.all)

@@ -91,14 +91,16 @@ struct CLITests {
         #expect(cookies.count == tuples.count && !cookies.contains(0), "cookies must be unique and non-zero")
     }
 
-    @Test("count -ta --format json gives the per-state counts made")
+    @Test("count -ta --format json gives the per-state counts made, a key for every state")
     func countJSON() throws {
         let fixture = try CLIFixture.require()
         let result = try fixture.sockscan("count", ["-ta", "--format", "json"])
         #expect(result.status == 0, "\(result)")
         #expect(result.lines.count == 1)
         let object = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Int])
-        var want = ["total": fixture.mix.expected(.tcp).count]
+        // Every state -a covers is a key, zeros included.
+        var want = Dictionary(uniqueKeysWithValues: TCPState.allCases.map { ($0.name, 0) })
+        want["total"] = fixture.mix.expected(.tcp).count
         for (state, count) in fixture.mix.counts(.tcp) { want[state.name] = count }
         #expect(object == want)
     }
@@ -116,7 +118,13 @@ struct CLITests {
         let json = try fixture.sockscan("count", ["-tu", "state", "established", "--format", "json"])
         #expect(json.status == 0, "\(json)")
         let established = fixture.mix.expected { $0.state == .established }.count
-        #expect(json.stdout == "{\"total\":\(established),\"established\":\(established)}\n")
+        let tcp = fixture.mix.expected { $0.state == .established && $0.proto == .tcp }.count
+        let udp = established - tcp
+        #expect(
+            json.stdout
+                == "{\"total\":\(established),\"established\":\(established),"
+                + "\"tcp\":{\"total\":\(tcp),\"established\":\(tcp)},\"udp\":{\"total\":\(udp),\"established\":\(udp)}}\n"
+        )
 
         // Options after the filter words, as ss takes them.
         let after = try Binary.run(["list", "-t", "state", "time-wait", "-H", "--netns", fixture.namespace.name])

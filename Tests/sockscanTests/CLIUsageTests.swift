@@ -1,0 +1,196 @@
+import Foundation
+import SockDiag
+import SockScanTestSupport
+import Testing
+
+/// Usage and help checks that need no sockets.
+@Suite("sockscan CLI usage")
+struct CLIUsageTests {
+    /// Runs `sockscan arguments…` with stdout on /dev/full (every write fails with ENOSPC).
+    static func runIntoFullDisk(_ arguments: [String]) throws -> CommandResult {
+        try Command.run("sh", ["-c", "exec \"$0\" \"$@\" > /dev/full", SockscanBinary.path] + arguments)
+    }
+
+    @Test(
+        "stdout on a full disk: exit 1 and one line that says what failed, no errno enum",
+        arguments: [
+            ["list", "-ta"], ["count", "-ta"], ["count", "-ta", "--by", "dport"], ["summary"], ["ports"],
+            ["metrics"], ["watch", "--count", "1", "--interval", "100ms"],
+        ])
+    func fullDisk(arguments: [String]) throws {
+        let result = try Self.runIntoFullDisk(arguments)
+        #expect(result.status == 1, "\(arguments): \(result)")
+        #expect(result.stderr == "sockscan: cannot write to standard output: No space left on device\n", "\(result)")
+    }
+
+    @Test("serve on a port in use: exit 1, 'cannot listen on ADDRESS: Address already in use'")
+    func servePortInUse() throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        try #require(fd >= 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, length) == 0 && listen(fd, 1) == 0 && getsockname(fd, $0, &length) == 0
+            }
+        }
+        try #require(bound)
+        let port = UInt16(bigEndian: address.sin_port)
+        let result = try SockscanBinary.run(["serve", "--listen", "127.0.0.1:\(port)"], timeout: 20)
+        #expect(result.status == 1, "\(result)")
+        let lines = result.stderr.split(separator: "\n")
+        #expect(lines.last == "sockscan: cannot listen on 127.0.0.1:\(port): Address already in use", "\(result)")
+    }
+
+    @Test("list --help says -n is accepted and ignored")
+    func numericHelp() throws {
+        let help = try SockscanBinary.run(["list", "--help"])
+        #expect(help.status == 0)
+        #expect(help.stdout.contains("-n, --numeric"), "\(help.stdout)")
+    }
+
+    @Test(
+        "a bad duration or number says why, and negative numbers are read as values",
+        arguments: [
+            (["watch", "--interval", "0"], "--interval", "must be more than 0"),
+            (["watch", "--interval", "1h30m"], "--interval", "expected a duration like 500ms, 10s, 1m, 2h, 14d"),
+            (["watch", "--interval", "-2"], "--interval", "must be more than 0"),
+            (["report", "--db", "x.db", "--every", "0"], "--every", "must be more than 0"),
+            (["report", "--db", "x.db", "--every", "10"], "--every", "expected a duration like"),
+            (["record", "--db", "x.db", "--interval", "0"], "--interval", "must be more than 0"),
+            (["record", "--db", "x.db", "--retention", "100y"], "--retention", "expected a duration like"),
+            (["record", "--db", "x.db", "--full-every", "0.1ms"], "--full-every", "must be at least 1ms"),
+            (["record", "--db", "x.db", "--top", "-1"], "--top", "must be from 1 to 1000 (got -1)"),
+            (["count", "--by", "dport", "--top", "-1"], "--top", "must be at least 1 (got -1)"),
+            (["ports", "--top", "-1"], "--top", "must be at least 1 (got -1)"),
+            (["ports", "--warn", "-5"], "--warn", "must be a percentage from 0 to 100 (got -5)"),
+            (["ports", "--fail-at", "-1"], "--fail-at", "must be a percentage from 0 to 100 (got -1)"),
+            (["watch", "--count", "-1"], "--count", "must be at least 1 (got -1)"),
+            (["metrics", "--top", "-1"], "--top", "must be from 0 to 1000 (got -1)"),
+            (["serve", "--cache", "-1s"], "--cache", "is not a duration from 0 to 24h"),
+        ])
+    func badNumbersSayWhy(arguments: [String], flag: String, reason: String) throws {
+        let result = try SockscanBinary.run(arguments)
+        #expect(result.status == 64, "\(arguments): \(result)")
+        #expect(result.stderr.contains(flag), "\(arguments): \(result.stderr)")
+        #expect(result.stderr.contains(reason), "\(arguments): \(result.stderr)")
+        #expect(!result.stderr.contains("Missing value"), "\(arguments): \(result.stderr)")
+    }
+
+    @Test("--interval takes a bare number as seconds, as sar does")
+    func bareInterval() throws {
+        let result = try SockscanBinary.run(["watch", "--interval", "1", "--count", "1"])
+        #expect(result.status == 0, "\(result)")
+        #expect(result.lines.count == 3, "header, one row, Average: \(result.stdout)")
+        let half = try SockscanBinary.run(["watch", "--interval", "0.2", "--count", "2"])
+        #expect(half.status == 0, "\(half)")
+        let help = try SockscanBinary.run(["watch", "--help"])
+        #expect(help.stdout.contains("or seconds"), "\(help.stdout)")
+    }
+
+    @Test(
+        "an empty --db, --netns or --chart is a usage error naming the option",
+        arguments: [
+            (["list", "--netns", ""], "--netns"), (["count", "--netns", ""], "--netns"),
+            (["summary", "--netns", ""], "--netns"), (["ports", "--netns", ""], "--netns"),
+            (["watch", "--netns", ""], "--netns"), (["metrics", "--netns", ""], "--netns"),
+            (["serve", "--netns", ""], "--netns"), (["record", "--db", "x.db", "--netns", ""], "--netns"),
+            (["watch", "--db", ""], "--db"), (["record", "--db", ""], "--db"), (["report", "--db", ""], "--db"),
+            (["report", "--db", "x.db", "--chart", ""], "--chart"),
+        ])
+    func emptyValues(arguments: [String], flag: String) throws {
+        let result = try SockscanBinary.run(arguments)
+        #expect(result.status == 64, "\(arguments): \(result)")
+        #expect(result.stdout.isEmpty)
+        #expect(result.stderr.hasPrefix("Error: \(flag) is empty"), "\(arguments): \(result.stderr)")
+    }
+
+    @Test(
+        "an unknown device, by name or index, is a usage error of the subcommand, with its usage line",
+        arguments: [
+            (["list", "-ta", "dev", "nosuchdev0"], "list", "'nosuchdev0'"),
+            (["list", "-ta", "dev", "99999"], "list", "index 99999"),
+            (["count", "-ta", "dev", "99999"], "count", "index 99999"),
+            (["list", "-ta", "not", "dev", "nosuchdev0"], "list", "'nosuchdev0'"),
+            (["watch", "--count", "1", "dev", "nosuchdev0"], "watch", "'nosuchdev0'"),
+        ])
+    func unknownDevice(arguments: [String], subcommand: String, names: String) throws {
+        let result = try SockscanBinary.run(arguments)
+        #expect(result.status == 64, "\(arguments): \(result)")
+        #expect(result.stdout.isEmpty)
+        #expect(result.stderr.contains(names), "\(result.stderr)")
+        #expect(result.stderr.contains("Usage: sockscan \(subcommand) "), "\(result.stderr)")
+    }
+
+    @Test("dev with the index of a device that exists (lo is 1) scans")
+    func knownDeviceIndex() throws {
+        let result = try SockscanBinary.run(["count", "-ta", "dev", "1"])
+        #expect(result.status == 0, "\(result)")
+    }
+
+    @Test("help NOSUCH: exit 64 naming the unknown subcommand; help list still shows list's help")
+    func helpUnknownSubcommand() throws {
+        let result = try SockscanBinary.run(["help", "bogus"])
+        #expect(result.status == 64, "\(result)")
+        #expect(result.stdout.isEmpty)
+        #expect(result.stderr.contains("unknown subcommand 'bogus'"), "\(result.stderr)")
+        let list = try SockscanBinary.run(["help", "list"])
+        #expect(list.status == 0 && list.stdout.contains("USAGE: sockscan list"), "\(list)")
+        let top = try SockscanBinary.run(["help"])
+        #expect(top.status == 0 && top.stdout.contains("SUBCOMMANDS"), "\(top)")
+    }
+
+    /// Lines of an Examples block that the 80-column help wrapped: they start in column 0 (examples and
+    /// their notes are indented) and are not a heading ending in ':'.
+    static func wrappedExampleLines(_ help: String) -> [String] {
+        var inExamples = false
+        var wrapped: [String] = []
+        for line in help.split(separator: "\n", omittingEmptySubsequences: false) {
+            if line.hasPrefix("Examples:") {
+                inExamples = true
+            } else if line.isEmpty {
+                inExamples = false
+            } else if inExamples && !line.hasPrefix(" ") && !line.hasSuffix(":") {
+                wrapped.append(String(line))
+            }
+        }
+        return wrapped
+    }
+
+    @Test(
+        "every example line of --help fits in 80 columns",
+        arguments: ["", "list", "count", "ports", "summary", "record", "watch", "report", "metrics", "serve"])
+    func examplesFit(subcommand: String) throws {
+        let result = try SockscanBinary.run((subcommand.isEmpty ? [] : [subcommand]) + ["--help"])
+        #expect(result.status == 0)
+        #expect(result.stdout.contains("Examples:"))
+        #expect(Self.wrappedExampleLines(result.stdout) == [], "\(subcommand) --help:\n\(result.stdout)")
+        for line in result.lines where line.hasPrefix("  sockscan ") {
+            #expect(line.count <= 80, "\(line)")
+        }
+    }
+
+    @Test("--tcp-strategy takes kebab case (per-family, one-pass), the camel case too, and lists kebab case")
+    func tcpStrategyKebabCase() throws {
+        for value in ["automatic", "per-family", "one-pass", "perFamily", "onePass"] {
+            let result = try SockscanBinary.run(["count", "-ta", "--tcp-strategy", value])
+            #expect(result.status == 0, "\(value): \(result)")
+        }
+        let help = try SockscanBinary.run(["list", "--help"])
+        #expect(help.stdout.contains("automatic, per-family, one-pass"), "\(help.stdout)")
+        let bad = try SockscanBinary.run(["list", "--tcp-strategy", "sideways"])
+        #expect(bad.status == 64 && bad.stderr.contains("'per-family'"), "\(bad)")
+    }
+
+    @Test("option help: ports --top <N> as elsewhere; metrics --netns says it scans, not watches")
+    func optionHelpWording() throws {
+        let ports = try SockscanBinary.run(["ports", "--help"])
+        #expect(ports.stdout.contains("--top <N>") && !ports.stdout.contains("<top>"), "\(ports.stdout)")
+        let metrics = try SockscanBinary.run(["metrics", "--help"])
+        #expect(metrics.stdout.contains("Scan another network namespace"), "\(metrics.stdout)")
+        #expect(!metrics.stdout.contains("Watch another"))
+    }
+}

@@ -35,7 +35,8 @@ struct Record: ParsableCommand {
             port-exhaustion analysis (the worst utilization and the top destinations, as `sockscan ports`).
 
             Ticks are due at fixed times on the monotonic clock: a slow sample never shifts later ones, and a \
-            tick that cannot start in time is counted as missed in the next row. Each row keeps the recorder's \
+            tick that cannot start in time is counted as missed in the next row (and logged: at once, then at \
+            most once a minute with the count). Each row keeps the recorder's \
             own CPU time; a summary goes to stderr every hour and at stop. SIGTERM or SIGINT stops it cleanly.
 
             The database is SQLite in WAL mode while recording (sockscan report reads it while this writes), \

@@ -34,8 +34,10 @@ public struct HistoryFormatter: Sendable {
         return line
     }
 
-    /// One table line: `label` (the row's time when nil), then the values.
-    public func line(_ row: ReportRow, label: String? = nil) -> String {
+    /// One table line: `label` (the row's time when nil), then the values; with `decimals`, every count with
+    /// that many decimals (else whole numbers as they are).
+    public func line(_ row: ReportRow, label: String? = nil, decimals: Int? = nil) -> String {
+        let number = { (value: Double) in decimals.map { format(value, $0) } ?? self.number(value) }
         var line = pad(label ?? clock(row.time), timeWidth)
         for column in SarColumn.allCases { line += alignRight(number(row[column]), 9) }
         for (_, state) in Self.stateColumns {
@@ -45,6 +47,9 @@ public struct HistoryFormatter: Sendable {
         return line
     }
 
+    /// The `Average:` line: every count with two decimals, as sar prints its averages.
+    public func averageLine(_ row: ReportRow) -> String { line(row, label: "Average:", decimals: 2) }
+
     /// The whole table: header, rows, `Average:`, `Peak:` (each column's maximum over the samples), and a
     /// sparkline of tcp-tw.
     public func table(rows: [ReportRow], samples: [Sample]) -> String {
@@ -53,7 +58,7 @@ public struct HistoryFormatter: Sendable {
         for row in rows { text += line(row) + "\n" }
         let average = HistoryReport.average(samples)
         let peak = HistoryReport.peak(samples)
-        text += line(average, label: "Average:") + "\n"
+        text += averageLine(average) + "\n"
         text += line(peak, label: "Peak:") + "\n"
         let tw = rows.map { $0[.tcpTW] }
         text +=

@@ -22,7 +22,8 @@ struct Report: ParsableCommand {
 
             JSON: one object per row, keys "time" (ISO 8601, UTC), the sar column names ("tcp-tw", …), \
             "tcp_states", "port_utilization" (0…1, null without a port scan in the row), "samples", "missed". \
-            CSV: the same columns, with a header line.
+            CSV: the same columns, with a header line (also when no sample is in the range). A --chart is an \
+            SVG file; without samples no chart is written and the exit status is 1.
 
             Times: ISO 8601 (2026-05-01T14:25:00, with Z or +02:00 for another zone; a space may replace the T) \
             or HH:MM / HH:MM:SS today, local time. --from is inclusive, --to exclusive.
@@ -50,7 +51,9 @@ struct Report: ParsableCommand {
     var format: ReportFormat = .table
 
     @Option(
-        name: .customLong("chart"), help: ArgumentHelp("Also write an SVG chart to this file.", valueName: "FILE.svg"))
+        name: .customLong("chart"),
+        help: ArgumentHelp(
+            "Also write an SVG chart to this file (replaced at once, never half written).", valueName: "FILE.svg"))
     var chart: String?
 
     /// The parsed --from and --to.
@@ -70,6 +73,9 @@ struct Report: ParsableCommand {
         if let start, let end, start > end {
             throw ValidationError("--from (\(from!)) is after --to (\(to!))")
         }
+        if let chart, !chart.lowercased().hasSuffix(".svg") {
+            throw ValidationError("--chart: only .svg charts can be written (got '\(chart)'); name the file FILE.svg")
+        }
     }
 
     func run() throws {
@@ -79,8 +85,11 @@ struct Report: ParsableCommand {
             let store = try HistoryStore.openForReading(path: db)
             let samples = try store.samples(from: start, to: end)
             guard !samples.isEmpty else {
-                Console.warn(
-                    "sockscan report: no samples in \(db)\(from != nil || to != nil ? " in that time range" : "")")
+                let none = "no samples in \(db)\(from != nil || to != nil ? " in that time range" : "")"
+                // The header all the same: a script reading the CSV finds its columns.
+                if format == .csv { try printLine(HistoryFormatter().csvHeader) }
+                if let chart { throw ChartError(path: chart, reason: "\(none); no chart written") }
+                Console.warn("sockscan report: \(none)")
                 return
             }
             let rows = HistoryReport.rows(samples, every: every)
@@ -94,10 +103,10 @@ struct Report: ParsableCommand {
                     "sockscan report \(URL(fileURLWithPath: db).lastPathComponent): \(first) - \(last)"
                     + (every.map { ", per \($0)" } ?? "")
                 let svg = SVGChart(title: title).render(rows)
-                do {
-                    try svg.write(toFile: chart, atomically: true, encoding: .utf8)
+                do throws(FileWriteError) {
+                    try AtomicFile.write(svg, to: chart)
                 } catch {
-                    throw ChartError(path: chart, reason: (error as NSError).localizedDescription)
+                    throw ChartError(path: chart, reason: error.reason)
                 }
             }
             switch format {
@@ -120,6 +129,7 @@ struct Report: ParsableCommand {
     }
 }
 
+/// The chart cannot be written: `cannot write chart PATH: REASON`.
 struct ChartError: Error, CustomStringConvertible {
     var path: String
     var reason: String

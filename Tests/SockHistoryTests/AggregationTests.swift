@@ -178,7 +178,11 @@ func knownSamples(start: Double = baseTime) -> [Sample] {
         let average = try #require(lines.first { $0.hasPrefix("Average:") }).split(separator: " ")
         let peak = try #require(lines.first { $0.hasPrefix("Peak:") }).split(separator: " ")
         #expect(average[6] == "5.50")  // tcp-tw
-        #expect(average[11] == "111")  // estab
+        #expect(average[11] == "111.00")  // estab
+        // As sar: every count of the Average line with two decimals, none as a whole number.
+        for field in average.dropFirst().dropLast() {
+            #expect(field.split(separator: ".").last?.count == 2, "\(field) in \(average)")
+        }
         #expect(peak[6] == "11")
         #expect(peak[11] == "122")
         #expect(peak.last == "20.0%")
@@ -206,6 +210,58 @@ func knownSamples(start: Double = baseTime) -> [Sample] {
         let result = try Sockscan.run(arguments)
         #expect(result.status == 64, "\(result)")
         #expect(result.stderr.contains(mention), "\(result.stderr)")
+    }
+
+    @Test func aChartNeedsSamplesAndSVG() throws {
+        let (scratch, path) = try Self.makeHistory()
+        defer { scratch.remove() }
+        let chart = scratch.file("empty.svg")
+        let empty = try Sockscan.run(["report", "--db", path, "--from", "2026-05-02T00:00Z", "--chart", chart])
+        #expect(empty.status == 1, "\(empty)")
+        #expect(
+            empty.stderr
+                == "sockscan: cannot write chart \(chart): no samples in \(path) in that time range; no chart written\n"
+        )
+        #expect(!FileManager.default.fileExists(atPath: chart))
+
+        let png = try Sockscan.run(["report", "--db", path, "--chart", scratch.file("x.png")])
+        #expect(png.status == 64, "\(png)")
+        #expect(png.stderr.contains("only .svg charts"), "\(png.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: scratch.file("x.png")))
+    }
+
+    @Test func anEmptyCSVReportHasItsHeader() throws {
+        let (scratch, path) = try Self.makeHistory()
+        defer { scratch.remove() }
+        let result = try Sockscan.run(["report", "--db", path, "--from", "2026-05-02T00:00Z", "--format", "csv"])
+        #expect(result.status == 0, "\(result)")
+        #expect(result.lines.count == 1 && result.lines[0].hasPrefix("time,totsck,tcpsck,"), "\(result.stdout)")
+        #expect(result.stderr.contains("no samples"), "\(result.stderr)")
+    }
+
+    @Test func chartWriteErrorsAreOneClearLine() throws {
+        let (scratch, path) = try Self.makeHistory()
+        defer { scratch.remove() }
+        let directory = scratch.file("charts.svg")
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false)
+        let cases = [
+            (directory, "Is a directory"), ("/nonexistent/x.svg", "No such file or directory"),
+        ]
+        for (chart, reason) in cases {
+            let result = try Sockscan.run(["report", "--db", path, "--chart", chart])
+            #expect(result.status == 1, "\(result)")
+            #expect(result.stderr == "sockscan: cannot write chart \(chart): \(reason)\n", "\(result.stderr)")
+        }
+        // Written whole, by a rename over the old file; no temporary file is left, after a failure either.
+        let chart = scratch.file("tw.svg")
+        try "old".write(toFile: chart, atomically: false, encoding: .utf8)
+        let result = try Sockscan.run(["report", "--db", path, "--chart", chart, "--format", "csv"])
+        #expect(result.status == 0, "\(result)")
+        #expect(try String(contentsOfFile: chart, encoding: .utf8).hasSuffix("</svg>\n"))
+        #expect(
+            try FileManager.default.contentsOfDirectory(atPath: scratch.path).sorted() == [
+                "charts.svg", "known.db", "tw.svg",
+            ])
     }
 
     @Test func missingDatabaseIsARuntimeError() throws {

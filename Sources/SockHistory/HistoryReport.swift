@@ -1,6 +1,32 @@
 import Foundation
 import SockDiag
 
+/// The full scan with the highest port utilization among some samples, and its worst destination: where a
+/// row's (or the report's peak) `%port` comes from.
+public struct WorstScan: Hashable, Sendable {
+    /// When the scan was made (the sample's time).
+    public var time: Double
+    /// The scan's worst utilization (``Sample/portUtilization``).
+    public var utilization: Double
+    /// Its worst destination, `nil` when it found none (only the UDP pool, or nothing connected).
+    public var destination: StoredDestination?
+
+    /// The scan of `sample`, if it has one.
+    init?(_ sample: Sample) {
+        guard let utilization = sample.portUtilization else { return nil }
+        time = sample.time
+        self.utilization = utilization
+        destination = sample.worstDestination
+    }
+
+    /// The worse of `a` and `b`: the higher utilization, the later on a tie.
+    static func worse(_ a: WorstScan?, _ b: WorstScan?) -> WorstScan? {
+        guard let a else { return b }
+        guard let b else { return a }
+        return b.utilization > a.utilization || (b.utilization == a.utilization && b.time >= a.time) ? b : a
+    }
+}
+
 /// One line of a report: a sample, or the aggregate of the samples of one `--every` interval.
 public struct ReportRow: Hashable, Sendable {
     /// The sample's time, or the start of the interval (seconds since 1970).
@@ -16,6 +42,8 @@ public struct ReportRow: Hashable, Sendable {
     public var portUtilization: Double?
     /// The latest port utilization known at this row (measured here or carried from an earlier row).
     public var lastPortUtilization: Double?
+    /// The full scan of this row with the highest utilization, with its worst destination.
+    public var worstScan: WorstScan?
     /// Ticks missed in the row.
     public var missed: Int
     /// Recorder CPU over the row, microseconds.
@@ -36,6 +64,7 @@ public struct ReportRow: Hashable, Sendable {
         states = sample.states
         portUtilization = sample.portUtilization
         lastPortUtilization = sample.portUtilization
+        worstScan = WorstScan(sample)
         missed = sample.missed
         cpuMicroseconds = sample.cpuMicroseconds
     }
@@ -51,6 +80,7 @@ public struct RunningAverage: Sendable {
     private var states: [Double] = []
     private var portSum = 0.0
     private var portScans = 0
+    private var worstScan: WorstScan?
     private var missed = 0
     private var cpuMicroseconds: Int64 = 0
 
@@ -69,6 +99,7 @@ public struct RunningAverage: Sendable {
             portSum += ports
             portScans += 1
         }
+        worstScan = WorstScan.worse(worstScan, WorstScan(sample))
         missed += sample.missed
         cpuMicroseconds += sample.cpuMicroseconds
     }
@@ -83,6 +114,7 @@ public struct RunningAverage: Sendable {
         row.states = states.map { $0 / n }
         row.portUtilization = portScans > 0 ? portSum / Double(portScans) : nil
         row.lastPortUtilization = row.portUtilization
+        row.worstScan = worstScan
         row.missed = missed
         row.cpuMicroseconds = cpuMicroseconds
         return row
@@ -135,7 +167,8 @@ public enum HistoryReport {
         return average.row!
     }
 
-    /// The highest value of every column over `samples` (each column on its own). Its time is when tcp-tw peaked.
+    /// The highest value of every column over `samples` (each column on its own), with the scan of the highest
+    /// port utilization. Its time is when tcp-tw peaked.
     public static func peak(_ samples: [Sample]) -> ReportRow {
         precondition(!samples.isEmpty)
         var row = ReportRow(samples[0])
@@ -144,6 +177,7 @@ public enum HistoryReport {
         row.states = (0..<row.states.count).map { i in samples.map { $0.states[i] }.max()! }
         row.portUtilization = samples.compactMap(\.portUtilization).max()
         row.lastPortUtilization = row.portUtilization
+        row.worstScan = samples.reduce(nil) { WorstScan.worse($0, WorstScan($1)) }
         row.missed = samples.map(\.missed).max()!
         row.cpuMicroseconds = samples.map(\.cpuMicroseconds).max()!
         row.time = samples.max { $0[.tcpTW] < $1[.tcpTW] }!.time

@@ -421,41 +421,21 @@ public final class HistoryStore {
 
     // MARK: reading
 
-    /// The samples with `from <= time < to`, oldest first.
+    /// The samples with `from <= time < to`, oldest first, each with the worst destination of its full scan.
     public func samples(from: Double = -.infinity, to: Double = .infinity) throws(HistoryError) -> [Sample] {
         do {
             return try queue.read { db in
                 let rows = try Row.fetchAll(
-                    db, sql: "SELECT * FROM sample WHERE time >= ? AND time < ? ORDER BY time, id",
+                    db,
+                    sql: """
+                        SELECT sample.*, d.local_address AS d_local_address, d.remote_address AS d_remote_address,
+                            d.remote_port AS d_remote_port, d.used AS d_used, d.capacity AS d_capacity,
+                            d.established AS d_established, d.time_wait AS d_time_wait, d.utilization AS d_utilization
+                        FROM sample LEFT JOIN destination d ON d.sample_id = sample.id AND d.rank = 1
+                        WHERE time >= ? AND time < ? ORDER BY time, sample.id
+                        """,
                     arguments: [from.isFinite ? from : -1e300, to.isFinite ? to : 1e300])
                 return rows.map(Self.sample)
-            }
-        } catch {
-            throw HistoryError.from(error, path: path, operation: "read", reading: true)
-        }
-    }
-
-    /// The top destinations stored with the full scan closest at or before `time`.
-    public func destinations(atOrBefore time: Double) throws(HistoryError) -> (time: Double, [StoredDestination])? {
-        do {
-            return try queue.read { db in
-                guard
-                    let row = try Row.fetchOne(
-                        db,
-                        sql:
-                            "SELECT id, time FROM sample WHERE port_utilization IS NOT NULL AND time <= ? ORDER BY time DESC LIMIT 1",
-                        arguments: [time])
-                else { return nil }
-                let id: Int64 = row["id"]
-                let list = try Row.fetchAll(
-                    db, sql: "SELECT * FROM destination WHERE sample_id = ? ORDER BY rank", arguments: [id]
-                ).map {
-                    StoredDestination(
-                        localAddress: $0["local_address"], remoteAddress: $0["remote_address"],
-                        remotePort: $0["remote_port"], used: $0["used"], capacity: $0["capacity"],
-                        established: $0["established"], timeWait: $0["time_wait"], utilization: $0["utilization"])
-                }
-                return (row["time"], list)
             }
         } catch {
             throw HistoryError.from(error, path: path, operation: "read", reading: true)
@@ -479,6 +459,12 @@ public final class HistoryStore {
         sample.cpuMicroseconds = row["cpu_us"]
         sample.sampleMicroseconds = row["sample_us"]
         sample.portUtilization = row["port_utilization"]
+        if let local: String = row["d_local_address"] {
+            sample.worstDestination = StoredDestination(
+                localAddress: local, remoteAddress: row["d_remote_address"], remotePort: row["d_remote_port"],
+                used: row["d_used"], capacity: row["d_capacity"], established: row["d_established"],
+                timeWait: row["d_time_wait"], utilization: row["d_utilization"])
+        }
         return sample
     }
 }

@@ -270,6 +270,7 @@ public final class Recorder {
             if let every = schedule.ticksPerFullScan, tick >= nextFullTick {
                 ports = try sampler.ports(top: topDestinations)
                 sample.portUtilization = ports?.worstUtilization
+                sample.worstDestination = ports?.top.first
                 nextFullTick = (tick / every + 1) * every
                 summary.fullScans += 1
             }

@@ -17,12 +17,15 @@ struct Report: ParsableCommand {
             Table: one row per sample (or per --every interval, averaged), with the time of day, sar's columns \
             (totsck tcpsck udpsck rawsck ip-frag tcp-tw tcp6sck udp6sck raw6sck ip6-frag), TCP states (estab \
             synsent closewait timewait listen other) and %port, the worst destination's port utilization at \
-            the latest port scan; then an Average: line, a Peak: line (each column's highest sample) and a \
-            sparkline of tcp-tw.
+            the latest port scan; then an Average: line, a Peak: line (each column's highest sample), a \
+            sparkline of tcp-tw, and the worst destination of the port scan with the highest utilization in \
+            the time range (where the peak %port comes from).
 
             JSON: one object per row, keys "time" (ISO 8601, UTC), the sar column names ("tcp-tw", …), \
-            "tcp_states", "port_utilization" (0…1, null without a port scan in the row), "samples", "missed". \
-            CSV: the same columns, with a header line (also when no sample is in the range). A --chart is an \
+            "tcp_states", "port_utilization" (0…1, null without a port scan in the row), "worst_destination" \
+            (of the row's port scan with the highest utilization: "local_address", "remote_address", \
+            "remote_port", "used", "capacity", "time_wait", "utilization", "time"; null without a port scan), \
+            "samples", "missed". CSV: the same columns (worst_local_address … worst_capacity), with a header line (also when no sample is in the range). A --chart is an \
             SVG file; without samples no chart is written and the exit status is 1.
 
             Times: ISO 8601 (2026-05-01T14:25:00, with Z or +02:00 for another zone; a space may replace the T) \
@@ -111,13 +114,7 @@ struct Report: ParsableCommand {
             }
             switch format {
             case .table:
-                var text = formatter.table(rows: rows, samples: samples)
-                if let (time, top) = try store.destinations(atOrBefore: samples.last!.time), let worst = top.first {
-                    text +=
-                        "Worst destination at \(formatter.clock(time)): \(worst.localAddress) -> "
-                        + "\(worst.remoteAddress.contains(":") ? "[\(worst.remoteAddress)]" : worst.remoteAddress):\(worst.remotePort) "
-                        + "uses \(worst.used) of \(worst.capacity) ports (\(worst.timeWait) in TIME_WAIT)\n"
-                }
+                let text = formatter.table(rows: rows, samples: samples)
                 try printLine(String(text.dropLast()))
             case .json:
                 for row in rows { try printLine(formatter.json(row)) }

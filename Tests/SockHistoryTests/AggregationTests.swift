@@ -129,6 +129,99 @@ func knownSamples(start: Double = baseTime) -> [Sample] {
         return (scratch, path)
     }
 
+    /// A history of `samples` (one run, as recorded), each full scan with `destination(utilization)` first.
+    static func makeHistory(
+        _ samples: [Sample], name: String = "history.db", destination: (Double) -> StoredDestination
+    ) throws -> (Scratch, String) {
+        let scratch = try Scratch()
+        let path = scratch.file(name)
+        let store = try HistoryStore.openForRecording(path: path)
+        try store.beginRun(
+            .init(
+                started: samples[0].time, pid: getpid(), host: "test", netns: nil, filter: nil, interval: .seconds(10),
+                fullEvery: .seconds(40), version: "test"))
+        for (i, sample) in samples.enumerated() {
+            let ports = sample.portUtilization.map {
+                PortSnapshot(
+                    worstUtilization: $0, capacity: 1000, destinationCount: 2, udpPorts: 0,
+                    top: [
+                        destination($0),
+                        StoredDestination(
+                            localAddress: "10.0.0.9", remoteAddress: "192.0.2.9", remotePort: 1, used: 1,
+                            capacity: 1000, established: 1, timeWait: 0, utilization: 0.001),
+                    ])
+            }
+            try store.insert(sample, tick: Int64(i), ports: ports)
+        }
+        try store.endRun(at: samples.last!.time + 10)
+        return (scratch, path)
+    }
+
+    /// Scans at 10:00:00 (30%, to 192.0.2.1:8080), 10:00:40 (50%, to [2001:db8::1]:443) and 10:01:20 (20%, to
+    /// 192.0.2.3:7070): the worst is not the latest.
+    static func makeScannedHistory() throws -> (Scratch, String) {
+        let samples = (0..<12).map { i in
+            var s = Sample(time: baseTime + Double(i) * 10)
+            s.portUtilization = [0: 0.3, 4: 0.5, 8: 0.2][i]
+            return s
+        }
+        return try makeHistory(samples) { utilization in
+            let (local, remote, port) =
+                utilization == 0.5
+                ? ("10.0.0.1", "2001:db8::1", 443)
+                : utilization == 0.3 ? ("10.0.0.1", "192.0.2.1", 8080) : ("10.0.0.2", "192.0.2.3", 7070)
+            return StoredDestination(
+                localAddress: local, remoteAddress: remote, remotePort: port, used: Int(utilization * 1000),
+                capacity: 1000, established: 10, timeWait: Int(utilization * 1000) - 10, utilization: utilization)
+        }
+    }
+
+    @Test func theWorstDestinationIsTheWorstScanInTheRange() throws {
+        let (scratch, path) = try Self.makeScannedHistory()
+        defer { scratch.remove() }
+        let clock = { (offset: Double) in HistoryFormatter().clock(baseTime + offset) }
+        func footer(_ arguments: [String]) throws -> String? {
+            let result = try Sockscan.run(["report", "--db", path] + arguments)
+            #expect(result.status == 0, "\(result)")
+            return result.lines.first { $0.hasPrefix("Worst destination") }.map(String.init)
+        }
+        // The whole history: the 50% scan, not the latest (20%).
+        #expect(
+            try footer([])
+                == "Worst destination at \(clock(40)): 10.0.0.1 -> [2001:db8::1]:443 uses 500 of 1000 ports "
+                + "(490 in TIME_WAIT), 50.0%")
+        // From 10:01: only the last scan is in the range.
+        #expect(
+            try footer(["--from", "2026-05-01T10:01:00Z"])?.contains("\(clock(80)): 10.0.0.2 -> 192.0.2.3:7070") == true
+        )
+        // No scan in the range: no destination from outside it.
+        #expect(try footer(["--from", "2026-05-01T10:00:50Z", "--to", "2026-05-01T10:01:10Z"]) == nil)
+
+        // JSON: each row names the destination of its worst scan.
+        let perMinute = try jsonRows(
+            try Sockscan.run(["report", "--db", path, "--every", "1m", "--format", "json"]).stdout)
+        try #require(perMinute.count == 2)
+        let worst = perMinute.map { $0["worst_destination"] as? [String: Any] }
+        #expect(worst[0]?["local_address"] as? String == "10.0.0.1")
+        #expect(worst[0]?["remote_address"] as? String == "2001:db8::1")
+        #expect(worst.map { $0?.number("remote_port") } == [443, 7070])
+        #expect(worst.map { $0?.number("used") } == [500, 200])
+        #expect(worst.map { $0?.number("capacity") } == [1000, 1000])
+        #expect(worst[0]?["time"] as? String == "2026-05-01T10:00:40.000Z")
+        let perSample = try jsonRows(try Sockscan.run(["report", "--db", path, "--format", "json"]).stdout)
+        #expect(perSample.map { $0["worst_destination"] is [String: Any] } == (0..<12).map { $0 % 4 == 0 })
+        #expect(perSample[1]["worst_destination"] is NSNull)
+
+        // CSV: the same, as columns.
+        let csv = try Sockscan.run(["report", "--db", path, "--every", "1m", "--format", "csv"]).lines
+        #expect(
+            csv[0].hasSuffix(",worst_local_address,worst_remote_address,worst_remote_port,worst_used,worst_capacity"))
+        #expect(csv[1].hasSuffix(",10.0.0.1,2001:db8::1,443,500,1000"), "\(csv[1])")
+        #expect(csv[2].hasSuffix(",10.0.0.2,192.0.2.3,7070,200,1000"), "\(csv[2])")
+        let perSampleCSV = try Sockscan.run(["report", "--db", path, "--format", "csv"]).lines
+        #expect(perSampleCSV[2].hasSuffix(",,,,,"), "\(perSampleCSV[2])")
+    }
+
     @Test func jsonEveryMinute() throws {
         let (scratch, path) = try Self.makeHistory()
         defer { scratch.remove() }
@@ -190,7 +283,7 @@ func knownSamples(start: Double = baseTime) -> [Sample] {
         let spark = try #require(lines.first { $0.hasPrefix("tcp-tw ") })
         #expect(spark.contains("▁") && spark.contains("█"))
         #expect(spark.contains("2 ticks missed"))
-        #expect(result.stdout.contains("127.0.0.1 -> 127.0.0.2:8080 uses 20 of 100 ports (19 in TIME_WAIT)"))
+        #expect(result.stdout.contains("127.0.0.1 -> 127.0.0.2:8080 uses 20 of 100 ports (19 in TIME_WAIT), 20.0%"))
     }
 
     @Test(

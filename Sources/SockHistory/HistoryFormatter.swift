@@ -47,16 +47,26 @@ public struct HistoryFormatter: Sendable {
         return line
     }
 
+    /// `10:05:00          RESTART  (no samples since 09:40:10)`: a new recording run began (sar's
+    /// `LINUX RESTART`).
+    public func restartLine(_ restart: Restart) -> String {
+        pad(clock(restart.time), timeWidth) + alignRight("RESTART", 9)
+            + "  (no samples since \(clock(restart.previousSample)))"
+    }
+
     /// The `Average:` line: every count with two decimals, as sar prints its averages.
     public func averageLine(_ row: ReportRow) -> String { line(row, label: "Average:", decimals: 2) }
 
-    /// The whole table: header, rows, `Average:`, `Peak:` (each column's maximum over the samples), a
+    /// The whole table: header, rows (a `RESTART` line before a row where a new recording run began), `Average:`, `Peak:` (each column's maximum over the samples), a
     /// sparkline of tcp-tw, and the worst destination of the full scan with the highest utilization among
     /// `samples` (the peak `%port`).
     public func table(rows: [ReportRow], samples: [Sample]) -> String {
         guard let first = rows.first, !samples.isEmpty else { return "" }
         var text = header(time: first.time) + "\n"
-        for row in rows { text += line(row) + "\n" }
+        for row in rows {
+            if let restart = row.restart { text += restartLine(restart) + "\n" }
+            text += line(row) + "\n"
+        }
         let average = HistoryReport.average(samples)
         let peak = HistoryReport.peak(samples)
         text += averageLine(average) + "\n"

@@ -442,6 +442,35 @@ public final class HistoryStore {
         }
     }
 
+    /// A recording run, as stored.
+    public struct RecordedRun: Hashable, Sendable {
+        public var id: Int64
+        public var started: Double
+        /// When it stopped (or its last sample, when the next run found it dead); `nil` while it runs.
+        public var stopped: Double?
+        /// `stopped` or `crashed`, `nil` while it runs.
+        public var ended: String?
+        public var pid: Int32
+        public var interval: TimeSpan
+        public var fullEvery: TimeSpan?
+    }
+
+    /// Every run still in the history, oldest first.
+    public func runs() throws(HistoryError) -> [RecordedRun] {
+        do {
+            return try queue.read { db in
+                try Row.fetchAll(db, sql: "SELECT * FROM run ORDER BY id").map { row in
+                    RecordedRun(
+                        id: row["id"], started: row["started"], stopped: row["stopped"], ended: row["ended"],
+                        pid: row["pid"], interval: TimeSpan(milliseconds: row["interval_ms"]),
+                        fullEvery: (row["full_every_ms"] as Int64?).map(TimeSpan.init(milliseconds:)))
+                }
+            }
+        } catch {
+            throw HistoryError.from(error, path: path, operation: "read", reading: true)
+        }
+    }
+
     /// Runs a read-only SQL query (tests and checks: `PRAGMA integrity_check`).
     public func scalar(_ sql: String) throws(HistoryError) -> String? {
         do {
@@ -455,6 +484,7 @@ public final class HistoryStore {
         var sample = Sample(time: row["time"])
         for column in SarColumn.allCases { sample[column] = Double(row[column.sqlName] as Int64) }
         for state in SampleStates.all { sample[state] = Double(row[SampleStates.sqlName(state)] as Int64) }
+        sample.runID = row["run_id"]
         sample.missed = row["missed"]
         sample.cpuMicroseconds = row["cpu_us"]
         sample.sampleMicroseconds = row["sample_us"]

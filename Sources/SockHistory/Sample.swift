@@ -70,6 +70,8 @@ public struct Sample: Hashable, Sendable {
     public var portUtilization: Double?
     /// The worst destination of that full scan (the first of its top destinations), if it had any.
     public var worstDestination: StoredDestination?
+    /// The recording run the sample belongs to (read from a history; `nil` while recording).
+    public var runID: Int64?
 
     public init(
         time: Double, sar: [Double] = Array(repeating: 0, count: SarColumn.allCases.count),

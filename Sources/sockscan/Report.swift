@@ -19,7 +19,9 @@ struct Report: ParsableCommand {
             synsent closewait timewait listen other) and %port, the worst destination's port utilization at \
             the latest port scan; then an Average: line, a Peak: line (each column's highest sample), a \
             sparkline of tcp-tw, and the worst destination of the port scan with the highest utilization in \
-            the time range (where the peak %port comes from).
+            the time range (where the peak %port comes from). A RESTART line marks where a new recording run \
+            began (as sar's LINUX RESTART); intervals without samples have no row, and the chart's lines break \
+            where more than three intervals pass without one.
 
             JSON: one object per row, keys "time" (ISO 8601, UTC), the sar column names ("tcp-tw", …), \
             "tcp_states", "port_utilization" (0…1, null without a port scan in the row), "worst_destination" \
@@ -105,7 +107,10 @@ struct Report: ParsableCommand {
                 let title =
                     "sockscan report \(URL(fileURLWithPath: db).lastPathComponent): \(first) - \(last)"
                     + (every.map { ", per \($0)" } ?? "")
-                let svg = SVGChart(title: title).render(rows)
+                let runs = Set(samples.compactMap(\.runID))
+                let intervals = try store.runs().filter { runs.contains($0.id) }.map(\.interval)
+                let svg = SVGChart(title: title).render(
+                    rows, maxGap: HistoryReport.maxGap(every: every, intervals: intervals))
                 do throws(FileWriteError) {
                     try AtomicFile.write(svg, to: chart)
                 } catch {

@@ -129,31 +129,34 @@ func knownSamples(start: Double = baseTime) -> [Sample] {
         return (scratch, path)
     }
 
-    /// A history of `samples` (one run, as recorded), each full scan with `destination(utilization)` first.
+    /// A history of `runs` (each as recorded: begun at its first sample, stopped after its last), each full
+    /// scan with `destination(utilization)` first.
     static func makeHistory(
-        _ samples: [Sample], name: String = "history.db", destination: (Double) -> StoredDestination
+        runs: [[Sample]], name: String = "history.db", destination: (Double) -> StoredDestination
     ) throws -> (Scratch, String) {
         let scratch = try Scratch()
         let path = scratch.file(name)
         let store = try HistoryStore.openForRecording(path: path)
-        try store.beginRun(
-            .init(
-                started: samples[0].time, pid: getpid(), host: "test", netns: nil, filter: nil, interval: .seconds(10),
-                fullEvery: .seconds(40), version: "test"))
-        for (i, sample) in samples.enumerated() {
-            let ports = sample.portUtilization.map {
-                PortSnapshot(
-                    worstUtilization: $0, capacity: 1000, destinationCount: 2, udpPorts: 0,
-                    top: [
-                        destination($0),
-                        StoredDestination(
-                            localAddress: "10.0.0.9", remoteAddress: "192.0.2.9", remotePort: 1, used: 1,
-                            capacity: 1000, established: 1, timeWait: 0, utilization: 0.001),
-                    ])
+        for samples in runs {
+            try store.beginRun(
+                .init(
+                    started: samples[0].time, pid: getpid(), host: "test", netns: nil, filter: nil,
+                    interval: .seconds(10), fullEvery: .seconds(40), version: "test"))
+            for (i, sample) in samples.enumerated() {
+                let ports = sample.portUtilization.map {
+                    PortSnapshot(
+                        worstUtilization: $0, capacity: 1000, destinationCount: 2, udpPorts: 0,
+                        top: [
+                            destination($0),
+                            StoredDestination(
+                                localAddress: "10.0.0.9", remoteAddress: "192.0.2.9", remotePort: 1, used: 1,
+                                capacity: 1000, established: 1, timeWait: 0, utilization: 0.001),
+                        ])
+                }
+                try store.insert(sample, tick: Int64(i), ports: ports)
             }
-            try store.insert(sample, tick: Int64(i), ports: ports)
+            try store.endRun(at: samples.last!.time + 10)
         }
-        try store.endRun(at: samples.last!.time + 10)
         return (scratch, path)
     }
 
@@ -165,7 +168,7 @@ func knownSamples(start: Double = baseTime) -> [Sample] {
             s.portUtilization = [0: 0.3, 4: 0.5, 8: 0.2][i]
             return s
         }
-        return try makeHistory(samples) { utilization in
+        return try makeHistory(runs: [samples]) { utilization in
             let (local, remote, port) =
                 utilization == 0.5
                 ? ("10.0.0.1", "2001:db8::1", 443)
@@ -220,6 +223,55 @@ func knownSamples(start: Double = baseTime) -> [Sample] {
         #expect(csv[2].hasSuffix(",10.0.0.2,192.0.2.3,7070,200,1000"), "\(csv[2])")
         let perSampleCSV = try Sockscan.run(["report", "--db", path, "--format", "csv"]).lines
         #expect(perSampleCSV[2].hasSuffix(",,,,,"), "\(perSampleCSV[2])")
+    }
+
+    /// Two runs 24 h apart: 6 samples 10 s apart from 10:00:00, then 6 from 10:00:50 the next day; a port
+    /// scan every third sample.
+    static func makeRestartedHistory() throws -> (Scratch, String) {
+        let run = { (start: Double) in
+            (0..<6).map { i in
+                var s = Sample(time: start + Double(i) * 10)
+                s[.tcpTW] = Double(10 + i)
+                s[.established] = 5
+                if i % 3 == 0 { s.portUtilization = 0.1 }
+                return s
+            }
+        }
+        return try makeHistory(runs: [run(baseTime), run(baseTime + 86_400 + 50)]) { utilization in
+            StoredDestination(
+                localAddress: "10.0.0.1", remoteAddress: "192.0.2.1", remotePort: 80, used: 100, capacity: 1000,
+                established: 100, timeWait: 0, utilization: utilization)
+        }
+    }
+
+    @Test func aRestartIsMarkedAndAGapIsNotFilled() throws {
+        let (scratch, path) = try Self.makeRestartedHistory()
+        defer { scratch.remove() }
+        var formatter = HistoryFormatter()
+        formatter.showDate = true  // two days
+        let restartedAt = formatter.clock(baseTime + 86_400 + 50)
+        let restart = "RESTART  (no samples since \(formatter.clock(baseTime + 50)))"
+
+        let table = try Sockscan.run(["report", "--db", path])
+        #expect(table.status == 0, "\(table)")
+        let lines = table.lines.map(String.init)
+        let marked = lines.filter { $0.contains("RESTART") }
+        #expect(marked.count == 1 && marked[0].hasPrefix(restartedAt) && marked[0].hasSuffix(restart), "\(marked)")
+        let at = try #require(lines.firstIndex { $0.contains("RESTART") })
+        #expect(lines[at - 1].hasPrefix(formatter.clock(baseTime + 50)))
+        #expect(lines[at + 1].hasPrefix(formatter.clock(baseTime + 86_400 + 50)))
+        #expect(
+            lines.filter { $0.first?.isNumber == true && !$0.contains("totsck") && !$0.contains("RESTART") }.count == 12
+        )
+
+        // Per minute: only the minutes with samples, the restart before the row holding the new run's first.
+        let perMinute = try Sockscan.run(["report", "--db", path, "--every", "1m"])
+        let rows = perMinute.lines.filter { $0.first?.isNumber == true && !$0.contains("totsck") }
+        #expect(rows.count == 4, "\(perMinute.stdout)")
+        #expect(
+            rows[1].contains("RESTART") && rows[2].hasPrefix(formatter.clock(baseTime + 86_400)), "\(perMinute.stdout)")
+        let json = try jsonRows(try Sockscan.run(["report", "--db", path, "--every", "1m", "--format", "json"]).stdout)
+        #expect(json.map { $0.number("samples") } == [6, 1, 5])
     }
 
     @Test func jsonEveryMinute() throws {

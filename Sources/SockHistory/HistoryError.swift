@@ -19,8 +19,10 @@ public enum HistoryError: Error, Hashable, Sendable, CustomStringConvertible {
     case futureSchema(path: String, found: Int, supported: Int)
     /// Another recorder holds the database.
     case locked(path: String, pid: Int32?)
-    /// SQLite reports the file or its directory read-only.
+    /// SQLite reports the file or its directory read-only (writing).
     case readOnly(path: String)
+    /// The file cannot be read by this user (reading): why, and what to do.
+    case unreadable(path: String, reason: String)
     /// SQLite ran out of space.
     case diskFull(path: String)
     /// SQLite found the file damaged.
@@ -56,6 +58,8 @@ public enum HistoryError: Error, Hashable, Sendable, CustomStringConvertible {
             return "\(who) is already writing \(path); one recorder per database: stop it first or use another --db"
         case .readOnly(let path):
             return "history database \(path) is read-only (file, directory or file system); choose a writable --db"
+        case .unreadable(let path, let reason):
+            return "cannot read history database \(path): \(reason)"
         case .diskFull(let path):
             return
                 "the disk holding \(path) is full: nothing more was written, what the database holds is intact; free some space"
@@ -66,11 +70,15 @@ public enum HistoryError: Error, Hashable, Sendable, CustomStringConvertible {
         }
     }
 
-    /// Maps an SQLite error met while doing `operation` on `path`.
-    static func from(_ error: any Error, path: String, operation: String) -> HistoryError {
+    /// Maps an SQLite error met while doing `operation` on `path`; `reading`: by a reader, who is never told
+    /// to choose a writable file.
+    static func from(_ error: any Error, path: String, operation: String, reading: Bool = false) -> HistoryError {
         if let error = error as? HistoryError { return error }
         guard let error = error as? DatabaseError else {
             return .sqlite(path: path, operation: operation, message: "\(error)")
+        }
+        if reading, error.resultCode == .SQLITE_READONLY || error.resultCode == .SQLITE_CANTOPEN {
+            return .unreadable(path: path, reason: unreadableReason(path, message: error.message))
         }
         switch error.resultCode {
         case .SQLITE_FULL: return .diskFull(path: path)
@@ -85,6 +93,37 @@ public enum HistoryError: Error, Hashable, Sendable, CustomStringConvertible {
                 message: "I/O error (\(error.message ?? "disk I/O error")): is the disk full or failing?")
         default:
             return .sqlite(path: path, operation: operation, message: error.message ?? "\(error)")
+        }
+    }
+
+    /// Why a reader cannot open `path` read-only, from what it can see of the files: SQLite needs the
+    /// `-shm` file of a database in WAL mode, and must be able to read the `-wal` and `-shm` files there are.
+    static func unreadableReason(_ path: String, message: String?) -> String {
+        let wal = path + "-wal"
+        let shm = path + "-shm"
+        if access(wal, F_OK) == 0 && access(wal, R_OK) != 0 {
+            return "\(wal) is not readable by this user (give it the database file's group and mode, 0640)"
+        }
+        if access(shm, F_OK) == 0 && access(shm, R_OK) != 0 {
+            return "\(shm) is not readable by this user (give it the database file's group and mode, 0640)"
+        }
+        if access(wal, F_OK) == 0 && access(shm, F_OK) != 0 {
+            return
+                "its write-ahead log \(wal) (left by a recorder that did not stop cleanly) needs \(shm), which this "
+                + "user cannot create in that directory; start the recorder again, or report once as its user"
+        }
+        return "SQLite cannot open it read-only (\(message ?? "unable to open"))"
+    }
+
+    /// Why a reader cannot open `path` (`errno` of `open`).
+    static func unreadableReason(_ path: String, errno: Int32) -> String {
+        let reason = String(cString: strerror(errno))
+        switch errno {
+        case EACCES, EPERM:
+            return "\(reason); reading needs read access to the file (the recorder creates it 0640: put the reader "
+                + "in the file's group)"
+        default:
+            return reason
         }
     }
 

@@ -34,8 +34,10 @@ public struct HistoryFormatter: Sendable {
         return line
     }
 
-    /// One table line: `label` (the row's time when nil), then the values.
-    public func line(_ row: ReportRow, label: String? = nil) -> String {
+    /// One table line: `label` (the row's time when nil), then the values; with `decimals`, every count with
+    /// that many decimals (else whole numbers as they are).
+    public func line(_ row: ReportRow, label: String? = nil, decimals: Int? = nil) -> String {
+        let number = { (value: Double) in decimals.map { format(value, $0) } ?? self.number(value) }
         var line = pad(label ?? clock(row.time), timeWidth)
         for column in SarColumn.allCases { line += alignRight(number(row[column]), 9) }
         for (_, state) in Self.stateColumns {
@@ -45,15 +47,29 @@ public struct HistoryFormatter: Sendable {
         return line
     }
 
-    /// The whole table: header, rows, `Average:`, `Peak:` (each column's maximum over the samples), and a
-    /// sparkline of tcp-tw.
+    /// `10:05:00          RESTART  (no samples since 09:40:10)`: a new recording run began (sar's
+    /// `LINUX RESTART`).
+    public func restartLine(_ restart: Restart) -> String {
+        pad(clock(restart.time), timeWidth) + alignRight("RESTART", 9)
+            + "  (no samples since \(clock(restart.previousSample)))"
+    }
+
+    /// The `Average:` line: every count with two decimals, as sar prints its averages.
+    public func averageLine(_ row: ReportRow) -> String { line(row, label: "Average:", decimals: 2) }
+
+    /// The whole table: header, rows (a `RESTART` line before a row where a new recording run began), `Average:`, `Peak:` (each column's maximum over the samples), a
+    /// sparkline of tcp-tw, and the worst destination of the full scan with the highest utilization among
+    /// `samples` (the peak `%port`).
     public func table(rows: [ReportRow], samples: [Sample]) -> String {
         guard let first = rows.first, !samples.isEmpty else { return "" }
         var text = header(time: first.time) + "\n"
-        for row in rows { text += line(row) + "\n" }
+        for row in rows {
+            if let restart = row.restart { text += restartLine(restart) + "\n" }
+            text += line(row) + "\n"
+        }
         let average = HistoryReport.average(samples)
         let peak = HistoryReport.peak(samples)
-        text += line(average, label: "Average:") + "\n"
+        text += averageLine(average) + "\n"
         text += line(peak, label: "Peak:") + "\n"
         let tw = rows.map { $0[.tcpTW] }
         text +=
@@ -61,19 +77,41 @@ public struct HistoryFormatter: Sendable {
             + "peak \(number(peak[.tcpTW])) at \(clock(peak.time))"
         let missed = samples.reduce(0) { $0 + $1.missed }
         if missed > 0 { text += "; \(missed) tick\(missed == 1 ? "" : "s") missed" }
-        return text + "\n"
+        text += "\n"
+        if let scan = peak.worstScan, let worst = scan.destination {
+            text +=
+                "Worst destination at \(clock(scan.time)): \(worst.localAddress) -> "
+                + "\(Self.bracketed(worst.remoteAddress)):\(worst.remotePort) uses \(worst.used) of \(worst.capacity) "
+                + "ports (\(worst.timeWait) in TIME_WAIT), \(percent(worst.utilization))\n"
+        }
+        return text
     }
+
+    /// An IPv6 address in brackets (before `:port`).
+    static func bracketed(_ address: String) -> String { address.contains(":") ? "[\(address)]" : address }
 
     // MARK: JSON and CSV
 
     /// One JSON object: `time` (ISO 8601, UTC), the sar columns by name, `tcp_states`, `port_utilization`
-    /// (measured in this row, else null), `samples`, `missed`.
+    /// (measured in this row, else null), `worst_destination` (the worst destination of the row's full scan
+    /// with the highest utilization: `local_address remote_address remote_port used capacity time_wait
+    /// utilization time`, else null), `samples`, `missed`.
     public func json(_ row: ReportRow) -> String {
         var text = "{\"time\":\"\(Self.iso8601(row.time))\""
         for column in SarColumn.allCases { text += ",\"\(column.name)\":\(number(row[column]))" }
         text += ",\"tcp_states\":{"
         text += SampleStates.all.map { "\"\($0.name)\":\(number(row[$0]))" }.joined(separator: ",")
         text += "},\"port_utilization\":\(row.portUtilization.map { number($0, digits: 4) } ?? "null")"
+        text += ",\"worst_destination\":"
+        if let scan = row.worstScan, let d = scan.destination {
+            text +=
+                "{\"local_address\":\"\(Self.jsonEscaped(d.localAddress))\","
+                + "\"remote_address\":\"\(Self.jsonEscaped(d.remoteAddress))\",\"remote_port\":\(d.remotePort),"
+                + "\"used\":\(d.used),\"capacity\":\(d.capacity),\"time_wait\":\(d.timeWait),"
+                + "\"utilization\":\(number(d.utilization, digits: 4)),\"time\":\"\(Self.iso8601(scan.time))\"}"
+        } else {
+            text += "null"
+        }
         text += ",\"samples\":\(row.samples),\"missed\":\(row.missed)}"
         return text
     }
@@ -81,15 +119,42 @@ public struct HistoryFormatter: Sendable {
     /// The CSV header line.
     public var csvHeader: String {
         (["time"] + SarColumn.allCases.map(\.name) + SampleStates.all.map(\.name)
-            + ["port_utilization", "samples", "missed"]).joined(separator: ",")
+            + ["port_utilization", "samples", "missed"] + Self.worstColumns).joined(separator: ",")
     }
+
+    /// The CSV columns of the worst destination (as `worst_destination` in JSON).
+    static let worstColumns = [
+        "worst_local_address", "worst_remote_address", "worst_remote_port", "worst_used", "worst_capacity",
+    ]
 
     /// One CSV line, in the order of ``csvHeader``.
     public func csv(_ row: ReportRow) -> String {
-        ([Self.iso8601(row.time)] + SarColumn.allCases.map { number(row[$0]) }
+        let worst = row.worstScan?.destination
+        let worstFields =
+            worst.map {
+                ["\($0.localAddress)", "\($0.remoteAddress)", "\($0.remotePort)", "\($0.used)", "\($0.capacity)"]
+            }
+            ?? Array(repeating: "", count: Self.worstColumns.count)
+        return
+            ([Self.iso8601(row.time)] + SarColumn.allCases.map { number(row[$0]) }
             + SampleStates.all.map { number(row[$0]) }
-            + [row.portUtilization.map { number($0, digits: 4) } ?? "", "\(row.samples)", "\(row.missed)"])
+            + [row.portUtilization.map { number($0, digits: 4) } ?? "", "\(row.samples)", "\(row.missed)"]
+            + worstFields)
             .joined(separator: ",")
+    }
+
+    /// `text` inside a JSON string (addresses are plain ASCII; escaped all the same).
+    static func jsonEscaped(_ text: String) -> String {
+        var out = ""
+        for c in text.unicodeScalars {
+            switch c {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case _ where c.value < 0x20: out += "\\u00" + (c.value < 0x10 ? "0" : "") + String(c.value, radix: 16)
+            default: out.unicodeScalars.append(c)
+            }
+        }
+        return out
     }
 
     // MARK: values

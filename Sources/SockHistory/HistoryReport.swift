@@ -1,6 +1,39 @@
 import Foundation
 import SockDiag
 
+/// The full scan with the highest port utilization among some samples, and its worst destination: where a
+/// row's (or the report's peak) `%port` comes from.
+public struct WorstScan: Hashable, Sendable {
+    /// When the scan was made (the sample's time).
+    public var time: Double
+    /// The scan's worst utilization (``Sample/portUtilization``).
+    public var utilization: Double
+    /// Its worst destination, `nil` when it found none (only the UDP pool, or nothing connected).
+    public var destination: StoredDestination?
+
+    /// The scan of `sample`, if it has one.
+    init?(_ sample: Sample) {
+        guard let utilization = sample.portUtilization else { return nil }
+        time = sample.time
+        self.utilization = utilization
+        destination = sample.worstDestination
+    }
+
+    /// The worse of `a` and `b`: the higher utilization, the later on a tie.
+    static func worse(_ a: WorstScan?, _ b: WorstScan?) -> WorstScan? {
+        guard let a else { return b }
+        guard let b else { return a }
+        return b.utilization > a.utilization || (b.utilization == a.utilization && b.time >= a.time) ? b : a
+    }
+}
+
+/// Where a new recording run begins in a report: its first sample, and the last sample before it (of
+/// another run).
+public struct Restart: Hashable, Sendable {
+    public var time: Double
+    public var previousSample: Double
+}
+
 /// One line of a report: a sample, or the aggregate of the samples of one `--every` interval.
 public struct ReportRow: Hashable, Sendable {
     /// The sample's time, or the start of the interval (seconds since 1970).
@@ -16,6 +49,11 @@ public struct ReportRow: Hashable, Sendable {
     public var portUtilization: Double?
     /// The latest port utilization known at this row (measured here or carried from an earlier row).
     public var lastPortUtilization: Double?
+    /// The full scan of this row with the highest utilization, with its worst destination.
+    public var worstScan: WorstScan?
+    /// A new recording run began in this row, after samples of another run (the table prints a `RESTART`
+    /// line, as sar does after a reboot).
+    public var restart: Restart?
     /// Ticks missed in the row.
     public var missed: Int
     /// Recorder CPU over the row, microseconds.
@@ -36,6 +74,7 @@ public struct ReportRow: Hashable, Sendable {
         states = sample.states
         portUtilization = sample.portUtilization
         lastPortUtilization = sample.portUtilization
+        worstScan = WorstScan(sample)
         missed = sample.missed
         cpuMicroseconds = sample.cpuMicroseconds
     }
@@ -51,6 +90,7 @@ public struct RunningAverage: Sendable {
     private var states: [Double] = []
     private var portSum = 0.0
     private var portScans = 0
+    private var worstScan: WorstScan?
     private var missed = 0
     private var cpuMicroseconds: Int64 = 0
 
@@ -69,6 +109,7 @@ public struct RunningAverage: Sendable {
             portSum += ports
             portScans += 1
         }
+        worstScan = WorstScan.worse(worstScan, WorstScan(sample))
         missed += sample.missed
         cpuMicroseconds += sample.cpuMicroseconds
     }
@@ -83,6 +124,7 @@ public struct RunningAverage: Sendable {
         row.states = states.map { $0 / n }
         row.portUtilization = portScans > 0 ? portSum / Double(portScans) : nil
         row.lastPortUtilization = row.portUtilization
+        row.worstScan = worstScan
         row.missed = missed
         row.cpuMicroseconds = cpuMicroseconds
         return row
@@ -96,27 +138,43 @@ public enum HistoryReport {
     ///
     /// An aggregate row holds the average of each column over its samples (port utilization over its port
     /// scans), and the sum of missed ticks. Rows carry forward the last port utilization seen.
+    ///
+    /// Only intervals holding samples have a row: a stretch without samples (the recorder was stopped) is a
+    /// gap between rows, never rows of zeros. A row where a new recording run began after samples of another
+    /// carries ``ReportRow/restart``.
     public static func rows(_ samples: [Sample], every: TimeSpan? = nil, timeZone: TimeZone = .current) -> [ReportRow] {
         var rows: [ReportRow]
+        // The restart at each sample that begins a run after another run's sample.
+        var restarts: [Restart?] = [nil]
+        for (previous, sample) in zip(samples, samples.dropFirst()) {
+            let isRestart = previous.runID != nil && sample.runID != nil && previous.runID != sample.runID
+            restarts.append(isRestart ? Restart(time: sample.time, previousSample: previous.time) : nil)
+        }
         if let every {
             let width = every.seconds
-            var groups: [(start: Double, samples: [Sample])] = []
-            for sample in samples {
-                let offset = Double(timeZone.secondsFromGMT(for: Date(timeIntervalSince1970: sample.time)))
-                let start = ((sample.time + offset) / width).rounded(.down) * width - offset
-                if let last = groups.last, last.start == start {
-                    groups[groups.count - 1].samples.append(sample)
-                } else {
-                    groups.append((start, [sample]))
+            var groups: [(start: Double, samples: ArraySlice<Sample>, restart: Restart?)] = []
+            var i = samples.startIndex
+            while i < samples.endIndex {
+                let offset = Double(timeZone.secondsFromGMT(for: Date(timeIntervalSince1970: samples[i].time)))
+                let start = ((samples[i].time + offset) / width).rounded(.down) * width - offset
+                var j = i + 1
+                while j < samples.endIndex {
+                    let offset = Double(timeZone.secondsFromGMT(for: Date(timeIntervalSince1970: samples[j].time)))
+                    if ((samples[j].time + offset) / width).rounded(.down) * width - offset != start { break }
+                    j += 1
                 }
+                groups.append((start, samples[i..<j], restarts[i..<j].lazy.compactMap { $0 }.first))
+                i = j
             }
             rows = groups.map { group in
-                var row = average(group.samples)
+                var row = average(Array(group.samples))
                 row.time = group.start
+                row.restart = group.restart
                 return row
             }
         } else {
             rows = samples.map(ReportRow.init)
+            for i in rows.indices { rows[i].restart = restarts[i] }
         }
         var last: Double?
         for i in rows.indices {
@@ -135,7 +193,8 @@ public enum HistoryReport {
         return average.row!
     }
 
-    /// The highest value of every column over `samples` (each column on its own). Its time is when tcp-tw peaked.
+    /// The highest value of every column over `samples` (each column on its own), with the scan of the highest
+    /// port utilization. Its time is when tcp-tw peaked.
     public static func peak(_ samples: [Sample]) -> ReportRow {
         precondition(!samples.isEmpty)
         var row = ReportRow(samples[0])
@@ -144,10 +203,31 @@ public enum HistoryReport {
         row.states = (0..<row.states.count).map { i in samples.map { $0.states[i] }.max()! }
         row.portUtilization = samples.compactMap(\.portUtilization).max()
         row.lastPortUtilization = row.portUtilization
+        row.worstScan = samples.reduce(nil) { WorstScan.worse($0, WorstScan($1)) }
         row.missed = samples.map(\.missed).max()!
         row.cpuMicroseconds = samples.map(\.cpuMicroseconds).max()!
         row.time = samples.max { $0[.tcpTW] < $1[.tcpTW] }!.time
         return row
+    }
+
+    /// The rows split where more than `maxGap` seconds pass from one row to the next (a chart draws each part
+    /// as a line of its own, so that a stretch without samples shows as a gap, not as a straight line).
+    public static func segments(_ rows: [ReportRow], maxGap: Double) -> [ArraySlice<ReportRow>] {
+        guard !rows.isEmpty else { return [] }
+        var segments: [ArraySlice<ReportRow>] = []
+        var start = rows.startIndex
+        for i in rows.indices.dropFirst() where rows[i].time - rows[i - 1].time > maxGap {
+            segments.append(rows[start..<i])
+            start = i
+        }
+        segments.append(rows[start...])
+        return segments
+    }
+
+    /// The gap beyond which a chart breaks its lines: three rows' worth of time, a row being `every` or, per
+    /// sample, the longest recording interval of `runs`.
+    public static func maxGap(every: TimeSpan?, intervals: [TimeSpan]) -> Double {
+        3 * max(every?.seconds ?? 0, intervals.map(\.seconds).max() ?? 0)
     }
 
     /// `▁▂▃▄▅▆▇█` for `values`, scaled from their minimum to their maximum; at most `width` characters

@@ -4,12 +4,17 @@ import GRDB
     import Glibc
 #endif
 
-/// The sample history: an SQLite database in WAL mode, one transaction per sample.
+/// The sample history: an SQLite database in WAL mode while a recorder writes it, one transaction per sample.
 ///
 /// A recorder opens it with ``openForRecording(path:)``: the file is created `0640`, locked with `flock`
 /// (one recorder per database; the lock goes with the process, so `kill -9` leaves none behind), checked
 /// (an SQLite file, a sockscan history, a schema version this build knows) before anything is written, then
 /// migrated. Readers open it with ``openForReading(path:)`` and read while a recorder writes (WAL).
+///
+/// Readers need only read access: a WAL reader needs the `-shm` file, which a reader allowed to read but not
+/// to write the directory cannot create. So ``endRun(at:)`` (a clean stop) switches the file back to a
+/// rollback journal, which a reader reads without any other file; while a recorder runs, SQLite gives the
+/// `-wal` and `-shm` files the database file's mode and owner, and a reader uses a read-only `-shm`.
 ///
 /// Durability: `synchronous = FULL`, so a sample whose transaction committed survives a crash of the process
 /// or of the machine; a crash mid-sample rolls that one sample back.
@@ -26,6 +31,8 @@ public final class HistoryStore {
     private let lockFD: Int32
     /// The current recording run, once ``beginRun(_:)`` was called.
     public private(set) var runID: Int64?
+    /// Whether the file is in WAL mode (from ``openForRecording(path:)`` until ``endRun(at:)``).
+    private var inWALMode = true
 
     private init(path: String, queue: DatabaseQueue, lockFD: Int32) {
         self.path = path
@@ -70,7 +77,7 @@ public final class HistoryStore {
             let queue = try DatabaseQueue(path: path, configuration: config)
             _ = try queue.read { db in try checkSchema(db, path: path) }
             try queue.writeWithoutTransaction { db in
-                try db.execute(sql: "PRAGMA journal_mode = WAL")
+                try setJournalMode("wal", db, path: path)
                 try db.execute(sql: "PRAGMA synchronous = FULL")
             }
             try migrator.migrate(queue)
@@ -82,15 +89,17 @@ public final class HistoryStore {
         }
     }
 
-    /// Opens an existing database for reading (it may be written at the same time).
+    /// Opens an existing database for reading (it may be written at the same time); read access to the file
+    /// (and to its `-wal` and `-shm` files when they exist) is enough.
     ///
-    /// - Throws: ``HistoryError``: `.notFound`, `.notADatabase`, `.foreignDatabase`, `.futureSchema`.
+    /// - Throws: ``HistoryError``: `.notFound`, `.unreadable`, `.notADatabase`, `.foreignDatabase`,
+    ///   `.futureSchema`.
     public static func openForReading(path: String) throws(HistoryError) -> HistoryStore {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         if fd < 0 {
             let saved = errno
             if saved == ENOENT { throw .notFound(path: path) }
-            throw .cannotOpen(path: path, errno: saved, creating: false)
+            throw .unreadable(path: path, reason: HistoryError.unreadableReason(path, errno: saved))
         }
         // Closed before SQLite opens the file (see ``connection``).
         do {
@@ -101,30 +110,50 @@ public final class HistoryStore {
             var config = Configuration()
             config.readonly = true
             config.busyMode = .timeout(10)
-            let queue: DatabaseQueue
-            do {
-                queue = try DatabaseQueue(path: path, configuration: config)
-            } catch let error as DatabaseError
-                where error.resultCode == .SQLITE_CANTOPEN && onReadOnlyMedia(path) && access(path + "-wal", F_OK) != 0
-            {
-                // A WAL database needs its -shm file, which a read-only file system cannot get; with no -wal
-                // file either, no writer can be at work there, and the file can be read as immutable.
-                queue = try DatabaseQueue(path: immutableURI(path), configuration: config)
+            func open(_ location: String) throws -> (DatabaseQueue, Int) {
+                let queue = try DatabaseQueue(path: location, configuration: config)
+                return (queue, try queue.read { db in try checkSchema(db, path: path) })
             }
-            let version = try queue.read { db in try checkSchema(db, path: path) }
+            let (queue, version): (DatabaseQueue, Int)
+            do {
+                (queue, version) = try open(path)
+            } catch let error as DatabaseError
+                where (error.resultCode == .SQLITE_CANTOPEN || error.resultCode == .SQLITE_READONLY)
+                && !canCreateBeside(path) && access(path + "-wal", F_OK) != 0
+            {
+                // Still in WAL mode (a recorder of an older sockscan, or one that could not switch at its stop):
+                // a WAL database needs its -shm file, which this user cannot create there. With no -wal file
+                // no writer is at work (a writer holds one open), and the file can be read as immutable.
+                (queue, version) = try open(immutableURI(path))
+            }
             if version == 0 {
                 throw HistoryError.sqlite(path: path, operation: "read", message: "no sample recorded yet")
             }
             return HistoryStore(path: path, queue: queue, lockFD: -1)
         } catch {
-            throw HistoryError.from(error, path: path, operation: "open history database")
+            throw HistoryError.from(error, path: path, operation: "open history database", reading: true)
         }
     }
 
-    /// Whether `path` is on a file system mounted read-only.
-    private static func onReadOnlyMedia(_ path: String) -> Bool {
+    /// Whether this user can create a file beside `path` (the `-shm` file): its directory is writable, on a
+    /// file system mounted read-write.
+    private static func canCreateBeside(_ path: String) -> Bool {
+        let slash = path.lastIndex(of: "/")
+        let directory = slash.map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
         var st = statvfs()
-        return statvfs(path, &st) == 0 && st.f_flag & UInt(ST_RDONLY) != 0
+        if statvfs(directory, &st) == 0 && st.f_flag & UInt(ST_RDONLY) != 0 { return false }
+        return access(directory, W_OK | X_OK) == 0
+    }
+
+    /// Sets `PRAGMA journal_mode` (outside a transaction) and checks that SQLite did switch: it answers with
+    /// the mode in force, without an error, when it cannot.
+    private static func setJournalMode(_ mode: String, _ db: Database, path: String) throws {
+        let now = try String.fetchOne(db, sql: "PRAGMA journal_mode = \(mode)")?.lowercased()
+        guard now == mode else {
+            if HistoryError.diskIsFull(path) { throw HistoryError.diskFull(path: path) }
+            throw HistoryError.sqlite(
+                path: path, operation: "set journal mode \(mode) on", message: "still in mode \(now ?? "unknown")")
+        }
     }
 
     /// `file:PATH?immutable=1`, the path percent-encoded.
@@ -264,8 +293,17 @@ public final class HistoryStore {
         }
     }
 
-    /// Starts a run: earlier runs left unfinished (their recorder died) are marked `crashed`.
+    /// Starts a run: earlier runs left unfinished (their recorder died) are marked `crashed`; the file is in
+    /// WAL mode from here on (readers read while it is written).
     public func beginRun(_ info: RunInfo) throws(HistoryError) {
+        if !inWALMode {
+            do {
+                try queue.writeWithoutTransaction { db in try Self.setJournalMode("wal", db, path: path) }
+            } catch {
+                throw HistoryError.from(error, path: path, operation: "start a run in")
+            }
+            inWALMode = true
+        }
         runID = try write("start a run in") { db in
             try db.execute(
                 sql: """
@@ -286,13 +324,28 @@ public final class HistoryStore {
         }
     }
 
-    /// Marks the run stopped.
+    /// Marks the run stopped, then switches the file to a rollback journal (`journal_mode = DELETE`): the
+    /// write-ahead log is checkpointed into it and the `-wal` and `-shm` files go, so that a stopped history
+    /// is one file, which a reader allowed to read it but not to write its directory can read.
+    ///
+    /// The switch waits at most 1 s for readers to finish; when they do not, the file stays in WAL mode (a
+    /// reader then reads it as immutable where it cannot create the `-shm` file).
     public func endRun(at time: Double) throws(HistoryError) {
         guard let runID else { return }
         try write("stop the run in") { db in
             try db.execute(sql: "UPDATE run SET stopped = ?, ended = 'stopped' WHERE id = ?", arguments: [time, runID])
         }
         self.runID = nil
+        do {
+            try queue.writeWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA busy_timeout = 1000")
+                defer { try? db.execute(sql: "PRAGMA busy_timeout = 10000") }
+                try Self.setJournalMode("delete", db, path: path)
+            }
+            inWALMode = false
+        } catch {
+            // Best effort: the run is stopped, and the file readable by whoever can create its -shm file.
+        }
     }
 
     /// Writes one sample (and its full scan) in one transaction.
@@ -368,44 +421,53 @@ public final class HistoryStore {
 
     // MARK: reading
 
-    /// The samples with `from <= time < to`, oldest first.
+    /// The samples with `from <= time < to`, oldest first, each with the worst destination of its full scan.
     public func samples(from: Double = -.infinity, to: Double = .infinity) throws(HistoryError) -> [Sample] {
         do {
             return try queue.read { db in
                 let rows = try Row.fetchAll(
-                    db, sql: "SELECT * FROM sample WHERE time >= ? AND time < ? ORDER BY time, id",
+                    db,
+                    sql: """
+                        SELECT sample.*, d.local_address AS d_local_address, d.remote_address AS d_remote_address,
+                            d.remote_port AS d_remote_port, d.used AS d_used, d.capacity AS d_capacity,
+                            d.established AS d_established, d.time_wait AS d_time_wait, d.utilization AS d_utilization
+                        FROM sample LEFT JOIN destination d ON d.sample_id = sample.id AND d.rank = 1
+                        WHERE time >= ? AND time < ? ORDER BY time, sample.id
+                        """,
                     arguments: [from.isFinite ? from : -1e300, to.isFinite ? to : 1e300])
                 return rows.map(Self.sample)
             }
         } catch {
-            throw HistoryError.from(error, path: path, operation: "read")
+            throw HistoryError.from(error, path: path, operation: "read", reading: true)
         }
     }
 
-    /// The top destinations stored with the full scan closest at or before `time`.
-    public func destinations(atOrBefore time: Double) throws(HistoryError) -> (time: Double, [StoredDestination])? {
+    /// A recording run, as stored.
+    public struct RecordedRun: Hashable, Sendable {
+        public var id: Int64
+        public var started: Double
+        /// When it stopped (or its last sample, when the next run found it dead); `nil` while it runs.
+        public var stopped: Double?
+        /// `stopped` or `crashed`, `nil` while it runs.
+        public var ended: String?
+        public var pid: Int32
+        public var interval: TimeSpan
+        public var fullEvery: TimeSpan?
+    }
+
+    /// Every run still in the history, oldest first.
+    public func runs() throws(HistoryError) -> [RecordedRun] {
         do {
             return try queue.read { db in
-                guard
-                    let row = try Row.fetchOne(
-                        db,
-                        sql:
-                            "SELECT id, time FROM sample WHERE port_utilization IS NOT NULL AND time <= ? ORDER BY time DESC LIMIT 1",
-                        arguments: [time])
-                else { return nil }
-                let id: Int64 = row["id"]
-                let list = try Row.fetchAll(
-                    db, sql: "SELECT * FROM destination WHERE sample_id = ? ORDER BY rank", arguments: [id]
-                ).map {
-                    StoredDestination(
-                        localAddress: $0["local_address"], remoteAddress: $0["remote_address"],
-                        remotePort: $0["remote_port"], used: $0["used"], capacity: $0["capacity"],
-                        established: $0["established"], timeWait: $0["time_wait"], utilization: $0["utilization"])
+                try Row.fetchAll(db, sql: "SELECT * FROM run ORDER BY id").map { row in
+                    RecordedRun(
+                        id: row["id"], started: row["started"], stopped: row["stopped"], ended: row["ended"],
+                        pid: row["pid"], interval: TimeSpan(milliseconds: row["interval_ms"]),
+                        fullEvery: (row["full_every_ms"] as Int64?).map(TimeSpan.init(milliseconds:)))
                 }
-                return (row["time"], list)
             }
         } catch {
-            throw HistoryError.from(error, path: path, operation: "read")
+            throw HistoryError.from(error, path: path, operation: "read", reading: true)
         }
     }
 
@@ -414,7 +476,7 @@ public final class HistoryStore {
         do {
             return try queue.read { db in try String.fetchOne(db, sql: sql) }
         } catch {
-            throw HistoryError.from(error, path: path, operation: "read")
+            throw HistoryError.from(error, path: path, operation: "read", reading: true)
         }
     }
 
@@ -422,10 +484,17 @@ public final class HistoryStore {
         var sample = Sample(time: row["time"])
         for column in SarColumn.allCases { sample[column] = Double(row[column.sqlName] as Int64) }
         for state in SampleStates.all { sample[state] = Double(row[SampleStates.sqlName(state)] as Int64) }
+        sample.runID = row["run_id"]
         sample.missed = row["missed"]
         sample.cpuMicroseconds = row["cpu_us"]
         sample.sampleMicroseconds = row["sample_us"]
         sample.portUtilization = row["port_utilization"]
+        if let local: String = row["d_local_address"] {
+            sample.worstDestination = StoredDestination(
+                localAddress: local, remoteAddress: row["d_remote_address"], remotePort: row["d_remote_port"],
+                used: row["d_used"], capacity: row["d_capacity"], established: row["d_established"],
+                timeWait: row["d_time_wait"], utilization: row["d_utilization"])
+        }
         return sample
     }
 }

@@ -178,6 +178,9 @@ public final class Recorder {
     public var pruneLimit = HistoryStore.pruneLimit
     /// While the disk stays full, one log line per this much time.
     public var fullDiskLogEvery = TimeSpan.seconds(60)
+    /// Missed ticks: one log line at the first, then at most one per this much time with the count since the
+    /// previous line (a loaded machine at a short interval misses ticks at every sample).
+    public var missedLogEvery = TimeSpan.seconds(60)
 
     /// - Parameters:
     ///   - store: where samples go (`nil`: only to `onSample`), with `run`, the run they belong to.
@@ -195,6 +198,8 @@ public final class Recorder {
 
     /// The full-disk episode under way: when it began and was last logged, samples skipped in it.
     private var full: (since: Int64, logged: Int64, skipped: Int)?
+    /// Missed ticks not logged yet: when the last line was logged, the ticks and the times since.
+    private var missedLog: (logged: Int64, ticks: Int64, times: Int)?
 
     /// Records until a stop signal (call ``StopSignals/block()`` first, before other threads start) or
     /// until ``count`` samples, then marks the run stopped, on every way out (an error too) where the database
@@ -204,7 +209,9 @@ public final class Recorder {
     ///   keeps every earlier sample), or what the sampler or `onSample` throws.
     public func run() throws -> RecorderSummary {
         full = nil
+        missedLog = nil
         let summary: RecorderSummary
+        defer { flushMissed() }
         do {
             summary = try record()
         } catch {
@@ -247,8 +254,9 @@ public final class Recorder {
                 if elapsed - tick * schedule.interval.nanoseconds > schedule.lateness {
                     let next = schedule.next(after: tick - 1, elapsed: elapsed)
                     if next.tick != tick {
-                        onLog?(
-                            "woke \((elapsed - tick * schedule.interval.nanoseconds) / 1_000_000) ms late: tick missed")
+                        logMissed(
+                            next.missed,
+                            because: "woke \((elapsed - tick * schedule.interval.nanoseconds) / 1_000_000) ms late")
                         missed += next.missed
                         summary.missed += next.missed
                         tick = next.tick
@@ -262,6 +270,7 @@ public final class Recorder {
             if let every = schedule.ticksPerFullScan, tick >= nextFullTick {
                 ports = try sampler.ports(top: topDestinations)
                 sample.portUtilization = ports?.worstUtilization
+                sample.worstDestination = ports?.top.first
                 nextFullTick = (tick / every + 1) * every
                 summary.fullScans += 1
             }
@@ -293,9 +302,9 @@ public final class Recorder {
             }
             let next = schedule.next(after: tick, elapsed: now - start)
             if next.missed > 0 {
-                onLog?(
-                    "missed \(next.missed) tick\(next.missed == 1 ? "" : "s"): the sample took "
-                        + "\((now - began) / 1_000_000) ms, interval \(schedule.interval)")
+                logMissed(
+                    next.missed,
+                    because: "the sample took \((now - began) / 1_000_000) ms, interval \(schedule.interval)")
             }
             tick = next.tick
             missed += next.missed
@@ -371,6 +380,41 @@ public final class Recorder {
             return 0  // the caller finds the disk still full
         }
     }
+
+    /// Logs `ticks` missed ticks: at once the first time, then at most once per ``missedLogEvery``, with the
+    /// ticks missed since the previous line.
+    private func logMissed(_ ticks: Int64, because reason: String) {
+        let now = clock.monotonic()
+        guard var pending = missedLog else {
+            onLog?("missed \(Self.ticks(ticks)): \(reason)")
+            missedLog = (now, 0, 0)
+            return
+        }
+        pending.ticks += ticks
+        pending.times += 1
+        if now - pending.logged >= missedLogEvery.nanoseconds {
+            onLog?(Self.missedLine(pending, now: now, latest: reason))
+            pending = (now, 0, 0)
+        }
+        missedLog = pending
+    }
+
+    /// Logs the missed ticks not logged yet (at the end of a run).
+    private func flushMissed() {
+        guard let pending = missedLog, pending.ticks > 0 else { return }
+        onLog?(Self.missedLine(pending, now: clock.monotonic(), latest: nil))
+        missedLog = (clock.monotonic(), 0, 0)
+    }
+
+    /// `missed 37 ticks in 60 s (12 times; the latest: the sample took 250 ms, interval 100ms)`.
+    private static func missedLine(_ pending: (logged: Int64, ticks: Int64, times: Int), now: Int64, latest: String?)
+        -> String
+    {
+        "missed \(ticks(pending.ticks)) in \((now - pending.logged) / 1_000_000_000) s (\(pending.times) "
+            + "time\(pending.times == 1 ? "" : "s")\(latest.map { "; the latest: \($0)" } ?? ""))"
+    }
+
+    private static func ticks(_ n: Int64) -> String { "\(n) tick\(n == 1 ? "" : "s")" }
 
     /// Logs a full disk: at once, then once per ``fullDiskLogEvery`` while it lasts.
     private func diskStillFull(_ error: HistoryError, skipping: Bool) {

@@ -25,8 +25,10 @@ public struct SVGChart: Sendable {
     static let establishedColor = "#1f77b4"
     static let portColor = "#2ca02c"
 
-    /// The SVG document for `rows` (oldest first).
-    public func render(_ rows: [ReportRow]) -> String {
+    /// The SVG document for `rows` (oldest first); where more than `maxGap` seconds pass between two rows
+    /// (the recorder was stopped), each series stops and starts again as a new polyline, never a straight
+    /// line across time without samples.
+    public func render(_ rows: [ReportRow], maxGap: Double = .infinity) -> String {
         let t0 = rows.first?.time ?? 0
         var t1 = rows.last?.time ?? 1
         if t1 <= t0 { t1 = t0 + 1 }
@@ -81,13 +83,14 @@ public struct SVGChart: Sendable {
             <text x="\(n((left + right) / 2))" y="\(n(height - 14))" text-anchor="middle">time (\(Self.escape(zoneName(t0))))</text>
 
             """
-        // Series.
-        let tw = rows.map { (x($0.time), y($0[.tcpTW])) }
-        let est = rows.map { (x($0.time), y($0[.established])) }
-        let port = ports.map { (x($0.0), yPort($0.1)) }
-        svg += series(id: "time-wait", points: tw, color: Self.timeWaitColor, dashed: false)
-        svg += series(id: "established", points: est, color: Self.establishedColor, dashed: false)
-        svg += series(id: "port-utilization", points: port, color: Self.portColor, dashed: true)
+        // Series, one polyline per stretch without a gap.
+        let segments = HistoryReport.segments(rows, maxGap: maxGap)
+        let tw = segments.map { $0.map { (x($0.time), y($0[.tcpTW])) } }
+        let est = segments.map { $0.map { (x($0.time), y($0[.established])) } }
+        let port = segments.map { $0.compactMap { row in row.portUtilization.map { (x(row.time), yPort($0 * 100)) } } }
+        svg += series(id: "time-wait", segments: tw, color: Self.timeWaitColor, dashed: false)
+        svg += series(id: "established", segments: est, color: Self.establishedColor, dashed: false)
+        svg += series(id: "port-utilization", segments: port, color: Self.portColor, dashed: true)
         // Legend.
         let legend: [(String, String, Bool)] = [
             ("TIME_WAIT (tcp-tw)", Self.timeWaitColor, false), ("established", Self.establishedColor, false),
@@ -106,16 +109,22 @@ public struct SVGChart: Sendable {
         return svg
     }
 
-    private func series(id: String, points: [(Double, Double)], color: String, dashed: Bool) -> String {
-        guard !points.isEmpty else { return "" }
+    /// A series: a polyline per segment, and a dot per point when there are few (and for a lone point, which
+    /// a polyline does not show).
+    private func series(id: String, segments: [[(Double, Double)]], color: String, dashed: Bool) -> String {
+        let segments = segments.filter { !$0.isEmpty }
+        guard !segments.isEmpty else { return "" }
         var text = "<g id=\"\(id)\">\n"
-        let list = points.map { "\(n($0.0)),\(n($0.1))" }.joined(separator: " ")
-        text +=
-            "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\"\(dashed ? " stroke-dasharray=\"6 3\"" : "")"
-        text += " stroke-linejoin=\"round\" points=\"\(list)\"/>\n"
-        if points.count <= 60 {
-            for (px, py) in points {
-                text += "<circle cx=\"\(n(px))\" cy=\"\(n(py))\" r=\"2.5\" fill=\"\(color)\"/>\n"
+        let dotted = segments.reduce(0) { $0 + $1.count } <= 60
+        for points in segments {
+            let list = points.map { "\(n($0.0)),\(n($0.1))" }.joined(separator: " ")
+            text +=
+                "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\"\(dashed ? " stroke-dasharray=\"6 3\"" : "")"
+            text += " stroke-linejoin=\"round\" points=\"\(list)\"/>\n"
+            if dotted || points.count == 1 {
+                for (px, py) in points {
+                    text += "<circle cx=\"\(n(px))\" cy=\"\(n(py))\" r=\"2.5\" fill=\"\(color)\"/>\n"
+                }
             }
         }
         return text + "</g>\n"

@@ -68,6 +68,10 @@ public struct Sample: Hashable, Sendable {
     public var sampleMicroseconds: Int64 = 0
     /// The worst destination's port utilization (0…1) when a full scan was made at this tick.
     public var portUtilization: Double?
+    /// The worst destination of that full scan (the first of its top destinations), if it had any.
+    public var worstDestination: StoredDestination?
+    /// The recording run the sample belongs to (read from a history; `nil` while recording).
+    public var runID: Int64?
 
     public init(
         time: Double, sar: [Double] = Array(repeating: 0, count: SarColumn.allCases.count),

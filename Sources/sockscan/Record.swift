@@ -72,12 +72,16 @@ struct Record: ParsableCommand {
             port-exhaustion analysis (the worst utilization and the top destinations, as `sockscan ports`).
 
             Ticks are due at fixed times on the monotonic clock: a slow sample never shifts later ones, and a \
-            tick that cannot start in time is counted as missed in the next row. Each row keeps the recorder's \
+            tick that cannot start in time is counted as missed in the next row (and logged: at once, then at \
+            most once a minute with the count). Each row keeps the recorder's \
             own CPU time; a summary goes to stderr every hour and at stop. SIGTERM or SIGINT stops it cleanly.
 
-            The database is SQLite in WAL mode (sockscan report reads it while this writes), created 0640, one \
+            The database is SQLite in WAL mode while recording (sockscan report reads it while this writes), \
+            created 0640 (its -wal and -shm files get the same mode and owner), one \
             transaction per sample (a crash loses at most the sample being written); rows older than \
-            --retention are deleted. One recorder per database: a second one is refused. A full disk does not \
+            --retention are deleted. A clean stop switches it back to a rollback journal: a stopped history is one \
+            file, which a user allowed to read it (the file's group) can report on without writing the \
+            directory. One recorder per database: a second one is refused. A full disk does not \
             stop it: rows older than --retention are deleted and the write tried again; if there is still no \
             room the sample is skipped (counted as missed), a line goes to stderr (then one a minute), and \
             recording resumes once space is freed; started on a full disk, it waits for room.

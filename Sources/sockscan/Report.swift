@@ -17,12 +17,18 @@ struct Report: ParsableCommand {
             Table: one row per sample (or per --every interval, averaged), with the time of day, sar's columns \
             (totsck tcpsck udpsck rawsck ip-frag tcp-tw tcp6sck udp6sck raw6sck ip6-frag), TCP states (estab \
             synsent closewait timewait listen other) and %port, the worst destination's port utilization at \
-            the latest port scan; then an Average: line, a Peak: line (each column's highest sample) and a \
-            sparkline of tcp-tw.
+            the latest port scan; then an Average: line, a Peak: line (each column's highest sample), a \
+            sparkline of tcp-tw, and the worst destination of the port scan with the highest utilization in \
+            the time range (where the peak %port comes from). A RESTART line marks where a new recording run \
+            began (as sar's LINUX RESTART); intervals without samples have no row, and the chart's lines break \
+            where more than three intervals pass without one.
 
             JSON: one object per row, keys "time" (ISO 8601, UTC), the sar column names ("tcp-tw", …), \
-            "tcp_states", "port_utilization" (0…1, null without a port scan in the row), "samples", "missed". \
-            CSV: the same columns, with a header line.
+            "tcp_states", "port_utilization" (0…1, null without a port scan in the row), "worst_destination" \
+            (of the row's port scan with the highest utilization: "local_address", "remote_address", \
+            "remote_port", "used", "capacity", "time_wait", "utilization", "time"; null without a port scan), \
+            "samples", "missed". CSV: the same columns (worst_local_address … worst_capacity), with a header line (also when no sample is in the range). A --chart is an \
+            SVG file; without samples no chart is written and the exit status is 1.
 
             Times: ISO 8601 (2026-05-01T14:25:00, with Z or +02:00 for another zone; a space may replace the T) \
             or HH:MM / HH:MM:SS today, local time. --from is inclusive, --to exclusive.
@@ -53,7 +59,9 @@ struct Report: ParsableCommand {
     var format: ReportFormat = .table
 
     @Option(
-        name: .customLong("chart"), help: ArgumentHelp("Also write an SVG chart to this file.", valueName: "FILE.svg"))
+        name: .customLong("chart"),
+        help: ArgumentHelp(
+            "Also write an SVG chart to this file (replaced at once, never half written).", valueName: "FILE.svg"))
     var chart: String?
 
     /// The parsed --from and --to.
@@ -75,6 +83,9 @@ struct Report: ParsableCommand {
         if let start, let end, start > end {
             throw ValidationError("--from (\(from!)) is after --to (\(to!))")
         }
+        if let chart, !chart.lowercased().hasSuffix(".svg") {
+            throw ValidationError("--chart: only .svg charts can be written (got '\(chart)'); name the file FILE.svg")
+        }
     }
 
     func run() throws {
@@ -84,8 +95,11 @@ struct Report: ParsableCommand {
             let store = try HistoryStore.openForReading(path: db)
             let samples = try store.samples(from: start, to: end)
             guard !samples.isEmpty else {
-                Console.warn(
-                    "sockscan report: no samples in \(db)\(from != nil || to != nil ? " in that time range" : "")")
+                let none = "no samples in \(db)\(from != nil || to != nil ? " in that time range" : "")"
+                // The header all the same: a script reading the CSV finds its columns.
+                if format == .csv { try printLine(HistoryFormatter().csvHeader) }
+                if let chart { throw ChartError(path: chart, reason: "\(none); no chart written") }
+                Console.warn("sockscan report: \(none)")
                 return
             }
             let rows = HistoryReport.rows(samples, every: every)
@@ -98,22 +112,19 @@ struct Report: ParsableCommand {
                 let title =
                     "sockscan report \(URL(fileURLWithPath: db).lastPathComponent): \(first) - \(last)"
                     + (every.map { ", per \($0)" } ?? "")
-                let svg = SVGChart(title: title).render(rows)
-                do {
-                    try svg.write(toFile: chart, atomically: true, encoding: .utf8)
+                let runs = Set(samples.compactMap(\.runID))
+                let intervals = try store.runs().filter { runs.contains($0.id) }.map(\.interval)
+                let svg = SVGChart(title: title).render(
+                    rows, maxGap: HistoryReport.maxGap(every: every, intervals: intervals))
+                do throws(FileWriteError) {
+                    try AtomicFile.write(svg, to: chart)
                 } catch {
-                    throw ChartError(path: chart, reason: (error as NSError).localizedDescription)
+                    throw ChartError(path: chart, reason: error.reason)
                 }
             }
             switch format {
             case .table:
-                var text = formatter.table(rows: rows, samples: samples)
-                if let (time, top) = try store.destinations(atOrBefore: samples.last!.time), let worst = top.first {
-                    text +=
-                        "Worst destination at \(formatter.clock(time)): \(worst.localAddress) -> "
-                        + "\(worst.remoteAddress.contains(":") ? "[\(worst.remoteAddress)]" : worst.remoteAddress):\(worst.remotePort) "
-                        + "uses \(worst.used) of \(worst.capacity) ports (\(worst.timeWait) in TIME_WAIT)\n"
-                }
+                let text = formatter.table(rows: rows, samples: samples)
                 try printLine(String(text.dropLast()))
             case .json:
                 for row in rows { try printLine(formatter.json(row)) }
@@ -125,6 +136,7 @@ struct Report: ParsableCommand {
     }
 }
 
+/// The chart cannot be written: `cannot write chart PATH: REASON`.
 struct ChartError: Error, CustomStringConvertible {
     var path: String
     var reason: String

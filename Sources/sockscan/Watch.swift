@@ -98,7 +98,7 @@ struct Watch: ParsableCommand {
                 try printLine(formatter.line(HistoryReport.rows([sample])[0]))
             }
             _ = try recorder.run()  // marks the run stopped on its way out, an error's too
-            if let row = average.row { try printLine(formatter.line(row, label: "Average:")) }
+            if let row = average.row { try printLine(formatter.averageLine(row)) }
         }
     }
 }

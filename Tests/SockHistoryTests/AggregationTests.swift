@@ -129,6 +129,151 @@ func knownSamples(start: Double = baseTime) -> [Sample] {
         return (scratch, path)
     }
 
+    /// A history of `runs` (each as recorded: begun at its first sample, stopped after its last), each full
+    /// scan with `destination(utilization)` first.
+    static func makeHistory(
+        runs: [[Sample]], name: String = "history.db", destination: (Double) -> StoredDestination
+    ) throws -> (Scratch, String) {
+        let scratch = try Scratch()
+        let path = scratch.file(name)
+        let store = try HistoryStore.openForRecording(path: path)
+        for samples in runs {
+            try store.beginRun(
+                .init(
+                    started: samples[0].time, pid: getpid(), host: "test", netns: nil, filter: nil,
+                    interval: .seconds(10), fullEvery: .seconds(40), version: "test"))
+            for (i, sample) in samples.enumerated() {
+                let ports = sample.portUtilization.map {
+                    PortSnapshot(
+                        worstUtilization: $0, capacity: 1000, destinationCount: 2, udpPorts: 0,
+                        top: [
+                            destination($0),
+                            StoredDestination(
+                                localAddress: "10.0.0.9", remoteAddress: "192.0.2.9", remotePort: 1, used: 1,
+                                capacity: 1000, established: 1, timeWait: 0, utilization: 0.001),
+                        ])
+                }
+                try store.insert(sample, tick: Int64(i), ports: ports)
+            }
+            try store.endRun(at: samples.last!.time + 10)
+        }
+        return (scratch, path)
+    }
+
+    /// Scans at 10:00:00 (30%, to 192.0.2.1:8080), 10:00:40 (50%, to [2001:db8::1]:443) and 10:01:20 (20%, to
+    /// 192.0.2.3:7070): the worst is not the latest.
+    static func makeScannedHistory() throws -> (Scratch, String) {
+        let samples = (0..<12).map { i in
+            var s = Sample(time: baseTime + Double(i) * 10)
+            s.portUtilization = [0: 0.3, 4: 0.5, 8: 0.2][i]
+            return s
+        }
+        return try makeHistory(runs: [samples]) { utilization in
+            let (local, remote, port) =
+                utilization == 0.5
+                ? ("10.0.0.1", "2001:db8::1", 443)
+                : utilization == 0.3 ? ("10.0.0.1", "192.0.2.1", 8080) : ("10.0.0.2", "192.0.2.3", 7070)
+            return StoredDestination(
+                localAddress: local, remoteAddress: remote, remotePort: port, used: Int(utilization * 1000),
+                capacity: 1000, established: 10, timeWait: Int(utilization * 1000) - 10, utilization: utilization)
+        }
+    }
+
+    @Test func theWorstDestinationIsTheWorstScanInTheRange() throws {
+        let (scratch, path) = try Self.makeScannedHistory()
+        defer { scratch.remove() }
+        let clock = { (offset: Double) in HistoryFormatter().clock(baseTime + offset) }
+        func footer(_ arguments: [String]) throws -> String? {
+            let result = try Sockscan.run(["report", "--db", path] + arguments)
+            #expect(result.status == 0, "\(result)")
+            return result.lines.first { $0.hasPrefix("Worst destination") }.map(String.init)
+        }
+        // The whole history: the 50% scan, not the latest (20%).
+        #expect(
+            try footer([])
+                == "Worst destination at \(clock(40)): 10.0.0.1 -> [2001:db8::1]:443 uses 500 of 1000 ports "
+                + "(490 in TIME_WAIT), 50.0%")
+        // From 10:01: only the last scan is in the range.
+        #expect(
+            try footer(["--from", "2026-05-01T10:01:00Z"])?.contains("\(clock(80)): 10.0.0.2 -> 192.0.2.3:7070") == true
+        )
+        // No scan in the range: no destination from outside it.
+        #expect(try footer(["--from", "2026-05-01T10:00:50Z", "--to", "2026-05-01T10:01:10Z"]) == nil)
+
+        // JSON: each row names the destination of its worst scan.
+        let perMinute = try jsonRows(
+            try Sockscan.run(["report", "--db", path, "--every", "1m", "--format", "json"]).stdout)
+        try #require(perMinute.count == 2)
+        let worst = perMinute.map { $0["worst_destination"] as? [String: Any] }
+        #expect(worst[0]?["local_address"] as? String == "10.0.0.1")
+        #expect(worst[0]?["remote_address"] as? String == "2001:db8::1")
+        #expect(worst.map { $0?.number("remote_port") } == [443, 7070])
+        #expect(worst.map { $0?.number("used") } == [500, 200])
+        #expect(worst.map { $0?.number("capacity") } == [1000, 1000])
+        #expect(worst[0]?["time"] as? String == "2026-05-01T10:00:40.000Z")
+        let perSample = try jsonRows(try Sockscan.run(["report", "--db", path, "--format", "json"]).stdout)
+        #expect(perSample.map { $0["worst_destination"] is [String: Any] } == (0..<12).map { $0 % 4 == 0 })
+        #expect(perSample[1]["worst_destination"] is NSNull)
+
+        // CSV: the same, as columns.
+        let csv = try Sockscan.run(["report", "--db", path, "--every", "1m", "--format", "csv"]).lines
+        #expect(
+            csv[0].hasSuffix(",worst_local_address,worst_remote_address,worst_remote_port,worst_used,worst_capacity"))
+        #expect(csv[1].hasSuffix(",10.0.0.1,2001:db8::1,443,500,1000"), "\(csv[1])")
+        #expect(csv[2].hasSuffix(",10.0.0.2,192.0.2.3,7070,200,1000"), "\(csv[2])")
+        let perSampleCSV = try Sockscan.run(["report", "--db", path, "--format", "csv"]).lines
+        #expect(perSampleCSV[2].hasSuffix(",,,,,"), "\(perSampleCSV[2])")
+    }
+
+    /// Two runs 24 h apart: 6 samples 10 s apart from 10:00:00, then 6 from 10:00:50 the next day; a port
+    /// scan every third sample.
+    static func makeRestartedHistory() throws -> (Scratch, String) {
+        let run = { (start: Double) in
+            (0..<6).map { i in
+                var s = Sample(time: start + Double(i) * 10)
+                s[.tcpTW] = Double(10 + i)
+                s[.established] = 5
+                if i % 3 == 0 { s.portUtilization = 0.1 }
+                return s
+            }
+        }
+        return try makeHistory(runs: [run(baseTime), run(baseTime + 86_400 + 50)]) { utilization in
+            StoredDestination(
+                localAddress: "10.0.0.1", remoteAddress: "192.0.2.1", remotePort: 80, used: 100, capacity: 1000,
+                established: 100, timeWait: 0, utilization: utilization)
+        }
+    }
+
+    @Test func aRestartIsMarkedAndAGapIsNotFilled() throws {
+        let (scratch, path) = try Self.makeRestartedHistory()
+        defer { scratch.remove() }
+        var formatter = HistoryFormatter()
+        formatter.showDate = true  // two days
+        let restartedAt = formatter.clock(baseTime + 86_400 + 50)
+        let restart = "RESTART  (no samples since \(formatter.clock(baseTime + 50)))"
+
+        let table = try Sockscan.run(["report", "--db", path])
+        #expect(table.status == 0, "\(table)")
+        let lines = table.lines.map(String.init)
+        let marked = lines.filter { $0.contains("RESTART") }
+        #expect(marked.count == 1 && marked[0].hasPrefix(restartedAt) && marked[0].hasSuffix(restart), "\(marked)")
+        let at = try #require(lines.firstIndex { $0.contains("RESTART") })
+        #expect(lines[at - 1].hasPrefix(formatter.clock(baseTime + 50)))
+        #expect(lines[at + 1].hasPrefix(formatter.clock(baseTime + 86_400 + 50)))
+        #expect(
+            lines.filter { $0.first?.isNumber == true && !$0.contains("totsck") && !$0.contains("RESTART") }.count == 12
+        )
+
+        // Per minute: only the minutes with samples, the restart before the row holding the new run's first.
+        let perMinute = try Sockscan.run(["report", "--db", path, "--every", "1m"])
+        let rows = perMinute.lines.filter { $0.first?.isNumber == true && !$0.contains("totsck") }
+        #expect(rows.count == 4, "\(perMinute.stdout)")
+        #expect(
+            rows[1].contains("RESTART") && rows[2].hasPrefix(formatter.clock(baseTime + 86_400)), "\(perMinute.stdout)")
+        let json = try jsonRows(try Sockscan.run(["report", "--db", path, "--every", "1m", "--format", "json"]).stdout)
+        #expect(json.map { $0.number("samples") } == [6, 1, 5])
+    }
+
     @Test func jsonEveryMinute() throws {
         let (scratch, path) = try Self.makeHistory()
         defer { scratch.remove() }
@@ -178,7 +323,11 @@ func knownSamples(start: Double = baseTime) -> [Sample] {
         let average = try #require(lines.first { $0.hasPrefix("Average:") }).split(separator: " ")
         let peak = try #require(lines.first { $0.hasPrefix("Peak:") }).split(separator: " ")
         #expect(average[6] == "5.50")  // tcp-tw
-        #expect(average[11] == "111")  // estab
+        #expect(average[11] == "111.00")  // estab
+        // As sar: every count of the Average line with two decimals, none as a whole number.
+        for field in average.dropFirst().dropLast() {
+            #expect(field.split(separator: ".").last?.count == 2, "\(field) in \(average)")
+        }
         #expect(peak[6] == "11")
         #expect(peak[11] == "122")
         #expect(peak.last == "20.0%")
@@ -186,7 +335,7 @@ func knownSamples(start: Double = baseTime) -> [Sample] {
         let spark = try #require(lines.first { $0.hasPrefix("tcp-tw ") })
         #expect(spark.contains("▁") && spark.contains("█"))
         #expect(spark.contains("2 ticks missed"))
-        #expect(result.stdout.contains("127.0.0.1 -> 127.0.0.2:8080 uses 20 of 100 ports (19 in TIME_WAIT)"))
+        #expect(result.stdout.contains("127.0.0.1 -> 127.0.0.2:8080 uses 20 of 100 ports (19 in TIME_WAIT), 20.0%"))
     }
 
     @Test(
@@ -206,6 +355,58 @@ func knownSamples(start: Double = baseTime) -> [Sample] {
         let result = try Sockscan.run(arguments)
         #expect(result.status == 64, "\(result)")
         #expect(result.stderr.contains(mention), "\(result.stderr)")
+    }
+
+    @Test func aChartNeedsSamplesAndSVG() throws {
+        let (scratch, path) = try Self.makeHistory()
+        defer { scratch.remove() }
+        let chart = scratch.file("empty.svg")
+        let empty = try Sockscan.run(["report", "--db", path, "--from", "2026-05-02T00:00Z", "--chart", chart])
+        #expect(empty.status == 1, "\(empty)")
+        #expect(
+            empty.stderr
+                == "sockscan: cannot write chart \(chart): no samples in \(path) in that time range; no chart written\n"
+        )
+        #expect(!FileManager.default.fileExists(atPath: chart))
+
+        let png = try Sockscan.run(["report", "--db", path, "--chart", scratch.file("x.png")])
+        #expect(png.status == 64, "\(png)")
+        #expect(png.stderr.contains("only .svg charts"), "\(png.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: scratch.file("x.png")))
+    }
+
+    @Test func anEmptyCSVReportHasItsHeader() throws {
+        let (scratch, path) = try Self.makeHistory()
+        defer { scratch.remove() }
+        let result = try Sockscan.run(["report", "--db", path, "--from", "2026-05-02T00:00Z", "--format", "csv"])
+        #expect(result.status == 0, "\(result)")
+        #expect(result.lines.count == 1 && result.lines[0].hasPrefix("time,totsck,tcpsck,"), "\(result.stdout)")
+        #expect(result.stderr.contains("no samples"), "\(result.stderr)")
+    }
+
+    @Test func chartWriteErrorsAreOneClearLine() throws {
+        let (scratch, path) = try Self.makeHistory()
+        defer { scratch.remove() }
+        let directory = scratch.file("charts.svg")
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false)
+        let cases = [
+            (directory, "Is a directory"), ("/nonexistent/x.svg", "No such file or directory"),
+        ]
+        for (chart, reason) in cases {
+            let result = try Sockscan.run(["report", "--db", path, "--chart", chart])
+            #expect(result.status == 1, "\(result)")
+            #expect(result.stderr == "sockscan: cannot write chart \(chart): \(reason)\n", "\(result.stderr)")
+        }
+        // Written whole, by a rename over the old file; no temporary file is left, after a failure either.
+        let chart = scratch.file("tw.svg")
+        try "old".write(toFile: chart, atomically: false, encoding: .utf8)
+        let result = try Sockscan.run(["report", "--db", path, "--chart", chart, "--format", "csv"])
+        #expect(result.status == 0, "\(result)")
+        #expect(try String(contentsOfFile: chart, encoding: .utf8).hasSuffix("</svg>\n"))
+        #expect(
+            try FileManager.default.contentsOfDirectory(atPath: scratch.path).sorted() == [
+                "charts.svg", "known.db", "tw.svg",
+            ])
     }
 
     @Test func missingDatabaseIsARuntimeError() throws {

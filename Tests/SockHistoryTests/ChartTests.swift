@@ -72,6 +72,37 @@ final class SVGCollector: NSObject, XMLParserDelegate {
         #expect(collector.texts.filter { $0.contains(":") }.count >= 3, "time labels")
     }
 
+    /// The polylines of each series in the chart `report arguments…` writes.
+    static func polylines(_ db: String, _ scratch: Scratch, _ arguments: [String] = []) throws -> [String: [Int]] {
+        let chart = scratch.file("gap.svg")
+        let result = try Sockscan.run(["report", "--db", db, "--chart", chart, "--format", "csv"] + arguments)
+        #expect(result.status == 0, "\(result)")
+        let parser = XMLParser(data: try #require(FileManager.default.contents(atPath: chart)))
+        let collector = SVGCollector()
+        parser.delegate = collector
+        #expect(parser.parse())
+        return Dictionary(grouping: collector.polylines, by: \.group).mapValues { $0.map(\.points) }
+    }
+
+    @Test func aGapInTheHistoryBreaksTheLines() throws {
+        let (scratch, db) = try ReportCLITests.makeRestartedHistory()
+        defer { scratch.remove() }
+        // 24 h without samples between two runs of 6: two lines per series, no point in the gap.
+        let perSample = try Self.polylines(db, scratch)
+        #expect(perSample["time-wait"] == [6, 6])
+        #expect(perSample["established"] == [6, 6])
+        #expect(perSample["port-utilization"] == [2, 2])
+        let perMinute = try Self.polylines(db, scratch, ["--every", "1m"])
+        #expect(perMinute["time-wait"] == [1, 2])
+        #expect(perMinute["port-utilization"] == [1, 2])  // a scan in each minute of the second run
+
+        // Without a gap, one line, whatever the interval.
+        let (known, knownDB) = try ReportCLITests.makeHistory()
+        defer { known.remove() }
+        #expect(try Self.polylines(knownDB, known)["time-wait"] == [12])
+        #expect(try Self.polylines(knownDB, known, ["--every", "20s"])["time-wait"] == [6])
+    }
+
     @Test func niceScales() {
         let rows = HistoryReport.rows(knownSamples())
         let svg = SVGChart(title: "a & b <c>", timeZone: TimeZone(secondsFromGMT: 0)!).render(rows)

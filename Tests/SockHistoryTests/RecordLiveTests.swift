@@ -134,7 +134,7 @@ import Testing
         }
         let average = try #require(lines.last { $0.hasPrefix("Average:") }).split(separator: " ")
         #expect(lines.last?.hasPrefix("Average:") == true)
-        #expect(average[6] == "3" && average[14] == "3" && average[15] == "1", "\(average)")
+        #expect(average[6] == "3.00" && average[14] == "3.00" && average[15] == "1.00", "\(average)")
         #expect(Peek.sampleCount(db) == 22)
 
         // On an absolute schedule, as far as a live run on a busy machine can show it: each row's tick follows

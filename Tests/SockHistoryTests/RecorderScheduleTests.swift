@@ -120,6 +120,34 @@ import Testing
         #expect(summary.fullScans == 3)
     }
 
+    /// The ticks each "missed" log line counts (`missed N tick…`).
+    static func missedCounts(_ logs: [String]) -> [Int64] {
+        logs.filter { $0.hasPrefix("missed ") }.compactMap { Int64($0.dropFirst(7).prefix { $0.isNumber }) }
+    }
+
+    @Test func missedTicksAreLoggedAtMostOnceAMinuteWithACount() throws {
+        let h = Harness(count: 1000)
+        h.source.duration = 150 * Self.ms  // every sample misses one tick: 1000 samples in 200 s
+        let summary = try h.recorder.run()
+        #expect(summary.missed == 999)
+        let counts = Self.missedCounts(h.logs)
+        // The first at once, then one a minute (60, 120, 180 s), then what was left at the stop.
+        #expect(counts.count == 5, "\(h.logs)")
+        #expect(counts.first == 1)
+        #expect(counts.reduce(0, +) == summary.missed, "every missed tick is counted once: \(h.logs)")
+        #expect(h.logs.contains { $0.contains(" in 60 s (") && $0.contains("the latest: the sample took 150 ms") })
+    }
+
+    @Test func lateWakesAreLoggedAtMostOnceAMinuteWithACount() throws {
+        let h = Harness(count: 400)
+        for wait in 1...400 { h.clock.oversleep[wait] = 30 * Self.ms }  // each wake past the lateness
+        let summary = try h.recorder.run()
+        let counts = Self.missedCounts(h.logs)
+        #expect(counts.count <= 3, "80 s of late wakes: \(h.logs)")
+        #expect(counts.reduce(0, +) == summary.missed && summary.missed > 300, "\(h.logs)")
+        #expect(h.logs.first { $0.hasPrefix("missed") }?.contains("30 ms late") == true, "\(h.logs)")
+    }
+
     @Test func aStopSignalEndsTheRunBetweenTicks() throws {
         let h = Harness()
         h.clock.stopAt = h.start + 450 * Self.ms

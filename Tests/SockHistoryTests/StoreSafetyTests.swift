@@ -145,6 +145,81 @@ import Testing
         #expect(Peek.bytes(db) == bytes)
     }
 
+    /// `sockscan arguments…` as user nobody, group nogroup (65534) and no other group.
+    static func runAsNobody(_ arguments: [String]) throws -> CommandResult {
+        try Command.run("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", Sockscan.path] + arguments)
+    }
+
+    /// Expects a reader's failure: exit 1, one line naming the file, and no advice to choose a writable one.
+    static func expectReaderFailure(
+        _ result: CommandResult, _ mention: String, sourceLocation: SourceLocation = #_sourceLocation
+    ) {
+        expectFailure(result, mention, sourceLocation: sourceLocation)
+        #expect(!result.stderr.contains("writable"), "\(result.stderr)", sourceLocation: sourceLocation)
+    }
+
+    /// The README's set-up for readers: the database `0640 root:nogroup` in a `0750 root:nogroup` directory,
+    /// read by a user of that group who may not write the directory, with the recorder stopped and running.
+    @Test func aReaderWithReadAccessOnlyCanReport() throws {
+        let namespace = try TestNamespace()
+        defer { namespace.close() }
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let directory = scratch.file("history")
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false)
+        let db = directory + "/h.db"
+        try Self.makeHistory(db, namespace)
+        chmod(scratch.path, 0o755)
+        for (path, mode) in [(directory, 0o750), (db, 0o640)] as [(String, mode_t)] {
+            try #require(chown(path, 0, 65534) == 0 && chmod(path, mode) == 0)
+        }
+        let exists = { (suffix: String) in FileManager.default.fileExists(atPath: db + suffix) }
+
+        // Stopped cleanly: one file, in rollback-journal mode.
+        #expect(!exists("-wal") && !exists("-shm"))
+        let stopped = try Self.runAsNobody(["report", "--db", db, "--format", "json"])
+        #expect(stopped.status == 0, "\(stopped)")
+        #expect(try jsonRows(stopped.stdout).count == 3)
+        #expect(try Self.runAsNobody(["report", "--db", db]).status == 0)
+
+        // While recording: SQLite gives -wal and -shm the database file's mode and owner, and the reader reads
+        // through a read-only -shm.
+        let recorder = try Background(Self.record(db, namespace))
+        try waitUntil("samples", timeout: 8) { Peek.sampleCount(db) >= 6 }
+        for suffix in ["-wal", "-shm"] {
+            var st = stat()
+            #expect(stat(db + suffix, &st) == 0 && st.st_mode & 0o777 == 0o640 && st.st_gid == 65534, "\(suffix)")
+        }
+        let running = try Self.runAsNobody(["report", "--db", db, "--format", "json"])
+        #expect(running.status == 0, "\(running)")
+        #expect(try jsonRows(running.stdout).count >= 6)
+        #expect(try recorder.stop(SIGTERM) == 0, "\(recorder.stderr)")
+        #expect(!exists("-wal") && !exists("-shm"), "a clean stop leaves one file")
+        let after = try Self.runAsNobody(["report", "--db", db, "--format", "json"])
+        #expect(after.status == 0, "\(after)")
+        #expect(try jsonRows(after.stdout).count == Peek.sampleCount(db))
+
+        // Left in WAL mode without a -wal file (as an earlier sockscan left a stopped history): read as immutable.
+        try Peek.queue(db, readonly: false).writeWithoutTransaction {
+            try $0.execute(sql: "PRAGMA journal_mode = WAL")
+        }
+        try #require(!exists("-wal") && !exists("-shm"))
+        let legacy = try Self.runAsNobody(["report", "--db", db, "--format", "json"])
+        #expect(legacy.status == 0, "\(legacy)")
+        #expect(try jsonRows(legacy.stdout).count == Peek.sampleCount(db))
+
+        // A -wal file without its -shm, which this reader may not create: a reader's error, not a writer's.
+        let killed = try Background(Self.record(db, namespace))
+        try waitUntil("samples", timeout: 8) { Peek.sampleCount(db) >= after.lines.count + 3 }
+        try killed.stop(SIGKILL)
+        try #require(exists("-wal"))
+        unlink(db + "-shm")
+        Self.expectReaderFailure(try Self.runAsNobody(["report", "--db", db]), "cannot read history database \(db)")
+        // No read access to the file at all.
+        chmod(db, 0o600)
+        Self.expectReaderFailure(try Self.runAsNobody(["report", "--db", db]), "Permission denied")
+    }
+
     /// A tmpfs of `size` at `scratch`, unmounted by the caller.
     static func mountTmpfs(_ scratch: Scratch, size: String) throws {
         try Command.check("mount", ["-t", "tmpfs", "-o", "size=\(size)", "sockscan-test", scratch.path])

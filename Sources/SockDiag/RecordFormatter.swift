@@ -426,117 +426,130 @@ public struct RecordFormatter {
     /// in the same order.
     public func writeCSV(_ r: SocketRecord, owners: ProcessTable? = nil, into out: inout TextWriter) {
         let comma = UInt8(ascii: ",")
-        out.write(r.proto == .tcp ? "tcp," : "udp,")
-        out.write(r.family == .inet ? "inet," : "inet6,")
-        out.write(r.state.name)
-        out.write(byte: comma)
-        out.write(r.local.address)
-        out.write(byte: comma)
-        out.write(r.local.port)
-        out.write(byte: comma)
-        out.write(r.remote.address)
-        out.write(byte: comma)
-        out.write(r.remote.port)
-        out.write(byte: comma)
-        out.write(r.receiveQueue)
-        out.write(byte: comma)
-        out.write(r.sendQueue)
-        out.write(byte: comma)
-        out.write(r.uid)
-        out.write(byte: comma)
-        out.write(r.inode)
-        out.write(byte: comma)
-        out.write(r.cookie)
-        out.write(byte: comma)
-        out.write(r.interfaceIndex)
-        if fields.contains(.extended) {
-            out.write(byte: comma)
-            out.write(r.timer.kind.description)
-            out.write(byte: comma)
-            out.write(r.timer.expiresMilliseconds)
-            out.write(byte: comma)
-            out.write(r.timer.retransmits)
-        }
-        if fields.contains(.tcpInfo) {
-            if let i = r.tcpInfo {
-                // One call per value: an array literal here would allocate per record.
-                func field(_ value: UInt64) {
-                    out.write(byte: comma)
-                    out.write(value)
-                }
-                field(UInt64(i.rtt))
-                field(UInt64(i.rttvar))
-                field(UInt64(i.rto))
-                field(UInt64(i.cwnd))
-                if i.ssthresh < TCPInfo.infiniteSSThresh {
-                    field(UInt64(i.ssthresh))
+        let owned = fields.contains(.processes) && owners?.firstOwner(of: r.inode) != nil
+        // One bounded piece (at most ~550 bytes) as in writeJSON; the owners' names (any length) stay on the writer.
+        out.append(maxCount: 1024) { c in
+            c.text(r.proto == .tcp ? "tcp," as StaticString : "udp,")
+            c.text(r.family == .inet ? "inet," as StaticString : "inet6,")
+            if let name = r.state.staticName { c.text(name) } else { c.text(string: r.state.name) }
+            c.byte(comma)
+            c.address(r.local.address)
+            c.byte(comma)
+            c.decimal(UInt64(r.local.port))
+            c.byte(comma)
+            c.address(r.remote.address)
+            c.byte(comma)
+            c.decimal(UInt64(r.remote.port))
+            c.byte(comma)
+            c.decimal(UInt64(r.receiveQueue))
+            c.byte(comma)
+            c.decimal(UInt64(r.sendQueue))
+            c.byte(comma)
+            c.decimal(UInt64(r.uid))
+            c.byte(comma)
+            c.decimal(UInt64(r.inode))
+            c.byte(comma)
+            c.decimal(r.cookie)
+            c.byte(comma)
+            c.decimal(UInt64(r.interfaceIndex))
+            if fields.contains(.extended) {
+                c.byte(comma)
+                c.text(r.timer.kind.staticDescription)
+                c.byte(comma)
+                c.decimal(UInt64(r.timer.expiresMilliseconds))
+                c.byte(comma)
+                c.decimal(UInt64(r.timer.retransmits))
+            }
+            if fields.contains(.tcpInfo) {
+                if let i = r.tcpInfo {
+                    c.byte(comma)
+                    c.decimal(UInt64(i.rtt))
+                    c.byte(comma)
+                    c.decimal(UInt64(i.rttvar))
+                    c.byte(comma)
+                    c.decimal(UInt64(i.rto))
+                    c.byte(comma)
+                    c.decimal(UInt64(i.cwnd))
+                    c.byte(comma)
+                    // The kernel's "infinite" (not set yet): empty.
+                    if i.ssthresh < TCPInfo.infiniteSSThresh { c.decimal(UInt64(i.ssthresh)) }
+                    c.byte(comma)
+                    c.decimal(UInt64(i.sendMSS))
+                    c.byte(comma)
+                    c.decimal(UInt64(i.receiveMSS))
+                    c.byte(comma)
+                    c.decimal(UInt64(i.unacked))
+                    c.byte(comma)
+                    c.decimal(UInt64(i.lost))
+                    c.byte(comma)
+                    c.decimal(UInt64(i.retransmits))
+                    c.byte(comma)
+                    c.decimal(UInt64(i.totalRetransmits))
+                    c.byte(comma)
+                    c.decimal(i.bytesAcked)
+                    c.byte(comma)
+                    c.decimal(i.bytesReceived)
+                    c.byte(comma)
+                    c.decimal(i.deliveryRate.bitsPerSecond)
                 } else {
-                    out.write(byte: comma)  // the kernel's "infinite" (not set yet): empty
+                    c.pad(14, comma)
                 }
-                field(UInt64(i.sendMSS))
-                field(UInt64(i.receiveMSS))
-                field(UInt64(i.unacked))
-                field(UInt64(i.lost))
-                field(UInt64(i.retransmits))
-                field(UInt64(i.totalRetransmits))
-                field(i.bytesAcked)
-                field(i.bytesReceived)
-                field(i.deliveryRate.bitsPerSecond)
-            } else {
-                out.pad(14, with: comma)
             }
-        }
-        if fields.contains(.memory) {
-            if let m = r.memory {
-                func field(_ value: UInt32) {
-                    out.write(byte: comma)
-                    out.write(value)
-                }
-                field(m.receiveAllocated)
-                field(m.receiveBuffer)
-                field(m.sendAllocated)
-                field(m.sendBuffer)
-                field(m.forwardAllocated)
-                field(m.sendQueued)
-                field(m.optionMemory)
-                field(m.backlog)
-                field(m.drops)
-            } else {
-                out.pad(9, with: comma)
-            }
-        }
-        if fields.contains(.processes) {
-            if let owners, owners.firstOwner(of: r.inode) != nil {
-                out.write(byte: comma)
-                var separator = false
-                owners.forEachOwner(of: r.inode) { owner in
-                    if separator { out.write(byte: UInt8(ascii: ";")) }
-                    separator = true
-                    out.write(signed: Int64(owner.pid))
-                }
-                out.write(byte: comma)
-                if owners.isShared(r.inode) {
-                    var joined = ""
-                    owners.forEachOwner(of: r.inode) { owner in
-                        if !joined.isEmpty { joined += ";" }
-                        joined += owner.comm
-                    }
-                    out.writeCSVField(joined)
+            if fields.contains(.memory) {
+                if let m = r.memory {
+                    c.byte(comma)
+                    c.decimal(UInt64(m.receiveAllocated))
+                    c.byte(comma)
+                    c.decimal(UInt64(m.receiveBuffer))
+                    c.byte(comma)
+                    c.decimal(UInt64(m.sendAllocated))
+                    c.byte(comma)
+                    c.decimal(UInt64(m.sendBuffer))
+                    c.byte(comma)
+                    c.decimal(UInt64(m.forwardAllocated))
+                    c.byte(comma)
+                    c.decimal(UInt64(m.sendQueued))
+                    c.byte(comma)
+                    c.decimal(UInt64(m.optionMemory))
+                    c.byte(comma)
+                    c.decimal(UInt64(m.backlog))
+                    c.byte(comma)
+                    c.decimal(UInt64(m.drops))
                 } else {
-                    out.writeCSVField(owners.firstOwner(of: r.inode)!.comm)
+                    c.pad(9, comma)
                 }
-                out.write(byte: comma)
-                separator = false
-                owners.forEachOwner(of: r.inode) { owner in
-                    if separator { out.write(byte: UInt8(ascii: ";")) }
-                    separator = true
-                    out.write(signed: Int64(owner.fd))
-                }
-            } else {
-                out.pad(3, with: comma)
             }
+            if fields.contains(.processes) && !owned { c.pad(3, comma) }
+            if !owned { c.byte(UInt8(ascii: "\n")) }
         }
-        out.write(byte: UInt8(ascii: "\n"))
+        if owned, let owners {
+            out.write(byte: comma)
+            var separator = false
+            owners.forEachOwner(of: r.inode) { owner in
+                if separator { out.write(byte: UInt8(ascii: ";")) }
+                separator = true
+                out.write(signed: Int64(owner.pid))
+            }
+            out.write(byte: comma)
+            if owners.isShared(r.inode) {
+                var joined = ""
+                owners.forEachOwner(of: r.inode) { owner in
+                    if !joined.isEmpty { joined += ";" }
+                    joined += owner.comm
+                }
+                out.writeCSVField(joined)
+            } else {
+                out.writeCSVField(owners.firstOwner(of: r.inode)!.comm)
+            }
+            out.write(byte: comma)
+            separator = false
+            owners.forEachOwner(of: r.inode) { owner in
+                if separator { out.write(byte: UInt8(ascii: ";")) }
+                separator = true
+                out.write(signed: Int64(owner.fd))
+            }
+            out.write(byte: UInt8(ascii: "\n"))
+        }
     }
 }
 

@@ -74,151 +74,180 @@ public struct RecordFormatter {
     /// - Parameter owners: with ``Fields/processes``, where the owners are looked up: a socket with owners
     ///   gets `users:(("comm",pid=N,fd=M),…)` after the peer, as in `ss -p`.
     public mutating func writeRow(_ r: SocketRecord, owners: ProcessTable? = nil, into out: inout TextWriter) {
-        var start = out.count
-        if fields.contains(.netid) {
-            out.write(r.proto == .tcp ? "tcp" : "udp")
-            out.pad(6 - (out.count - start))
-        }
-        start = out.count
-        out.write(r.state.columnName)
-        out.pad(Self.stateWidth - (out.count - start))
-        writeRight(UInt64(r.receiveQueue), Self.queueWidth, &out)
-        out.write(byte: UInt8(ascii: " "))
-        writeRight(UInt64(r.sendQueue), Self.queueWidth, &out)
-        out.write(byte: UInt8(ascii: " "))
-        // A dual-stack IPv6 socket (not v6-only) bound to :: takes IPv4 too: `*`, as ss prints it.
-        let dualStack = r.v6Only == false
-        start = out.count
-        writeAddress(r.local, interface: r.interfaceIndex, star: dualStack, &out)
-        out.pad(Self.addressWidth - (out.count - start))
-        out.write(byte: UInt8(ascii: " "))
-        start = out.count
-        writeAddress(r.remote, interface: 0, star: dualStack, &out)
         let shown = fields.contains(.processes) ? owners?.firstOwner(of: r.inode) : nil
         // Details line up under their header; a row with none has no trailing spaces.
-        if fields.contains(.extended) || shown != nil || (fields.contains(.tcpInfo) && r.tcpInfo != nil)
+        let padPeer =
+            fields.contains(.extended) || shown != nil || (fields.contains(.tcpInfo) && r.tcpInfo != nil)
             || (fields.contains(.memory) && r.memory != nil)
-        {
-            out.pad(Self.addressWidth - (out.count - start))
+        // A dual-stack IPv6 socket (not v6-only) bound to :: takes IPv4 too: `*`, as ss prints it.
+        let dualStack = r.v6Only == false
+        let localInterface = r.interfaceIndex == 0 ? nil : interfaceName(r.interfaceIndex)
+        let details = shown == nil
+        // Bounded pieces as in writeJSON: the columns (at most 145 bytes) and, unless owners come between, the
+        // details (extended ~120, tcp_info ~230, memory ~140) in one piece. The name of a bound device (any
+        // length) is appended between two pieces: the local column is padded counting it.
+        let rowStart = out.count
+        var localOffset = 0
+        out.append(maxCount: 1024) { c in
+            var start = c.count
+            if fields.contains(.netid) {
+                c.text(r.proto == .tcp ? "tcp" as StaticString : "udp")
+                c.pad(6 - (c.count - start))
+            }
+            start = c.count
+            c.text(r.state.staticColumnName)
+            c.pad(Self.stateWidth - (c.count - start))
+            Self.writeRight(UInt64(r.receiveQueue), Self.queueWidth, &c)
+            c.byte(UInt8(ascii: " "))
+            Self.writeRight(UInt64(r.sendQueue), Self.queueWidth, &c)
+            c.byte(UInt8(ascii: " "))
+            localOffset = c.count
+            Self.writeHost(r.local.address, star: dualStack, &c)
+            if localInterface != nil {
+                c.byte(UInt8(ascii: "%"))
+            } else {
+                writeRowRest(r, localStart: localOffset, star: dualStack, padPeer: padPeer, details: details, &c)
+            }
+        }
+        if let localInterface {
+            out.write(localInterface)
+            let localSoFar = out.count - (rowStart + localOffset)
+            out.append(maxCount: 1024) { c in
+                writeRowRest(r, localStart: -localSoFar, star: dualStack, padPeer: padPeer, details: details, &c)
+            }
         }
         if shown != nil, let owners {
-            out.write(" users:(")
+            out.write(" users:(" as StaticString)
             var separator = false
             owners.forEachOwner(of: r.inode) { owner in
                 if separator { out.write(byte: UInt8(ascii: ",")) }
                 separator = true
-                out.write("(\"")
+                out.write("(\"" as StaticString)
                 out.writeTableText(owner.comm)  // one line, whatever the name holds
-                out.write("\",pid=")
+                out.write("\",pid=" as StaticString)
                 out.write(signed: Int64(owner.pid))
-                out.write(",fd=")
+                out.write(",fd=" as StaticString)
                 out.write(signed: Int64(owner.fd))
                 out.write(byte: UInt8(ascii: ")"))
             }
             out.write(byte: UInt8(ascii: ")"))
+            out.append(maxCount: 1024) { c in writeDetails(r, &c) }
         }
+    }
+
+    /// The row from the local port on: `:port`, the local column's padding (`localStart` is where the local
+    /// address began in `c`, negative when earlier pieces hold part of it), the peer, and with `details` the
+    /// details and the newline.
+    private func writeRowRest(
+        _ r: SocketRecord, localStart: Int, star: Bool, padPeer: Bool, details: Bool, _ c: inout ByteCursor
+    ) {
+        Self.writePort(r.local.port, &c)
+        c.pad(Self.addressWidth - (c.count - localStart))
+        c.byte(UInt8(ascii: " "))
+        let start = c.count
+        Self.writeHost(r.remote.address, star: star, &c)
+        Self.writePort(r.remote.port, &c)
+        if padPeer { c.pad(Self.addressWidth - (c.count - start)) }
+        if details { writeDetails(r, &c) }
+    }
+
+    /// The details after the peer (and its owners): extended fields, tcp_info, memory, then the newline.
+    private func writeDetails(_ r: SocketRecord, _ c: inout ByteCursor) {
         if fields.contains(.extended) {
-            out.write(" uid:")
-            out.write(r.uid)
-            out.write(" ino:")
-            out.write(r.inode)
-            out.write(" sk:")  // in hexadecimal, as ss prints it
-            out.writeHex(r.cookie)
+            c.text(" uid:")
+            c.decimal(UInt64(r.uid))
+            c.text(" ino:")
+            c.decimal(UInt64(r.inode))
+            c.text(" sk:")  // in hexadecimal, as ss prints it
+            c.hex(r.cookie)
             if r.interfaceIndex != 0 {
-                out.write(" if:")
-                out.write(r.interfaceIndex)
+                c.text(" if:")
+                c.decimal(UInt64(r.interfaceIndex))
             }
             if r.timer.kind != .none {
-                out.write(" timer:(")
-                out.write(r.timer.kind.description)
-                out.write(byte: UInt8(ascii: ","))
-                out.write(thousandths: UInt64(r.timer.expiresMilliseconds))
-                out.write("s,")
-                out.write(r.timer.retransmits)
-                out.write(byte: UInt8(ascii: ")"))
+                c.text(" timer:(")
+                c.text(r.timer.kind.staticDescription)
+                c.byte(UInt8(ascii: ","))
+                c.thousandths(UInt64(r.timer.expiresMilliseconds))
+                c.text("s,")
+                c.decimal(UInt64(r.timer.retransmits))
+                c.byte(UInt8(ascii: ")"))
             }
         }
         if fields.contains(.tcpInfo), let info = r.tcpInfo {
-            out.write(" rtt:")
-            out.write(thousandths: UInt64(info.rtt))
-            out.write(byte: UInt8(ascii: "/"))
-            out.write(thousandths: UInt64(info.rttvar))
-            out.write(" cwnd:")
-            out.write(info.cwnd)
+            c.text(" rtt:")
+            c.thousandths(UInt64(info.rtt))
+            c.byte(UInt8(ascii: "/"))
+            c.thousandths(UInt64(info.rttvar))
+            c.text(" cwnd:")
+            c.decimal(UInt64(info.cwnd))
             if info.ssthresh < TCPInfo.infiniteSSThresh {
-                out.write(" ssthresh:")
-                out.write(info.ssthresh)
+                c.text(" ssthresh:")
+                c.decimal(UInt64(info.ssthresh))
             }
-            out.write(" bytes_acked:")
-            out.write(info.bytesAcked)
-            out.write(" bytes_received:")
-            out.write(info.bytesReceived)
+            c.text(" bytes_acked:")
+            c.decimal(info.bytesAcked)
+            c.text(" bytes_received:")
+            c.decimal(info.bytesReceived)
             if info.totalRetransmits > 0 {
-                out.write(" retrans:")
-                out.write(info.retransmits)
-                out.write(byte: UInt8(ascii: "/"))
-                out.write(info.totalRetransmits)
+                c.text(" retrans:")
+                c.decimal(UInt64(info.retransmits))
+                c.byte(UInt8(ascii: "/"))
+                c.decimal(UInt64(info.totalRetransmits))
             }
-            out.write(" delivery_rate ")  // as ss prints it: a space, human units
-            out.writeBitRate(info.deliveryRate.bitsPerSecond)
-            out.write("bps")
+            c.text(" delivery_rate ")  // as ss prints it: a space, human units
+            c.bitRate(info.deliveryRate.bitsPerSecond)
+            c.text("bps")
         }
         if fields.contains(.memory), let m = r.memory {
-            out.write(" skmem:(r")
-            out.write(m.receiveAllocated)
-            out.write(",rb")
-            out.write(m.receiveBuffer)
-            out.write(",t")
-            out.write(m.sendAllocated)
-            out.write(",tb")
-            out.write(m.sendBuffer)
-            out.write(",f")
-            out.write(m.forwardAllocated)
-            out.write(",w")
-            out.write(m.sendQueued)
-            out.write(",o")
-            out.write(m.optionMemory)
-            out.write(",bl")
-            out.write(m.backlog)
-            out.write(",d")
-            out.write(m.drops)
-            out.write(byte: UInt8(ascii: ")"))
+            c.text(" skmem:(r")
+            c.decimal(UInt64(m.receiveAllocated))
+            c.text(",rb")
+            c.decimal(UInt64(m.receiveBuffer))
+            c.text(",t")
+            c.decimal(UInt64(m.sendAllocated))
+            c.text(",tb")
+            c.decimal(UInt64(m.sendBuffer))
+            c.text(",f")
+            c.decimal(UInt64(m.forwardAllocated))
+            c.text(",w")
+            c.decimal(UInt64(m.sendQueued))
+            c.text(",o")
+            c.decimal(UInt64(m.optionMemory))
+            c.text(",bl")
+            c.decimal(UInt64(m.backlog))
+            c.text(",d")
+            c.decimal(UInt64(m.drops))
+            c.byte(UInt8(ascii: ")"))
         }
-        out.write(byte: UInt8(ascii: "\n"))
+        c.byte(UInt8(ascii: "\n"))
     }
 
-    private func writeRight(_ value: UInt64, _ width: Int, _ out: inout TextWriter) {
-        var digits = 1
-        var v = value
-        while v >= 10 {
-            v /= 10
-            digits += 1
-        }
-        out.pad(width - digits)
-        out.write(value)
+    private static func writeRight(_ value: UInt64, _ width: Int, _ c: inout ByteCursor) {
+        c.pad(width - ByteCursor.digitCount(value))
+        c.decimal(value)
     }
 
-    /// `ss -n` style: `0.0.0.0:22`, `[::1]:80`, port 0 as `*`, a bound device as `%name`; with `star`, the
-    /// IPv6 unspecified address as `*`.
-    private mutating func writeAddress(_ e: Endpoint, interface: UInt32, star: Bool, _ out: inout TextWriter) {
-        switch e.address {
-        case .v4(let a): out.write(a)
+    /// `ss -n` style: `0.0.0.0`, `[::1]`; with `star`, the IPv6 unspecified address as `*`.
+    private static func writeHost(_ address: IPAddress, star: Bool, _ c: inout ByteCursor) {
+        switch address {
+        case .v4(let a): c.address(a)
         case .v6(let a) where star && a == .any:
-            out.write(byte: UInt8(ascii: "*"))
+            c.byte(UInt8(ascii: "*"))
         case .v6(let a):
-            out.write(byte: UInt8(ascii: "["))
-            out.write(a)
-            out.write(byte: UInt8(ascii: "]"))
+            c.byte(UInt8(ascii: "["))
+            c.address(a)
+            c.byte(UInt8(ascii: "]"))
         }
-        if interface != 0 {
-            out.write(byte: UInt8(ascii: "%"))
-            out.write(interfaceName(interface))
-        }
-        out.write(byte: UInt8(ascii: ":"))
-        if e.port == 0 {
-            out.write(byte: UInt8(ascii: "*"))
+    }
+
+    /// `:port`, port 0 as `:*` (a bound device's `%name` comes before it).
+    private static func writePort(_ port: UInt16, _ c: inout ByteCursor) {
+        c.byte(UInt8(ascii: ":"))
+        if port == 0 {
+            c.byte(UInt8(ascii: "*"))
         } else {
-            out.write(e.port)
+            c.decimal(UInt64(port))
         }
     }
 
@@ -236,109 +265,120 @@ public struct RecordFormatter {
     /// - Parameter owners: with ``Fields/processes``, where the owners are looked up: `process` is an
     ///   object `{"pid","comm","fd"}` for one owner, an array of them for several, absent for none.
     public func writeJSON(_ r: SocketRecord, owners: ProcessTable? = nil, into out: inout TextWriter) {
-        out.write("{\"proto\":\"")
-        out.write(r.proto == .tcp ? "tcp" : "udp")
-        out.write("\",\"family\":\"")
-        out.write(r.family == .inet ? "inet" : "inet6")
-        out.write("\",\"state\":\"")
-        out.write(r.state.name)
-        out.write("\",\"local_address\":\"")
-        out.write(r.local.address)
-        out.write("\",\"local_port\":")
-        out.write(r.local.port)
-        out.write(",\"remote_address\":\"")
-        out.write(r.remote.address)
-        out.write("\",\"remote_port\":")
-        out.write(r.remote.port)
-        out.write(",\"recv_q\":")
-        out.write(r.receiveQueue)
-        out.write(",\"send_q\":")
-        out.write(r.sendQueue)
-        out.write(",\"uid\":")
-        out.write(r.uid)
-        out.write(",\"inode\":")
-        out.write(r.inode)
-        out.write(",\"cookie\":")
-        out.write(r.cookie)
-        out.write(",\"interface\":")
-        out.write(r.interfaceIndex)
-        out.write(",\"timer\":{\"kind\":\"")
-        out.write(r.timer.kind.description)
-        out.write("\",\"expires_ms\":")
-        out.write(r.timer.expiresMilliseconds)
-        out.write(",\"retransmits\":")
-        out.write(r.timer.retransmits)
-        out.write(byte: UInt8(ascii: "}"))
-        if fields.contains(.tcpInfo), let i = r.tcpInfo {
-            out.write(",\"tcp_info\":{\"rtt_us\":")
-            out.write(i.rtt)
-            out.write(",\"rttvar_us\":")
-            out.write(i.rttvar)
-            out.write(",\"rto_us\":")
-            out.write(i.rto)
-            out.write(",\"cwnd\":")
-            out.write(i.cwnd)
-            out.write(",\"ssthresh\":")
-            if i.ssthresh < TCPInfo.infiniteSSThresh { out.write(i.ssthresh) } else { out.write("null") }
-            out.write(",\"snd_mss\":")
-            out.write(i.sendMSS)
-            out.write(",\"rcv_mss\":")
-            out.write(i.receiveMSS)
-            out.write(",\"unacked\":")
-            out.write(i.unacked)
-            out.write(",\"lost\":")
-            out.write(i.lost)
-            out.write(",\"retransmits\":")
-            out.write(i.retransmits)
-            out.write(",\"total_retransmits\":")
-            out.write(i.totalRetransmits)
-            out.write(",\"bytes_acked\":")
-            out.write(i.bytesAcked)
-            out.write(",\"bytes_received\":")
-            out.write(i.bytesReceived)
-            out.write(",\"delivery_rate_bps\":")
-            out.write(i.deliveryRate.bitsPerSecond)
-            out.write(byte: UInt8(ascii: "}"))
+        let info = fields.contains(.tcpInfo) ? r.tcpInfo : nil
+        let memory = fields.contains(.memory) ? r.memory : nil
+        let owned = fields.contains(.processes) && owners?.firstOwner(of: r.inode) != nil
+        // Bounded pieces formatted on the stack and appended at once: the base object with tcp_info (at most
+        // 421 + 360 bytes), then memory (209); the closing brace goes with the last piece unless owners follow.
+        out.append(maxCount: 1024) { c in
+            c.text("{\"proto\":\"")
+            c.text(r.proto == .tcp ? "tcp" as StaticString : "udp")
+            c.text("\",\"family\":\"")
+            c.text(r.family == .inet ? "inet" as StaticString : "inet6")
+            c.text("\",\"state\":\"")
+            if let name = r.state.staticName { c.text(name) } else { c.text(string: r.state.name) }
+            c.text("\",\"local_address\":\"")
+            c.address(r.local.address)
+            c.text("\",\"local_port\":")
+            c.decimal(UInt64(r.local.port))
+            c.text(",\"remote_address\":\"")
+            c.address(r.remote.address)
+            c.text("\",\"remote_port\":")
+            c.decimal(UInt64(r.remote.port))
+            c.text(",\"recv_q\":")
+            c.decimal(UInt64(r.receiveQueue))
+            c.text(",\"send_q\":")
+            c.decimal(UInt64(r.sendQueue))
+            c.text(",\"uid\":")
+            c.decimal(UInt64(r.uid))
+            c.text(",\"inode\":")
+            c.decimal(UInt64(r.inode))
+            c.text(",\"cookie\":")
+            c.decimal(r.cookie)
+            c.text(",\"interface\":")
+            c.decimal(UInt64(r.interfaceIndex))
+            c.text(",\"timer\":{\"kind\":\"")
+            c.text(r.timer.kind.staticDescription)
+            c.text("\",\"expires_ms\":")
+            c.decimal(UInt64(r.timer.expiresMilliseconds))
+            c.text(",\"retransmits\":")
+            c.decimal(UInt64(r.timer.retransmits))
+            c.byte(UInt8(ascii: "}"))
+            if let i = info {
+                c.text(",\"tcp_info\":{\"rtt_us\":")
+                c.decimal(UInt64(i.rtt))
+                c.text(",\"rttvar_us\":")
+                c.decimal(UInt64(i.rttvar))
+                c.text(",\"rto_us\":")
+                c.decimal(UInt64(i.rto))
+                c.text(",\"cwnd\":")
+                c.decimal(UInt64(i.cwnd))
+                c.text(",\"ssthresh\":")
+                if i.ssthresh < TCPInfo.infiniteSSThresh { c.decimal(UInt64(i.ssthresh)) } else { c.text("null") }
+                c.text(",\"snd_mss\":")
+                c.decimal(UInt64(i.sendMSS))
+                c.text(",\"rcv_mss\":")
+                c.decimal(UInt64(i.receiveMSS))
+                c.text(",\"unacked\":")
+                c.decimal(UInt64(i.unacked))
+                c.text(",\"lost\":")
+                c.decimal(UInt64(i.lost))
+                c.text(",\"retransmits\":")
+                c.decimal(UInt64(i.retransmits))
+                c.text(",\"total_retransmits\":")
+                c.decimal(UInt64(i.totalRetransmits))
+                c.text(",\"bytes_acked\":")
+                c.decimal(i.bytesAcked)
+                c.text(",\"bytes_received\":")
+                c.decimal(i.bytesReceived)
+                c.text(",\"delivery_rate_bps\":")
+                c.decimal(i.deliveryRate.bitsPerSecond)
+                c.byte(UInt8(ascii: "}"))
+            }
+            if memory == nil && !owned { c.text("}\n") }
         }
-        if fields.contains(.memory), let m = r.memory {
-            out.write(",\"memory\":{\"rmem_alloc\":")
-            out.write(m.receiveAllocated)
-            out.write(",\"rcvbuf\":")
-            out.write(m.receiveBuffer)
-            out.write(",\"wmem_alloc\":")
-            out.write(m.sendAllocated)
-            out.write(",\"sndbuf\":")
-            out.write(m.sendBuffer)
-            out.write(",\"fwd_alloc\":")
-            out.write(m.forwardAllocated)
-            out.write(",\"wmem_queued\":")
-            out.write(m.sendQueued)
-            out.write(",\"optmem\":")
-            out.write(m.optionMemory)
-            out.write(",\"backlog\":")
-            out.write(m.backlog)
-            out.write(",\"drops\":")
-            out.write(m.drops)
-            out.write(byte: UInt8(ascii: "}"))
+        if let m = memory {
+            out.append(maxCount: 512) { c in
+                c.text(",\"memory\":{\"rmem_alloc\":")
+                c.decimal(UInt64(m.receiveAllocated))
+                c.text(",\"rcvbuf\":")
+                c.decimal(UInt64(m.receiveBuffer))
+                c.text(",\"wmem_alloc\":")
+                c.decimal(UInt64(m.sendAllocated))
+                c.text(",\"sndbuf\":")
+                c.decimal(UInt64(m.sendBuffer))
+                c.text(",\"fwd_alloc\":")
+                c.decimal(UInt64(m.forwardAllocated))
+                c.text(",\"wmem_queued\":")
+                c.decimal(UInt64(m.sendQueued))
+                c.text(",\"optmem\":")
+                c.decimal(UInt64(m.optionMemory))
+                c.text(",\"backlog\":")
+                c.decimal(UInt64(m.backlog))
+                c.text(",\"drops\":")
+                c.decimal(UInt64(m.drops))
+                c.byte(UInt8(ascii: "}"))
+                if !owned { c.text("}\n") }
+            }
         }
-        if fields.contains(.processes), let owners, owners.firstOwner(of: r.inode) != nil {
+        if owned, let owners {
             let shared = owners.isShared(r.inode)
-            out.write(shared ? ",\"process\":[" : ",\"process\":")
+            out.write(shared ? ",\"process\":[" as StaticString : ",\"process\":")
             var separator = false
             owners.forEachOwner(of: r.inode) { owner in
                 if separator { out.write(byte: UInt8(ascii: ",")) }
                 separator = true
-                out.write("{\"pid\":")
+                out.write("{\"pid\":" as StaticString)
                 out.write(signed: Int64(owner.pid))
-                out.write(",\"comm\":")
+                out.write(",\"comm\":" as StaticString)
                 out.writeJSONString(owner.comm)
-                out.write(",\"fd\":")
+                out.write(",\"fd\":" as StaticString)
                 out.write(signed: Int64(owner.fd))
                 out.write(byte: UInt8(ascii: "}"))
             }
             if shared { out.write(byte: UInt8(ascii: "]")) }
+            out.write("}\n" as StaticString)
         }
-        out.write("}\n")
     }
 
     /// Writes the CSV header line: the names of the columns ``writeCSV(_:owners:into:)`` writes.
@@ -386,117 +426,130 @@ public struct RecordFormatter {
     /// in the same order.
     public func writeCSV(_ r: SocketRecord, owners: ProcessTable? = nil, into out: inout TextWriter) {
         let comma = UInt8(ascii: ",")
-        out.write(r.proto == .tcp ? "tcp," : "udp,")
-        out.write(r.family == .inet ? "inet," : "inet6,")
-        out.write(r.state.name)
-        out.write(byte: comma)
-        out.write(r.local.address)
-        out.write(byte: comma)
-        out.write(r.local.port)
-        out.write(byte: comma)
-        out.write(r.remote.address)
-        out.write(byte: comma)
-        out.write(r.remote.port)
-        out.write(byte: comma)
-        out.write(r.receiveQueue)
-        out.write(byte: comma)
-        out.write(r.sendQueue)
-        out.write(byte: comma)
-        out.write(r.uid)
-        out.write(byte: comma)
-        out.write(r.inode)
-        out.write(byte: comma)
-        out.write(r.cookie)
-        out.write(byte: comma)
-        out.write(r.interfaceIndex)
-        if fields.contains(.extended) {
-            out.write(byte: comma)
-            out.write(r.timer.kind.description)
-            out.write(byte: comma)
-            out.write(r.timer.expiresMilliseconds)
-            out.write(byte: comma)
-            out.write(r.timer.retransmits)
-        }
-        if fields.contains(.tcpInfo) {
-            if let i = r.tcpInfo {
-                // One call per value: an array literal here would allocate per record.
-                func field(_ value: UInt64) {
-                    out.write(byte: comma)
-                    out.write(value)
-                }
-                field(UInt64(i.rtt))
-                field(UInt64(i.rttvar))
-                field(UInt64(i.rto))
-                field(UInt64(i.cwnd))
-                if i.ssthresh < TCPInfo.infiniteSSThresh {
-                    field(UInt64(i.ssthresh))
+        let owned = fields.contains(.processes) && owners?.firstOwner(of: r.inode) != nil
+        // One bounded piece (at most ~550 bytes) as in writeJSON; the owners' names (any length) stay on the writer.
+        out.append(maxCount: 1024) { c in
+            c.text(r.proto == .tcp ? "tcp," as StaticString : "udp,")
+            c.text(r.family == .inet ? "inet," as StaticString : "inet6,")
+            if let name = r.state.staticName { c.text(name) } else { c.text(string: r.state.name) }
+            c.byte(comma)
+            c.address(r.local.address)
+            c.byte(comma)
+            c.decimal(UInt64(r.local.port))
+            c.byte(comma)
+            c.address(r.remote.address)
+            c.byte(comma)
+            c.decimal(UInt64(r.remote.port))
+            c.byte(comma)
+            c.decimal(UInt64(r.receiveQueue))
+            c.byte(comma)
+            c.decimal(UInt64(r.sendQueue))
+            c.byte(comma)
+            c.decimal(UInt64(r.uid))
+            c.byte(comma)
+            c.decimal(UInt64(r.inode))
+            c.byte(comma)
+            c.decimal(r.cookie)
+            c.byte(comma)
+            c.decimal(UInt64(r.interfaceIndex))
+            if fields.contains(.extended) {
+                c.byte(comma)
+                c.text(r.timer.kind.staticDescription)
+                c.byte(comma)
+                c.decimal(UInt64(r.timer.expiresMilliseconds))
+                c.byte(comma)
+                c.decimal(UInt64(r.timer.retransmits))
+            }
+            if fields.contains(.tcpInfo) {
+                if let i = r.tcpInfo {
+                    c.byte(comma)
+                    c.decimal(UInt64(i.rtt))
+                    c.byte(comma)
+                    c.decimal(UInt64(i.rttvar))
+                    c.byte(comma)
+                    c.decimal(UInt64(i.rto))
+                    c.byte(comma)
+                    c.decimal(UInt64(i.cwnd))
+                    c.byte(comma)
+                    // The kernel's "infinite" (not set yet): empty.
+                    if i.ssthresh < TCPInfo.infiniteSSThresh { c.decimal(UInt64(i.ssthresh)) }
+                    c.byte(comma)
+                    c.decimal(UInt64(i.sendMSS))
+                    c.byte(comma)
+                    c.decimal(UInt64(i.receiveMSS))
+                    c.byte(comma)
+                    c.decimal(UInt64(i.unacked))
+                    c.byte(comma)
+                    c.decimal(UInt64(i.lost))
+                    c.byte(comma)
+                    c.decimal(UInt64(i.retransmits))
+                    c.byte(comma)
+                    c.decimal(UInt64(i.totalRetransmits))
+                    c.byte(comma)
+                    c.decimal(i.bytesAcked)
+                    c.byte(comma)
+                    c.decimal(i.bytesReceived)
+                    c.byte(comma)
+                    c.decimal(i.deliveryRate.bitsPerSecond)
                 } else {
-                    out.write(byte: comma)  // the kernel's "infinite" (not set yet): empty
+                    c.pad(14, comma)
                 }
-                field(UInt64(i.sendMSS))
-                field(UInt64(i.receiveMSS))
-                field(UInt64(i.unacked))
-                field(UInt64(i.lost))
-                field(UInt64(i.retransmits))
-                field(UInt64(i.totalRetransmits))
-                field(i.bytesAcked)
-                field(i.bytesReceived)
-                field(i.deliveryRate.bitsPerSecond)
-            } else {
-                out.pad(14, with: comma)
             }
-        }
-        if fields.contains(.memory) {
-            if let m = r.memory {
-                func field(_ value: UInt32) {
-                    out.write(byte: comma)
-                    out.write(value)
-                }
-                field(m.receiveAllocated)
-                field(m.receiveBuffer)
-                field(m.sendAllocated)
-                field(m.sendBuffer)
-                field(m.forwardAllocated)
-                field(m.sendQueued)
-                field(m.optionMemory)
-                field(m.backlog)
-                field(m.drops)
-            } else {
-                out.pad(9, with: comma)
-            }
-        }
-        if fields.contains(.processes) {
-            if let owners, owners.firstOwner(of: r.inode) != nil {
-                out.write(byte: comma)
-                var separator = false
-                owners.forEachOwner(of: r.inode) { owner in
-                    if separator { out.write(byte: UInt8(ascii: ";")) }
-                    separator = true
-                    out.write(signed: Int64(owner.pid))
-                }
-                out.write(byte: comma)
-                if owners.isShared(r.inode) {
-                    var joined = ""
-                    owners.forEachOwner(of: r.inode) { owner in
-                        if !joined.isEmpty { joined += ";" }
-                        joined += owner.comm
-                    }
-                    out.writeCSVField(joined)
+            if fields.contains(.memory) {
+                if let m = r.memory {
+                    c.byte(comma)
+                    c.decimal(UInt64(m.receiveAllocated))
+                    c.byte(comma)
+                    c.decimal(UInt64(m.receiveBuffer))
+                    c.byte(comma)
+                    c.decimal(UInt64(m.sendAllocated))
+                    c.byte(comma)
+                    c.decimal(UInt64(m.sendBuffer))
+                    c.byte(comma)
+                    c.decimal(UInt64(m.forwardAllocated))
+                    c.byte(comma)
+                    c.decimal(UInt64(m.sendQueued))
+                    c.byte(comma)
+                    c.decimal(UInt64(m.optionMemory))
+                    c.byte(comma)
+                    c.decimal(UInt64(m.backlog))
+                    c.byte(comma)
+                    c.decimal(UInt64(m.drops))
                 } else {
-                    out.writeCSVField(owners.firstOwner(of: r.inode)!.comm)
+                    c.pad(9, comma)
                 }
-                out.write(byte: comma)
-                separator = false
-                owners.forEachOwner(of: r.inode) { owner in
-                    if separator { out.write(byte: UInt8(ascii: ";")) }
-                    separator = true
-                    out.write(signed: Int64(owner.fd))
-                }
-            } else {
-                out.pad(3, with: comma)
             }
+            if fields.contains(.processes) && !owned { c.pad(3, comma) }
+            if !owned { c.byte(UInt8(ascii: "\n")) }
         }
-        out.write(byte: UInt8(ascii: "\n"))
+        if owned, let owners {
+            out.write(byte: comma)
+            var separator = false
+            owners.forEachOwner(of: r.inode) { owner in
+                if separator { out.write(byte: UInt8(ascii: ";")) }
+                separator = true
+                out.write(signed: Int64(owner.pid))
+            }
+            out.write(byte: comma)
+            if owners.isShared(r.inode) {
+                var joined = ""
+                owners.forEachOwner(of: r.inode) { owner in
+                    if !joined.isEmpty { joined += ";" }
+                    joined += owner.comm
+                }
+                out.writeCSVField(joined)
+            } else {
+                out.writeCSVField(owners.firstOwner(of: r.inode)!.comm)
+            }
+            out.write(byte: comma)
+            separator = false
+            owners.forEachOwner(of: r.inode) { owner in
+                if separator { out.write(byte: UInt8(ascii: ";")) }
+                separator = true
+                out.write(signed: Int64(owner.fd))
+            }
+            out.write(byte: UInt8(ascii: "\n"))
+        }
     }
 }
 
@@ -510,6 +563,16 @@ extension TextWriter {
     /// Appends bits per second as `ss` does (its `sprint_bw`): below 1000 as is, else three significant
     /// digits (`%.3g`) and `k`, `M`, `G` or `T` (`8k`, `6.61G`, `124G`). No allocation.
     mutating func writeBitRate(_ bps: UInt64) {
+        append(maxCount: ByteCursor.maxBitRate) { $0.bitRate(bps) }
+    }
+}
+
+extension ByteCursor {
+    /// Longest ``bitRate(_:)``: `18446744T` (`UInt64.max` bits per second).
+    static let maxBitRate = 24
+
+    /// Bits per second as `ss` prints them (``TextWriter/writeBitRate(_:)``).
+    mutating func bitRate(_ bps: UInt64) {
         let value = Double(bps)
         let scaled: Double
         let unit: UInt8
@@ -522,7 +585,7 @@ extension TextWriter {
         } else if value >= 1e3 {
             (scaled, unit) = (value / 1e3, UInt8(ascii: "k"))
         } else {
-            write(bps)
+            decimal(bps)
             return
         }
         // Three significant digits: 1.23, 12.3, 123; rounding up a digit (9.996 -> 10.0) drops a decimal.
@@ -534,27 +597,26 @@ extension TextWriter {
             power /= 10
             digits = UInt64((scaled * Double(power)).rounded())
         }
-        write(digits / power)
+        decimal(digits / power)
         var fraction = digits % power
         if fraction != 0 {
             while fraction % 10 == 0 {  // %g drops trailing zeros
                 fraction /= 10
                 decimals -= 1
             }
-            write(byte: UInt8(ascii: "."))
-            if decimals == 2 && fraction < 10 { write(byte: UInt8(ascii: "0")) }
-            write(fraction)
+            byte(UInt8(ascii: "."))
+            if decimals == 2 && fraction < 10 { byte(UInt8(ascii: "0")) }
+            decimal(fraction)
         }
-        write(byte: unit)
+        byte(unit)
     }
 
-    /// Appends a number in lower-case hexadecimal without leading zeros (`ss`'s `%llx`).
-    fileprivate mutating func writeHex(_ value: UInt64) {
+    /// A number in lower-case hexadecimal without leading zeros (`ss`'s `%llx`).
+    mutating func hex(_ value: UInt64) {
         var shift = 60
         while shift > 0 && value >> UInt64(shift) == 0 { shift -= 4 }
         while shift >= 0 {
-            let nibble = UInt8(truncatingIfNeeded: value >> UInt64(shift)) & 0xF
-            write(byte: nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10)
+            byte(Self.hexDigit(UInt8(truncatingIfNeeded: value >> UInt64(shift)) & 0xF))
             shift -= 4
         }
     }

@@ -68,16 +68,6 @@ void cnl_sock_diag_close(struct mnl_socket *nl)
 		mnl_socket_close(nl);
 }
 
-uint32_t cnl_sock_diag_portid(const struct mnl_socket *nl)
-{
-	return mnl_socket_get_portid(nl);
-}
-
-int cnl_sock_diag_fd(const struct mnl_socket *nl)
-{
-	return mnl_socket_get_fd(nl);
-}
-
 static void fill_sockid(struct inet_diag_sockid *id, const struct cnl_inet_diag_request *req)
 {
 	memset(id, 0, sizeof(*id));

@@ -88,12 +88,6 @@ struct mnl_socket *cnl_sock_diag_open(void);
 /* Closes a socket from cnl_sock_diag_open. */
 void cnl_sock_diag_close(struct mnl_socket *nl);
 
-/* The port id the kernel gave the socket (replies carry it in nlmsg_pid). */
-uint32_t cnl_sock_diag_portid(const struct mnl_socket *nl);
-
-/* The file descriptor under the socket (for poll and tests). */
-int cnl_sock_diag_fd(const struct mnl_socket *nl);
-
 /*
  * Writes a dump request (netlink header, request struct, optional bytecode
  * attribute) into buf with sequence number seq.
@@ -156,7 +150,6 @@ enum {
 };
 
 /* Netlink alignment and type constants Swift cannot import as macros. */
-static inline uint32_t CNetlink_NLMSG_ALIGN(uint32_t len) { return NLMSG_ALIGN(len); }
 static inline uint32_t CNetlink_NLMSG_HDRLEN(void) { return NLMSG_HDRLEN; }
 static inline uint16_t CNetlink_SOCK_DIAG_BY_FAMILY(void) { return SOCK_DIAG_BY_FAMILY; }
 static inline uint16_t CNetlink_TCPDIAG_GETSOCK(void) { return TCPDIAG_GETSOCK; }

@@ -28,8 +28,11 @@ public struct KernelProgram: Hashable, Sendable {
     ///   `autobound` is the kernel's test (the port was not bound explicitly) narrowed, as `ss` narrows it, to
     ///   local ports inside `ephemeralPorts` (an accepted socket inherits its listener's port yet passes the
     ///   kernel's test); both parts run in the kernel.
+    /// The kernel's default `ip_local_port_range`.
+    public static let defaultEphemeralPorts: ClosedRange<UInt16> = 32768...60999
+
     public init(
-        _ filter: Filter?, baseStates: StateSet = .all, ephemeralPorts: ClosedRange<UInt16> = 32768...60999,
+        _ filter: Filter?, baseStates: StateSet = .all, ephemeralPorts: ClosedRange<UInt16> = defaultEphemeralPorts,
         resolveDevice: (String) -> UInt32? = { _ in nil }
     ) throws(FilterCompileError) {
         states = baseStates
@@ -133,7 +136,7 @@ struct BytecodeAssembler {
     let ephemeralPorts: ClosedRange<UInt16>
     private var ops: [Op] = []
 
-    init(ephemeralPorts: ClosedRange<UInt16> = 32768...60999) {
+    init(ephemeralPorts: ClosedRange<UInt16> = KernelProgram.defaultEphemeralPorts) {
         self.ephemeralPorts = ephemeralPorts
     }
     private var labels: [Int: Int] = [:]  // label -> op index it precedes

@@ -43,6 +43,9 @@ public struct ScanQuery: Hashable, Sendable {
     /// states narrow ``states``, exact ports go to the request id, the rest to bytecode, and only what the
     /// kernel cannot test is evaluated here on what it returned.
     public var filter: Filter?
+    /// The scanned namespace's `ip_local_port_range` when the caller has read it already, for a filter's
+    /// `autobound`; `nil` reads it when needed.
+    public var ephemeralPorts: ClosedRange<UInt16>?
 
     public init(
         protocols: ProtocolSet = .tcp, families: FamilySet = .all, states: StateSet = .all,
@@ -176,13 +179,7 @@ public final class Scanner {
         requestBuffer = .allocate(byteCount: Int(CNL_REQUEST_BUFFER_SIZE), alignment: 16)
         source = .netlink
         do {
-            let opened: UInt
-            if let namespace {
-                opened = try namespace.run { try Self.open() }
-            } else {
-                opened = try Self.open()
-            }
-            socket = OpaquePointer(bitPattern: opened)
+            _ = try openSocket()
         } catch let error as NetlinkError where allowProcFallback && error.isRefusal {
             source = .procfs
             procfsProtocols = .all
@@ -223,21 +220,22 @@ public final class Scanner {
     ///   what `body` throws (the rest of the dump is then drained).
     @discardableResult
     public func forEach(_ query: ScanQuery, _ body: (SocketRecord) throws -> Void) throws -> ScanStatistics {
-        try run(query, RecordSink.self, body)
+        try run(query, RecordSink.self) { _, record in try body(record) }
     }
 
-    /// ``forEach(_:_:)`` handing over what `sink` makes of each socket: the record, or only its state.
+    /// ``forEach(_:_:)`` handing over what `sink` makes of each socket (the record, or only its state) and
+    /// the protocol dumped.
     private func run<Sink: SocketSink>(
-        _ query: ScanQuery, _ sink: Sink.Type, _ body: (Sink.Item) throws -> Void
+        _ query: ScanQuery, _ sink: Sink.Type, _ body: (TransportProtocol, Sink.Item) throws -> Void
     ) throws -> ScanStatistics {
         var stats = ScanStatistics()
         let plan = try plan(query)
         guard let request = plan.request else { return stats }  // contradictory ports: nothing can match
         if query.protocols.contains(.tcp) {
-            try scan(.tcp, request, plan, &stats, sink, body)
+            try scan(.tcp, request, plan, &stats, sink) { try body(.tcp, $0) }
         }
         if query.protocols.contains(.udp) {
-            try scan(.udp, request, plan, &stats, sink, body)
+            try scan(.udp, request, plan, &stats, sink) { try body(.udp, $0) }
         }
         if stats.interrupted {
             onWarning?(
@@ -261,7 +259,7 @@ public final class Scanner {
     func plan(_ query: ScanQuery) throws -> Plan {
         guard let given = query.filter else { return Plan(request: query) }
         let filter = try resolved(given)  // device names looked up once, in the namespace
-        let program = try kernelProgram(for: filter, baseStates: query.states)
+        let program = try compile(filter, baseStates: query.states, ephemeralPorts: query.ephemeralPorts)
         var request = query
         request.filter = nil
         request.states = program.states
@@ -287,9 +285,17 @@ public final class Scanner {
     ///
     /// - Throws: ``FilterCompileError``.
     public func kernelProgram(for filter: Filter, baseStates: StateSet = .all) throws -> KernelProgram {
-        // The port range is read (in the namespace) only for `autobound`, the one condition that needs it.
-        let range = filter.expression.evaluableInUserSpace ? 32768...60999 : ephemeralPorts()
-        return try KernelProgram(resolved(filter), baseStates: baseStates, ephemeralPorts: range)
+        try compile(resolved(filter), baseStates: baseStates, ephemeralPorts: nil)
+    }
+
+    /// Compiles a filter whose devices are resolved. The port range is read (in the namespace) only for
+    /// `autobound`, the one condition that needs it, and only when the caller did not give it.
+    private func compile(
+        _ resolved: Filter, baseStates: StateSet, ephemeralPorts known: ClosedRange<UInt16>?
+    ) throws -> KernelProgram {
+        let range =
+            resolved.expression.evaluableInUserSpace ? KernelProgram.defaultEphemeralPorts : known ?? ephemeralPorts()
+        return try KernelProgram(resolved, baseStates: baseStates, ephemeralPorts: range)
     }
 
     /// The scanned namespace's `net.ipv4.ip_local_port_range` (the default 32768–60999 if unreadable).
@@ -298,7 +304,7 @@ public final class Scanner {
         let text = namespace.map { (try? $0.run(read)) ?? nil } ?? read()
         let words = (text ?? "").split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" })
         guard words.count == 2, let low = UInt16(words[0]), let high = UInt16(words[1]), low <= high else {
-            return 32768...60999
+            return KernelProgram.defaultEphemeralPorts
         }
         return low...high
     }
@@ -366,8 +372,19 @@ public final class Scanner {
     /// same checks as a full parse): no record is built.
     public func count(_ query: ScanQuery) throws -> StateCounts {
         var counts = StateCounts()
-        try run(query, StateSink.self) { counts.add($0) }
+        try run(query, StateSink.self) { _, state in counts.add(state) }
         return counts
+    }
+
+    /// Counts the sockets that match `query`, per state, TCP and UDP apart (unconnected UDP sockets are in
+    /// state close, which TCP has too): one scan, each message's state read without building a record.
+    public func countPerProtocol(_ query: ScanQuery) throws -> (tcp: StateCounts, udp: StateCounts) {
+        var tcp = StateCounts()
+        var udp = StateCounts()
+        try run(query, StateSink.self) { proto, state in
+            if proto == .tcp { tcp.add(state) } else { udp.add(state) }
+        }
+        return (tcp, udp)
     }
 
     private func scan<Sink: SocketSink>(

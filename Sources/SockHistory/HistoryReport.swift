@@ -64,7 +64,7 @@ public struct ReportRow: Hashable, Sendable {
 
     /// Sockets in the states without a table column of their own.
     public var otherStates: Double {
-        SampleStates.all.filter { !Sample.tableStates.contains($0) }.reduce(0) { $0 + self[$1] }
+        Sample.otherTableStates.reduce(0) { $0 + self[$1] }
     }
 
     init(_ sample: Sample) {

@@ -43,10 +43,7 @@ public enum SarColumn: Int, CaseIterable, Sendable {
 
 /// The TCP states a sample keeps a count of (kernel states 1…11), with their `ss` names.
 public enum SampleStates {
-    public static let all: [TCPState] = [
-        .established, .synSent, .synRecv, .finWait1, .finWait2, .timeWait, .close, .closeWait, .lastAck, .listen,
-        .closing,
-    ]
+    public static let all: [TCPState] = TCPState.allCases
 
     /// The database column of a state (`time_wait`).
     static func sqlName(_ state: TCPState) -> String { state.name.replacingOccurrences(of: "-", with: "_") }
@@ -99,13 +96,10 @@ public struct Sample: Hashable, Sendable {
         set { states[Int(state.rawValue & 0xF)] = newValue }
     }
 
-    /// TCP sockets in a state other than established, syn-sent, close-wait, time-wait and listen.
-    public var otherStates: Double {
-        SampleStates.all.filter { !Self.tableStates.contains($0) }.reduce(0) { $0 + self[$1] }
-    }
-
     /// The states with a column of their own in the table (the rest are summed in `other`).
     public static let tableStates: [TCPState] = [.established, .synSent, .closeWait, .timeWait, .listen]
+    /// The states the table sums in `other`.
+    public static let otherTableStates: [TCPState] = SampleStates.all.filter { !tableStates.contains($0) }
 }
 
 /// One destination of a full scan, as stored.

@@ -73,8 +73,6 @@ public final class SocketMetricsCollector {
     public let scanner: Scanner
     /// How many destinations to report; 0 skips the connection dump the port analysis needs.
     public let top: Int
-    /// Kernel dump requests sent by every collection so far.
-    public private(set) var totalDumpRequests = 0
 
     /// - Parameters:
     ///   - scanner: opened on the namespace to watch.
@@ -105,13 +103,7 @@ public final class SocketMetricsCollector {
         states.insert(PortExhaustion.boundInactive)
         var counts = snapshot.counts
         var stats = try scanner.forEach(ScanQuery(protocols: .all, families: .all, states: states)) { record in
-            if record.proto == .udp {
-                usage.addUDP(record)
-            } else if record.state == .listen || record.state == PortExhaustion.boundInactive || record.state == .close
-            {
-                // A TCP socket in state close here is bound but idle (reported for TCP_BOUND_INACTIVE).
-                usage.addBinding(record)
-            }
+            usage.addHolder(record)  // connections come with the port-range dump below
             if (1...11).contains(record.state.rawValue) {
                 counts[SocketSnapshot.slot(record.proto, record.family)].add(record.state)
             }
@@ -119,12 +111,7 @@ public final class SocketMetricsCollector {
         snapshot.counts = counts
         // A port bound explicitly before connect() is taken from every destination, as `sockscan ports`
         // counts it (the /proc path cannot tell such sockets apart and skips this).
-        do {
-            let bound = try scanner.forEach(PortExhaustion.explicitlyBoundQuery(range: settings.range)) {
-                usage.addBinding($0)
-            }
-            stats.requests += bound.requests
-        } catch let error as NetlinkError where error.errno == EOPNOTSUPP {}
+        stats.requests += try PortExhaustion.addExplicitBindings(scanner: scanner, range: settings.range, into: &usage)
         if top > 0 {
             let more = try scanner.forEach(PortExhaustion.connectionQuery(range: settings.range)) {
                 usage.add($0)
@@ -144,7 +131,6 @@ public final class SocketMetricsCollector {
         snapshot.capacity = usage.capacity
         snapshot.dumpRequests = stats.requests
         snapshot.source = scanner.source
-        totalDumpRequests += stats.requests
         snapshot.duration = Self.seconds(clock.now - start)
         return snapshot
     }

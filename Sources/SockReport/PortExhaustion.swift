@@ -27,9 +27,11 @@ public enum PortExhaustion {
     /// (`INET_DIAG_BC_AUTO` fails for a socket whose port was bound); TIME_WAIT sockets carry no bind flags and
     /// are not found this way.
     public static func explicitlyBoundQuery(range: PortRange) -> ScanQuery {
-        ScanQuery(
+        var query = ScanQuery(
             protocols: .tcp, families: .all, states: StateSet.connected.subtracting(StateSet(.timeWait)),
             filter: Filter(localPortFilter(range).expression && !.autobound))
+        query.ephemeralPorts = range.low...range.high  // already read: autobound needs no second read
+        return query
     }
 
     /// The connected TCP sockets on a port inside `range` (every state but listen and close, TIME_WAIT
@@ -72,13 +74,24 @@ public enum PortExhaustion {
         let settings = try settings ?? PortSettings.read(namespace: scanner.namespace)
         var usage = PortUsage(settings: settings, maxDestinations: maxDestinations)
         try scanner.forEach(bindingQuery(range: settings.range)) { usage.addBinding($0) }
-        do {
-            try scanner.forEach(explicitlyBoundQuery(range: settings.range)) { usage.addBinding($0) }
-        } catch let error as NetlinkError where error.errno == EOPNOTSUPP {
-            // The /proc path: `autobound` needs sock_diag.
-        }
+        try addExplicitBindings(scanner: scanner, range: settings.range, into: &usage)
         try scanner.forEach(connectionQuery(range: settings.range)) { usage.add($0) }
         try scanner.forEach(udpQuery(range: settings.range)) { usage.addUDP($0) }
         return usage.report(thresholds: thresholds)
+    }
+
+    /// Adds to `usage` the connected sockets whose port was bound explicitly (``explicitlyBoundQuery(range:)``).
+    ///
+    /// On the `/proc` path, which cannot tell them apart (`autobound` needs sock_diag), it adds nothing.
+    /// - Returns: the kernel requests made.
+    @discardableResult
+    public static func addExplicitBindings(scanner: Scanner, range: PortRange, into usage: inout PortUsage) throws
+        -> Int
+    {
+        do {
+            return try scanner.forEach(explicitlyBoundQuery(range: range)) { usage.addBinding($0) }.requests
+        } catch let error as NetlinkError where error.errno == EOPNOTSUPP {
+            return 0
+        }
     }
 }

@@ -115,7 +115,7 @@ public struct PortUsage: Sendable {
     /// Sockets of destinations past the `maxDestinations` cap.
     public private(set) var overflow = StateTally()
     /// Sockets of destinations past the cap.
-    public private(set) var overflowSockets = 0
+    public var overflowSockets: Int { overflow.total }
     /// Connected TCP sockets skipped because their local port is outside the range, reserved or bound.
     public private(set) var skippedConnections = 0
     /// The most destinations kept apart; further ones are tallied in ``overflow``.
@@ -168,7 +168,6 @@ public struct PortUsage: Sendable {
             destinations[key, default: DestinationTally()].add(record.state, aged: aged)
         } else {
             overflow.add(record.state)
-            overflowSockets += 1
         }
     }
 
@@ -183,6 +182,15 @@ public struct PortUsage: Sendable {
 
     /// Routes a record to ``addBinding(_:)``, ``addConnection(_:)`` or ``addUDP(_:)`` by protocol and state.
     public mutating func add(_ record: SocketRecord) {
+        if !addHolder(record) { addConnection(record) }
+    }
+
+    /// Records a socket that holds its port whatever the destination: UDP (``addUDP(_:)``), or a TCP listener
+    /// or bound-but-idle socket (``addBinding(_:)``).
+    ///
+    /// - Returns: `false` for a TCP connection, which it leaves alone.
+    @discardableResult
+    public mutating func addHolder(_ record: SocketRecord) -> Bool {
         if record.proto == .udp {
             addUDP(record)
         } else if record.state == .listen || record.state == PortExhaustion.boundInactive || record.state == .close {
@@ -190,9 +198,10 @@ public struct PortUsage: Sendable {
             // closed TCP socket is in no hash unless bind() put it in the bind hash. The kernel walks the
             // bind hash after the listeners and before the established hash.
             addBinding(record)
-        } else if record.state != .close {
-            addConnection(record)
+        } else {
+            return false
         }
+        return true
     }
 
     /// Ports every destination can use: range size - reserved in range - bound in range.

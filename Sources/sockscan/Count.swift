@@ -105,11 +105,8 @@ struct Count: ParsableCommand {
                 let named = query.filter?.expression.mentionsState == true
                 // Per protocol as well when both are counted: unconnected UDP sockets are in state close,
                 // which TCP has too.
-                var tcp = StateCounts()
-                var udp = StateCounts()
-                try scanner.forEach(query) { record in
-                    if record.proto == .tcp { tcp.add(record.state) } else { udp.add(record.state) }
-                }
+                // Only each message's state is read: no record is built.
+                let (tcp, udp) = try scanner.countPerProtocol(query)
                 let split = query.protocols == .all ? (tcp: tcp, udp: udp) : nil
                 write(tcp + udp, split: split, states: states, named: named, into: &out)
             }

@@ -6,11 +6,6 @@ import SockHistory
     import Glibc
 #endif
 
-extension TimeSpan: ExpressibleByArgument {
-    public init?(argument: String) { self.init(parsing: argument) }
-    public var defaultValueDescription: String { description }
-}
-
 /// Duration options parsed with a reason when the value is not one (`transform:` of an `@Option`).
 enum DurationArgument {
     static let units: [(suffix: String, milliseconds: Double)] = [

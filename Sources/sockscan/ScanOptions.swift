@@ -78,14 +78,7 @@ struct ScanOptions: ParsableArguments {
     }
 
     /// The filter words parsed, or `nil` when none were given.
-    func parsedFilter() throws -> Filter? {
-        guard !filter.isEmpty else { return nil }
-        do {
-            return try Filter(parsing: filter)
-        } catch {
-            throw ValidationError(error.description)
-        }
-    }
+    func parsedFilter() throws -> Filter? { try parseFilterWords(filter) }
 
     var protocols: ProtocolSet {
         var set: ProtocolSet = []
@@ -211,5 +204,16 @@ func runtime<T>(_ body: () throws -> T) throws -> T {
     } catch {
         Console.warn("sockscan: \(error)")
         throw ExitCode.failure
+    }
+}
+
+/// Filter words parsed as one `ss` expression, or `nil` when there are none; a bad one is a usage error with
+/// the caret under the offending word.
+func parseFilterWords(_ words: [String]) throws -> Filter? {
+    guard !words.isEmpty else { return nil }
+    do {
+        return try Filter(parsing: words)
+    } catch {
+        throw ValidationError(error.description)
     }
 }

@@ -58,14 +58,7 @@ struct Watch: ParsableCommand {
         try validateDevices(try parsedFilter(), netns: netns)
     }
 
-    func parsedFilter() throws -> Filter? {
-        guard !filter.isEmpty else { return nil }
-        do {
-            return try Filter(parsing: filter)
-        } catch {
-            throw ValidationError(error.description)
-        }
-    }
+    func parsedFilter() throws -> Filter? { try parseFilterWords(filter) }
 
     func run() throws {
         StopSignals.block()

@@ -1,4 +1,5 @@
 import CNetlink
+import SockScanTestSupport
 import Testing
 
 @testable import SockDiag

@@ -1,3 +1,4 @@
+import SockScanTestSupport
 import Testing
 
 @testable import SockDiag

@@ -9,57 +9,28 @@ typealias Sockscan = SockscanBinary
 
 /// `sockscan` running in the background (a recorder), output to files, every wait bounded.
 final class Background {
-    let child: SpawnedProcess
-    let outURL: URL
-    let errURL: URL
-    private var exit: (status: Int32, signaled: Bool)?
+    let process: BackgroundProcess
 
     init(_ arguments: [String]) throws {
-        let stem = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "sockscan-history-\(getpid())-\(UUID().uuidString)")
-        outURL = stem.appendingPathExtension("out")
-        errURL = stem.appendingPathExtension("err")
-        let out = open(outURL.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        let err = open(errURL.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        defer {
-            close(out)
-            close(err)
-        }
-        child = try SpawnedProcess(path: Sockscan.path, arguments: arguments, stdout: out, stderr: err)
+        process = try BackgroundProcess(Sockscan.path, arguments)
     }
 
-    deinit {
-        if isRunning {
-            kill(child.pid, SIGKILL)
-            _ = child.wait()
-        }
-        try? FileManager.default.removeItem(at: outURL)
-        try? FileManager.default.removeItem(at: errURL)
-    }
-
-    var pid: Int32 { child.pid }
-    var stderr: String { (try? String(contentsOf: errURL, encoding: .utf8)) ?? "" }
-    var stdout: String { (try? String(contentsOf: outURL, encoding: .utf8)) ?? "" }
-
+    var pid: Int32 { process.pid }
+    var stderr: String { process.stderr }
+    var stdout: String { process.stdout }
     /// Whether it still runs (reaps it when it has ended).
-    var isRunning: Bool {
-        if exit == nil { exit = child.poll() }
-        return exit == nil
-    }
+    var isRunning: Bool { process.isRunning }
 
     /// Sends `signal` (unless it has already ended) and waits (at most `timeout` s) for the exit.
     ///
     /// - Returns: the exit status, or 128 + the signal when a signal ended it.
+    /// - Throws: when it had to be killed after `timeout`.
     @discardableResult
     func stop(_ signal: Int32 = SIGTERM, timeout: Double = 10) throws -> Int32 {
-        if isRunning { kill(child.pid, signal) }
-        if exit == nil { exit = child.wait(timeout: timeout) }
-        guard let exit else {
-            kill(child.pid, SIGKILL)
-            self.exit = child.wait()
+        guard let status = process.stop(signal, grace: timeout) else {
             throw CommandError("sockscan did not stop within \(timeout) s of signal \(signal); stderr: \(stderr)")
         }
-        return exit.status
+        return status
     }
 }
 

@@ -149,9 +149,31 @@ enum {
 	CNL_TCPI_DELIVERY_RATE = 160,
 };
 
-/* Netlink alignment and type constants Swift cannot import as macros. */
-static inline uint32_t CNetlink_NLMSG_HDRLEN(void) { return NLMSG_HDRLEN; }
-static inline uint16_t CNetlink_SOCK_DIAG_BY_FAMILY(void) { return SOCK_DIAG_BY_FAMILY; }
-static inline uint16_t CNetlink_TCPDIAG_GETSOCK(void) { return TCPDIAG_GETSOCK; }
+/* Offsets of the struct inet_diag_msg fields SockDiag reads from a reply, and its size.
+ * cnetlink.c checks each against <linux/inet_diag.h> with _Static_assert, so a layout the
+ * parser does not expect fails the build instead of misreading replies. */
+enum {
+	CNL_MSG_FAMILY = 0,   /* idiag_family */
+	CNL_MSG_STATE = 1,    /* idiag_state */
+	CNL_MSG_TIMER = 2,    /* idiag_timer */
+	CNL_MSG_RETRANS = 3,  /* idiag_retrans */
+	CNL_MSG_SPORT = 4,    /* id.idiag_sport, big endian */
+	CNL_MSG_DPORT = 6,    /* id.idiag_dport, big endian */
+	CNL_MSG_SRC = 8,      /* id.idiag_src, 16 bytes (IPv4: the first 4) */
+	CNL_MSG_DST = 24,     /* id.idiag_dst */
+	CNL_MSG_IF = 40,      /* id.idiag_if */
+	CNL_MSG_COOKIE = 44,  /* id.idiag_cookie[0] (low word), [1] at +4 */
+	CNL_MSG_EXPIRES = 52, /* idiag_expires */
+	CNL_MSG_RQUEUE = 56,  /* idiag_rqueue */
+	CNL_MSG_WQUEUE = 60,  /* idiag_wqueue */
+	CNL_MSG_UID = 64,     /* idiag_uid */
+	CNL_MSG_INODE = 68,   /* idiag_inode */
+	CNL_MSG_SIZE = 72,    /* sizeof(struct inet_diag_msg) */
+};
+
+/* Netlink constants Swift cannot import as macros. */
+static inline uint32_t cnl_nlmsg_hdrlen(void) { return NLMSG_HDRLEN; }
+static inline uint16_t cnl_sock_diag_by_family(void) { return SOCK_DIAG_BY_FAMILY; }
+static inline uint16_t cnl_tcpdiag_getsock(void) { return TCPDIAG_GETSOCK; }
 
 #endif /* CNETLINK_H */

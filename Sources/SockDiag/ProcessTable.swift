@@ -256,14 +256,18 @@ extension Scanner {
     /// extensions), then one walk of `/proc/*/fd` resolves them.
     ///
     /// Sockets opened after the scan have no owner in the table; sockets closed meanwhile keep theirs.
-    /// - Throws: what ``forEach(_:_:)`` throws, or ``ProcNetError`` when `procRoot` cannot be read.
-    public func owners(of query: ScanQuery, procRoot: String = "/proc") throws -> ProcessTable {
+    /// - Throws: ``SockDiagError``.
+    public func owners(of query: ScanQuery, procRoot: String = "/proc") throws(SockDiagError) -> ProcessTable {
         var inodesQuery = query
         inodesQuery.extensions = []
         var inodes = Set<UInt32>()
-        try forEach(inodesQuery) { record in
-            if record.inode != 0 { inodes.insert(record.inode) }
+        do {
+            try forEach(inodesQuery) { record in
+                if record.inode != 0 { inodes.insert(record.inode) }
+            }
+            return try ProcessTable(resolving: inodes, procRoot: procRoot)
+        } catch {
+            throw SockDiagError.typed(error)
         }
-        return try ProcessTable(resolving: inodes, procRoot: procRoot)
     }
 }

@@ -1,3 +1,4 @@
+import Logging
 import SockDiag
 import SockReport
 
@@ -16,10 +17,13 @@ public final class Sampler {
     /// The per-state count's query: TCP, both families, every state, narrowed by the filter if any.
     public let query: ScanQuery
 
-    /// - Throws: what ``Scanner/init(namespace:tcpStrategy:allowProcFallback:onWarning:)`` throws.
-    public init(namespace: NetworkNamespace?, filter: Filter? = nil, onWarning: ((String) -> Void)? = nil) throws {
+    /// - Parameter logger: where the scanner's warnings go (a fallback to `/proc`).
+    /// - Throws: what ``Scanner/init(namespace:source:tcpStrategy:allowProcFallback:logger:)`` throws.
+    public init(
+        namespace: NetworkNamespace?, filter: Filter? = nil, logger: Logger = Logger(label: "sockscan.history")
+    ) throws {
         self.namespace = namespace
-        scanner = try Scanner(namespace: namespace, onWarning: onWarning)
+        scanner = try Scanner(namespace: namespace, logger: logger)
         query = ScanQuery(protocols: .tcp, families: .all, states: .all, filter: filter)
     }
 

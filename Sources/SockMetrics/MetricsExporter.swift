@@ -1,3 +1,4 @@
+import Logging
 import SockDiag
 
 /// One collection, rendered in both formats, so that every scrape that shares it only writes bytes.
@@ -25,14 +26,14 @@ public final class MetricsExporter: Sendable {
     ///   - top: destinations to expose utilization for; 0 none.
     ///   - maxAge: how long a collection is served again (`--cache`).
     ///   - version: the `version` label of `sockscan_build_info`.
-    ///   - onWarning: one-line warnings (a fallback to `/proc`).
-    /// - Throws: what ``Scanner/init(namespace:tcpStrategy:allowProcFallback:onWarning:)`` throws, or
+    ///   - logger: where the scanner's warnings go (a fallback to `/proc`).
+    /// - Throws: what ``Scanner/init(namespace:source:tcpStrategy:allowProcFallback:logger:)`` throws, or
     ///   ``CoalescerError``.
     public convenience init(
         namespace: NetworkNamespace?, top: Int, maxAge: Duration, version: String,
-        onWarning: (@Sendable (String) -> Void)? = nil
+        logger: Logger = Logger(label: "sockscan.metrics")
     ) throws {
-        let scanner = try Scanner(namespace: namespace, onWarning: onWarning)
+        let scanner = try Scanner(namespace: namespace, logger: logger)
         let collector = SocketMetricsCollector(scanner: scanner, top: top)
         try self.init(top: top, maxAge: maxAge, version: version) { try collector.collect() }
     }

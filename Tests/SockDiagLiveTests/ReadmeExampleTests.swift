@@ -23,7 +23,7 @@ struct ReadmeExampleTests {
         let range = Filter(.sport(.greaterOrEqual, 32768) && .sport(.lessOrEqual, 60999))
         let records = try scanner.records(ScanQuery(protocols: .tcp, filter: https))
         #expect(records.isEmpty)
-        #expect(try scanner.kernelProgram(for: range).explanation.contains("S_GE      sport >= 32768"))
+        #expect(try scanner.prepare(ScanQuery(filter: range)).explanation.contains("S_GE      sport >= 32768"))
 
         let listeners = ScanQuery(protocols: .tcp, states: StateSet(.listen))
         let owners = try scanner.owners(of: listeners)

@@ -1,0 +1,304 @@
+import Synchronization
+import SystemPackage
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+// The async face of Scanner: each call runs its dump on a thread of its own, so an actor or a task awaiting it
+// never blocks a thread of the Swift Concurrency pool (a dump blocks in recvmsg), and cancelling the task
+// stops the dump and closes its netlink socket (the next scan opens a new one).
+extension Scanner {
+    /// Counts the sockets that match `query`, per state, on a thread of its own.
+    ///
+    /// - Throws: ``SockDiagError``, or `CancellationError` when the task was cancelled (the dump stops).
+    public func count(_ query: ScanQuery) async throws -> StateCounts {
+        try await runCancellable { cancelled in
+            let scan = try self.prepare(query)
+            var counts = StateCounts()
+            _ = try self.run(scan, StateSink.self) { _, state in
+                if cancelled.isSet { throw CancellationError() }
+                counts.add(state)
+            }
+            return counts
+        }
+    }
+
+    /// Returns every socket that matches `query`, read on a thread of its own.
+    ///
+    /// - Throws: ``SockDiagError``, or `CancellationError` when the task was cancelled (the dump stops).
+    public func records(_ query: ScanQuery) async throws -> [SocketRecord] {
+        try await runCancellable { cancelled in
+            var records: [SocketRecord] = []
+            try self.forEach(query) { record in
+                if cancelled.isSet { throw CancellationError() }
+                records.append(record)
+            }
+            return records
+        }
+    }
+
+    /// The sockets that match `query`, as an asynchronous sequence.
+    ///
+    /// Iterating starts the dump on a thread of its own, which hands records over in small batches and waits
+    /// while the consumer is behind (the kernel waits too: nothing piles up). Leaving the loop early, or
+    /// cancelling the task, stops the dump and closes its socket.
+    ///
+    /// ```swift
+    /// for try await socket in scanner.sockets(ScanQuery(states: StateSet(.timeWait))) {
+    ///     print(socket.remote)
+    /// }
+    /// ```
+    public func sockets(_ query: ScanQuery) -> SocketSequence {
+        SocketSequence(scanner: self, query: query)
+    }
+
+    /// Runs `work` on a new thread, with a flag that task cancellation sets.
+    private func runCancellable<T: Sendable>(
+        _ work: @escaping @Sendable (CancellationFlag) throws -> T
+    ) async throws -> T {
+        let cancelled = CancellationFlag()
+        return try await withTaskCancellationHandler {
+            try Task.checkCancellation()
+            return try await DedicatedThread.run { try work(cancelled) }
+        } onCancel: {
+            cancelled.set()
+        }
+    }
+}
+
+/// The sockets of one query, streamed from a dump running on a thread of its own (``Scanner/sockets(_:)``).
+public struct SocketSequence: AsyncSequence, Sendable {
+    public typealias Element = SocketRecord
+    public typealias Failure = any Error
+
+    let scanner: Scanner
+    let query: ScanQuery
+
+    /// An iterator; the dump starts at its first ``AsyncIterator/next()``.
+    public func makeAsyncIterator() -> AsyncIterator {
+        AsyncIterator(consumer: SocketChannel.Consumer(scanner: scanner, query: query))
+    }
+
+    /// Iterates one dump. Dropping it before the end stops the dump.
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        let consumer: SocketChannel.Consumer
+        private var batch: [SocketRecord] = []
+        private var index = 0
+
+        init(consumer: SocketChannel.Consumer) { self.consumer = consumer }
+
+        /// The next socket, `nil` after the last.
+        ///
+        /// - Throws: ``SockDiagError`` from the dump, or `CancellationError` when the task was cancelled.
+        public mutating func next() async throws -> SocketRecord? {
+            if index < batch.count {
+                index += 1
+                return batch[index - 1]
+            }
+            guard let next = try await consumer.nextBatch(), !next.isEmpty else { return nil }
+            batch = next
+            index = 1
+            return next[0]
+        }
+    }
+}
+
+/// A bounded hand-over of record batches from a dump thread to one asynchronous consumer.
+///
+/// The producer blocks (on a condition variable, on its own thread) while `capacity` batches wait; the consumer
+/// suspends (a continuation) while none do. Cancelling wakes both: the producer's next ``send(_:)`` throws
+/// `CancellationError`, which stops the dump.
+final class SocketChannel: @unchecked Sendable {
+    /// Records per batch.
+    static let batchSize = 256
+    /// Batches that may wait for the consumer.
+    static let capacity = 4
+
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let space = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private var queue: [[SocketRecord]] = []
+    private var waiter: CheckedContinuation<[SocketRecord]?, any Error>?
+    private var end: Result<Void, any Error>?
+    private var cancelled = false
+
+    init() {
+        pthread_mutex_init(mutex, nil)
+        pthread_cond_init(space, nil)
+    }
+
+    deinit {
+        pthread_cond_destroy(space)
+        pthread_mutex_destroy(mutex)
+        space.deallocate()
+        mutex.deallocate()
+    }
+
+    /// Hands a batch over, waiting while the queue is full.
+    ///
+    /// - Throws: `CancellationError` once the consumer has gone or was cancelled.
+    func send(_ batch: [SocketRecord]) throws {
+        pthread_mutex_lock(mutex)
+        while queue.count >= Self.capacity && !cancelled { pthread_cond_wait(space, mutex) }
+        if cancelled {
+            pthread_mutex_unlock(mutex)
+            throw CancellationError()
+        }
+        if let waiter {
+            self.waiter = nil
+            pthread_mutex_unlock(mutex)
+            waiter.resume(returning: batch)
+        } else {
+            queue.append(batch)
+            pthread_mutex_unlock(mutex)
+        }
+    }
+
+    /// Ends the stream: after the queued batches, the consumer sees the end or the error.
+    func finish(_ result: Result<Void, any Error>) {
+        pthread_mutex_lock(mutex)
+        end = result
+        let waiter = queue.isEmpty ? self.waiter : nil
+        if waiter != nil { self.waiter = nil }
+        pthread_mutex_unlock(mutex)
+        waiter?.resume(with: result.map { nil })
+    }
+
+    /// Stops the stream: the producer's next send throws, a waiting consumer gets `CancellationError`.
+    func cancel() {
+        pthread_mutex_lock(mutex)
+        cancelled = true
+        let waiter = self.waiter
+        self.waiter = nil
+        pthread_cond_broadcast(space)
+        pthread_mutex_unlock(mutex)
+        waiter?.resume(throwing: CancellationError())
+    }
+
+    /// The next batch, `nil` at the end.
+    func receive() async throws -> [SocketRecord]? {
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation {
+                (continuation: CheckedContinuation<[SocketRecord]?, any Error>) in
+                pthread_mutex_lock(mutex)
+                if cancelled {
+                    pthread_mutex_unlock(mutex)
+                    continuation.resume(throwing: CancellationError())
+                } else if !queue.isEmpty {
+                    let batch = queue.removeFirst()
+                    pthread_cond_signal(space)
+                    pthread_mutex_unlock(mutex)
+                    continuation.resume(returning: batch)
+                } else if let end {
+                    pthread_mutex_unlock(mutex)
+                    continuation.resume(with: end.map { nil })
+                } else {
+                    waiter = continuation
+                    pthread_mutex_unlock(mutex)
+                }
+            }
+        } onCancel: {
+            cancel()
+        }
+    }
+
+    /// The consuming side: starts the dump on first use and stops it when dropped.
+    final class Consumer: @unchecked Sendable {
+        private let channel = SocketChannel()
+        private let scanner: Scanner
+        private let query: ScanQuery
+        private var started = false
+
+        init(scanner: Scanner, query: ScanQuery) {
+            self.scanner = scanner
+            self.query = query
+        }
+
+        deinit { channel.cancel() }
+
+        /// The next batch, `nil` at the end; the first call starts the dump.
+        func nextBatch() async throws -> [SocketRecord]? {
+            if !started {
+                started = true
+                try start()
+            }
+            return try await channel.receive()
+        }
+
+        private func start() throws {
+            let channel = self.channel
+            let scanner = self.scanner
+            let query = self.query
+            try DedicatedThread.start {
+                do {
+                    var batch: [SocketRecord] = []
+                    batch.reserveCapacity(SocketChannel.batchSize)
+                    try scanner.forEach(query) { record in
+                        batch.append(record)
+                        if batch.count == SocketChannel.batchSize {
+                            try channel.send(batch)
+                            batch = []
+                            batch.reserveCapacity(SocketChannel.batchSize)
+                        }
+                    }
+                    if !batch.isEmpty { try channel.send(batch) }
+                    channel.finish(.success(()))
+                } catch {
+                    channel.finish(.failure(error))
+                }
+            }
+        }
+    }
+}
+
+/// A flag set once, from any thread.
+final class CancellationFlag: Sendable {
+    private let flag = Atomic(false)
+
+    /// Whether it was set.
+    var isSet: Bool { flag.load(ordering: .relaxed) }
+
+    /// Sets it.
+    func set() { flag.store(true, ordering: .relaxed) }
+}
+
+/// Threads of our own for work that blocks (a dump in recvmsg, a namespace's setns): never a thread of the
+/// Swift Concurrency pool.
+enum DedicatedThread {
+    /// Runs `work` on a new detached thread.
+    ///
+    /// - Throws: ``SockDiagError/unsupported(_:)`` when no thread can be started.
+    static func start(_ work: @escaping @Sendable () -> Void) throws {
+        final class Box {
+            let work: @Sendable () -> Void
+            init(_ work: @escaping @Sendable () -> Void) { self.work = work }
+        }
+        let context = Unmanaged.passRetained(Box(work)).toOpaque()
+        var attributes = pthread_attr_t()
+        pthread_attr_init(&attributes)
+        pthread_attr_setdetachstate(&attributes, Int32(PTHREAD_CREATE_DETACHED))
+        defer { pthread_attr_destroy(&attributes) }
+        var thread = pthread_t()
+        let rc = pthread_create(
+            &thread, &attributes,
+            { raw in
+                Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue().work()
+                return nil
+            }, context)
+        if rc != 0 {
+            Unmanaged<Box>.fromOpaque(context).release()
+            throw SockDiagError.unsupported("cannot start a thread for the scan: \(Errno(rawValue: rc))")
+        }
+    }
+
+    /// Runs `work` on a new thread and returns its result to the awaiting task.
+    static func run<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            do {
+                try start { continuation.resume(with: Result { try work() }) }
+            } catch {
+                continuation.resume(throwing: error)
+            }
+        }
+    }
+}

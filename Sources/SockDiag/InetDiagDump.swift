@@ -248,7 +248,7 @@ import SystemPackage
     ///   - bytes: the datagram bytes as the kernel sent them.
     ///   - sequence: the sequence number every message must carry.
     ///   - portID: the port id messages must carry (0 in a message is accepted).
-    /// - Throws: as ``Scanner/forEach(_:_:)`` does: the errno of `NLMSG_ERROR` or `NLMSG_DONE` as
+    /// - Throws: as `forEach(_:_:)` does: the errno of `NLMSG_ERROR` or `NLMSG_DONE` as
     ///   ``NetlinkError``, a bad length as ``DumpParseError``.
     @_spi(Benchmarks) public static func parse(
         _ bytes: UnsafeRawBufferPointer, sequence: UInt32, portID: UInt32 = 0, proto: TransportProtocol = .tcp,

@@ -106,11 +106,3 @@ public struct ScanStatistics: Hashable, Sendable {
     /// Nothing done yet.
     public init() {}
 }
-
-/// Streams sockets from the kernel through NETLINK_SOCK_DIAG, filtering inside the kernel.
-///
-/// One scanner owns one netlink socket and one 32 KiB receive buffer, reused by every scan. It is not
-/// for concurrent use: give each thread its own, or serialise. Streaming with ``forEach(_:_:)`` allocates
-/// nothing per socket.
-///
-/// The corresponding kernel requests are `SOCK_DIAG_BY_FAMILY` with `inet_diag_req_v2`, and, for TCP over

@@ -13,15 +13,24 @@ extension Scanner {
     ///
     /// - Throws: ``SockDiagError``, or `CancellationError` when the task was cancelled (the dump stops).
     public func count(_ query: ScanQuery) async throws -> StateCounts {
-        try await runCancellable { cancelled in
-            let scan = try self.prepare(query)
-            var counts = StateCounts()
-            _ = try self.run(scan, StateSink.self) { _, state in
-                if cancelled.isSet { throw CancellationError() }
-                counts.add(state)
-            }
-            return counts
+        try await runCancellable { cancelled in try self.count(self.prepare(query), cancelled) }
+    }
+
+    /// Counts the sockets that match a prepared scan, per state, on a thread of its own.
+    ///
+    /// - Throws: ``SockDiagError``, or `CancellationError` when the task was cancelled (the dump stops).
+    public func count(_ scan: PreparedScan) async throws -> StateCounts {
+        try await runCancellable { cancelled in try self.count(scan, cancelled) }
+    }
+
+    /// Counts on the calling thread, stopping when `cancelled` is set.
+    private func count(_ scan: PreparedScan, _ cancelled: CancellationFlag) throws -> StateCounts {
+        var counts = StateCounts()
+        _ = try self.run(scan, StateSink.self) { _, state in
+            if cancelled.isSet { throw CancellationError() }
+            counts.add(state)
         }
+        return counts
     }
 
     /// Returns every socket that matches `query`, read on a thread of its own.
@@ -50,7 +59,12 @@ extension Scanner {
     /// }
     /// ```
     public func sockets(_ query: ScanQuery) -> SocketSequence {
-        SocketSequence(scanner: self, query: query)
+        SocketSequence(scanner: self, scan: .query(query))
+    }
+
+    /// The sockets that match a prepared scan, as an asynchronous sequence (see `sockets(_:)`).
+    public func sockets(_ scan: PreparedScan) -> SocketSequence {
+        SocketSequence(scanner: self, scan: .prepared(scan))
     }
 
     /// Runs `work` on a new thread, with a flag that task cancellation sets.
@@ -67,17 +81,23 @@ extension Scanner {
     }
 }
 
-/// The sockets of one query, streamed from a dump running on a thread of its own (``Scanner/sockets(_:)``).
+/// The sockets of one query, streamed from a dump running on a thread of its own (`sockets(_:)`).
 public struct SocketSequence: AsyncSequence, Sendable {
     public typealias Element = SocketRecord
     public typealias Failure = any Error
 
+    /// What to scan: a query (prepared on the dump's thread) or a prepared scan.
+    enum Scan: Sendable {
+        case query(ScanQuery)
+        case prepared(PreparedScan)
+    }
+
     let scanner: Scanner
-    let query: ScanQuery
+    let scan: Scan
 
     /// An iterator; the dump starts at its first ``AsyncIterator/next()``.
     public func makeAsyncIterator() -> AsyncIterator {
-        AsyncIterator(consumer: SocketChannel.Consumer(scanner: scanner, query: query))
+        AsyncIterator(consumer: SocketChannel.Consumer(scanner: scanner, scan: scan))
     }
 
     /// Iterates one dump. Dropping it before the end stops the dump.
@@ -206,12 +226,12 @@ final class SocketChannel: @unchecked Sendable {
     final class Consumer: @unchecked Sendable {
         private let channel = SocketChannel()
         private let scanner: Scanner
-        private let query: ScanQuery
+        private let scan: SocketSequence.Scan
         private var started = false
 
-        init(scanner: Scanner, query: ScanQuery) {
+        init(scanner: Scanner, scan: SocketSequence.Scan) {
             self.scanner = scanner
-            self.query = query
+            self.scan = scan
         }
 
         deinit { channel.cancel() }
@@ -228,12 +248,17 @@ final class SocketChannel: @unchecked Sendable {
         private func start() throws {
             let channel = self.channel
             let scanner = self.scanner
-            let query = self.query
+            let scan = self.scan
             try DedicatedThread.start {
                 do {
+                    let prepared: PreparedScan
+                    switch scan {
+                    case .query(let query): prepared = try scanner.prepare(query)
+                    case .prepared(let given): prepared = given
+                    }
                     var batch: [SocketRecord] = []
                     batch.reserveCapacity(SocketChannel.batchSize)
-                    try scanner.forEach(query) { record in
+                    try scanner.forEach(prepared) { record in
                         batch.append(record)
                         if batch.count == SocketChannel.batchSize {
                             try channel.send(batch)

@@ -12,8 +12,8 @@ import SystemPackage
 /// One scanner owns one netlink socket and one 32 KiB receive buffer, reused by every scan. Scans on one
 /// scanner run one at a time: a scan started while another runs waits for it (so a scanner may be shared
 /// between threads), and a scan started from inside another scan's closure on the same thread fails with
-/// ``SockDiagError/invalidQuery(_:)`` instead of deadlocking. Streaming with ``forEach(_:_:)`` allocates
-/// nothing per socket; the `async` methods (``count(_:)-(ScanQuery)``, ``sockets(_:)``) run the dump on a
+/// ``SockDiagError/invalidQuery(_:)`` instead of deadlocking. Streaming with `forEach(_:_:)` allocates
+/// nothing per socket; the `async` methods (`count(_:)`, `sockets(_:)`) run the dump on a
 /// thread of their own, never on a Swift Concurrency pool thread.
 ///
 /// Every query goes through ``prepare(_:)``, which works out once what the kernel is asked and what is left
@@ -199,7 +199,7 @@ public final class Scanner: @unchecked Sendable {
         }
     }
 
-    /// ``forEach(_:_:)-(PreparedScan,_)`` handing over what `sink` makes of each socket (the record, or only
+    /// `forEach(_:_:)` handing over what `sink` makes of each socket (the record, or only
     /// its state) and the protocol dumped, holding the scan lock throughout.
     func run<Sink: SocketSink>(
         _ scan: PreparedScan, _ sink: Sink.Type, _ body: (TransportProtocol, Sink.Item) throws -> Void
@@ -510,7 +510,7 @@ protocol SocketSink {
     static func item(_ record: SocketRecord) -> Item
 }
 
-/// Whole records (``Scanner/forEach(_:_:)-(ScanQuery,_)``).
+/// Whole records (`forEach(_:_:)`).
 enum RecordSink: SocketSink {
     @inline(__always)
     static func parse(
@@ -522,7 +522,7 @@ enum RecordSink: SocketSink {
     static func item(_ record: SocketRecord) -> SocketRecord { record }
 }
 
-/// States only (``Scanner/count(_:)-(ScanQuery)``).
+/// States only (`count(_:)`).
 enum StateSink: SocketSink {
     @inline(__always)
     static func parse(

@@ -11,6 +11,7 @@ public struct SocketProcess: Hashable, Sendable, CustomStringConvertible {
     /// The file descriptor in that process.
     public var fd: Int32
 
+    /// A process `pid` named `comm` holding the socket as descriptor `fd`.
     public init(pid: Int32, comm: String, fd: Int32) {
         self.pid = pid
         self.comm = comm
@@ -52,6 +53,7 @@ public struct ProcessTable: Sendable {
         /// Descriptors that pointed at a socket asked for.
         public var matches = 0
 
+        /// Nothing walked yet.
         public init() {}
     }
 

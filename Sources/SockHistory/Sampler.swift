@@ -14,8 +14,9 @@ import SockReport
 public final class Sampler {
     public let namespace: NetworkNamespace?
     public let scanner: Scanner
-    /// The per-state count's query: TCP, both families, every state, narrowed by the filter if any.
-    public let query: ScanQuery
+    /// The per-state count's query: TCP, both families, every state, narrowed by the filter if any; prepared
+    /// once (devices resolved, the kernel program compiled) for every sample.
+    public let query: PreparedScan
 
     /// - Parameter logger: where the scanner's warnings go (a fallback to `/proc`).
     /// - Throws: what ``Scanner/init(namespace:source:tcpStrategy:allowProcFallback:logger:)`` throws.
@@ -24,7 +25,7 @@ public final class Sampler {
     ) throws {
         self.namespace = namespace
         scanner = try Scanner(namespace: namespace, logger: logger)
-        query = ScanQuery(protocols: .tcp, families: .all, states: .all, filter: filter)
+        query = try scanner.prepare(ScanQuery(protocols: .tcp, families: .all, states: .all, filter: filter))
     }
 
     /// Reads sockstat and counts TCP sockets per state (one kernel pass for both families).

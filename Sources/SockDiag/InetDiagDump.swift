@@ -85,12 +85,19 @@ import SystemPackage
             }
             let body = UnsafeRawBufferPointer(rebasing: payload[(at + 4)..<(at + length)])
             switch Int(type) {
-            case Int(INET_DIAG_INFO) where proto == .tcp:
+            case Int(INET_DIAG_INFO) where record.proto == .tcp:
                 record.tcpInfo = parseTCPInfo(body)
             case Int(INET_DIAG_SKMEMINFO):
                 record.memory = parseMemory(body)
             case Int(INET_DIAG_SKV6ONLY) where body.count >= 1:
                 record.v6Only = body[0] != 0
+            case Int(INET_DIAG_PROTOCOL) where body.count >= 1:
+                // Sent with destroy events (the request's protocol is not known there).
+                switch body[0] {
+                case TransportProtocol.tcp.rawValue: record.proto = .tcp
+                case TransportProtocol.udp.rawValue: record.proto = .udp
+                default: return nil  // another protocol (SCTP, raw): not ours
+                }
             default:
                 break
             }

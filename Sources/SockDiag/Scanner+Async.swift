@@ -97,139 +97,17 @@ public struct SocketSequence: AsyncSequence, Sendable {
 
     /// An iterator; the dump starts at its first ``AsyncIterator/next()``.
     public func makeAsyncIterator() -> AsyncIterator {
-        AsyncIterator(consumer: SocketChannel.Consumer(scanner: scanner, scan: scan))
-    }
-
-    /// Iterates one dump. Dropping it before the end stops the dump.
-    public struct AsyncIterator: AsyncIteratorProtocol {
-        let consumer: SocketChannel.Consumer
-        private var batch: [SocketRecord] = []
-        private var index = 0
-
-        init(consumer: SocketChannel.Consumer) { self.consumer = consumer }
-
-        /// The next socket, `nil` after the last.
-        ///
-        /// - Throws: ``SockDiagError`` from the dump, or `CancellationError` when the task was cancelled.
-        public mutating func next() async throws -> SocketRecord? {
-            if index < batch.count {
-                index += 1
-                return batch[index - 1]
-            }
-            guard let next = try await consumer.nextBatch(), !next.isEmpty else { return nil }
-            batch = next
-            index = 1
-            return next[0]
-        }
-    }
-}
-
-/// A bounded hand-over of record batches from a dump thread to one asynchronous consumer.
-///
-/// The producer blocks (on a condition variable, on its own thread) while `capacity` batches wait; the consumer
-/// suspends (a continuation) while none do. Cancelling wakes both: the producer's next ``send(_:)`` throws
-/// `CancellationError`, which stops the dump.
-final class SocketChannel: @unchecked Sendable {
-    /// Records per batch.
-    static let batchSize = 256
-    /// Batches that may wait for the consumer.
-    static let capacity = 4
-
-    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    private let space = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
-    private var queue: [[SocketRecord]] = []
-    private var waiter: CheckedContinuation<[SocketRecord]?, any Error>?
-    private var end: Result<Void, any Error>?
-    private var cancelled = false
-
-    init() {
-        pthread_mutex_init(mutex, nil)
-        pthread_cond_init(space, nil)
-    }
-
-    deinit {
-        pthread_cond_destroy(space)
-        pthread_mutex_destroy(mutex)
-        space.deallocate()
-        mutex.deallocate()
-    }
-
-    /// Hands a batch over, waiting while the queue is full.
-    ///
-    /// - Throws: `CancellationError` once the consumer has gone or was cancelled.
-    func send(_ batch: [SocketRecord]) throws {
-        pthread_mutex_lock(mutex)
-        while queue.count >= Self.capacity && !cancelled { pthread_cond_wait(space, mutex) }
-        if cancelled {
-            pthread_mutex_unlock(mutex)
-            throw CancellationError()
-        }
-        if let waiter {
-            self.waiter = nil
-            pthread_mutex_unlock(mutex)
-            waiter.resume(returning: batch)
-        } else {
-            queue.append(batch)
-            pthread_mutex_unlock(mutex)
-        }
-    }
-
-    /// Ends the stream: after the queued batches, the consumer sees the end or the error.
-    func finish(_ result: Result<Void, any Error>) {
-        pthread_mutex_lock(mutex)
-        end = result
-        let waiter = queue.isEmpty ? self.waiter : nil
-        if waiter != nil { self.waiter = nil }
-        pthread_mutex_unlock(mutex)
-        waiter?.resume(with: result.map { nil })
-    }
-
-    /// Stops the stream: the producer's next send throws, a waiting consumer gets `CancellationError`.
-    func cancel() {
-        pthread_mutex_lock(mutex)
-        cancelled = true
-        let waiter = self.waiter
-        self.waiter = nil
-        pthread_cond_broadcast(space)
-        pthread_mutex_unlock(mutex)
-        waiter?.resume(throwing: CancellationError())
-    }
-
-    /// The next batch, `nil` at the end.
-    func receive() async throws -> [SocketRecord]? {
-        try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation {
-                (continuation: CheckedContinuation<[SocketRecord]?, any Error>) in
-                pthread_mutex_lock(mutex)
-                if cancelled {
-                    pthread_mutex_unlock(mutex)
-                    continuation.resume(throwing: CancellationError())
-                } else if !queue.isEmpty {
-                    let batch = queue.removeFirst()
-                    pthread_cond_signal(space)
-                    pthread_mutex_unlock(mutex)
-                    continuation.resume(returning: batch)
-                } else if let end {
-                    pthread_mutex_unlock(mutex)
-                    continuation.resume(with: end.map { nil })
-                } else {
-                    waiter = continuation
-                    pthread_mutex_unlock(mutex)
-                }
-            }
-        } onCancel: {
-            cancel()
-        }
+        AsyncIterator(consumer: Consumer(scanner: scanner, scan: scan))
     }
 
     /// The consuming side: starts the dump on first use and stops it when dropped.
     final class Consumer: @unchecked Sendable {
-        private let channel = SocketChannel()
+        private let channel = BatchChannel<SocketRecord>()
         private let scanner: Scanner
-        private let scan: SocketSequence.Scan
+        private let scan: Scan
         private var started = false
 
-        init(scanner: Scanner, scan: SocketSequence.Scan) {
+        init(scanner: Scanner, scan: Scan) {
             self.scanner = scanner
             self.scan = scan
         }
@@ -237,7 +115,7 @@ final class SocketChannel: @unchecked Sendable {
         deinit { channel.cancel() }
 
         /// The next batch, `nil` at the end; the first call starts the dump.
-        func nextBatch() async throws -> [SocketRecord]? {
+        func nextBatch() async throws -> [Element]? {
             if !started {
                 started = true
                 try start()
@@ -256,14 +134,14 @@ final class SocketChannel: @unchecked Sendable {
                     case .query(let query): prepared = try scanner.prepare(query)
                     case .prepared(let given): prepared = given
                     }
-                    var batch: [SocketRecord] = []
-                    batch.reserveCapacity(SocketChannel.batchSize)
+                    var batch: [Element] = []
+                    batch.reserveCapacity(BatchChannel<SocketRecord>.batchSize)
                     try scanner.forEach(prepared) { record in
                         batch.append(record)
-                        if batch.count == SocketChannel.batchSize {
+                        if batch.count == BatchChannel<SocketRecord>.batchSize {
                             try channel.send(batch)
                             batch = []
-                            batch.reserveCapacity(SocketChannel.batchSize)
+                            batch.reserveCapacity(BatchChannel<SocketRecord>.batchSize)
                         }
                     }
                     if !batch.isEmpty { try channel.send(batch) }
@@ -272,6 +150,22 @@ final class SocketChannel: @unchecked Sendable {
                     channel.finish(.failure(error))
                 }
             }
+        }
+    }
+
+    /// Iterates one dump. Dropping it before the end stops the dump.
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        let consumer: Consumer
+        private var cursor = BatchCursor<SocketRecord>()
+
+        init(consumer: Consumer) { self.consumer = consumer }
+
+        /// The next socket, `nil` after the last.
+        ///
+        /// - Throws: ``SockDiagError`` from the dump, or `CancellationError` when the task was cancelled.
+        public mutating func next() async throws -> SocketRecord? {
+            let consumer = self.consumer
+            return try await cursor.next { try await consumer.nextBatch() }
         }
     }
 }

@@ -51,8 +51,8 @@ public final class Scanner: @unchecked Sendable {
 
     let state: ScanLock<State>
     private let info = Mutex(Info())
-    private let buffer: UnsafeMutableRawBufferPointer
-    private let requestBuffer: UnsafeMutableRawBufferPointer
+    let buffer: UnsafeMutableRawBufferPointer
+    let requestBuffer: UnsafeMutableRawBufferPointer
 
     /// Opens a scanner on the caller's namespace, or on `namespace` (the netlink socket is opened on a
     /// thread inside it and stays there).
@@ -393,7 +393,7 @@ public final class Scanner: @unchecked Sendable {
     }
 
     /// The netlink socket, opened again (in the namespace) after an earlier one was closed out of step.
-    private func openSocket(_ state: inout State) throws(SockDiagError) -> OpaquePointer {
+    func openSocket(_ state: inout State) throws(SockDiagError) -> OpaquePointer {
         if let socket = state.socket { return socket }
         let socket = try Self.open(in: namespace)
         state.socket = socket
@@ -412,7 +412,7 @@ public final class Scanner: @unchecked Sendable {
         }
     }
 
-    private func closeSocket(_ state: inout State) {
+    func closeSocket(_ state: inout State) {
         if let socket = state.socket { cnl_sock_diag_close(socket) }
         state.socket = nil
     }

@@ -9,8 +9,8 @@ import SockMetrics
 #endif
 
 /// The HTTP server of `sockscan serve`: `/metrics` (Prometheus text or OpenMetrics, by the `Accept`
-/// header), `/healthz` (200 `ok`, or 503 and the error when the last collection failed), and a short
-/// index at `/`.
+/// header), `/healthz` (200 `ok`, or 503 and the reason when the last collection failed or the namespace
+/// scanned is gone), and a short index at `/`.
 ///
 /// SwiftNIO's HTTP/1.1 codec parses requests (keep-alive and pipelining included); every connection is
 /// served on an event loop that never blocks: a scrape hands its request to the ``MetricsExporter``, whose
@@ -341,8 +341,11 @@ final class MetricsHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
                 }
             }
         case "/healthz":
-            // Healthy until a collection fails: a process that answers while every scrape fails is not.
-            if let error = exporter.lastError {
+            // Healthy until a collection fails: a process that answers while every scrape fails is not. Nor
+            // one that watches a namespace that is gone: it would answer for a namespace without sockets.
+            if let gone = exporter.namespaceGone {
+                respond(head, .serviceUnavailable, text: "sockscan: \(gone)\n", context: context)
+            } else if let error = exporter.lastError {
                 respond(head, .serviceUnavailable, text: "sockscan: last scan failed: \(error)\n", context: context)
             } else {
                 respond(head, .ok, text: "ok\n", context: context)
@@ -351,7 +354,7 @@ final class MetricsHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             respond(
                 head, .ok,
                 text: "sockscan exporter\n/metrics  socket metrics (Prometheus text or OpenMetrics)\n"
-                    + "/healthz  ok, or 503 and the error when the last scan failed\n",
+                    + "/healthz  ok, or 503 and the reason when the last scan failed or the namespace is gone\n",
                 context: context)
         default:
             respond(head, .notFound, text: "not found: try /metrics\n", context: context)

@@ -16,7 +16,9 @@ struct Serve: ParsableCommand {
             prefers application/openmetrics-text (as Prometheus does). Scrapes that arrive while a scan runs \
             share it, and its result is reused for --cache, so a hundred scrapers cost one kernel dump; \
             sockscan_kernel_dumps_total counts them. Scans run on one thread of their own; a slow client holds \
-            only its own connection. /healthz answers 200 ok, or 503 and the error when the last scan failed. \
+            only its own connection. /healthz answers 200 ok, or 503 and the reason when the last scan failed or \
+            the --netns namespace is gone (its process exited, its name was deleted: then /metrics has \
+            sockscan_namespace_up 0 and no socket series). \
             At most --max-connections are open at once; a connection must send its request head within 10 s and \
             may stay idle 120 s between requests; request heads are bounded (8 KiB) and bodies refused (413 over \
             4 KiB). SIGTERM or SIGINT: stop accepting, finish the answers in progress, exit 0.

@@ -3,23 +3,6 @@ import SockMetrics
 import SockScanTestSupport
 import Testing
 
-/// A scratch directory for textfile tests, removed by ``remove()``.
-private struct TextfileScratch {
-    let path: String
-
-    init() throws {
-        path = FileManager.default.temporaryDirectory.appendingPathComponent("sockscan-textfile-\(UUID())").path
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-
-    func file(_ name: String) -> String { "\(path)/\(name)" }
-
-    func remove() { try? FileManager.default.removeItem(atPath: path) }
-
-    /// The names in the directory, sorted.
-    func names() throws -> [String] { try FileManager.default.contentsOfDirectory(atPath: path).sorted() }
-}
-
 /// The type bits of `path` itself (a symbolic link is not followed).
 private func fileType(_ path: String) -> mode_t? {
     var status = stat()
@@ -40,7 +23,7 @@ struct TextfileSafetyTests {
     /// A FIFO, a device, a symbolic link or a directory at the target is refused, named, and left as it was
     /// (a rename would replace the node; writing through the link would replace the file it points to).
     @Test func anExistingTargetThatIsNotARegularFileIsRefused() throws {
-        let scratch = try TextfileScratch()
+        let scratch = try Scratch("textfile")
         defer { scratch.remove() }
         let fifo = scratch.file("fifo.prom")
         let device = scratch.file("null.prom")
@@ -75,7 +58,7 @@ struct TextfileSafetyTests {
     /// directory holding its own `null` device (the host's is never at risk): exit 1 naming it, the device
     /// left a device.
     @Test func devNullIsNotReplaced() throws {
-        let scratch = try TextfileScratch()
+        let scratch = try Scratch("textfile")
         defer { scratch.remove() }
         #expect(mknod(scratch.file("null"), S_IFCHR | 0o666, nullDevice) == 0)
         let result = try inPrivateMountNamespace(
@@ -93,7 +76,7 @@ struct TextfileSafetyTests {
     /// Temporary names are the pid and a random part: names another writer (or an attacker) took, even as
     /// symbolic links, neither block the write nor are written through.
     @Test func takenTemporaryNamesNeitherBlockNorAreFollowed() throws {
-        let scratch = try TextfileScratch()
+        let scratch = try Scratch("textfile")
         defer { scratch.remove() }
         let victim = scratch.file("victim.txt")
         try "victim\n".write(toFile: victim, atomically: false, encoding: .utf8)
@@ -107,7 +90,7 @@ struct TextfileSafetyTests {
 
     /// A target name near NAME_MAX still gets a temporary name the file system takes.
     @Test func longTargetNamesGetAShorterTemporaryName() throws {
-        let scratch = try TextfileScratch()
+        let scratch = try Scratch("textfile")
         defer { scratch.remove() }
         let name = String(repeating: "n", count: 250) + ".prom"
         try Textfile.write(Array("long 1\n".utf8), to: scratch.file(name))
@@ -117,7 +100,7 @@ struct TextfileSafetyTests {
     /// When the temporary file fails (it cannot be created: a read-only file system; or written: a full
     /// one), the message names it and what it was for, and no temporary file is left.
     @Test func failuresNameTheTemporaryFile() throws {
-        let scratch = try TextfileScratch()
+        let scratch = try Scratch("textfile")
         defer { scratch.remove() }
         let target = scratch.file("t3.prom")
         let full = try inPrivateMountNamespace(

@@ -1,3 +1,4 @@
+import Logging
 import SockDiag
 
 /// One collection, rendered in both formats, so that every scrape that shares it only writes bytes.
@@ -27,16 +28,16 @@ public final class MetricsExporter: Sendable {
     ///   - top: destinations to expose utilization for; 0 none.
     ///   - maxAge: how long a collection is served again (`--cache`).
     ///   - version: the `version` label of `sockscan_build_info`.
-    ///   - onWarning: one-line warnings (a fallback to `/proc`; the namespace gone, once).
-    /// - Throws: what ``Scanner/init(namespace:tcpStrategy:allowProcFallback:onWarning:)`` throws, or
+    ///   - logger: where the scanner's warnings go (a fallback to `/proc`), and the namespace gone, once.
+    /// - Throws: what ``Scanner/init(namespace:source:tcpStrategy:allowProcFallback:logger:)`` throws, or
     ///   ``CoalescerError``.
     public convenience init(
         namespace: NetworkNamespace?, top: Int, maxAge: Duration, version: String,
-        onWarning: (@Sendable (String) -> Void)? = nil
+        logger: Logger = Logger(label: "sockscan.metrics")
     ) throws {
-        let scanner = try Scanner(namespace: namespace, onWarning: onWarning)
+        let scanner = try Scanner(namespace: namespace, logger: logger)
         let collector = SocketMetricsCollector(scanner: scanner, top: top)
-        let watch = namespace.map { NamespaceWatch($0, onWarning: onWarning) }
+        let watch = namespace.map { NamespaceWatch($0, logger: logger) }
         try self.init(top: top, maxAge: maxAge, version: version, watch: watch) {
             let snapshot = try collector.collect()
             if let gone = snapshot.namespaceGone { watch?.found(gone) }
@@ -108,14 +109,14 @@ public final class MetricsExporter: Sendable {
 /// The namespace a ``MetricsExporter`` scans: whether it is gone, said once in the log when first found so.
 final class NamespaceWatch: @unchecked Sendable {
     let namespace: NetworkNamespace
-    let onWarning: (@Sendable (String) -> Void)?
+    let logger: Logger
     private let lock = ConditionLock()
     /// Guarded by `lock`.
     private var logged = false
 
-    init(_ namespace: NetworkNamespace, onWarning: (@Sendable (String) -> Void)?) {
+    init(_ namespace: NetworkNamespace, logger: Logger) {
         self.namespace = namespace
-        self.onWarning = onWarning
+        self.logger = logger
     }
 
     /// Checks the namespace now.
@@ -132,9 +133,9 @@ final class NamespaceWatch: @unchecked Sendable {
             return !logged
         }
         if first {
-            onWarning?(
-                "sockscan: warning: \(gone); /healthz answers 503 and sockscan_namespace_up is 0 from now on "
-                    + "(restart sockscan once the namespace is back)")
+            logger.warning(
+                "\(gone); /healthz answers 503 and sockscan_namespace_up is 0 from now on (restart sockscan once the namespace is back)"
+            )
         }
     }
 }

@@ -76,7 +76,7 @@ struct Metrics: ParsableCommand {
 
     func run() throws {
         try runtime {
-            let scanner = try Scanner(namespace: try options.namespace(), onWarning: { Console.warn($0) })
+            let scanner = try Scanner(namespace: try options.namespace(), logger: Console.logger())
             let snapshot = try SocketMetricsCollector(scanner: scanner, top: options.top).collect()
             let families = SocketMetrics.families(
                 snapshot, top: options.top, version: SockScan.configuration.version)

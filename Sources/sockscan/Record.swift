@@ -145,7 +145,7 @@ struct Record: ParsableCommand {
         try runtime {
             let log: (String) -> Void = { Console.warn("sockscan record: \($0)") }
             let namespace = try netns.map { try NetworkNamespace($0) }
-            let sampler = try Sampler(namespace: namespace, onWarning: log)
+            let sampler = try Sampler(namespace: namespace, logger: Console.logger(prefix: "sockscan record"))
             guard let store = try openWaitingForRoom(log: log) else { return }
             let run = HistoryStore.RunInfo(
                 started: Clock.wall(), pid: getpid(), host: hostName(), netns: netns, filter: nil,

@@ -97,7 +97,7 @@ struct Serve: ParsableCommand {
         let server = try runtime {
             let exporter = try MetricsExporter(
                 namespace: try options.namespace(), top: options.top, maxAge: cache,
-                version: SockScan.configuration.version, onWarning: { Console.warn($0) })
+                version: SockScan.configuration.version, logger: Console.logger())
             do {
                 var limits = MetricsServer.Limits()
                 limits.maxConnections = maxConnections

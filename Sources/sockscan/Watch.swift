@@ -56,17 +56,14 @@ struct Watch: ParsableCommand {
         try requireNonEmpty(netns, "--netns")
         try requireNonEmpty(db, "--db")
         if let count, count < 1 { throw ValidationError("--count must be at least 1 (got \(count))") }
-        try validateDevices(try parsedFilter(), netns: netns)
     }
-
-    func parsedFilter() throws -> Filter? { try parseFilterWords(filter) }
 
     func run() throws {
         StopSignals.block()
-        let filter = try parsedFilter()
         try runtime {
+            let filter = try parseFilterWords(filter)
             let namespace = try netns.map { try NetworkNamespace($0) }
-            let sampler = try Sampler(namespace: namespace, filter: filter, onWarning: { Console.warn($0) })
+            let sampler = try Sampler(namespace: namespace, filter: filter, logger: Console.logger())
             let store = try db.map { try HistoryStore.openForRecording(path: $0) }
             let run = store.map { _ in
                 HistoryStore.RunInfo(

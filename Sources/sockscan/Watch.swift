@@ -15,7 +15,8 @@ struct Watch: ParsableCommand {
             synsent closewait timewait listen, and the other states summed). A filter narrows the state counts \
             (not the sockstat totals, which the kernel keeps per namespace). The header is repeated every 20 \
             rows; Ctrl-C (or --count) ends with an Average: line. --db also records each row into a history \
-            database, as sockscan record does.
+            database, as sockscan record does. With --netns, it stops (exit 1) when the namespace is gone: the \
+            process named by PID exited, or the name was deleted.
 
             Examples:
               sockscan watch                            every second until Ctrl-C

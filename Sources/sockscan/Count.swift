@@ -10,6 +10,7 @@ extension SocketBreakdown.Dimension: ExpressibleByArgument {}
 
 struct Count: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "count",
         abstract: "Count sockets per state, or grouped by address, port or process.",
         discussion: """
             Without --by, sockets are counted per state. With --by, they are grouped by one attribute while \

@@ -14,6 +14,7 @@ enum RowFormat: String, ExpressibleByArgument, CaseIterable {
 
 struct List: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "list",
         abstract: "List sockets, one per line (a table like ss -tan, NDJSON or CSV).",
         discussion: """
             Output is streamed as the kernel returns sockets: listing 500k sockets keeps memory flat, and \

@@ -30,6 +30,7 @@ struct ExpositionOptions: ParsableArguments {
 
 struct Metrics: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "metrics",
         abstract: "Print the Prometheus exposition once, or write it for node_exporter's textfile collector.",
         discussion: """
             The same metrics as `sockscan serve` (sockets per protocol, family and state; sockstat totals; \

@@ -8,6 +8,7 @@ import SockReport
 
 struct Ports: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "ports",
         abstract: "Which destination is running out of ephemeral ports, and why.",
         discussion: """
             connect() picks a local port from net.ipv4.ip_local_port_range, skipping reserved ports and ports \

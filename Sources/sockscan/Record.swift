@@ -60,6 +60,7 @@ func hostName() -> String {
 
 struct Record: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "record",
         abstract: "Record socket counts into an SQLite history, on schedule, until stopped (a service).",
         discussion: """
             Every --interval: the /proc/net/sockstat totals (sar -n SOCK's totsck tcpsck udpsck rawsck ip-frag \

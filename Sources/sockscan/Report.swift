@@ -12,6 +12,7 @@ enum ReportFormat: String, ExpressibleByArgument, CaseIterable {
 
 struct Report: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "report",
         abstract: "Socket counts over time from a recorded history, in sar's layout, as JSON or CSV, or as a chart.",
         discussion: """
             Table: one row per sample (or per --every interval, averaged), with the time of day, sar's columns \

@@ -10,6 +10,7 @@ import SockServe
 
 struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "serve",
         abstract: "Serve socket metrics over HTTP for Prometheus (/metrics, /healthz).",
         discussion: """
             /metrics answers in the Prometheus text format 0.0.4, or in OpenMetrics 1.0 when the Accept header \

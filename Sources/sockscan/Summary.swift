@@ -7,6 +7,7 @@ import SockDiag
 
 struct Summary: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "summary",
         abstract: "Socket totals as sar -n SOCK and ss -s give them, with TCP counts per state.",
         discussion: """
             The totals come from /proc/net/sockstat and sockstat6 of the namespace scanned (O(1), the source \

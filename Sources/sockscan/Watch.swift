@@ -8,6 +8,7 @@ import SockHistory
 
 struct Watch: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "watch",
         abstract: "Print socket counts every interval, like sar -n SOCK 1, with TCP states.",
         discussion: """
             Each row: the time, sar's columns from /proc/net/sockstat (totsck tcpsck udpsck rawsck ip-frag \

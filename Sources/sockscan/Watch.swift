@@ -55,7 +55,7 @@ struct Watch: ParsableCommand {
         try requireNonEmpty(netns, "--netns")
         try requireNonEmpty(db, "--db")
         if let count, count < 1 { throw ValidationError("--count must be at least 1 (got \(count))") }
-        try validateDevices(try parsedFilter(), netns: netns)
+        try validateFilter(try parsedFilter(), netns: netns)
     }
 
     func parsedFilter() throws -> Filter? { try parseFilterWords(filter) }

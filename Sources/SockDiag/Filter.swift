@@ -280,13 +280,21 @@ public indirect enum FilterExpression: Hashable, Sendable, CustomStringConvertib
     private var conditionDescription: String {
         switch self {
         case .state(let set):
-            if let state = set.states.first, set.states.count == 1 { return "state \(state.name)" }
             if let name = StateSet.groupName(of: set) { return "state \(name)" }
+            func anyOf(_ states: [TCPState]) -> String {
+                states.count == 1
+                    ? "state \(states[0].name)"
+                    : "(" + states.map { "state \($0.name)" }.joined(separator: " or ") + ")"
+            }
+            // Bit 0 of the mask is no state, but `all` holds it, and so does every set made from `all` by
+            // `exclude` or `not`: print such a set as the complement it is, so that it parses back the same.
+            guard set.contains(StateSet(rawValue: 1)) else {
+                if set.states.isEmpty { return "(state established and not state established)" }
+                return anyOf(set.states)
+            }
             let complement = StateSet.all.subtracting(set)
-            if let state = complement.states.first, complement.states.count == 1 { return "not state \(state.name)" }
             if let name = StateSet.groupName(of: complement) { return "not state \(name)" }
-            if set.states.isEmpty { return "(state established and not state established)" }
-            return "(" + set.states.map { "state \($0.name)" }.joined(separator: " or ") + ")"
+            return "not " + anyOf(complement.states)
         case .port(let side, let comparison, let port):
             return "\(side == .source ? "sport" : "dport") \(comparison.rawValue) :\(port)"
         case .host(let side, let condition):

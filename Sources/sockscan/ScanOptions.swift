@@ -67,8 +67,9 @@ struct ScanOptions: ParsableArguments {
             discussion: """
                 state NAME | exclude NAME | sport/dport OP :PORT | src/dst ADDR[/LEN][:PORT] | dev NAME | autobound,
                 combined with and/or/not and parentheses (and/or bind equally, left to right, as in ss).
-                OP: = != < > <= >= (eq neq lt gt le ge). ADDR: an IPv4/IPv6 address, *, any, or a host name (every
-                address it has), optionally inet: or inet6:. Numbers as in C (:0x1bb). States: \(StateSet.validNames.joined(separator: " ")).
+                OP: = != < > <= >= (eq neq lt gt le ge). Numbers as in C (:0x1bb).
+                ADDR: an IPv4/IPv6 address, *, any, or a host name (all its addresses); inet: or inet6: before it.
+                States: \(StateSet.validNames.joined(separator: " ")).
                 """,
             valueName: "filter"))
     var filter: [String] = []

@@ -20,6 +20,8 @@ struct ReadmeExampleTests {
         #expect(Int(counts.total) == fixture.mix.expected.count)
 
         let https = try Filter(parsing: "dport = :443 and dst 10.0.0.0/8")
+        let db = try Filter(parsing: "dst db1:5432", hosts: .table(["db1": [.v4(IPv4Address(10, 0, 0, 7))]]))
+        #expect(db == Filter(.dst(.v4(IPv4Address(10, 0, 0, 7)), port: 5432)))
         let range = Filter(.sport(.greaterOrEqual, 32768) && .sport(.lessOrEqual, 60999))
         let records = try scanner.records(ScanQuery(protocols: .tcp, filter: https))
         #expect(records.isEmpty)

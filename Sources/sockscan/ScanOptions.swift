@@ -77,11 +77,7 @@ struct ScanOptions: ParsableArguments {
     mutating func validate() throws {
         try requireNonEmpty(netns, "--netns")
         if ipv4 && ipv6 { throw ValidationError("-4 and -6 exclude each other; give neither for both families") }
-        try validateFilter(try parsedFilter(), netns: netns)
     }
-
-    /// The filter words parsed, or `nil` when none were given.
-    func parsedFilter() throws -> Filter? { try parseFilterWords(filter) }
 
     var protocols: ProtocolSet {
         var set: ProtocolSet = []
@@ -92,48 +88,37 @@ struct ScanOptions: ParsableArguments {
 
     var families: FamilySet { ipv4 ? .inet : ipv6 ? .inet6 : .all }
 
-    /// The states before the filter: `-a`, `-l`, or what `ss` shows by default; a filter that names states
-    /// itself starts from all of them.
-    func baseStates(_ filter: Filter?) -> StateSet {
-        if filter?.expression.mentionsState == true { return .all }
+    /// The states of `-a`, `-l`, or what `ss` shows by default (a filter that names states starts from all
+    /// of them instead: ``Scanner/prepare(_:)`` applies that rule).
+    var states: StateSet {
         if listening { return StateSet([.listen, .close]) }
         if all { return .all }
         return .ssDefault
     }
 
+    /// The query these options and filter words ask for.
+    ///
+    /// - Throws: ``UsageError`` for filter words that do not parse (with the caret under the offending word).
     func query(extensions: ScanExtensions = []) throws -> ScanQuery {
-        let filter = try parsedFilter()
-        return ScanQuery(
-            protocols: protocols, families: families, states: baseStates(filter), extensions: extensions, filter: filter
-        )
+        ScanQuery(
+            protocols: protocols, families: families, states: states, extensions: extensions,
+            filter: try parseFilterWords(filter))
+    }
+
+    /// Opens the scanner these options ask for: the namespace, `/proc` or netlink, the TCP strategy.
+    func makeScanner() throws -> Scanner {
+        let namespace = try netns.map { try NetworkNamespace($0) }
+        return try Scanner(
+            namespace: namespace, source: proc ? .procfs : .netlink, tcpStrategy: tcpStrategy,
+            logger: Console.logger())
     }
 
     /// Prints what `--explain` shows: the parsed filter, then the kernel program and the user-space rest.
-    func printExplanation(_ scanner: Scanner, _ query: ScanQuery) throws {
-        var text = "filter: \(query.filter.map { $0.description } ?? "none")\n"
-        text +=
-            "protocols: \([ProtocolSet.tcp, .udp].filter { query.protocols.contains($0) }.map { $0 == .tcp ? "tcp" : "udp" }.joined(separator: " "))"
-        text +=
-            "  families: \(AddressFamily.allCases.filter { query.families.contains($0) }.map(\.description).joined(separator: " "))\n"
-        let program: KernelProgram
-        do {
-            program =
-                try query.filter.map { try scanner.kernelProgram(for: $0, baseStates: query.states) }
-                ?? KernelProgram(nil, baseStates: query.states)
-        } catch let error as FilterCompileError {
-            throw ValidationError(error.description)
-        }
-        text += program.explanation + "\n"
+    func printExplanation(_ scan: PreparedScan) throws {
         var out = TextWriter()
-        out.write(text)
+        out.write(scan.explanation)
+        out.write("\n")
         try out.flush(to: STDOUT_FILENO)
-    }
-
-    func makeScanner() throws -> Scanner {
-        let namespace = try netns.map { try NetworkNamespace($0) }
-        let scanner = try Scanner(namespace: namespace, tcpStrategy: tcpStrategy, onWarning: { Console.warn($0) })
-        if proc { scanner.forceProcfs() }
-        return scanner
     }
 }
 
@@ -172,27 +157,6 @@ extension TCPDumpStrategy: ExpressibleByArgument {
     public static var allValueStrings: [String] { ["automatic", "per-family", "one-pass"] }
 }
 
-/// Checks the filter as the scan will use it, so that what is wrong with it is a usage error of the
-/// subcommand (its usage line, exit 64): a device the namespace to scan does not have, a kernel program
-/// longer than a request carries, `autobound` where only user space could test it. A namespace that
-/// cannot be opened or entered is left to `run()`, which reports it as the runtime failure it is.
-func validateFilter(_ filter: Filter?, netns: String?) throws {
-    guard let filter else { return }
-    do {
-        var resolved = filter
-        if filter.expression.mentionsDevice {
-            let namespace = try netns.map { try NetworkNamespace($0) }
-            resolved = try Scanner.resolvingDevices(filter, in: namespace)
-        }
-        // The program's size and where each condition runs do not depend on the port range.
-        _ = try KernelProgram(resolved)
-    } catch let error as FilterCompileError {
-        throw ValidationError(error.description)
-    } catch {
-        return
-    }
-}
-
 /// What an empty value of each path-like option should have been.
 private let expectedValues = [
     "--netns": "a namespace: an ip netns name, a path or a PID",
@@ -204,53 +168,6 @@ private let expectedValues = [
 func requireNonEmpty(_ value: String?, _ option: String) throws {
     guard value?.isEmpty == true else { return }
     throw ValidationError("\(option) is empty; it needs \(expectedValues[option] ?? "a value")")
-}
-
-/// stderr messages and exit codes.
-enum Console {
-    static func warn(_ message: String) {
-        var w = TextWriter()
-        w.write(message)
-        w.write(byte: UInt8(ascii: "\n"))
-        try? w.flush(to: STDERR_FILENO)
-    }
-}
-
-/// Runs a scan and turns its runtime failures into one line on stderr and exit 1.
-func runtime<T>(_ body: () throws -> T) throws -> T {
-    do {
-        return try body()
-    } catch let error as OutputError {
-        guard case .failed(let code) = error else { throw ExitCode.success }  // the reader left (| head)
-        Console.warn("sockscan: cannot write to standard output: \(String(cString: strerror(code)))")
-        throw ExitCode.failure
-    } catch let error as ValidationError {
-        throw error
-    } catch let error as FilterCompileError {
-        throw ValidationError(error.description)
-    } catch let error as ExitCode {
-        throw error
-    } catch {
-        Console.warn("sockscan: \(error)")
-        throw ExitCode.failure
-    }
-}
-
-/// Filter words parsed as one `ss` expression, or `nil` when there are none; a bad one is a usage error with
-/// the caret under the offending word (and a window of the words around it when they are long).
-///
-/// `validate()` and `run()` both ask: the words are parsed once per process, so that a host name in them is
-/// looked up once and both see the same addresses.
-func parseFilterWords(_ words: [String]) throws -> Filter? {
-    guard !words.isEmpty else { return nil }
-    if let parsed = parsedFilterWords, parsed.words == words { return parsed.filter }
-    do {
-        let filter = try Filter(parsing: words)
-        parsedFilterWords = (words, filter)
-        return filter
-    } catch {
-        throw ValidationError(error.description)
-    }
 }
 
 /// `arguments` with a long tail of filter words joined into one argument (as a shell passes `"$(…)"`).
@@ -266,5 +183,13 @@ func joiningFilterWords(_ arguments: [String]) -> [String] {
     return Array(arguments[..<start]) + [arguments[start...].joined(separator: " ")]
 }
 
-/// The words ``parseFilterWords(_:)`` parsed last, and their filter. The CLI parses on its main thread only.
-nonisolated(unsafe) private var parsedFilterWords: (words: [String], filter: Filter)? = nil
+/// Filter words parsed as one `ss` expression, or `nil` when there are none; a bad one is a usage error with
+/// the caret under the offending word (and a window of the words around it when they are long).
+func parseFilterWords(_ words: [String]) throws -> Filter? {
+    guard !words.isEmpty else { return nil }
+    do {
+        return try Filter(parsing: words)
+    } catch {
+        throw UsageError(message: error.description)
+    }
+}

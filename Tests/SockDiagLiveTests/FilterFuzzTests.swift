@@ -171,33 +171,30 @@ struct FilterFuzzTests {
             #expect(again.description == printed, "\(context)")
             #expect(filter.expression.depth <= Filter.maximumDepth, "\(context)")
             // Compiled: a program within the attribute's size, or an error that says why.
-            // Devices as the scanner resolves them: by name, and an index only when the namespace has it.
-            let resolved: FilterExpression
+            // Prepared as the scanner runs it: devices looked up in the namespace, then compiled into a program
+            // within the attribute's size, or an error that says why.
+            let prepared: PreparedScan
             do {
-                resolved = try Scanner.resolvingDevices(filter, in: fixture.namespace.namespace).expression
-            } catch {
-                #expect(error is FilterCompileError && text.contains("dev"), "\(error): \(context)")
-                continue
-            }
-            let program: KernelProgram
-            do {
-                program = try KernelProgram(Filter(resolved))
+                prepared = try scanner.prepare(ScanQuery(protocols: .all, states: .all, filter: filter))
             } catch {
                 switch error {
-                case .programTooLong(let n): #expect(n > KernelProgram.maximumBytecodeLength, "\(context)")
-                case .autoboundInUserSpace: #expect(text.contains("autobound"), "\(context)")
-                case .unknownDevice: Issue.record("a resolved filter named an unknown device: \(context)")
+                case .filter(.programTooLong(let n)): #expect(n > KernelProgram.maximumBytecodeLength, "\(context)")
+                case .filter(.autoboundInUserSpace): #expect(text.contains("autobound"), "\(context)")
+                case .filter(.unknownDevice): #expect(text.contains("dev"), "\(context)")
+                default: Issue.record("\(error): \(context)")
                 }
                 continue
             }
-            #expect(program.bytecode.count <= KernelProgram.maximumBytecodeLength)
+            let resolved = try #require(prepared.filter).expression
+            #expect(prepared.program.bytecode.count <= KernelProgram.maximumBytecodeLength)
             guard parsed % Self.kernelEvery == 0 else { continue }
             // In the kernel: what it returns is what the user-space evaluator keeps of a full dump.
             inKernel += 1
             let kernel: Set<SocketTuple>
             do {
-                kernel = Set(
-                    try scanner.records(ScanQuery(protocols: .all, states: .all, filter: filter)).map(SocketTuple.init))
+                var records: [SocketRecord] = []
+                _ = try scanner.forEach(prepared) { records.append($0) }
+                kernel = Set(records.map(SocketTuple.init))
             } catch {
                 Issue.record("the kernel refused \(printed.prefix(300)): \(error): \(context)")
                 continue

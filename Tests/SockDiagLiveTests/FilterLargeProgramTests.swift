@@ -33,7 +33,7 @@ struct FilterLargeProgramTests {
         let scanner = try fixture.scanner()
         let text = Self.ports(400)
         let filter = try Filter(parsing: text)
-        let program = try scanner.kernelProgram(for: filter)
+        let program = try scanner.prepare(ScanQuery(protocols: .all, states: .all, filter: filter)).program
         #expect(program.bytecode.count == 400 * 8 + 399 * 4)
         #expect(program.bytecode.count > 4096)
         let kernel = try tuples(scanner, filter)
@@ -57,13 +57,15 @@ struct FilterLargeProgramTests {
         let fixture = try LiveFixture.require()
         let scanner = try fixture.scanner()
         let filter = try Filter(parsing: Self.ports(5461))
-        #expect(try scanner.kernelProgram(for: filter).bytecode.count == KernelProgram.maximumBytecodeLength)
+        let prepared = try scanner.prepare(ScanQuery(protocols: .all, states: .all, filter: filter))
+        #expect(prepared.program.bytecode.count == KernelProgram.maximumBytecodeLength)
         let kernel = try tuples(scanner, filter)
         let everything = try scanner.records(ScanQuery(protocols: .all, states: .all))
         expectSame(kernel, Set(everything.filter { filter.matches($0) }.map(SocketTuple.init)), "5,461 ports")
         #expect(!kernel.isEmpty)
-        #expect(throws: FilterCompileError.programTooLong(KernelProgram.maximumBytecodeLength + 12)) {
-            _ = try scanner.records(ScanQuery(filter: Filter(parsing: Self.ports(5462))))
+        let tooLong = try Filter(parsing: Self.ports(5462))
+        #expect(throws: SockDiagError.filter(.programTooLong(KernelProgram.maximumBytecodeLength + 12))) {
+            _ = try scanner.records(ScanQuery(filter: tooLong))
         }
     }
 }

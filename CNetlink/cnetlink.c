@@ -47,6 +47,10 @@ _Static_assert(CNL_MSG_INODE == offsetof(struct inet_diag_msg, idiag_inode), "in
 _Static_assert(sizeof(((struct inet_diag_msg *)0)->id.idiag_src) == 16, "inet_diag_msg.id.idiag_src size");
 _Static_assert(sizeof(struct inet_diag_bc_op) == 4, "inet_diag_bc_op");
 _Static_assert(sizeof(struct nlattr) == 4, "nlattr");
+_Static_assert(NLA_HDRLEN + CNL_BYTECODE_MAX <= 0xFFFF && CNL_BYTECODE_MAX % 4 == 0, "bytecode fits nla_len");
+_Static_assert(CNL_REQUEST_BUFFER_SIZE >= NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(struct inet_diag_req)) + NLA_HDRLEN +
+		       CNL_BYTECODE_MAX,
+	       "the request buffer holds the largest request");
 _Static_assert(CNL_TCPI_STATE == offsetof(struct tcp_info, tcpi_state), "tcp_info.tcpi_state");
 _Static_assert(CNL_TCPI_CA_STATE == offsetof(struct tcp_info, tcpi_ca_state), "tcp_info.tcpi_ca_state");
 _Static_assert(CNL_TCPI_RETRANSMITS == offsetof(struct tcp_info, tcpi_retransmits), "tcp_info.tcpi_retransmits");

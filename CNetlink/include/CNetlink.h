@@ -26,11 +26,14 @@
  * SKB_WITH_OVERHEAD(32768) bytes; a larger buffer gains nothing. */
 #define CNL_DUMP_BUFFER_SIZE 32768
 
-/* Largest request we build: header, legacy request and a bytecode attribute. */
-#define CNL_REQUEST_BUFFER_SIZE 8192
+/* Largest INET_DIAG_REQ_BYTECODE program we send: what the attribute carries.
+ * nla_len is 16 bits and counts the 4-byte header; the kernel's auditor
+ * (inet_diag_bc_audit) takes whole 4-byte ops. It sets no smaller bound. */
+#define CNL_BYTECODE_MAX 65528
 
-/* Largest INET_DIAG_REQ_BYTECODE program we send. */
-#define CNL_BYTECODE_MAX 4096
+/* Largest request we build: header, legacy request and the largest bytecode
+ * attribute (16 + 60 + 4 + CNL_BYTECODE_MAX = 65608; cnetlink.c checks it). */
+#define CNL_REQUEST_BUFFER_SIZE 65664
 
 /* cnl_dump.flags */
 #define CNL_DUMP_F_DONE 0x1      /* NLMSG_DONE (or a terminating NLMSG_ERROR) was seen */

@@ -136,6 +136,27 @@ public indirect enum FilterExpression: Hashable, Sendable, CustomStringConvertib
     public static func || (lhs: Self, rhs: Self) -> Self { .or(lhs, rhs) }
     public static prefix func ! (operand: Self) -> Self { .not(operand) }
 
+    /// The number of levels of the tree: 1 for a single condition, one more for each `and`, `or` and `not`
+    /// above it on the longest path.
+    ///
+    /// Counted without recursion, so it can tell how deep an expression built in code is before any
+    /// recursive walk meets it.
+    public var depth: Int {
+        var deepest = 0
+        var pending: [(FilterExpression, Int)] = [(self, 1)]
+        while let (expression, level) = pending.popLast() {
+            deepest = max(deepest, level)
+            switch expression {
+            case .and(let a, let b), .or(let a, let b):
+                pending.append((a, level + 1))
+                pending.append((b, level + 1))
+            case .not(let a): pending.append((a, level + 1))
+            default: break
+            }
+        }
+        return deepest
+    }
+
     /// Whether a `state` condition occurs anywhere in the expression.
     public var mentionsState: Bool {
         switch self {
@@ -234,25 +255,53 @@ public indirect enum FilterExpression: Hashable, Sendable, CustomStringConvertib
     }
 
     /// The expression fully parenthesised, in the filter language (it parses back to the same expression).
+    ///
+    /// Written without recursion, in time linear in its length.
     public var description: String {
+        enum Part {
+            case text(String)
+            case node(FilterExpression)
+        }
+        var text = ""
+        var pending: [Part] = [.node(self)]
+        while let part = pending.popLast() {
+            switch part {
+            case .text(let piece): text += piece
+            case .node(.and(let a, let b)): pending += [.text(")"), .node(b), .text(" and "), .node(a), .text("(")]
+            case .node(.or(let a, let b)): pending += [.text(")"), .node(b), .text(" or "), .node(a), .text("(")]
+            case .node(.not(let a)): pending += [.node(a), .text("not ")]
+            case .node(let condition): text += condition.conditionDescription
+            }
+        }
+        return text
+    }
+
+    /// A single condition in the filter language.
+    private var conditionDescription: String {
         switch self {
         case .state(let set):
-            if let state = set.states.first, set.states.count == 1 { return "state \(state.name)" }
             if let name = StateSet.groupName(of: set) { return "state \(name)" }
+            func anyOf(_ states: [TCPState]) -> String {
+                states.count == 1
+                    ? "state \(states[0].name)"
+                    : "(" + states.map { "state \($0.name)" }.joined(separator: " or ") + ")"
+            }
+            // Bit 0 of the mask is no state, but `all` holds it, and so does every set made from `all` by
+            // `exclude` or `not`: print such a set as the complement it is, so that it parses back the same.
+            guard set.contains(StateSet(rawValue: 1)) else {
+                if set.states.isEmpty { return "(state established and not state established)" }
+                return anyOf(set.states)
+            }
             let complement = StateSet.all.subtracting(set)
-            if let state = complement.states.first, complement.states.count == 1 { return "not state \(state.name)" }
             if let name = StateSet.groupName(of: complement) { return "not state \(name)" }
-            if set.states.isEmpty { return "(state established and not state established)" }
-            return "(" + set.states.map { "state \($0.name)" }.joined(separator: " or ") + ")"
+            return "not " + anyOf(complement.states)
         case .port(let side, let comparison, let port):
             return "\(side == .source ? "sport" : "dport") \(comparison.rawValue) :\(port)"
         case .host(let side, let condition):
             return "\(side == .source ? "src" : "dst") \(condition)"
         case .device(let device): return "dev \(device)"
         case .autobound: return "autobound"
-        case .and(let a, let b): return "(\(a) and \(b))"
-        case .or(let a, let b): return "(\(a) or \(b))"
-        case .not(let a): return "not \(a)"
+        case .and, .or, .not: return ""  // not conditions: `description` takes them apart
         }
     }
 }
@@ -277,7 +326,7 @@ public enum FilterCompileError: Error, Hashable, Sendable, CustomStringConvertib
     case unknownDevice(String)
     /// `autobound` sits where only user space could evaluate it (under `or`/`not` with a `state`).
     case autoboundInUserSpace
-    /// The bytecode program would exceed what the kernel accepts.
+    /// The bytecode program, of this many bytes, would exceed ``KernelProgram/maximumBytecodeLength``.
     case programTooLong(Int)
 
     public var description: String {
@@ -291,7 +340,7 @@ public enum FilterCompileError: Error, Hashable, Sendable, CustomStringConvertib
         case .autoboundInUserSpace:
             "'autobound' cannot be combined with 'state' under 'or'/'not': only the kernel can test it; move the state condition to the top level"
         case .programTooLong(let n):
-            "the filter compiles to \(n) bytes of bytecode, more than the 4096 the kernel accepts"
+            "the filter compiles to \(n) bytes of kernel bytecode, more than the \(KernelProgram.maximumBytecodeLength) a request carries (a netlink attribute's length is 16 bits); use fewer conditions, or ranges (dport >= :A and dport <= :B) for runs of ports"
         }
     }
 }

@@ -74,22 +74,37 @@ public struct KernelProgram: Hashable, Sendable {
                 return false
             }
         }
-        if let first = kernel.first {
-            let combined = kernel.dropFirst().reduce(first) { .and($0, $1) }
+        // Balanced, as the parser builds a run of `and`: the tree of thousands of conjuncts stays shallow.
+        if !kernel.isEmpty {
+            let combined = balanced(kernel[...]) { .and($0, $1) }
             kernelExpression = combined
             var assembler = BytecodeAssembler(ephemeralPorts: ephemeralPorts)
             assembler.compile(combined, onFalse: BytecodeAssembler.reject)
-            bytecode = assembler.link()
-            if bytecode.count > Int(CNL_BYTECODE_MAX) { throw .programTooLong(bytecode.count) }
+            bytecode = try assembler.link()
         }
-        if let first = user.first {
-            remainder = user.dropFirst().reduce(first) { .and($0, $1) }
+        if !user.isEmpty {
+            remainder = balanced(user[...]) { .and($0, $1) }
         }
     }
 
+    /// The largest `INET_DIAG_REQ_BYTECODE` program a request carries: a netlink attribute's length is 16
+    /// bits and holds its 4-byte header, and the kernel's auditor (`inet_diag_bc_audit`) takes whole 4-byte
+    /// ops. The kernel sets no smaller bound (`ss` sends programs of 20 KB).
+    public static let maximumBytecodeLength = Int(CNL_BYTECODE_MAX)
+
+    /// The operands of the top-level `and`s, left to right (without recursion: the chain may be long).
     static func conjuncts(_ e: FilterExpression) -> [FilterExpression] {
-        if case .and(let a, let b) = e { return conjuncts(a) + conjuncts(b) }
-        return [e]
+        var result: [FilterExpression] = []
+        var pending = [e]
+        while let next = pending.popLast() {
+            if case .and(let a, let b) = next {
+                pending.append(b)
+                pending.append(a)
+            } else {
+                result.append(next)
+            }
+        }
+        return result
     }
 
     /// The program as text: state mask, request ports, each bytecode op with its offset, and the user-space rest.
@@ -230,7 +245,10 @@ struct BytecodeAssembler {
     }
 
     /// Lays the ops out and resolves every jump.
-    func link() -> [UInt8] {
+    ///
+    /// - Throws: ``FilterCompileError/programTooLong(_:)`` beyond ``KernelProgram/maximumBytecodeLength``
+    ///   (where a jump would no longer fit the 16-bit `no` field either).
+    func link() throws(FilterCompileError) -> [UInt8] {
         var offsets: [Int] = []
         var at = 0
         for op in ops {
@@ -238,6 +256,7 @@ struct BytecodeAssembler {
             at += op.length
         }
         let end = at
+        guard end <= KernelProgram.maximumBytecodeLength else { throw .programTooLong(end) }
         var bytes: [UInt8] = []
         bytes.reserveCapacity(end)
         for (i, op) in ops.enumerated() {

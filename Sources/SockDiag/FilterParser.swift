@@ -13,10 +13,29 @@ public struct FilterParseError: Error, Hashable, Sendable, CustomStringConvertib
     /// What was wrong: "expected a port number or service name".
     public var message: String
 
-    /// The expression, a caret line under the offending token, and the message.
+    /// Characters of `source` shown before the offending token, and of the token itself; a longer source
+    /// is shown as a window around the caret, cut with `…`.
+    static let contextShown = 40
+
+    /// The message, the expression (a window of it around the offending token when it is long) and a
+    /// caret line under the offending token. Control characters show escaped, as in tables.
     public var description: String {
-        let caret = String(repeating: " ", count: offset) + String(repeating: "^", count: max(length, 1))
-        return "bad filter: \(message)\n  \(source)\n  \(caret)"
+        let characters = Array(source)
+        let start = min(max(offset, 0), characters.count)
+        let end = min(start + max(length, 1), characters.count)
+        let shownEnd = min(end, start + Self.contextShown)
+        let from = max(0, start - Self.contextShown)
+        let to = min(characters.count, shownEnd + Self.contextShown / 2)
+        func escaped(_ range: Range<Int>) -> String {
+            var writer = TextWriter()
+            writer.writeTableText(String(characters[range]))
+            return writer.string
+        }
+        let before = (from > 0 ? "…" : "") + escaped(from..<start)
+        let token = escaped(start..<shownEnd)
+        let after = escaped(shownEnd..<to) + (to < characters.count ? "…" : "")
+        let caret = String(repeating: " ", count: before.count) + String(repeating: "^", count: max(token.count, 1))
+        return "bad filter: \(message)\n  \(before)\(token)\(after)\n  \(caret)"
     }
 }
 
@@ -27,27 +46,53 @@ public struct FilterParseError: Error, Hashable, Sendable, CustomStringConvertib
 /// CIDR prefix, an optional `:PORT`, or `*`; `dev NAME|INDEX`; `autobound`; `and`/`&&`/`&`, `or`/`||`/`|`,
 /// `not`/`!`, parentheses. Two conditions side by side mean `and`. As in `ss`, `and` and `or` bind
 /// equally and group from the left: `a or b and c` is `(a or b) and c`.
+///
+/// Also as `ss` reads them: numbers in C's notation (`:0x1b59`, `:015531`), IPv4 addresses as iproute2
+/// reads them (`127.1` is `127.1.0.0`; `0x7f.0.0.1`), `any`/`all`/`default` for every address, an `inet:` or
+/// `inet6:` prefix on an address, and host names, looked up once (``HostResolver``) and tested as an `or`
+/// of all their addresses.
+///
+/// A run of one operator (`a or b or c …`) is kept as a balanced tree, so the tree of a long flat list
+/// is about log2(n) deep; nesting (parentheses, `not`, each switch between `and` and `or`) is limited
+/// to ``maximumDepth`` levels.
 public struct Filter: Hashable, Sendable, CustomStringConvertible {
     /// The expression.
     public var expression: FilterExpression
 
+    /// How deep a parsed expression may nest: parentheses, `not`, and each switch between `and` and `or`
+    /// add a level. Deeper input is a ``FilterParseError``.
+    ///
+    /// Evaluation, compilation, comparison and device resolution recurse once per level of the tree (a
+    /// run of one operator is balanced, so its levels grow as log2 of its length); at this depth each fits
+    /// a 512 KiB thread stack even in a debug build. Hand-written filters nest a few levels; `ss` (bison's
+    /// stack) stops at about 10,000, a depth no useful kernel program has.
+    public static let maximumDepth = 256
+
     /// Wraps an expression built in code.
+    ///
+    /// The walks of an expression recurse once per level: keep one built in code within ``maximumDepth``.
     public init(_ expression: FilterExpression) {
         self.expression = expression
     }
 
     /// Parses an expression given as several arguments, the way `ss` takes it (`dport = :443 and state established`).
     ///
+    /// - Parameters:
+    ///   - arguments: the words, joined by spaces.
+    ///   - hosts: how host names in `src`/`dst` become addresses (`getaddrinfo` by default).
     /// - Throws: ``FilterParseError`` pointing at the offending token.
-    public init(parsing arguments: [String]) throws(FilterParseError) {
-        try self.init(parsing: arguments.joined(separator: " "))
+    public init(parsing arguments: [String], hosts: HostResolver = .system) throws(FilterParseError) {
+        try self.init(parsing: arguments.joined(separator: " "), hosts: hosts)
     }
 
     /// Parses an expression.
     ///
+    /// - Parameters:
+    ///   - text: the expression.
+    ///   - hosts: how host names in `src`/`dst` become addresses (`getaddrinfo` by default).
     /// - Throws: ``FilterParseError`` pointing at the offending token.
-    public init(parsing text: String) throws(FilterParseError) {
-        var parser = FilterParser(text)
+    public init(parsing text: String, hosts: HostResolver = .system) throws(FilterParseError) {
+        var parser = FilterParser(text, hosts: hosts)
         expression = try parser.parseAll()
     }
 
@@ -63,14 +108,25 @@ struct FilterToken {
     var offset: Int
 }
 
-/// Recursive descent over the `ss` grammar: `list := expr ((and|or)? expr)*`, `expr := ( list ) | not expr | condition`.
+/// A parser for the `ss` grammar: `list := expr ((and|or)? expr)*`, `expr := ( list ) | not expr | condition`.
+///
+/// Linear in the input and free of recursion: the tokens are read once, parentheses and `not` go on a stack
+/// of ``Frame``s, and each run of one operator is folded into a balanced tree once. The tree it builds is
+/// at most ``Filter/maximumDepth`` deep, for the walks that recurse over it.
 struct FilterParser {
+    /// An expression with the depth of its tree (a condition is 1).
+    typealias Node = (expression: FilterExpression, depth: Int)
+
     let source: String
     let tokens: [FilterToken]
+    let hosts: HostResolver
     var position = 0
+    /// Open `(` and pending `not` around the token being read.
+    var nesting = 0
 
-    init(_ source: String) {
+    init(_ source: String, hosts: HostResolver = .none) {
         self.source = source
+        self.hosts = hosts
         tokens = Self.tokenize(source)
     }
 
@@ -112,6 +168,18 @@ struct FilterParser {
         return FilterParseError(source: source, offset: source.count, length: 1, message: message)
     }
 
+    /// A token quoted for a message, cut when long.
+    static func quoted(_ token: FilterToken) -> String {
+        let limit = FilterParseError.contextShown
+        return "'" + (token.text.count > limit ? token.text.prefix(limit) + "…" : token.text) + "'"
+    }
+
+    func tooDeep(at token: FilterToken?) -> FilterParseError {
+        error(
+            "the filter nests deeper than \(Filter.maximumDepth) levels (each '(', 'not', and switch between 'and' and 'or' adds one)",
+            at: token)
+    }
+
     var current: FilterToken? { position < tokens.count ? tokens[position] : nil }
 
     mutating func next() -> FilterToken? {
@@ -125,82 +193,137 @@ struct FilterParser {
         var states: StateSet? = nil
         while let word = current, ["state", "exclude", "excl"].contains(word.text.lowercased()) {
             position += 1
-            guard let name = next() else {
-                throw error("expected a state name: \(StateSet.validNames.joined(separator: " "))")
-            }
-            guard let set = StateSet(name: name.text) else {
-                throw error("unknown state; expected one of: \(StateSet.validNames.joined(separator: " "))", at: name)
-            }
+            let set = try parseStateName()
             states = word.text.lowercased() == "state" ? (states ?? []).union(set) : (states ?? .all).subtracting(set)
         }
         guard current != nil else { return .state(states!) }
+        let node: Node
         if let states, let token = current, ["and", "&&", "&", "or", "||", "|"].contains(token.text.lowercased()) {
             // `state x or ...`: the words are the first operand of the usual left-to-right chain.
-            let expression = try parseList(startingWith: .state(states))
-            if let extra = current {
-                throw error(extra.text == ")" ? "unbalanced ')'" : "unexpected '\(extra.text)'", at: extra)
-            }
-            return expression
+            node = try parseList(startingWith: (.state(states), 1))
+        } else if let states {
+            node = try combine([(.state(states), 1), try parseList()], or: false, at: current)
+        } else {
+            node = try parseList()
         }
-        var expression = try parseList()
-        if let states { expression = Self.and(.state(states), expression) }
         if let extra = current {
-            throw error(extra.text == ")" ? "unbalanced ')'" : "unexpected '\(extra.text)'", at: extra)
+            throw error(extra.text == ")" ? "unbalanced ')'" : "unexpected \(Self.quoted(extra))", at: extra)
         }
-        return expression
+        return node.expression
     }
 
-    mutating func parseList(startingWith first: FilterExpression? = nil) throws(FilterParseError) -> FilterExpression {
-        var left: FilterExpression
-        if let first { left = first } else { left = try parseExpression() }
-        while let token = current, token.text != ")" {
+    /// One open `(` (or the whole input): the run of operands being built, its operator, the operator read
+    /// before the next operand, and the `not`s waiting for it.
+    struct Frame {
+        var open: FilterToken?
+        var run: [Node] = []
+        var runIsOr = false
+        var nextOperator: (isOr: Bool, token: FilterToken)? = nil
+        var nots = 0
+        var firstNot: FilterToken? = nil
+    }
+
+    /// Reads operands up to an unmatched `)` or the end, with parentheses and `not` on a stack of its own
+    /// (no recursion, so no input can exhaust the thread's stack). Each run of one operator becomes a
+    /// balanced tree; when the operator changes, the run so far is the first operand of the next
+    /// (`and`/`or` bind equally, from the left). Two operands side by side mean `and`.
+    mutating func parseList(startingWith first: Node? = nil) throws(FilterParseError) -> Node {
+        var frames = [Frame()]
+        var operand = first
+        while true {
+            if var node = operand {
+                operand = nil
+                var frame = frames.removeLast()
+                for _ in 0..<frame.nots {
+                    let e = Self.not(node.expression)
+                    if case .state = e { node = (e, 1) } else { node = (e, node.depth + 1) }
+                }
+                nesting -= frame.nots
+                if node.depth > Filter.maximumDepth { throw tooDeep(at: frame.firstNot) }
+                frame.nots = 0
+                frame.firstNot = nil
+                let isOr = frame.nextOperator?.isOr ?? false
+                if frame.run.count > 1 && isOr != frame.runIsOr {
+                    frame.run = [try combine(frame.run, or: frame.runIsOr, at: frame.nextOperator?.token)]
+                }
+                if !frame.run.isEmpty { frame.runIsOr = isOr }
+                frame.run.append(node)
+                frame.nextOperator = nil
+                // After an operand: the end, a `)`, an operator, or (side by side) the next operand.
+                guard let token = current else {
+                    if let open = frame.open { throw error("expected ')' to close this '('", at: open) }
+                    return try combine(frame.run, or: frame.runIsOr, at: nil)
+                }
+                if token.text == ")" {
+                    // The caller reports a `)` with no `(`.
+                    guard frame.open != nil else { return try combine(frame.run, or: frame.runIsOr, at: token) }
+                    position += 1
+                    nesting -= 1
+                    operand = try combine(frame.run, or: frame.runIsOr, at: token)
+                    continue
+                }
+                switch token.text.lowercased() {
+                case "or", "||", "|", "and", "&&", "&":
+                    position += 1
+                    guard current != nil else { throw error("expected a condition after \(Self.quoted(token))") }
+                    frame.nextOperator = (["or", "||", "|"].contains(token.text.lowercased()), token)
+                default:
+                    break
+                }
+                frames.append(frame)
+            }
+            // An operand: `(`, `not`, or a condition.
+            guard let token = next() else { throw error("expected a condition") }
             switch token.text.lowercased() {
-            case "or", "||", "|":
-                position += 1
-                guard current != nil else { throw error("expected a condition after '\(token.text)'") }
-                left = Self.or(left, try parseExpression())
-            case "and", "&&", "&":
-                position += 1
-                guard current != nil else { throw error("expected a condition after '\(token.text)'") }
-                left = Self.and(left, try parseExpression())
+            case "(":
+                nesting += 1
+                guard nesting <= Filter.maximumDepth else { throw tooDeep(at: token) }
+                guard current != nil, current?.text != ")" else {
+                    throw error("expected a condition inside '('", at: current ?? token)
+                }
+                frames.append(Frame(open: token))
+            case "!", "not":
+                nesting += 1
+                guard nesting <= Filter.maximumDepth else { throw tooDeep(at: token) }
+                frames[frames.count - 1].nots += 1
+                if frames[frames.count - 1].firstNot == nil { frames[frames.count - 1].firstNot = token }
             default:
-                left = Self.and(left, try parseExpression())
+                operand = try parseCondition(token)
             }
         }
-        return left
     }
 
-    mutating func parseExpression() throws(FilterParseError) -> FilterExpression {
-        guard let token = next() else { throw error("expected a condition") }
+    /// The operands of a run as a balanced tree, its depth checked against the limit.
+    func combine(_ run: [Node], or: Bool, at token: FilterToken?) throws(FilterParseError) -> Node {
+        let node = balanced(run[...]) { a, b in
+            let e = or ? Self.or(a.expression, b.expression) : Self.and(a.expression, b.expression)
+            if case .state = e { return (e, 1) }
+            return (e, 1 + max(a.depth, b.depth))
+        }
+        guard node.depth <= Filter.maximumDepth else { throw tooDeep(at: token) }
+        return node
+    }
+
+    /// A condition (not `(` or `not`) starting at `token`.
+    mutating func parseCondition(_ token: FilterToken) throws(FilterParseError) -> Node {
         switch token.text.lowercased() {
-        case "(":
-            guard current != nil, current?.text != ")" else {
-                throw error("expected a condition inside '('", at: current ?? token)
-            }
-            let inner = try parseList()
-            guard let close = next(), close.text == ")" else {
-                throw error("expected ')' to close this '('", at: token)
-            }
-            return inner
-        case "!", "not":
-            return Self.not(try parseExpression())
         case "state", "exclude", "excl":
-            guard let name = next() else {
-                throw error("expected a state name: \(StateSet.validNames.joined(separator: " "))")
-            }
-            guard let set = StateSet(name: name.text) else {
-                throw error("unknown state; expected one of: \(StateSet.validNames.joined(separator: " "))", at: name)
-            }
-            return token.text.lowercased() == "state" ? .state(set) : .state(StateSet.all.subtracting(set))
+            let set = try parseStateName()
+            return (token.text.lowercased() == "state" ? .state(set) : .state(StateSet.all.subtracting(set)), 1)
         case "sport", "dport":
             let side: FilterSide = token.text.lowercased() == "sport" ? .source : .destination
-            let comparison = parseComparison() ?? .equal
+            let comparison = parseComparison()
             guard let value = next() else { throw error("expected a port number or service name") }
-            if value.text == "*" || value.text == ":*" { return .host(side, HostCondition(address: nil)) }
-            guard let port = Self.port(value.text.hasPrefix(":") ? String(value.text.dropFirst()) : value.text) else {
-                throw error("expected a port number or service name", at: value)
+            if value.text == "*" || value.text == ":*" {
+                if let comparison, comparison != .equal {
+                    throw error(
+                        "'*' (any port) takes '=' or no operator, not '\(comparison.rawValue)'; compare with a port number",
+                        at: value)
+                }
+                return (.host(side, HostCondition(address: nil)), 1)
             }
-            return .port(side, comparison, port)
+            let port = try parsePort(value.text.hasPrefix(":") ? value.text.dropFirst() : value.text[...], at: value)
+            return (.port(side, comparison ?? .equal, port), 1)
         case "src", "dst":
             let side: FilterSide = token.text.lowercased() == "src" ? .source : .destination
             let comparison = parseComparison()
@@ -210,8 +333,12 @@ struct FilterParser {
             guard let value = next() else {
                 throw error("expected an address (1.2.3.4, 10.0.0.0/8, [::1]:80, *:443)")
             }
-            let condition = try parseHost(value)
-            return comparison == .notEqual ? .not(.host(side, condition)) : .host(side, condition)
+            let conditions = try parseHost(value)
+            let leaves: [Node] = conditions.map { (.host(side, $0), 1) }
+            let node = balanced(leaves[...]) { (a: Node, b: Node) -> Node in
+                (.or(a.expression, b.expression), 1 + max(a.depth, b.depth))
+            }
+            return comparison == .notEqual ? (.not(node.expression), node.depth + 1) : node
         case "dev":
             let comparison = parseComparison()
             if let comparison, comparison != .equal, comparison != .notEqual {
@@ -221,18 +348,29 @@ struct FilterParser {
                 throw error("expected a device name or index", at: current)
             }
             let device: DeviceReference = UInt32(value.text).map { .index($0) } ?? .name(value.text)
-            return comparison == .notEqual ? .not(.device(device)) : .device(device)
+            return comparison == .notEqual ? (.not(.device(device)), 2) : (.device(device), 1)
         case "autobound":
-            return .autobound
+            return (.autobound, 1)
         case ")":
             throw error("unbalanced ')'", at: token)
         case "and", "or", "&&", "||", "&", "|":
-            throw error("expected a condition before '\(token.text)'", at: token)
+            throw error("expected a condition before \(Self.quoted(token))", at: token)
         default:
             throw error(
                 "unknown condition; expected state, exclude, sport, dport, src, dst, dev, autobound, not or '('",
                 at: token)
         }
+    }
+
+    /// The state name after `state`/`exclude`: a state, a group, or one of ss's other spellings.
+    mutating func parseStateName() throws(FilterParseError) -> StateSet {
+        guard let name = next() else {
+            throw error("expected a state name: \(StateSet.validNames.joined(separator: " "))")
+        }
+        guard let set = StateSet(name: name.text) else {
+            throw error("unknown state; expected one of: \(StateSet.validNames.joined(separator: " "))", at: name)
+        }
+        return set
     }
 
     // State sets fold as they are built, so `state a or state b` and a leading `state a state b` are one
@@ -260,19 +398,54 @@ struct FilterParser {
             case "!=", "ne", "neq": .notEqual
             case "<", "lt": .less
             case ">", "gt": .greater
-            case "<=", "le": .lessOrEqual
-            case ">=", "ge": .greaterOrEqual
+            case "<=", "le", "leq": .lessOrEqual
+            case ">=", "ge", "geq": .greaterOrEqual
             default: nil
             }
         if comparison != nil { position += 1 }
         return comparison
     }
 
+    /// A port: a number as C reads it (`443`, `0x1bb`, `0673`) up to 65535, or a service name from
+    /// `/etc/services`.
+    func parsePort(_ text: Substring, at token: FilterToken) throws(FilterParseError) -> UInt16 {
+        if let first = text.first, first.isNumber {
+            guard let number = CNumber.parse(text) else {
+                throw error(
+                    "expected a port number or service name\(token.text.contains(":") ? " after ':'" : "")", at: token)
+            }
+            guard number <= UInt64(UInt16.max) else {
+                throw error("port \(text.prefix(20)) is out of range: ports go from 0 to 65535", at: token)
+            }
+            return UInt16(number)
+        }
+        guard let port = ServiceNames.shared.port(for: String(text)) else {
+            throw error(
+                "expected a port number or service name\(token.text.contains(":") ? " after ':'" : "")", at: token)
+        }
+        return port
+    }
+
     /// `1.2.3.4`, `10.0.0.0/8`, `1.2.3.4:80`, `10.0.0.0/8:80`, `[::1]`, `[::1]:80`, `[2001:db8::]/32:80`,
-    /// `2001:db8::/32`, `::1`, `*`, `*:80`, `:80`.
-    func parseHost(_ token: FilterToken) throws(FilterParseError) -> HostCondition {
+    /// `2001:db8::/32`, `::1`, `*`, `*:80`, `:80`, `any`, `inet:…`, `inet6:…`, `HOSTNAME[:PORT]`: one
+    /// condition, or one per address of a host name.
+    func parseHost(_ token: FilterToken) throws(FilterParseError) -> [HostCondition] {
         var text = Substring(token.text)
-        let expected = "expected an address (1.2.3.4, 10.0.0.0/8, [::1]:80, *:443)"
+        let expected = "expected an address (1.2.3.4, 10.0.0.0/8, [::1]:80, *:443) or a host name"
+        // ss's family prefixes; the other families it knows are not TCP or UDP.
+        var family: AddressFamily? = nil
+        if text.hasPrefix("inet:") {
+            family = .inet
+            text = text.dropFirst(5)
+        } else if text.hasPrefix("inet6:") {
+            family = .inet6
+            text = text.dropFirst(6)
+        } else if let colon = text.firstIndex(of: ":"),
+            ["unix", "link", "netlink", "vsock"].contains(text[..<colon])
+        {
+            throw error(
+                "sockscan reads TCP and UDP sockets only; '\(text[..<colon]):' addresses are not among them", at: token)
+        }
         var addressText: Substring
         var portText: Substring? = nil
         if text.hasPrefix("[") {
@@ -281,7 +454,7 @@ struct FilterParser {
             text = text[text.index(after: close)...]
             if text.hasPrefix("/") {
                 let rest = text.dropFirst()
-                let digits = rest.prefix(while: { $0.isNumber })
+                let digits = rest.prefix(while: { $0 != ":" })
                 addressText = addressText + "/" + digits
                 text = rest.dropFirst(digits.count)
             }
@@ -299,36 +472,99 @@ struct FilterParser {
             addressText = text
         }
         var port: UInt16? = nil
-        if let portText, portText != "*" {
-            guard let value = Self.port(String(portText)) else {
-                throw error("expected a port number or service name after ':'", at: token)
-            }
-            port = value
-        }
-        if addressText.isEmpty || addressText == "*" {
-            return HostCondition(address: nil, port: port)
+        if let portText, !portText.isEmpty, portText != "*" {
+            port = try parsePort(portText, at: token)
         }
         var prefix: UInt8? = nil
+        var prefixText: Substring? = nil
         if let slash = addressText.firstIndex(of: "/") {
-            let bits = addressText[addressText.index(after: slash)...]
+            prefixText = addressText[addressText.index(after: slash)...]
             addressText = addressText[..<slash]
-            guard let value = UInt8(bits) else { throw error("expected a prefix length after '/'", at: token) }
-            prefix = value
         }
-        guard let address = IPAddress(addressText) else { throw error(expected, at: token) }
-        let maxBits: UInt8 = address.family == .inet ? 32 : 128
-        if let prefix, prefix > maxBits {
-            throw error("prefix length \(prefix) is longer than \(maxBits) bits", at: token)
+        if addressText.isEmpty || ["*", "any", "all", "default"].contains(addressText) {
+            guard prefixText == nil else {
+                throw error("a prefix length needs an address, not '\(addressText)'", at: token)
+            }
+            switch family {
+            case .none: return [HostCondition(address: nil, port: port)]
+            case .inet: return [HostCondition(address: .v4(.any), prefixLength: 0, port: port)]
+            case .inet6: return [HostCondition(address: .v6(.any), prefixLength: 0, port: port)]
+            }
+        }
+        var addresses: [IPAddress]
+        if addressText.contains(":") {
+            guard let v6 = IPv6Address(addressText) else { throw error(expected, at: token) }
+            addresses = [.v6(v6)]
+        } else if let v4 = IPv4Address(iproute2: addressText) {
+            addresses = [.v4(v4)]
+        } else if addressText.allSatisfy({ $0 == "." || $0.isASCII && $0.isNumber }) {
+            // Digits and dots that iproute2 does not read go, in ss, to gethostbyname2, which reads them as
+            // inet_aton does (2130706433); nothing is looked up.
+            guard let v4 = IPv4Address(inetAton: addressText) else { throw error(expected, at: token) }
+            addresses = [.v4(v4)]
+        } else if Self.isHostName(addressText) {
+            guard prefixText == nil else {
+                throw error("a prefix length needs an address, not the host name '\(addressText)'", at: token)
+            }
+            switch hosts.addresses(of: String(addressText)) {
+            case .success(let found): addresses = found
+            case .failure(let failure):
+                throw error(
+                    "cannot resolve \(Self.quoted(FilterToken(text: String(addressText), offset: 0))): \(failure)",
+                    at: token)
+            }
+            if let family {
+                addresses = addresses.filter { $0.family == family }
+                guard !addresses.isEmpty else {
+                    throw error("'\(addressText)' has no \(family == .inet ? "IPv4" : "IPv6") address", at: token)
+                }
+            }
+        } else {
+            throw error(expected, at: token)
+        }
+        if let family, addresses.contains(where: { $0.family != family }) {
+            throw error(
+                "'\(family == .inet ? "inet:" : "inet6:")' takes an \(family == .inet ? "IPv4" : "IPv6") address",
+                at: token)
+        }
+        if let prefixText {
+            let maxBits: UInt8 = addresses[0].family == .inet ? 32 : 128
+            if let bits = CNumber.parse(prefixText) {
+                guard bits <= UInt64(maxBits) else {
+                    throw error("prefix length \(prefixText.prefix(20)) is longer than \(maxBits) bits", at: token)
+                }
+                prefix = UInt8(bits)
+            } else if maxBits == 32, let mask = IPv4Address(iproute2: prefixText),
+                mask.value == 0 || (~mask.value &+ 1) & ~mask.value == 0
+            {
+                // A dotted netmask (255.255.0.0), as ip and ss take it: its ones must be contiguous.
+                prefix = UInt8(mask.value.nonzeroBitCount)
+            } else {
+                throw error("expected a prefix length after '/'", at: token)
+            }
         }
         // Host bits set under the prefix (10.1.2.3/8) are ignored, as the kernel compares only the prefix.
-        return HostCondition(address: address, prefixLength: prefix, port: port)
+        return addresses.map { HostCondition(address: $0, prefixLength: prefix, port: port) }
     }
 
-    /// A port number or a service name from /etc/services.
-    static func port(_ text: String) -> UInt16? {
-        if let number = UInt16(text) { return number }
-        return ServiceNames.shared.port(for: text)
+    /// Whether `text` can be a host name (letters, digits, `-` and `_` in dot-separated labels of at most 63
+    /// characters, at least one letter): only such text is looked up.
+    static func isHostName(_ text: Substring) -> Bool {
+        let name = text.hasSuffix(".") ? text.dropLast() : text
+        guard !name.isEmpty, name.utf8.count <= 253, name.contains(where: { $0.isLetter }) else { return false }
+        return name.split(separator: ".", omittingEmptySubsequences: false).allSatisfy { label in
+            !label.isEmpty && label.count <= 63 && label.first != "-"
+                && label.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }
+        }
     }
+}
+
+/// `items` combined as a balanced binary tree, in order: `((a b) (c d))` rather than `(((a b) c) d)`, so a run
+/// of n operands is log2(n) deep. For an associative `combine` (`and`, `or`) the value is the same.
+func balanced<T>(_ items: ArraySlice<T>, _ combine: (T, T) -> T) -> T {
+    if items.count == 1 { return items.first! }
+    let middle = items.startIndex + (items.count + 1) / 2
+    return combine(balanced(items[..<middle], combine), balanced(items[middle...], combine))
 }
 
 /// Service names from `/etc/services`, read once from the file (never through NSS, so no network lookups).

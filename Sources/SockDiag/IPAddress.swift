@@ -54,6 +54,87 @@ public struct IPv4Address: Hashable, Sendable, Comparable, CustomStringConvertib
     }
 }
 
+extension IPv4Address {
+    /// Parses an IPv4 address as iproute2 reads one (`ss` and `ip` arguments): one to four dot-separated
+    /// numbers, each decimal, octal (`0177`) or hexadecimal (`0x7f`) and at most 255; the bytes not given are
+    /// zero, so `10.8` is `10.8.0.0` and `127.1` is `127.1.0.0` (not `inet_aton`'s `127.0.0.1`).
+    init?(iproute2 text: some StringProtocol) {
+        guard let parts = CNumber.dottedParts(text), parts.allSatisfy({ $0 <= 255 }) else { return nil }
+        value = parts.enumerated().reduce(0) { $0 | UInt32($1.element) << (24 - 8 * UInt32($1.offset)) }
+    }
+
+    /// Parses the numbers `inet_aton(3)` reads: one to four dot-separated numbers (decimal, octal or
+    /// hexadecimal), the last filling the bytes left, so `127.1` and `2130706433` are both `127.0.0.1`.
+    init?(inetAton text: some StringProtocol) {
+        guard let parts = CNumber.dottedParts(text) else { return nil }
+        let leading = parts.dropLast()
+        let lastBits = 32 - 8 * UInt64(leading.count)
+        guard leading.allSatisfy({ $0 <= 255 }), parts.last! < UInt64(1) << lastBits else { return nil }
+        value = leading.enumerated().reduce(UInt32(parts.last!)) {
+            $0 | UInt32($1.element) << (24 - 8 * UInt32($1.offset))
+        }
+    }
+}
+
+/// Unsigned numbers as C's `strtoul(text, &end, 0)` reads them: `0x` hexadecimal, a leading `0` octal, else
+/// decimal; no sign and no blanks.
+enum CNumber {
+    /// The whole of `text` as one number; `nil` when anything is left over or it does not fit 64 bits.
+    static func parse(_ text: some StringProtocol) -> UInt64? {
+        let bytes = Array(text.utf8)
+        guard let (value, length) = prefix(bytes[...]), length == bytes.count else { return nil }
+        return value
+    }
+
+    /// One to four numbers separated by single dots, nothing else.
+    static func dottedParts(_ text: some StringProtocol) -> [UInt64]? {
+        var rest = Array(text.utf8)[...]
+        var parts: [UInt64] = []
+        while parts.count < 4 {
+            guard let (value, length) = prefix(rest) else { return nil }
+            parts.append(value)
+            rest = rest.dropFirst(length)
+            guard let separator = rest.first else { return parts }
+            guard separator == UInt8(ascii: "."), rest.count > 1 else { return nil }
+            rest = rest.dropFirst()
+        }
+        return nil
+    }
+
+    /// The number at the start of `bytes` and how many bytes it took, as `strtoul` with base 0 (`0x` followed
+    /// by no hex digit reads as `0`); `nil` when there is no digit or the value does not fit 64 bits.
+    static func prefix(_ bytes: ArraySlice<UInt8>) -> (value: UInt64, length: Int)? {
+        func digit(_ byte: UInt8) -> UInt64? {
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): UInt64(byte - UInt8(ascii: "0"))
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): UInt64(byte - UInt8(ascii: "a") + 10)
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): UInt64(byte - UInt8(ascii: "A") + 10)
+            default: nil
+            }
+        }
+        var index = bytes.startIndex
+        guard index < bytes.endIndex, let first = digit(bytes[index]), first < 10 else { return nil }
+        var base: UInt64 = 10
+        if first == 0 {
+            base = 8
+            let x = index + 1
+            if x + 1 < bytes.endIndex, bytes[x] | 0x20 == UInt8(ascii: "x"), digit(bytes[x + 1]) != nil {
+                base = 16
+                index = x + 1
+            }
+        }
+        var value: UInt64 = 0
+        while index < bytes.endIndex, let d = digit(bytes[index]), d < base {
+            let (times, o1) = value.multipliedReportingOverflow(by: base)
+            let (sum, o2) = times.addingReportingOverflow(d)
+            guard !o1, !o2 else { return nil }
+            value = sum
+            index += 1
+        }
+        return (value, index - bytes.startIndex)
+    }
+}
+
 /// An IPv6 address, held as two 64-bit halves in host byte order (`high` holds the first eight octets).
 public struct IPv6Address: Hashable, Sendable, Comparable, CustomStringConvertible {
     /// The first eight octets; the first octet in the most significant byte.

@@ -41,12 +41,13 @@ public struct TCPState: RawRepresentable, Hashable, Sendable, Comparable, Custom
     ]
 
     /// Looks a state up by its `ss` filter name (`time-wait`, `established`, …).
-    /// `ss`'s own spellings `closed` and `listening` are accepted too.
+    /// `ss`'s own spellings `closed`, `unconnected`, `listening` and `syn-rcv` are accepted too.
     public init?(name: some StringProtocol) {
         let lowered = name.lowercased()
         switch lowered {
-        case "closed": rawValue = Self.close.rawValue
+        case "closed", "unconnected": rawValue = Self.close.rawValue
         case "listening": rawValue = Self.listen.rawValue
+        case "syn-rcv": rawValue = Self.synRecv.rawValue
         default:
             guard let index = Self.filterNames.firstIndex(where: { $0.description == lowered }), index > 0 else {
                 return nil

@@ -27,12 +27,14 @@ struct ScanOptions: ParsableArguments {
     @Flag(name: [.customShort("6"), .customLong("ipv6")], help: "IPv6 only.")
     var ipv6 = false
 
-    @Flag(
-        name: [.customShort("a"), .customLong("all")], help: "All states (listening, time-wait and unconnected too).")
-    var all = false
+    /// `-a` or `-l`; as in `ss`, the last one given wins (`-la` is all states, `-al` listening ones).
+    @Flag(exclusivity: .chooseLast)
+    var stateSelection: StateSelection?
 
-    @Flag(name: [.customShort("l"), .customLong("listening")], help: "Listening sockets only (and unconnected UDP).")
-    var listening = false
+    /// `-a`: all states.
+    var all: Bool { stateSelection == .all }
+    /// `-l`: listening sockets (and unconnected UDP).
+    var listening: Bool { stateSelection == .listening }
 
     @Flag(
         name: [.customShort("n"), .customLong("numeric")],
@@ -65,7 +67,9 @@ struct ScanOptions: ParsableArguments {
             discussion: """
                 state NAME | exclude NAME | sport/dport OP :PORT | src/dst ADDR[/LEN][:PORT] | dev NAME | autobound,
                 combined with and/or/not and parentheses (and/or bind equally, left to right, as in ss).
-                OP: = != < > <= >= (eq neq lt gt le ge). States: \(StateSet.validNames.joined(separator: " ")).
+                OP: = != < > <= >= (eq neq lt gt le ge). Numbers as in C (:0x1bb).
+                ADDR: an IPv4/IPv6 address, *, any, or a host name (all its addresses); inet: or inet6: before it.
+                States: \(StateSet.validNames.joined(separator: " ")).
                 """,
             valueName: "filter"))
     var filter: [String] = []
@@ -73,7 +77,6 @@ struct ScanOptions: ParsableArguments {
     mutating func validate() throws {
         try requireNonEmpty(netns, "--netns")
         if ipv4 && ipv6 { throw ValidationError("-4 and -6 exclude each other; give neither for both families") }
-        if listening && all { throw ValidationError("-l and -a exclude each other") }
     }
 
     var protocols: ProtocolSet {
@@ -119,6 +122,26 @@ struct ScanOptions: ParsableArguments {
     }
 }
 
+/// The state flags `-a` and `-l`.
+enum StateSelection: EnumerableFlag {
+    case all
+    case listening
+
+    static func name(for value: Self) -> NameSpecification {
+        switch value {
+        case .all: [.customShort("a"), .customLong("all")]
+        case .listening: [.customShort("l"), .customLong("listening")]
+        }
+    }
+
+    static func help(for value: Self) -> ArgumentHelp? {
+        switch value {
+        case .all: "All states (listening, time-wait and unconnected too)."
+        case .listening: "Listening sockets only (and unconnected UDP). Of -a and -l the last one counts, as in ss."
+        }
+    }
+}
+
 extension TCPDumpStrategy: ExpressibleByArgument {
     /// Kebab case, as the other values on the command line (`per-family`); the camel-case raw values
     /// (`perFamily`) are taken too.
@@ -147,8 +170,21 @@ func requireNonEmpty(_ value: String?, _ option: String) throws {
     throw ValidationError("\(option) is empty; it needs \(expectedValues[option] ?? "a value")")
 }
 
+/// `arguments` with a long tail of filter words joined into one argument (as a shell passes `"$(…)"`).
+///
+/// ArgumentParser collects the words of a `.remaining` argument in time quadratic in their number (8,000
+/// words took a minute); the filter joins its words with spaces anyway, so joining them first changes
+/// nothing but the time. Only words that cannot be options or option values are joined: those after the
+/// last argument starting with `-`, less the two after it (that option's value, and the first word of
+/// the filter).
+func joiningFilterWords(_ arguments: [String]) -> [String] {
+    let start = (arguments.lastIndex { $0.hasPrefix("-") } ?? -1) + 3
+    guard arguments.count - start > 64 else { return arguments }
+    return Array(arguments[..<start]) + [arguments[start...].joined(separator: " ")]
+}
+
 /// Filter words parsed as one `ss` expression, or `nil` when there are none; a bad one is a usage error with
-/// the caret under the offending word.
+/// the caret under the offending word (and a window of the words around it when they are long).
 func parseFilterWords(_ words: [String]) throws -> Filter? {
     guard !words.isEmpty else { return nil }
     do {

@@ -45,6 +45,6 @@ struct SockScan: ParsableCommand {
                         "unknown subcommand '\(topic)'; the subcommands are \(names.joined(separator: ", "))"))
             }
         }
-        main(nil)
+        main(joiningFilterWords(Array(arguments)))
     }
 }

@@ -74,7 +74,7 @@ struct FilterParserTests {
         "malformed expressions point at the offending token with what was expected",
         arguments: [
             ("dport = :notaport", 8, 9, "expected a port number or service name"),
-            ("dport = :70000", 8, 6, "expected a port number or service name"),
+            ("dport = :70000", 8, 6, "ports go from 0 to 65535"),
             ("state nosuch", 6, 6, "unknown state"),
             ("dport = :80 )", 12, 1, "unbalanced ')'"),
             ("( dport = :80", 0, 1, "expected ')'"),

@@ -469,7 +469,7 @@ extension CLITests {
             (["summary", "--format", "csv"], "--format"), (["count", "--by", "dport", "--top", "0"], "--top"),
             (["count", "--by", "state", "--top", "many"], "--top"), (["count", "--top", "3"], "--top"),
             (["count", "--by", "nosuch"], "--by"), (["count", "--by"], "--by"), (["list", "-4", "-6"], "-4"),
-            (["list", "-l", "-a"], "-l"), (["list", "--netns"], "--netns"), (["count", "--netns"], "--netns"),
+            (["list", "--netns"], "--netns"), (["count", "--netns"], "--netns"),
             (["summary", "--netns"], "--netns"), (["ports", "--netns"], "--netns"),
             (["list", "--tcp-strategy", "sideways"], "--tcp-strategy"), (["list", "--format"], "--format"),
             (["ports", "--top", "0"], "--top"), (["ports", "--warn", "101"], "--warn"), (["summary", "-t"], "-t"),

@@ -80,7 +80,9 @@ struct cnl_dump {
 
 /*
  * Opens a NETLINK_SOCK_DIAG socket bound to an automatic port id in the
- * calling thread's network namespace (where it stays).
+ * calling thread's network namespace (where it stays). Its descriptor is
+ * close-on-exec and never 0, 1 or 2, even when the program started with one
+ * of those closed.
  * Returns the socket, or NULL with errno set.
  */
 struct mnl_socket *cnl_sock_diag_open(void);

@@ -134,6 +134,11 @@ struct Record: ParsableCommand {
     }
 
     func run() throws {
+        // The log on stderr is all an operator learns of a recorder that runs for days (a full disk, missed
+        // ticks, the hourly summary, why it stopped). Started with stderr closed, it would lose samples
+        // without a word: refuse to start (nothing can say why; the exit status does). A zero-byte write
+        // fails only when the descriptor cannot be written at all (closed: /dev/null read-only, see main).
+        guard write(STDERR_FILENO, nil, 0) == 0 else { throw ExitCode.failure }
         // Before any thread exists, so that every thread inherits the mask (see StopSignals).
         StopSignals.block()
         try runtime {

@@ -305,3 +305,8 @@ int cnl_netns_enter(int fd)
 		return -errno;
 	return 0;
 }
+
+const char *cnl_errno_name(int err)
+{
+	return strerrorname_np(err);
+}

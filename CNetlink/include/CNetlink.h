@@ -129,6 +129,13 @@ int cnl_dump_next(struct cnl_dump *d, const void **payload, uint32_t *payload_le
  */
 int cnl_netns_enter(int fd);
 
+/*
+ * The symbolic name of an error number ("EACCES"), for messages that name the
+ * errno; glibc's strerrorname_np, which Swift's Glibc module does not export.
+ * Returns NULL for a number glibc does not know.
+ */
+const char *cnl_errno_name(int err);
+
 /* Offsets of the struct tcp_info fields SockDiag reads (older kernels send a shorter struct).
  * Numbers rather than offsetof: <linux/tcp.h> clashes with glibc's <netinet/tcp.h> in Swift;
  * cnetlink.c checks each against the kernel header. */

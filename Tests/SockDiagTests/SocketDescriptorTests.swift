@@ -1,4 +1,5 @@
 import CNetlink
+import SockDiag
 import Testing
 
 #if canImport(Glibc)
@@ -34,6 +35,17 @@ struct SocketDescriptorTests {
             #expect(fcntl(0, F_GETFD) == -1 && errno == EBADF)
             // And it works: a port id was bound.
             #expect(mnl_socket_get_portid(nl) != 0)
+        }
+    }
+
+    /// The namespace file a ``NetworkNamespace`` holds open for its life is kept off fd 0-2 too.
+    @Test func namespaceFileIsAboveTheStandardDescriptors() throws {
+        try Self.withStdinClosed {
+            let namespace = try NetworkNamespace(path: "/proc/self/ns/net")
+            #expect(namespace.fd >= 3, "the namespace file took fd \(namespace.fd)")
+            #expect(fcntl(namespace.fd, F_GETFD) & FD_CLOEXEC != 0)
+            #expect(fcntl(0, F_GETFD) == -1 && errno == EBADF)
+            #expect(try namespace.run { 1 } == 1)
         }
     }
 }

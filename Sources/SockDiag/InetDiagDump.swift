@@ -221,8 +221,10 @@ public enum InetDiagDump {
             result.interrupted = d.pointee.flags & UInt32(CNL_DUMP_F_INTR) != 0
             if rc == 0 { return result }
             let offset = Int(d.pointee.error_offset)
+            // The kernel's error field, negated: INT32_MIN (no errno, but a reply can carry it) has no negation.
+            let code = rc == Int32.min ? Int32.max : -rc
             if d.pointee.flags & UInt32(CNL_DUMP_F_MALFORMED) != 0 {
-                switch -rc {
+                switch code {
                 case EPROTO: throw DumpParseError.foreignMessage(offset: offset)
                 case ENODATA: throw DumpParseError.unterminated(offset: offset)
                 default:
@@ -230,7 +232,7 @@ public enum InetDiagDump {
                         offset: offset, needed: Int(d.pointee.error_needed), available: Int(d.pointee.error_available))
                 }
             }
-            throw NetlinkError(errno: -rc, operation: operation())
+            throw NetlinkError(errno: code, operation: operation())
         }
     }
 

@@ -175,9 +175,9 @@ public struct ProcNetReader: Sendable {
         }
         let state = try fitting(cursor.hex(until: UInt8(ascii: " ")), "state", as: UInt8.self)
         let tx = try fitting(cursor.hex(until: UInt8(ascii: ":")), "tx_queue", as: UInt32.self)
-        let rx = try fitting(cursor.hex(until: UInt8(ascii: " ")), "rx_queue", as: UInt32.self)
+        let rx = try fitting(cursor.hex(until: UInt8(ascii: " "), afterColon: true), "rx_queue", as: UInt32.self)
         let timer = try fitting(cursor.hex(until: UInt8(ascii: ":")), "timer", as: UInt8.self)
-        guard let when = cursor.hex(until: UInt8(ascii: " ")) else { throw fail("bad tm->when") }
+        guard let when = cursor.hex(until: UInt8(ascii: " "), afterColon: true) else { throw fail("bad tm->when") }
         let retransmits = try fitting(cursor.hex(until: UInt8(ascii: " ")), "retransmits", as: UInt8.self)
         let uid = try fitting(cursor.decimal(), "uid", as: UInt32.self)
         guard cursor.skipField() else { throw fail("missing timeout") }
@@ -214,9 +214,10 @@ struct LineCursor {
     }
 
     /// Hex digits (any number of leading zeros, a value of at most 64 bits) up to `terminator`, which is
-    /// consumed. A space terminator may also be the end of the line; a `:` must be there.
-    mutating func hex(until terminator: UInt8) -> UInt64? {
-        skipSpaces()
+    /// consumed. A space terminator may also be the end of the line; a `:` must be there. The second value
+    /// of a `A:B` field starts right after the colon (`afterColon`): no spaces are skipped there.
+    mutating func hex(until terminator: UInt8, afterColon: Bool = false) -> UInt64? {
+        if !afterColon { skipSpaces() }
         var value: UInt64 = 0
         var digits = 0
         while at < bytes.count && bytes[at] != terminator && bytes[at] != UInt8(ascii: " ") {
@@ -254,7 +255,9 @@ struct LineCursor {
             digits += 1
             at += 1
         }
-        return digits > 0 ? value : nil
+        // The field ends here: "123abc" is no number (and would shift every later field).
+        guard digits > 0, at == bytes.count || bytes[at] == UInt8(ascii: " ") else { return nil }
+        return value
     }
 
     /// `ADDR:PORT` with the address as 8 (IPv4) or 32 (IPv6) hex digits of in-memory 32-bit words.
@@ -283,7 +286,7 @@ struct LineCursor {
         }
         guard at < bytes.count, bytes[at] == UInt8(ascii: ":") else { return nil }
         at += 1
-        guard let port = hex(until: UInt8(ascii: " ")), port <= 0xFFFF else { return nil }
+        guard let port = hex(until: UInt8(ascii: " "), afterColon: true), port <= 0xFFFF else { return nil }
         let address: IPAddress = withUnsafeBytes(of: &raw) { b in
             if family == .inet {
                 return .v4(IPv4Address(UInt32(bigEndian: b.loadUnaligned(fromByteOffset: 0, as: UInt32.self))))

@@ -151,6 +151,14 @@ struct ProcNetTests {
         "   0: 0100007F:1F90 00000000:0000 0A 00000000 00000000 00:00000000 00000000 0 0 1",
         // timer without its colon
         "   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00 00000000 00000000 0 0 1",
+        // uid followed by junk (found by the seeded fuzzing: the later fields shifted by one)
+        "   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000 1000E401 0 1",
+        // inode followed by junk
+        "   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000 0 0 12+5",
+        // a space after the port's colon (the next field was read as the port)
+        "   0: 0100007F: 1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000 0 0 1",
+        // a space after the queues' colon
+        "   0: 0100007F:1F90 00000000:0000 0A 00000000: 00000000 00:00000000 00000000 0 0 1",
         // a state byte of three digits
         "   0: 0100007F:1F90 00000000:0000 100 00000000:00000000 00:00000000 00000000 0 0 1",
     ])

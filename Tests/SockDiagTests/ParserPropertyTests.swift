@@ -488,6 +488,25 @@ struct ParserPropertyTests {
         }
     }
 
+    /// One to four random changes of a text: a byte replaced or inserted from `alphabet`, a byte removed,
+    /// the rest cut off, or a run of `0`, `1` or `F` inserted (values past their field's width, leading zeros).
+    static func mutateText(_ input: [UInt8], alphabet: [UInt8], _ rng: inout SplitMix64) -> [UInt8] {
+        var bytes = input
+        for _ in 0..<Int.random(in: 1...4, using: &rng) where !bytes.isEmpty {
+            let i = Int.random(in: 0..<bytes.count, using: &rng)
+            switch Int.random(in: 0..<5, using: &rng) {
+            case 0: bytes[i] = alphabet.randomElement(using: &rng)!
+            case 1: bytes.insert(alphabet.randomElement(using: &rng)!, at: i)
+            case 2: bytes.remove(at: i)
+            case 3: bytes = Array(bytes.prefix(i))
+            default:
+                let digit = [UInt8(ascii: "0"), UInt8(ascii: "1"), UInt8(ascii: "F")].randomElement(using: &rng)!
+                bytes.insert(contentsOf: Array(repeating: digit, count: .random(in: 1...12, using: &rng)), at: i)
+            }
+        }
+        return bytes
+    }
+
     /// Every kernel-printed line parses back to the record it was printed from.
     @Test func procLineRoundTrip() {
         Self.cases(3000) { rng, label in
@@ -509,21 +528,8 @@ struct ParserPropertyTests {
             let proto: TransportProtocol = Bool.random(using: &rng) ? .tcp : .udp
             let family: AddressFamily = Bool.random(using: &rng) ? .inet : .inet6
             let (record, when) = Self.randomProcRecord(&rng, proto: proto, family: family)
-            var bytes = Array(Self.procLine(record, when: when, slot: .random(in: 0...999, using: &rng)).utf8)
-            for _ in 0..<Int.random(in: 1...4, using: &rng) where !bytes.isEmpty {
-                let i = Int.random(in: 0..<bytes.count, using: &rng)
-                switch Int.random(in: 0..<5, using: &rng) {
-                case 0: bytes[i] = alphabet.randomElement(using: &rng)!
-                case 1: bytes.insert(alphabet.randomElement(using: &rng)!, at: i)
-                case 2: bytes.remove(at: i)
-                case 3: bytes = Array(bytes.prefix(i))
-                default:  // a digit run made longer (values past 32 bits, leading zeros)
-                    bytes.insert(
-                        contentsOf: Array(
-                            repeating: [UInt8(ascii: "0"), UInt8(ascii: "1"), UInt8(ascii: "F")].randomElement(
-                                using: &rng)!, count: .random(in: 1...12, using: &rng)), at: i)
-                }
-            }
+            let line = Self.procLine(record, when: when, slot: .random(in: 0...999, using: &rng))
+            let bytes = Self.mutateText(Array(line.utf8), alphabet: alphabet, &rng)
             let lineNumber = Int.random(in: 2...100_000, using: &rng)
             let text = String(decoding: bytes, as: UTF8.self)
             // The reference reads text: a byte that is not UTF-8 (0xFF) becomes U+FFFD, no digit or space either.
@@ -641,16 +647,7 @@ struct ParserPropertyTests {
     @Test func mutatedSockstatMatchesTheReference() {
         let alphabet = Array("0123456789 :\n_-+aZ\t".utf8) + [0x00, 0xC3]
         Self.cases(3000) { rng, label in
-            var bytes = Array(Self.randomSockstat(&rng).text.utf8)
-            for _ in 0..<Int.random(in: 1...4, using: &rng) where !bytes.isEmpty {
-                let i = Int.random(in: 0..<bytes.count, using: &rng)
-                switch Int.random(in: 0..<4, using: &rng) {
-                case 0: bytes[i] = alphabet.randomElement(using: &rng)!
-                case 1: bytes.insert(alphabet.randomElement(using: &rng)!, at: i)
-                case 2: bytes.remove(at: i)
-                default: bytes = Array(bytes.prefix(i))
-                }
-            }
+            let bytes = Self.mutateText(Array(Self.randomSockstat(&rng).text.utf8), alphabet: alphabet, &rng)
             let text = String(decoding: bytes, as: UTF8.self)
             var s = Sockstat()
             let outcome = Result { () throws(ProcNetError) in try s.parse(text, file: "/fuzz/sockstat") }

@@ -79,7 +79,8 @@ struct Record: ParsableCommand {
             directory. One recorder per database: a second one is refused. A full disk does not \
             stop it: rows older than --retention are deleted and the write tried again; if there is still no \
             room the sample is skipped (counted as missed), a line goes to stderr (then one a minute), and \
-            recording resumes once space is freed; started on a full disk, it waits for room.
+            recording resumes once space is freed; started on a full disk, it waits for room. Its log is stderr: \
+            started with stderr closed, it exits 1 at once rather than lose samples without a word.
 
             Durations: 500ms 10s 1m 2h 14d (--interval also takes a bare number of seconds).
 

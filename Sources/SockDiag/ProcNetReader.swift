@@ -68,21 +68,23 @@ public struct ProcNetReader: Sendable {
     /// The first line must be the kernel's header (`sl local_address …`); every other line a socket. A
     /// missing `tcp6` or `udp6` (a kernel without IPv6, `ipv6.disable=1`) holds no sockets, as a missing
     /// `sockstat6` is read; the IPv4 files always exist.
+    /// - Parameter descriptor: the file, opened already (in another namespace); it is read, not closed.
+    ///   `nil` opens ``path(_:_:)``.
     /// - Throws: ``ProcNetError`` when the file cannot be read, or it or a line is malformed (naming the
     ///   file and the line), or what `body` throws.
     /// - Returns: the number of lines parsed.
     @discardableResult
     public func forEach(
-        _ proto: TransportProtocol, _ family: AddressFamily, states: StateSet = .all,
+        _ proto: TransportProtocol, _ family: AddressFamily, states: StateSet = .all, descriptor: Int32? = nil,
         _ body: (SocketRecord) throws -> Void
     ) throws -> Int {
         let file = path(proto, family)
-        let fd = open(file, O_RDONLY | O_CLOEXEC)
+        let fd = descriptor ?? open(file, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
             if errno == ENOENT && family == .inet6 { return 0 }
             throw ProcNetError.unreadable(file: file, errno: errno)
         }
-        defer { close(fd) }
+        defer { if descriptor == nil { close(fd) } }
         let capacity = 65536
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: capacity, alignment: 8)
         defer { buffer.deallocate() }

@@ -102,7 +102,7 @@ struct Ports: ParsableCommand {
     func run() throws {
         let report = try runtime {
             let namespace = try netns.map { try NetworkNamespace($0) }
-            let scanner = try Scanner(namespace: namespace, onWarning: { Console.warn($0) })
+            let scanner = try Scanner(namespace: namespace, logger: Console.logger())
             let report = try PortExhaustion.analyze(
                 scanner: scanner, thresholds: PortThresholds(warn: warn, critical: critical))
             var out = TextWriter(capacity: 8192)

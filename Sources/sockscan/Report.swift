@@ -119,7 +119,7 @@ struct Report: ParsableCommand {
                 do throws(FileWriteError) {
                     try AtomicFile.write(svg, to: chart)
                 } catch {
-                    throw ChartError(path: chart, reason: error.reason)
+                    throw ChartError(path: chart, reason: error.explanation)
                 }
             }
             switch format {

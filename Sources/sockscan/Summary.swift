@@ -54,7 +54,7 @@ struct Summary: ParsableCommand {
         try runtime {
             let namespace = try netns.map { try NetworkNamespace($0) }
             let stat = try Sockstat.read(namespace: namespace)
-            let scanner = try Scanner(namespace: namespace, onWarning: { Console.warn($0) })
+            let scanner = try Scanner(namespace: namespace, logger: Console.logger())
             let counts = try scanner.count(ScanQuery(protocols: .tcp, families: .all, states: .all))
             var out = TextWriter(capacity: 1024)
             let sar: [(String, UInt64)] = [

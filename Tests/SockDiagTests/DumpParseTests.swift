@@ -1,8 +1,9 @@
 import CNetlink
 import SockScanTestSupport
+import SystemPackage
 import Testing
 
-@testable import SockDiag
+@_spi(Benchmarks) @testable import SockDiag
 
 #if canImport(Glibc)
     import Glibc
@@ -278,7 +279,7 @@ struct DumpParseTests {
         let error = #expect(throws: NetlinkError.self) {
             try Self.parseAll(Self.v4.message() + doneMessage(errno: errno))
         }
-        #expect(error?.errno == errno)
+        #expect(error?.errno == Errno(rawValue: errno))
         #expect(error?.operation == "dump tcp")
     }
 
@@ -291,18 +292,18 @@ struct DumpParseTests {
         w.zeros(16)  // NLMSG_ERROR: the header of the request it answers
         let bytes = Self.v4.message() + netlinkMessage(type: type, payload: w.bytes)
         let error = #expect(throws: NetlinkError.self) { try Self.parseAll(bytes) }
-        #expect(error?.errno == Int32.max)
+        #expect(error?.errno == Errno(rawValue: Int32.max))
     }
 
     @Test func errnoInDoneAfterNoMessages() throws {
         let error = #expect(throws: NetlinkError.self) { try Self.parseAll(doneMessage(errno: EPERM)) }
-        #expect(error?.errno == EPERM)
+        #expect(error?.errno == .notPermitted)
         #expect(error?.isRefusal == true)
     }
 
     @Test func nlmsgError() throws {
         let error = #expect(throws: NetlinkError.self) { try Self.parseAll(errorMessage(errno: EINVAL)) }
-        #expect(error?.errno == EINVAL)
+        #expect(error?.errno == .invalidArgument)
     }
 
     @Test func nlmsgErrorAfterRecords() throws {
@@ -312,7 +313,7 @@ struct DumpParseTests {
                 try InetDiagDump.parse($0, sequence: Netlink.sequence, portID: Netlink.portID) { _ in delivered += 1 }
             }
         }
-        #expect(error?.errno == EINVAL)
+        #expect(error?.errno == .invalidArgument)
         #expect(delivered == 1)
     }
 
@@ -324,7 +325,7 @@ struct DumpParseTests {
         let error = #expect(throws: NetlinkError.self) {
             try Self.parseAll(netlinkMessage(type: Netlink.overrun, payload: []))
         }
-        #expect(error?.errno == ENOBUFS)
+        #expect(error?.errno == .noBufferSpace)
     }
 
     @Test func bodyErrorPropagates() throws {

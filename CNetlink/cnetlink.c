@@ -3,6 +3,7 @@
  * See include/CNetlink.h for the contract of each function.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <string.h>
 #include <unistd.h>
@@ -68,15 +69,43 @@ _Static_assert(CNL_TCPI_BYTES_ACKED == offsetof(struct tcp_info, tcpi_bytes_acke
 _Static_assert(CNL_TCPI_BYTES_RECEIVED == offsetof(struct tcp_info, tcpi_bytes_received), "tcp_info.tcpi_bytes_received");
 _Static_assert(CNL_TCPI_DELIVERY_RATE == offsetof(struct tcp_info, tcpi_delivery_rate), "tcp_info.tcpi_delivery_rate");
 
+/*
+ * A socket that lands on fd 0, 1 or 2 (the program was started with one of them
+ * closed) would receive what the program writes to stdout or stderr. Moves it
+ * to the lowest free descriptor >= 3, close-on-exec. Returns the descriptor,
+ * or -1 with errno set (fd is closed then; a negative fd is returned as it is,
+ * errno untouched).
+ */
+static int above_stdio(int fd)
+{
+	int moved, saved;
+
+	if (fd < 0 || fd > STDERR_FILENO)
+		return fd;
+	moved = fcntl(fd, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return moved;
+}
+
 struct mnl_socket *cnl_sock_diag_open(void)
 {
-	struct mnl_socket *nl = mnl_socket_open(NETLINK_SOCK_DIAG);
+	struct mnl_socket *nl;
+	int fd, saved;
 
-	if (!nl)
+	fd = above_stdio(socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG));
+	if (fd < 0)
 		return NULL;
+	nl = mnl_socket_fdopen(fd);
+	if (!nl) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return NULL;
+	}
 	if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
-		int saved = errno;
-
+		saved = errno;
 		mnl_socket_close(nl);
 		errno = saved;
 		return NULL;
@@ -443,5 +472,10 @@ int cnl_msg_next(const void *buf, size_t len, size_t *offset, uint16_t *type, co
 
 int cnl_wake_fd_open(void)
 {
-	return eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	return above_stdio(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+}
+
+const char *cnl_errno_name(int err)
+{
+	return strerrorname_np(err);
 }

@@ -83,7 +83,9 @@ struct cnl_dump {
 
 /*
  * Opens a NETLINK_SOCK_DIAG socket bound to an automatic port id in the
- * calling thread's network namespace (where it stays).
+ * calling thread's network namespace (where it stays). Its descriptor is
+ * close-on-exec and never 0, 1 or 2, even when the program started with one
+ * of those closed.
  * Returns the socket, or NULL with errno set.
  */
 struct mnl_socket *cnl_sock_diag_open(void);
@@ -129,6 +131,13 @@ int cnl_dump_next(struct cnl_dump *d, const void **payload, uint32_t *payload_le
  * Returns 0 or -errno.
  */
 int cnl_netns_enter(int fd);
+
+/*
+ * The symbolic name of an error number ("EACCES"), for messages that name the
+ * errno; glibc's strerrorname_np, which Swift's Glibc module does not export.
+ * Returns NULL for a number glibc does not know.
+ */
+const char *cnl_errno_name(int err);
 
 /* Offsets of the struct tcp_info fields SockDiag reads (older kernels send a shorter struct).
  * Numbers rather than offsetof: <linux/tcp.h> clashes with glibc's <netinet/tcp.h> in Swift;

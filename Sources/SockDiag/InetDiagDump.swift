@@ -109,7 +109,8 @@ import SystemPackage
     /// Checks one message exactly as ``parseMessage(_:proto:offset:)`` does and returns only its state:
     /// counting needs nothing else, so no record is built.
     ///
-    /// - Returns: the state, or `nil` for a family other than inet/inet6 (skipped, as by `parseMessage`).
+    /// - Returns: the state, or `nil` for a family other than inet/inet6 or a protocol other than TCP and
+    ///   UDP (skipped, as by `parseMessage`).
     /// - Throws: the errors `parseMessage` throws for the same bytes.
     static func messageState(_ payload: UnsafeRawBufferPointer, offset: Int = 0) throws(DumpParseError) -> TCPState? {
         guard payload.count >= messageSize else {
@@ -126,6 +127,13 @@ import SystemPackage
             let length = Int(payload.loadUnaligned(fromByteOffset: at, as: UInt16.self))
             guard length >= 4, length <= available else {
                 throw .truncated(offset: offset + at, needed: max(length, 4), available: available)
+            }
+            // A message of another protocol is skipped here as by parseMessage (counted, it would be a socket
+            // that listing leaves out).
+            let type = payload.loadUnaligned(fromByteOffset: at + 2, as: UInt16.self) & 0x3FFF
+            if Int(type) == Int(INET_DIAG_PROTOCOL) && length > 4 {
+                let value = payload[at + 4]
+                if value != TransportProtocol.tcp.rawValue && value != TransportProtocol.udp.rawValue { return nil }
             }
             at += (length + 3) & ~3
         }
@@ -235,8 +243,10 @@ import SystemPackage
             result.interrupted = d.pointee.flags & UInt32(CNL_DUMP_F_INTR) != 0
             if rc == 0 { return result }
             let offset = Int(d.pointee.error_offset)
+            // The kernel's error field, negated: INT32_MIN (no errno, but a reply can carry it) has no negation.
+            let code = rc == Int32.min ? Int32.max : -rc
             if d.pointee.flags & UInt32(CNL_DUMP_F_MALFORMED) != 0 {
-                switch -rc {
+                switch code {
                 case EPROTO: throw DumpParseError.foreignMessage(offset: offset)
                 case ENODATA: throw DumpParseError.unterminated(offset: offset)
                 default:
@@ -244,7 +254,7 @@ import SystemPackage
                         offset: offset, needed: Int(d.pointee.error_needed), available: Int(d.pointee.error_available))
                 }
             }
-            throw NetlinkError(errno: Errno(rawValue: -rc), operation: operation())
+            throw NetlinkError(errno: Errno(rawValue: code), operation: operation())
         }
     }
 

@@ -31,8 +31,17 @@ public final class NetworkNamespace: Sendable {
 
     /// Opens the namespace file at `path`.
     public init(path: String) throws(NamespaceError) {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        var fd = open(path, O_RDONLY | O_CLOEXEC)
         if fd < 0 { throw NamespaceError(path: path, errno: errno, operation: "open") }
+        // Held for the namespace's life: never on fd 0-2 (a program started with stdout closed would
+        // otherwise write its output to this descriptor).
+        if fd <= STDERR_FILENO {
+            let moved = fcntl(fd, F_DUPFD_CLOEXEC, STDERR_FILENO + 1)
+            let saved = errno
+            close(fd)
+            if moved < 0 { throw NamespaceError(path: path, errno: saved, operation: "fcntl(F_DUPFD_CLOEXEC)") }
+            fd = moved
+        }
         self.path = path
         self.fd = fd
     }
@@ -51,22 +60,38 @@ public final class NetworkNamespace: Sendable {
 
 /// Why a namespace could not be opened or entered.
 public struct NamespaceError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// The namespace file.
     public var path: String
+    /// The error number of the failed call.
     public var errno: Int32
+    /// The call that failed: `open` (the namespace file), `setns` (entering it) or `pthread_create` (the
+    /// thread that enters it).
     public var operation: String
 
+    /// The message: what could not be done, the failed call with its errno, and the advice that fits.
     public var description: String {
+        let call = operation == "setns" ? "setns(CLONE_NEWNET)" : operation
         let reason = String(cString: strerror(errno))
-        switch errno {
-        case ENOENT:
-            return "network namespace \(path) does not exist (\(reason)); list them with: ip netns list"
-        case EPERM, EACCES:
+        let name = cnl_errno_name(errno).map { String(cString: $0) } ?? "errno \(errno)"
+        let cause = "\(call): \(reason) (\(name))"
+        let verb = operation == "open" ? "open" : "enter"
+        switch (operation, errno) {
+        case ("open", ENOENT):
             return
-                "cannot \(operation) network namespace \(path): \(reason); entering a namespace needs root (CAP_SYS_ADMIN)"
-        case EINVAL where operation == "setns":
-            return "\(path) is not a network namespace (\(reason))"
+                "network namespace \(path) does not exist (\(call): \(reason), \(name)); list them with: ip netns list"
+        case ("open", EACCES), ("open", EPERM):
+            // /proc/PID/ns/net opens only with ptrace access to PID (same user, or CAP_SYS_PTRACE).
+            let advice =
+                path.hasPrefix("/proc/")
+                ? "another user's /proc/PID/ns/net opens only for root or with CAP_SYS_PTRACE"
+                : "the file's permissions do not let this user read it"
+            return "cannot open network namespace \(path): \(cause); \(advice)"
+        case ("setns", EPERM):
+            return "cannot enter network namespace \(path): \(cause); entering a namespace needs root (CAP_SYS_ADMIN)"
+        case ("setns", EINVAL):
+            return "\(path) is not a network namespace (\(cause))"
         default:
-            return "cannot \(operation) network namespace \(path): \(reason)"
+            return "cannot \(verb) network namespace \(path): \(cause)"
         }
     }
 }
@@ -90,7 +115,7 @@ private final class ThreadBox<T>: NamespaceThreadWork, @unchecked Sendable {
         let rc = pthread_create(&thread, nil, namespaceThreadMain, context)
         guard rc == 0 else {
             Unmanaged<AnyObject>.fromOpaque(context).release()
-            throw NamespaceError(path: path, errno: rc, operation: "start a thread for")
+            throw NamespaceError(path: path, errno: rc, operation: "pthread_create")
         }
         pthread_join(thread, nil)
     }

@@ -19,22 +19,25 @@ public enum ProcNetError: Error, Hashable, Sendable, CustomStringConvertible {
 
 /// Whole-file reads of small `/proc` and `/proc/sys` files (sockstat, sysctls, comm).
 public enum ProcFile {
-    /// Reads the whole file as text, at most `maxBytes` (4 MiB by default: far above any sysctl).
+    /// Reads the whole file as text. A file larger than `maxBytes` (4 MiB by default: far above any
+    /// sockstat or sysctl the kernel writes) is an error, never cut short.
     ///
-    /// - Throws: ``ProcNetError/unreadable(file:errno:)`` when it cannot be opened or read.
+    /// - Throws: ``ProcNetError/unreadable(file:errno:)`` when it cannot be opened or read, with `EFBIG`
+    ///   when it holds more than `maxBytes`.
     public static func read(_ path: String, maxBytes: Int = 4 << 20) throws(ProcNetError) -> String {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw .unreadable(file: path, errno: errno) }
         defer { close(fd) }
         var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while bytes.count < maxBytes {
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
             let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
             if n < 0 {
                 if errno == EINTR { continue }
                 throw .unreadable(file: path, errno: errno)
             }
             if n == 0 { break }
+            guard bytes.count + n <= maxBytes else { throw .unreadable(file: path, errno: EFBIG) }
             bytes.append(contentsOf: chunk[0..<n])
         }
         return String(decoding: bytes, as: UTF8.self)
@@ -62,9 +65,13 @@ public struct ProcNetReader: Sendable {
 
     /// Calls `body` with each socket of `proto` and `family` whose state is in `states`.
     ///
+    /// The first line must be the kernel's header (`sl local_address …`); every other line a socket. A
+    /// missing `tcp6` or `udp6` (a kernel without IPv6, `ipv6.disable=1`) holds no sockets, as a missing
+    /// `sockstat6` is read; the IPv4 files always exist.
     /// - Parameter descriptor: the file, opened already (in another namespace); it is read, not closed.
     ///   `nil` opens ``path(_:_:)``.
-    /// - Throws: ``ProcNetError`` when the file cannot be read or a line is malformed, or what `body` throws.
+    /// - Throws: ``ProcNetError`` when the file cannot be read, or it or a line is malformed (naming the
+    ///   file and the line), or what `body` throws.
     /// - Returns: the number of lines parsed.
     @discardableResult
     public func forEach(
@@ -73,7 +80,10 @@ public struct ProcNetReader: Sendable {
     ) throws -> Int {
         let file = path(proto, family)
         let fd = descriptor ?? open(file, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw ProcNetError.unreadable(file: file, errno: errno) }
+        guard fd >= 0 else {
+            if errno == ENOENT && family == .inet6 { return 0 }
+            throw ProcNetError.unreadable(file: file, errno: errno)
+        }
         defer { if descriptor == nil { close(fd) } }
         let capacity = 65536
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: capacity, alignment: 8)
@@ -95,15 +105,19 @@ public struct ProcNetReader: Sendable {
                 var end = start
                 while end < filled && buffer[end] != UInt8(ascii: "\n") { end += 1 }
                 if end == filled && !eof { break }  // partial line: keep for the next read
-                if end > start {
-                    lineNumber += 1
-                    if lineNumber > 1 {  // the header
-                        let line = UnsafeRawBufferPointer(rebasing: buffer[start..<end])
-                        let record = try Self.parseLine(
-                            line, proto: proto, family: family, file: file, lineNumber: lineNumber)
-                        parsed += 1
-                        if states.contains(record.state) { try body(record) }
+                if end == filled && start == filled { break }  // the end, after a newline
+                lineNumber += 1
+                let line = UnsafeRawBufferPointer(rebasing: buffer[start..<end])
+                if lineNumber == 1 {
+                    guard Self.isHeader(line) else {
+                        throw ProcNetError.malformed(
+                            file: file, line: 1, reason: "expected the header line (sl local_address …)")
                     }
+                } else {
+                    let record = try Self.parseLine(
+                        line, proto: proto, family: family, file: file, lineNumber: lineNumber)
+                    parsed += 1
+                    if states.contains(record.state) { try body(record) }
                 }
                 start = end + 1
                 if start >= filled { break }
@@ -119,7 +133,20 @@ public struct ProcNetReader: Sendable {
                 filled = 0
             }
         }
+        if lineNumber == 0 {
+            throw ProcNetError.malformed(
+                file: file, line: 1, reason: "empty file: expected the header line (sl local_address …)")
+        }
         return parsed
+    }
+
+    /// Whether `line` is the header the kernel prints first: its first field is `sl`.
+    static func isHeader(_ line: UnsafeRawBufferPointer) -> Bool {
+        var cursor = LineCursor(bytes: line)
+        cursor.skipSpaces()
+        let start = cursor.at
+        guard cursor.skipField() else { return false }
+        return cursor.at - start == 2 && line[start] == UInt8(ascii: "s") && line[start + 1] == UInt8(ascii: "l")
     }
 
     /// Parses one data line of `/proc/net/tcp` (or tcp6, udp, udp6).
@@ -138,28 +165,34 @@ public struct ProcNetReader: Sendable {
         guard cursor.skipField() else { throw fail("missing slot number") }  // "sl:"
         guard let local = cursor.endpoint(family: family) else { throw fail("bad local address") }
         guard let remote = cursor.endpoint(family: family) else { throw fail("bad remote address") }
-        guard let state = cursor.hex(until: UInt8(ascii: " ")), state <= 0xFF else { throw fail("bad state") }
-        guard let tx = cursor.hex(until: UInt8(ascii: ":")), let rx = cursor.hex(until: UInt8(ascii: " ")) else {
-            throw fail("bad queues")
+        // Every value must fit the field the kernel printed it from: a larger one is refused, never truncated.
+        func fitting<T: FixedWidthInteger & UnsignedInteger>(_ value: UInt64?, _ name: String, as: T.Type)
+            throws(ProcNetError) -> T
+        {
+            guard let value else { throw fail("bad \(name)") }
+            guard let fitted = T(exactly: value) else {
+                throw fail("\(name) \(value) is more than \(T.bitWidth) bits hold")
+            }
+            return fitted
         }
-        guard let timer = cursor.hex(until: UInt8(ascii: ":")), let when = cursor.hex(until: UInt8(ascii: " ")) else {
-            throw fail("bad timer")
-        }
-        guard let retransmits = cursor.hex(until: UInt8(ascii: " ")) else { throw fail("bad retransmits") }
-        guard let uid = cursor.decimal() else { throw fail("bad uid") }
+        let state = try fitting(cursor.hex(until: UInt8(ascii: " ")), "state", as: UInt8.self)
+        let tx = try fitting(cursor.hex(until: UInt8(ascii: ":")), "tx_queue", as: UInt32.self)
+        let rx = try fitting(cursor.hex(until: UInt8(ascii: " "), afterColon: true), "rx_queue", as: UInt32.self)
+        let timer = try fitting(cursor.hex(until: UInt8(ascii: ":")), "timer", as: UInt8.self)
+        guard let when = cursor.hex(until: UInt8(ascii: " "), afterColon: true) else { throw fail("bad tm->when") }
+        let retransmits = try fitting(cursor.hex(until: UInt8(ascii: " ")), "retransmits", as: UInt8.self)
+        let uid = try fitting(cursor.decimal(), "uid", as: UInt32.self)
         guard cursor.skipField() else { throw fail("missing timeout") }
-        guard let inode = cursor.decimal() else { throw fail("bad inode") }
-        // tm->when is in clock ticks (USER_HZ, 100 per second on Linux); up to 16 hex digits, so clamp.
+        let inode = try fitting(cursor.decimal(), "inode", as: UInt32.self)
+        // tm->when is in clock ticks (USER_HZ, 100 per second on Linux); up to 64 bits, so clamp.
         let (milliseconds, overflow) = when.multipliedReportingOverflow(by: 10)
         return SocketRecord(
-            proto: proto, family: family, state: TCPState(rawValue: UInt8(state)), local: local, remote: remote,
-            receiveQueue: UInt32(truncatingIfNeeded: rx), sendQueue: UInt32(truncatingIfNeeded: tx),
-            uid: UInt32(truncatingIfNeeded: uid), inode: UInt32(truncatingIfNeeded: inode), cookie: 0,
-            interfaceIndex: 0,
+            proto: proto, family: family, state: TCPState(rawValue: state), local: local, remote: remote,
+            receiveQueue: rx, sendQueue: tx, uid: uid, inode: inode, cookie: 0, interfaceIndex: 0,
             timer: SocketTimer(
-                kind: SocketTimerKind(rawValue: UInt8(truncatingIfNeeded: timer)) ?? .unknown,
+                kind: SocketTimerKind(rawValue: timer) ?? .unknown,
                 expiresMilliseconds: overflow ? .max : UInt32(clamping: milliseconds),
-                retransmits: UInt8(truncatingIfNeeded: retransmits))
+                retransmits: retransmits)
         )
     }
 }
@@ -182,9 +215,11 @@ struct LineCursor {
         return at > start
     }
 
-    /// Hex digits up to `terminator` (or the end of the line), which is consumed.
-    mutating func hex(until terminator: UInt8) -> UInt64? {
-        skipSpaces()
+    /// Hex digits (any number of leading zeros, a value of at most 64 bits) up to `terminator`, which is
+    /// consumed. A space terminator may also be the end of the line; a `:` must be there. The second value
+    /// of a `A:B` field starts right after the colon (`afterColon`): no spaces are skipped there.
+    mutating func hex(until terminator: UInt8, afterColon: Bool = false) -> UInt64? {
+        if !afterColon { skipSpaces() }
         var value: UInt64 = 0
         var digits = 0
         while at < bytes.count && bytes[at] != terminator && bytes[at] != UInt8(ascii: " ") {
@@ -196,13 +231,17 @@ struct LineCursor {
             case UInt8(ascii: "a")...UInt8(ascii: "f"): nibble = c - UInt8(ascii: "a") + 10
             default: return nil
             }
-            guard digits < 16 else { return nil }
+            guard value >> 60 == 0 else { return nil }
             value = value << 4 | UInt64(nibble)
             digits += 1
             at += 1
         }
         guard digits > 0 else { return nil }
-        if at < bytes.count && bytes[at] == terminator { at += 1 }
+        if at < bytes.count && bytes[at] == terminator {
+            at += 1
+        } else if terminator != UInt8(ascii: " ") {
+            return nil
+        }
         return value
     }
 
@@ -218,7 +257,9 @@ struct LineCursor {
             digits += 1
             at += 1
         }
-        return digits > 0 ? value : nil
+        // The field ends here: "123abc" is no number (and would shift every later field).
+        guard digits > 0, at == bytes.count || bytes[at] == UInt8(ascii: " ") else { return nil }
+        return value
     }
 
     /// `ADDR:PORT` with the address as 8 (IPv4) or 32 (IPv6) hex digits of in-memory 32-bit words.
@@ -247,7 +288,7 @@ struct LineCursor {
         }
         guard at < bytes.count, bytes[at] == UInt8(ascii: ":") else { return nil }
         at += 1
-        guard let port = hex(until: UInt8(ascii: " ")), port <= 0xFFFF else { return nil }
+        guard let port = hex(until: UInt8(ascii: " "), afterColon: true), port <= 0xFFFF else { return nil }
         let address: IPAddress = withUnsafeBytes(of: &raw) { b in
             if family == .inet {
                 return .v4(IPv4Address(UInt32(bigEndian: b.loadUnaligned(fromByteOffset: 0, as: UInt32.self))))

@@ -47,17 +47,30 @@ public struct Sockstat: Hashable, Sendable {
 
     /// Reads the files under `directory` (`/proc/net`, or `/proc/thread-self/net` inside a namespace thread).
     ///
-    /// `sockstat6` is optional (a kernel without IPv6 has none).
-    /// - Throws: ``ProcNetError`` when `sockstat` cannot be read or parsed.
+    /// `sockstat6` is optional (a kernel without IPv6 has none). Each file must hold the lines every kernel
+    /// writes (`sockets: used`, `TCP: inuse … tw`, `UDP: inuse`, `RAW: inuse`, `FRAG: inuse`; `TCP6`, `UDP6`,
+    /// `RAW6`, `FRAG6: inuse`): an empty, cut or garbled file is an error, never a row of zeros.
+    /// - Throws: ``ProcNetError`` when `sockstat` (or an existing `sockstat6`) cannot be read or parsed.
     public static func read(directory: String = "/proc/net") throws(ProcNetError) -> Sockstat {
         var stat = Sockstat()
-        let v4 = try ProcFile.read("\(directory)/sockstat")
-        try stat.parse(v4, file: "\(directory)/sockstat")
-        if let v6 = try? ProcFile.read("\(directory)/sockstat6") {
-            try stat.parse(v6, file: "\(directory)/sockstat6")
+        let v4 = "\(directory)/sockstat"
+        try stat.parse(ProcFile.read(v4), file: v4, requiring: required)
+        let v6 = "\(directory)/sockstat6"
+        let text: String
+        do {
+            text = try ProcFile.read(v6)
+        } catch {
+            if case .unreadable(_, ENOENT) = error { return stat }
+            throw error
         }
+        try stat.parse(text, file: v6, requiring: required6)
         return stat
     }
+
+    /// The `PROTO key` pairs every kernel writes into `sockstat` (sar's columns).
+    static let required = ["sockets used", "TCP inuse", "TCP tw", "UDP inuse", "RAW inuse", "FRAG inuse"]
+    /// The same for `sockstat6`.
+    static let required6 = ["TCP6 inuse", "UDP6 inuse", "RAW6 inuse", "FRAG6 inuse"]
 
     /// Reads the totals of a namespace (on a thread inside it).
     public static func read(namespace: NetworkNamespace?) throws -> Sockstat {
@@ -67,30 +80,61 @@ public struct Sockstat: Hashable, Sendable {
 
     /// Parses the text of `sockstat` or `sockstat6` into this value, keeping fields the text lacks.
     ///
-    /// Each line is `PROTO: key value key value …`; unknown protocols and keys are ignored.
-    /// - Throws: ``ProcNetError/malformed(file:line:reason:)`` for a value that is not a number.
+    /// Each line is `PROTO: key value key value …` (names of letters, digits and `_`, values decimal);
+    /// unknown protocols and keys are ignored.
+    /// - Throws: ``ProcNetError/malformed(file:line:reason:)`` for an empty text, a blank line, a line of
+    ///   another shape or a value that is not a number.
     public mutating func parse(_ text: String, file: String = "sockstat") throws(ProcNetError) {
-        var lineNumber = 0
-        for line in text.split(separator: "\n") {
-            lineNumber += 1
-            guard let colon = line.firstIndex(of: ":") else { continue }
+        try parse(text, file: file, requiring: [])
+    }
+
+    /// ``parse(_:file:)``, then: each of `required` (`"PROTO key"`) must have been seen, or the line after
+    /// the last is reported as where it was expected.
+    mutating func parse(_ text: String, file: String, requiring required: [String]) throws(ProcNetError) {
+        var lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        if lines.last?.isEmpty == true { lines.removeLast() }  // the newline ending the last line
+        guard !lines.isEmpty else {
+            throw .malformed(file: file, line: 1, reason: "empty file: expected lines like 'TCP: inuse N tw N'")
+        }
+        func isName(_ word: Substring) -> Bool {
+            !word.isEmpty && word.utf8.allSatisfy { $0 == UInt8(ascii: "_") || ($0 < 0x80 && isalnum(Int32($0)) != 0) }
+        }
+        var seen: Set<String> = []
+        for (index, line) in lines.enumerated() {
+            let lineNumber = index + 1
+            guard let colon = line.firstIndex(of: ":"), isName(line[..<colon]) else {
+                throw .malformed(file: file, line: lineNumber, reason: "expected 'PROTO: key value …'")
+            }
             let proto = line[..<colon]
             let words = line[line.index(after: colon)...].split(separator: " ")
-            guard words.count % 2 == 0 else {
+            guard !words.isEmpty, words.count % 2 == 0 else {
                 throw .malformed(file: file, line: lineNumber, reason: "expected key value pairs")
             }
             var i = 0
             while i < words.count {
-                guard let value = UInt64(words[i + 1]) else {
-                    throw .malformed(file: file, line: lineNumber, reason: "'\(words[i + 1])' is not a number")
+                guard isName(words[i]) else {
+                    throw .malformed(file: file, line: lineNumber, reason: "'\(words[i])' is not a key")
                 }
-                set(proto: proto, key: words[i], value: value)
+                let digits = words[i + 1]
+                guard digits.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }),
+                    let value = UInt64(digits)
+                else {
+                    throw .malformed(file: file, line: lineNumber, reason: "'\(digits)' is not a number")
+                }
+                if set(proto: proto, key: words[i], value: value) { seen.insert("\(proto) \(words[i])") }
                 i += 2
             }
         }
+        let missing = required.filter { !seen.contains($0) }
+        guard missing.isEmpty else {
+            throw .malformed(
+                file: file, line: lines.count + 1,
+                reason: "ended without \(missing.map { "'\($0)'" }.joined(separator: ", "))")
+        }
     }
 
-    private mutating func set(proto: Substring, key: Substring, value: UInt64) {
+    /// Stores a known field; returns whether it was one.
+    private mutating func set(proto: Substring, key: Substring, value: UInt64) -> Bool {
         switch (proto, key) {
         case ("sockets", "used"): socketsUsed = value
         case ("TCP", "inuse"): tcpInUse = value
@@ -110,7 +154,8 @@ public struct Sockstat: Hashable, Sendable {
         case ("RAW6", "inuse"): raw6InUse = value
         case ("FRAG6", "inuse"): frag6InUse = value
         case ("FRAG6", "memory"): frag6Memory = value
-        default: break
+        default: return false
         }
+        return true
     }
 }

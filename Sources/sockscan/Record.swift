@@ -80,7 +80,8 @@ struct Record: ParsableCommand {
             directory. One recorder per database: a second one is refused. A full disk does not \
             stop it: rows older than --retention are deleted and the write tried again; if there is still no \
             room the sample is skipped (counted as missed), a line goes to stderr (then one a minute), and \
-            recording resumes once space is freed; started on a full disk, it waits for room.
+            recording resumes once space is freed; started on a full disk, it waits for room. Its log is stderr: \
+            started with stderr closed, it exits 1 at once rather than lose samples without a word.
 
             With --netns, a namespace that is gone (the process named by PID exited, the name was deleted or \
             now names another namespace) stops it with exit 1 and the reason, the run marked stopped: no row \
@@ -141,6 +142,11 @@ struct Record: ParsableCommand {
     }
 
     func run() throws {
+        // The log on stderr is all an operator learns of a recorder that runs for days (a full disk, missed
+        // ticks, the hourly summary, why it stopped). Started with stderr closed, it would lose samples
+        // without a word: refuse to start (nothing can say why; the exit status does). A zero-byte write
+        // fails only when the descriptor cannot be written at all (closed: /dev/null read-only, see main).
+        guard write(STDERR_FILENO, nil, 0) == 0 else { throw ExitCode.failure }
         // Before any thread exists, so that every thread inherits the mask (see StopSignals).
         StopSignals.block()
         try runtime {

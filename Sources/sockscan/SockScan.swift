@@ -30,6 +30,7 @@ struct SockScan: ParsableCommand {
     )
 
     static func main() {
+        occupyClosedStandardDescriptors()
         // The library's warnings (a fallback to /proc, a missing diag module) as `warning: …` lines on stderr.
         Console.installLogHandler()
         // `sockscan list | head -1`: a write to the closed pipe must fail with EPIPE (which the output
@@ -46,5 +47,24 @@ struct SockScan: ParsableCommand {
             }
         }
         main(joiningFilterWords(Array(arguments)))
+    }
+}
+
+/// Gives each of fds 0, 1 and 2 that the program was started without (`sockscan count -ta >&-`) to
+/// `/dev/null`, opened so that using it as intended fails with `EBADF`: stdin write-only, stdout and
+/// stderr read-only.
+///
+/// Otherwise the first file or socket the program opens takes the free number, and the output meant for
+/// the closed stdout goes into it (into the netlink socket: exit 0, nothing said). Held this way, a write
+/// to a closed stdout fails as it would have, and the usual write-error path reports it ("cannot write
+/// to standard output: Bad file descriptor", exit 1).
+func occupyClosedStandardDescriptors() {
+    for fd in STDIN_FILENO...STDERR_FILENO where fcntl(fd, F_GETFD) == -1 && errno == EBADF {
+        // The lower ones are open by now, so open() returns fd itself.
+        let null = open("/dev/null", fd == STDIN_FILENO ? O_WRONLY : O_RDONLY)
+        if null >= 0 && null != fd {
+            dup2(null, fd)
+            close(null)
+        }
     }
 }

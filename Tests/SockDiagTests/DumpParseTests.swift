@@ -283,6 +283,18 @@ struct DumpParseTests {
         #expect(error?.operation == "dump tcp")
     }
 
+    /// An error field of INT32_MIN (found by the seeded fuzzing: `-error` overflowed and trapped) in
+    /// NLMSG_DONE or NLMSG_ERROR is an error like any other, reported as the largest errno.
+    @Test(arguments: [Netlink.done, Netlink.error])
+    func smallestErrorField(type: UInt16) throws {
+        var w = ByteWriter()
+        w.i32(Int32.min)  // int error: -2147483648, which has no negation
+        w.zeros(16)  // NLMSG_ERROR: the header of the request it answers
+        let bytes = Self.v4.message() + netlinkMessage(type: type, payload: w.bytes)
+        let error = #expect(throws: NetlinkError.self) { try Self.parseAll(bytes) }
+        #expect(error?.errno == Errno(rawValue: Int32.max))
+    }
+
     @Test func errnoInDoneAfterNoMessages() throws {
         let error = #expect(throws: NetlinkError.self) { try Self.parseAll(doneMessage(errno: EPERM)) }
         #expect(error?.errno == .notPermitted)

@@ -135,6 +135,32 @@ struct ProcNetTests {
         "   0: 0100007F:11F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000 0 0 1",  // port > 0xFFFF
         // uid overflow
         "   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000 99999999999999999999 0 1",
+        // uid 2^32: more than a uid_t holds (it used to be truncated to 0, root)
+        "   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000 4294967296 0 1",
+        // inode 2^32 (an inode number is 32 bits in inet_diag and here)
+        "   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000 0 0 4294967296",
+        // tx_queue 2^32
+        "   0: 0100007F:1F90 00000000:0000 0A 100000000:00000000 00:00000000 00000000 0 0 1",
+        // rx_queue 2^32
+        "   0: 0100007F:1F90 00000000:0000 0A 00000000:100000000 00:00000000 00000000 0 0 1",
+        // retransmits 0x100: more than the kernel's u8
+        "   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000100 0 0 1",
+        // timer kind 0x100
+        "   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 100:00000000 00000000 0 0 1",
+        // queues without their colon: the fields after them would shift
+        "   0: 0100007F:1F90 00000000:0000 0A 00000000 00000000 00:00000000 00000000 0 0 1",
+        // timer without its colon
+        "   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00 00000000 00000000 0 0 1",
+        // uid followed by junk (found by the seeded fuzzing: the later fields shifted by one)
+        "   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000 1000E401 0 1",
+        // inode followed by junk
+        "   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000 0 0 12+5",
+        // a space after the port's colon (the next field was read as the port)
+        "   0: 0100007F: 1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000 0 0 1",
+        // a space after the queues' colon
+        "   0: 0100007F:1F90 00000000:0000 0A 00000000: 00000000 00:00000000 00000000 0 0 1",
+        // a state byte of three digits
+        "   0: 0100007F:1F90 00000000:0000 100 00000000:00000000 00:00000000 00000000 0 0 1",
     ])
     func malformedLine(line: String) {
         #expect(throws: ProcNetError.self) { try Self.parse(line, lineNumber: 17) }
@@ -148,6 +174,18 @@ struct ProcNetTests {
             #expect(file == "/fixture/tcp")
             #expect(number == 17)
         }
+    }
+
+    /// The largest values each 32-bit field holds are kept exactly.
+    @Test func largestValuesFit() throws {
+        let r = try Self.parse(
+            "   0: 0100007F:1F90 00000000:0000 01 FFFFFFFF:FFFFFFFE FF:00000000 000000FF 4294967295 0 4294967294 1")
+        #expect(r.uid == UInt32.max)
+        #expect(r.inode == UInt32.max - 1)
+        #expect(r.sendQueue == UInt32.max)
+        #expect(r.receiveQueue == UInt32.max - 1)
+        #expect(r.timer.retransmits == 255)
+        #expect(r.timer.kind == .unknown)
     }
 
     /// tm->when is at most 16 hex digits; a huge value must not overflow the conversion to milliseconds.
@@ -278,10 +316,61 @@ struct ProcNetTests {
         }
     }
 
-    @Test func missingFile() throws {
+    /// The IPv4 files always exist: a missing one is an error.
+    @Test(arguments: [TransportProtocol.tcp, .udp])
+    func missingIPv4File(proto: TransportProtocol) throws {
         try Self.withDirectory { dir in
-            #expect(throws: ProcNetError.unreadable(file: "\(dir)/tcp6", errno: ENOENT)) {
+            #expect(throws: ProcNetError.unreadable(file: "\(dir)/\(proto)", errno: ENOENT)) {
+                try ProcNetReader(directory: dir).forEach(proto, .inet) { _ in }
+            }
+        }
+    }
+
+    /// A kernel without IPv6 (ipv6.disable=1) has no tcp6 or udp6: no IPv6 sockets, not a failed scan
+    /// (as a missing sockstat6 is read).
+    @Test(arguments: [TransportProtocol.tcp, .udp])
+    func missingIPv6FileHasNoSockets(proto: TransportProtocol) throws {
+        try Self.withDirectory { dir in
+            try Self.write(Self.tcpHeader + "\n" + Self.listener + "\n", to: "\(dir)/\(proto)")
+            let reader = ProcNetReader(directory: dir)
+            var seen = 0
+            #expect(try reader.forEach(proto, .inet6) { _ in seen += 1 } == 0)
+            #expect(seen == 0)
+            #expect(try reader.forEach(proto, .inet) { _ in seen += 1 } == 1)
+        }
+    }
+
+    /// Only a missing IPv6 file is skipped: one that is there but cannot be read is an error.
+    @Test func unreadableIPv6FileIsAnError() throws {
+        try Self.withDirectory { dir in
+            try #require(mkdir("\(dir)/tcp6", 0o755) == 0)
+            defer { rmdir("\(dir)/tcp6") }
+            #expect(throws: ProcNetError.unreadable(file: "\(dir)/tcp6", errno: EISDIR)) {
                 try ProcNetReader(directory: dir).forEach(.tcp, .inet6) { _ in }
+            }
+        }
+    }
+
+    /// Files the kernel never writes: each is refused with the file and the line, never read as fewer sockets.
+    @Test(arguments: [
+        ("", 1),  // empty: not even the header
+        (Self.listener + "\n" + Self.timeWait + "\n", 1),  // no header: the first socket would be dropped
+        (Self.tcpHeader + "\n" + Self.listener + "\n\n" + Self.timeWait + "\n", 3),  // a blank line
+        (Self.tcpHeader + "\n" + Self.tcpHeader + "\n", 2),  // a second header
+    ])
+    func malformedFile(text: String, line: Int) throws {
+        try Self.withDirectory { dir in
+            try Self.write(text, to: "\(dir)/tcp")
+            do {
+                try ProcNetReader(directory: dir).forEach(.tcp, .inet) { _ in }
+                Issue.record("accepted")
+            } catch {
+                guard case .malformed(let file, let number, _) = error as? ProcNetError else {
+                    Issue.record("unexpected \(error)")
+                    return
+                }
+                #expect(file == "\(dir)/tcp")
+                #expect(number == line)
             }
         }
     }

@@ -9,8 +9,9 @@ public final class BackgroundProcess: @unchecked Sendable {
     private let errURL: URL
     private var exit: (status: Int32, signaled: Bool)?
 
-    /// Starts `executable arguments…` (looked up like ``Command/locate(_:)``), stdout and stderr to files.
-    public init(_ executable: String, _ arguments: [String]) throws {
+    /// Starts `executable arguments…` (looked up like ``Command/locate(_:)``), stdout and stderr to files,
+    /// without the standard descriptors in `closed` (`>&-` in a shell).
+    public init(_ executable: String, _ arguments: [String], closed: Set<Int32> = []) throws {
         name = ([executable] + arguments).joined(separator: " ")
         let stem = "sockscan-bg-\(getpid())-\(UUID().uuidString)"
         outURL = FileManager.default.temporaryDirectory.appendingPathComponent(stem + ".out")
@@ -22,7 +23,8 @@ public final class BackgroundProcess: @unchecked Sendable {
             close(err)
         }
         // posix_spawn, not Foundation's Process, whose run() crashes now and then (see Command).
-        child = try SpawnedProcess(path: try Command.locate(executable), arguments: arguments, stdout: out, stderr: err)
+        child = try SpawnedProcess(
+            path: try Command.locate(executable), arguments: arguments, stdout: out, stderr: err, closed: closed)
     }
 
     deinit {

@@ -45,16 +45,19 @@ public enum Command {
     }
 
     /// Starts `executable` with `arguments` and returns its pid without waiting; stdout and stderr go to
-    /// the given descriptors, or to /dev/null.
+    /// the given descriptors, or to /dev/null; the standard descriptors in `closed` are left closed.
     ///
     /// - Throws: ``CommandError`` when it cannot be found, ``SystemCallError`` when it cannot be started.
-    public static func spawn(_ executable: String, _ arguments: [String], stdout: Int32? = nil, stderr: Int32? = nil)
-        throws -> pid_t
-    {
+    public static func spawn(
+        _ executable: String, _ arguments: [String], stdout: Int32? = nil, stderr: Int32? = nil,
+        closed: Set<Int32> = []
+    ) throws -> pid_t {
         let path = try locate(executable)
         let null = open("/dev/null", O_WRONLY | O_CLOEXEC)
         defer { close(null) }
-        return try SpawnedProcess(path: path, arguments: arguments, stdout: stdout ?? null, stderr: stderr ?? null).pid
+        return try SpawnedProcess(
+            path: path, arguments: arguments, stdout: stdout ?? null, stderr: stderr ?? null, closed: closed
+        ).pid
     }
 
     /// Waits at most `timeout` seconds for `pid`; returns its raw wait status, or nil when it still runs.
@@ -82,13 +85,14 @@ public enum Command {
 
     /// Runs `executable` with `arguments`, stdin from /dev/null, and waits at most `timeout` seconds.
     ///
+    /// - Parameter closed: standard descriptors (0, 1, 2) the child starts without (`>&-` in a shell).
     /// - Throws: ``CommandError`` when it cannot start or does not finish in time (it is then killed).
-    public static func run(_ executable: String, _ arguments: [String], timeout: Double = 20) throws
-        -> CommandResult
+    public static func run(_ executable: String, _ arguments: [String], timeout: Double = 20, closed: Set<Int32> = [])
+        throws -> CommandResult
     {
         let out = try TemporaryFile()
         let err = try TemporaryFile()
-        let pid = try spawn(executable, arguments, stdout: out.fd, stderr: err.fd)
+        let pid = try spawn(executable, arguments, stdout: out.fd, stderr: err.fd, closed: closed)
         guard let status = try wait(pid, timeout: timeout) else {
             stop(pid)
             throw CommandError("\(executable) \(arguments.joined(separator: " ")) did not finish in \(timeout) s")

@@ -227,13 +227,13 @@ private final class Builder {
     }
 
     func bindTo(_ fd: Int32, _ at: Endpoint) throws {
-        let rc = withSockaddr(at) { bind(fd, $0, $1) }
+        let rc = at.withSockaddr { bind(fd, $0, $1) }
         try check(rc, "bind \(at)")
     }
 
     func connectTo(_ fd: Int32, _ target: Endpoint) throws {
         var rc: Int32
-        repeat { rc = withSockaddr(target) { connect(fd, $0, $1) } } while rc < 0 && errno == EINTR
+        repeat { rc = target.withSockaddr { connect(fd, $0, $1) } } while rc < 0 && errno == EINTR
         try check(rc, "connect \(target)")
     }
 
@@ -258,34 +258,6 @@ private final class Builder {
             let sin6 = raw.loadUnaligned(as: sockaddr_in6.self)
             let address = withUnsafeBytes(of: sin6.sin6_addr) { IPv6Address(networkBytes: $0) }
             return Endpoint(address: .v6(address), port: UInt16(bigEndian: sin6.sin6_port))
-        }
-    }
-
-    func withSockaddr<T>(_ e: Endpoint, _ body: (UnsafePointer<sockaddr>, socklen_t) -> T) -> T {
-        switch e.address {
-        case .v4(let a):
-            var sin = sockaddr_in()
-            sin.sin_family = sa_family_t(AF_INET)
-            sin.sin_port = e.port.bigEndian
-            sin.sin_addr.s_addr = a.value.bigEndian
-            return withUnsafePointer(to: &sin) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    body($0, socklen_t(MemoryLayout<sockaddr_in>.size))
-                }
-            }
-        case .v6(let a):
-            var sin6 = sockaddr_in6()
-            sin6.sin6_family = sa_family_t(AF_INET6)
-            sin6.sin6_port = e.port.bigEndian
-            withUnsafeMutableBytes(of: &sin6.sin6_addr) { raw in
-                raw.storeBytes(of: a.high.bigEndian, toByteOffset: 0, as: UInt64.self)
-                raw.storeBytes(of: a.low.bigEndian, toByteOffset: 8, as: UInt64.self)
-            }
-            return withUnsafePointer(to: &sin6) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    body($0, socklen_t(MemoryLayout<sockaddr_in6>.size))
-                }
-            }
         }
     }
 

@@ -17,8 +17,11 @@ public enum SockscanBinary {
         return candidates.first { FileManager.default.isExecutableFile(atPath: $0) } ?? candidates.last!
     }()
 
-    /// Runs `sockscan arguments…` to the end, at most `timeout` seconds.
-    public static func run(_ arguments: [String], timeout: Double = 30) throws -> CommandResult {
-        try Command.run(path, arguments, timeout: timeout)
+    /// Runs `sockscan arguments…` to the end, at most `timeout` seconds, without the standard descriptors
+    /// in `closed` (`>&-` in a shell).
+    public static func run(_ arguments: [String], timeout: Double = 30, closed: Set<Int32> = []) throws
+        -> CommandResult
+    {
+        try Command.run(path, arguments, timeout: timeout, closed: closed)
     }
 }

@@ -13,14 +13,17 @@ public struct SpawnedProcess: Sendable {
 
     /// Starts `path` with `arguments`, stdin from /dev/null, stdout and stderr to the given descriptors.
     ///
+    /// - Parameter closed: standard descriptors (0, 1, 2) the child starts without, as after `>&-` in a
+    ///   shell; `stdout` or `stderr` is then ignored.
     /// - Throws: ``SystemCallError`` when `posix_spawn` fails.
-    public init(path: String, arguments: [String], stdout: Int32, stderr: Int32) throws {
+    public init(path: String, arguments: [String], stdout: Int32, stderr: Int32, closed: Set<Int32> = []) throws {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_adddup2(&actions, stdout, 1)
         posix_spawn_file_actions_adddup2(&actions, stderr, 2)
+        for fd in closed.sorted() where (0...2).contains(fd) { posix_spawn_file_actions_addclose(&actions, fd) }
         if let closeFrom = Self.addCloseFrom { _ = closeFrom(&actions, 3) }
 
         // The child starts with no signal blocked and default dispositions (a test may block or ignore some).

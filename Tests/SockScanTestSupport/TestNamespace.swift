@@ -178,7 +178,10 @@ func readText(_ path: String) throws -> String {
 
 /// `/proc/sys/net` of the calling thread's namespace.
 enum Sysctl {
-    static func set(_ key: String, to value: Int) throws {
+    static func set(_ key: String, to value: Int) throws { try set(key, to: String(value)) }
+
+    /// Writes `value` (`"10000 65535"` for a range) and checks that it reads back the same, tabs for spaces.
+    static func set(_ key: String, to value: String) throws {
         let path = "/proc/sys/\(key)"
         let fd = open(path, O_WRONLY | O_CLOEXEC)
         guard fd >= 0 else { throw SystemCallError("open \(path)") }
@@ -188,6 +191,7 @@ enum Sysctl {
         Glibc.close(fd)
         guard n == text.count else { throw SystemCallError("write \(path)", errno: saved) }
         let back = try readText(path).trimmingCharacters(in: .whitespacesAndNewlines)
-        guard back == String(value) else { throw CommandError("\(path) reads \(back) after writing \(value)") }
+            .replacingOccurrences(of: "\t", with: " ")
+        guard back == value else { throw CommandError("\(path) reads \(back) after writing \(value)") }
     }
 }

@@ -1,9 +1,10 @@
 # Install and package (docs/install.md):
 #   make                  release build of the executables below
 #   make install          into $(DESTDIR)$(PREFIX): binary, man pages, completions, systemd units, alert rules
+#                         (it builds first: build, man and completions are its prerequisites)
 #   make uninstall        removes exactly what install installed
 #   make deb              a Debian package in .build/deb/ (dpkg-deb; lintian-clean)
-#   make man              the man pages only (.build/man/), generated from the argument parser
+#   make man              the man pages only (.build/pkg/man/), generated from the argument parser
 # Benchmarks (as root). See BENCHMARKS.md for the results and Benchmarks/README.md for the parts.
 #   make bench            quick comparison: 10k and 100k sockets, three mixes (about 4 minutes)
 #   make bench-full       10k, 100k and 500k sockets (about 15 minutes)

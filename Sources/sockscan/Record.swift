@@ -86,7 +86,7 @@ struct Record: ParsableCommand {
             Examples:
               sockscan record --db /var/lib/sockscan/history.db
               sockscan record --db gw1.db --netns gw1 --interval 1s --retention 2d
-              systemctl enable --now sockscan-record     (contrib/systemd/sockscan-record.service)
+              systemctl enable --now sockscan-record     (installed, not enabled)
             """
     )
 

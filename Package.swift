@@ -3,7 +3,6 @@ import PackageDescription
 
 let package = Package(
     name: "sockscan",
-    platforms: [.macOS(.v13)],
     products: [
         .library(name: "SockDiag", targets: ["SockDiag"]),
         .library(name: "SockReport", targets: ["SockReport"]),
@@ -17,6 +16,12 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        // SockDiag's warnings (swift-log) and typed errno values (swift-system's Errno): what an embedding
+        // server already uses; neither pulls in Foundation.
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+        // `swift package generate-documentation --target SockDiag` (make docs): the DocC catalog.
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
     targets: [
         .target(
@@ -25,12 +30,21 @@ let package = Package(
             cSettings: [.define("_GNU_SOURCE")],
             linkerSettings: [.linkedLibrary("mnl")]
         ),
-        .target(name: "SockDiag", dependencies: ["CNetlink"]),
+        .target(
+            name: "SockDiag",
+            dependencies: [
+                "CNetlink",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]),
         .target(name: "SockReport", dependencies: ["SockDiag"]),
         // Metric families from scans, their exposition (Prometheus text, OpenMetrics), coalesced collection.
         .target(
             name: "SockMetrics",
-            dependencies: ["SockDiag", "SockReport", .product(name: "Prometheus", package: "swift-prometheus")]),
+            dependencies: [
+                "SockDiag", "SockReport", .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         // The HTTP server of `sockscan serve` (SwiftNIO's HTTP/1.1 codec: no hand-written parser).
         .target(
             name: "SockServe",
@@ -44,7 +58,10 @@ let package = Package(
         // The sampler and its SQLite history (record, watch, report): the only target that needs GRDB.
         .target(
             name: "SockHistory",
-            dependencies: ["SockDiag", "SockReport", .product(name: "GRDB", package: "GRDB.swift")]),
+            dependencies: [
+                "SockDiag", "SockReport", .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         .executableTarget(
             name: "sockscan",
             dependencies: [
@@ -54,12 +71,14 @@ let package = Package(
                 "SockServe",
                 "SockHistory",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
                 // serve: NIO's IOError, to report a bind failure by its errno.
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
         // Test-only helpers: private network namespaces holding a known socket mix, and `ss` as an oracle.
-        .target(name: "SockScanTestSupport", dependencies: ["SockDiag", "CNetlink"], path: "Tests/SockScanTestSupport"),
+        .target(
+            name: "SockScanTestSupport", dependencies: ["SockDiag", "CNetlink"], path: "Tests/SockScanTestSupport"),
         .testTarget(name: "SockDiagTests", dependencies: ["SockDiag", "CNetlink", "SockScanTestSupport"]),
         .testTarget(name: "SockDiagLiveTests", dependencies: ["SockDiag", "CNetlink", "SockScanTestSupport"]),
         // The CLI as a user runs it: depending on the executable makes `swift build --build-tests` build it.
@@ -68,7 +87,8 @@ let package = Package(
             name: "SockMetricsTests",
             dependencies: ["SockMetrics", "SockServe", "SockDiag", "SockScanTestSupport", "sockscan"]),
         .testTarget(
-            name: "SockReportTests", dependencies: ["SockReport", "SockDiag", "CNetlink", "SockScanTestSupport", "sockscan"]),
+            name: "SockReportTests",
+            dependencies: ["SockReport", "SockDiag", "CNetlink", "SockScanTestSupport", "sockscan"]),
         .testTarget(
             name: "SockHistoryTests",
             dependencies: [

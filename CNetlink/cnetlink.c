@@ -6,6 +6,7 @@
 #include <sched.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/eventfd.h>
 
 #include "CNetlink.h"
 #include <linux/tcp.h>
@@ -27,6 +28,23 @@ _Static_assert(offsetof(struct inet_diag_msg, idiag_rqueue) == 56, "inet_diag_ms
 _Static_assert(offsetof(struct inet_diag_msg, idiag_wqueue) == 60, "inet_diag_msg.idiag_wqueue");
 _Static_assert(offsetof(struct inet_diag_msg, idiag_uid) == 64, "inet_diag_msg.idiag_uid");
 _Static_assert(offsetof(struct inet_diag_msg, idiag_inode) == 68, "inet_diag_msg.idiag_inode");
+_Static_assert(CNL_MSG_SIZE == sizeof(struct inet_diag_msg), "inet_diag_msg size");
+_Static_assert(CNL_MSG_FAMILY == offsetof(struct inet_diag_msg, idiag_family), "inet_diag_msg.idiag_family");
+_Static_assert(CNL_MSG_STATE == offsetof(struct inet_diag_msg, idiag_state), "inet_diag_msg.idiag_state");
+_Static_assert(CNL_MSG_TIMER == offsetof(struct inet_diag_msg, idiag_timer), "inet_diag_msg.idiag_timer");
+_Static_assert(CNL_MSG_RETRANS == offsetof(struct inet_diag_msg, idiag_retrans), "inet_diag_msg.idiag_retrans");
+_Static_assert(CNL_MSG_SPORT == offsetof(struct inet_diag_msg, id.idiag_sport), "inet_diag_msg.id.idiag_sport");
+_Static_assert(CNL_MSG_DPORT == offsetof(struct inet_diag_msg, id.idiag_dport), "inet_diag_msg.id.idiag_dport");
+_Static_assert(CNL_MSG_SRC == offsetof(struct inet_diag_msg, id.idiag_src), "inet_diag_msg.id.idiag_src");
+_Static_assert(CNL_MSG_DST == offsetof(struct inet_diag_msg, id.idiag_dst), "inet_diag_msg.id.idiag_dst");
+_Static_assert(CNL_MSG_IF == offsetof(struct inet_diag_msg, id.idiag_if), "inet_diag_msg.id.idiag_if");
+_Static_assert(CNL_MSG_COOKIE == offsetof(struct inet_diag_msg, id.idiag_cookie), "inet_diag_msg.id.idiag_cookie");
+_Static_assert(CNL_MSG_EXPIRES == offsetof(struct inet_diag_msg, idiag_expires), "inet_diag_msg.idiag_expires");
+_Static_assert(CNL_MSG_RQUEUE == offsetof(struct inet_diag_msg, idiag_rqueue), "inet_diag_msg.idiag_rqueue");
+_Static_assert(CNL_MSG_WQUEUE == offsetof(struct inet_diag_msg, idiag_wqueue), "inet_diag_msg.idiag_wqueue");
+_Static_assert(CNL_MSG_UID == offsetof(struct inet_diag_msg, idiag_uid), "inet_diag_msg.idiag_uid");
+_Static_assert(CNL_MSG_INODE == offsetof(struct inet_diag_msg, idiag_inode), "inet_diag_msg.idiag_inode");
+_Static_assert(sizeof(((struct inet_diag_msg *)0)->id.idiag_src) == 16, "inet_diag_msg.id.idiag_src size");
 _Static_assert(sizeof(struct inet_diag_bc_op) == 4, "inet_diag_bc_op");
 _Static_assert(sizeof(struct nlattr) == 4, "nlattr");
 _Static_assert(CNL_TCPI_STATE == offsetof(struct tcp_info, tcpi_state), "tcp_info.tcpi_state");
@@ -276,4 +294,150 @@ int cnl_netns_enter(int fd)
 	if (setns(fd, CLONE_NEWNET) < 0)
 		return -errno;
 	return 0;
+}
+
+int cnl_sock_destroy_build(void *buf, size_t cap, const struct cnl_socket_id *id, uint32_t seq)
+{
+	struct nlmsghdr *nlh;
+	struct inet_diag_req_v2 *r;
+	size_t need = NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(*r));
+
+	if (id->family != AF_INET && id->family != AF_INET6)
+		return -EINVAL;
+	if (id->protocol != IPPROTO_TCP && id->protocol != IPPROTO_UDP)
+		return -EINVAL;
+	if (cap < need)
+		return -ENOSPC;
+	memset(buf, 0, need);
+	nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = SOCK_DESTROY;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+	nlh->nlmsg_seq = seq;
+	r = mnl_nlmsg_put_extra_header(nlh, sizeof(*r));
+	r->sdiag_family = id->family;
+	r->sdiag_protocol = id->protocol;
+	r->idiag_states = id->states;
+	r->id.idiag_sport = htons(id->sport);
+	r->id.idiag_dport = htons(id->dport);
+	memcpy(r->id.idiag_src, id->src, sizeof(r->id.idiag_src));
+	memcpy(r->id.idiag_dst, id->dst, sizeof(r->id.idiag_dst));
+	r->id.idiag_if = id->ifindex;
+	r->id.idiag_cookie[0] = (uint32_t)id->cookie;
+	r->id.idiag_cookie[1] = (uint32_t)(id->cookie >> 32);
+	return (int)nlh->nlmsg_len;
+}
+
+int cnl_sock_diag_ack(struct mnl_socket *nl, uint32_t seq, void *buf, size_t cap)
+{
+	for (;;) {
+		ssize_t n = mnl_socket_recvfrom(nl, buf, cap);
+		size_t offset = 0;
+		uint16_t type;
+		const void *payload;
+		uint32_t payload_len;
+		int rc;
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		while ((rc = cnl_msg_next(buf, (size_t)n, &offset, &type, &payload, &payload_len)) == 1) {
+			const struct nlmsghdr *nlh = (const struct nlmsghdr *)((const char *)payload - NLMSG_HDRLEN);
+			const struct nlmsgerr *err = payload;
+
+			if (nlh->nlmsg_seq != seq)
+				continue; /* an answer to an earlier request: not ours */
+			if (type != NLMSG_ERROR || payload_len < sizeof(*err))
+				return -EPROTO;
+			return err->error;
+		}
+		if (rc < 0)
+			return rc;
+	}
+}
+
+int cnl_sock_diag_subscribe(struct mnl_socket *nl, uint32_t groups, int rcvbuf)
+{
+	int fd = mnl_socket_get_fd(nl);
+
+	if (rcvbuf > 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) < 0 &&
+	    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf)) < 0)
+		return -errno;
+	for (int group = 1; group <= 32; group++) {
+		if (!(groups & (1u << (group - 1))))
+			continue;
+		if (setsockopt(fd, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, &group, sizeof(group)) < 0)
+			return -errno;
+	}
+	return 0;
+}
+
+int cnl_sock_rcvbuf(struct mnl_socket *nl)
+{
+	int value = 0;
+	socklen_t len = sizeof(value);
+
+	if (getsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, SO_RCVBUF, &value, &len) < 0)
+		return -errno;
+	return value;
+}
+
+int cnl_sock_drops(struct mnl_socket *nl, uint32_t *drops)
+{
+	uint32_t meminfo[SK_MEMINFO_VARS] = { 0 };
+	socklen_t len = sizeof(meminfo);
+
+	if (getsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, SO_MEMINFO, meminfo, &len) < 0)
+		return -errno;
+	if (len < (SK_MEMINFO_DROPS + 1) * sizeof(uint32_t))
+		return -EPROTO;
+	*drops = meminfo[SK_MEMINFO_DROPS];
+	return 0;
+}
+
+int cnl_sock_fd(struct mnl_socket *nl)
+{
+	return mnl_socket_get_fd(nl);
+}
+
+long cnl_sock_recv(struct mnl_socket *nl, void *buf, size_t cap)
+{
+	for (;;) {
+		ssize_t n = recv(mnl_socket_get_fd(nl), buf, cap, MSG_DONTWAIT);
+
+		if (n >= 0)
+			return (long)n;
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return 0;
+		return -errno;
+	}
+}
+
+int cnl_msg_next(const void *buf, size_t len, size_t *offset, uint16_t *type, const void **payload,
+		 uint32_t *payload_len)
+{
+	const struct nlmsghdr *nlh;
+	size_t left;
+
+	if (*offset >= len)
+		return 0;
+	left = len - *offset;
+	if (left < NLMSG_HDRLEN)
+		return -EBADMSG;
+	nlh = (const struct nlmsghdr *)((const char *)buf + *offset);
+	if (nlh->nlmsg_len < NLMSG_HDRLEN || nlh->nlmsg_len > left)
+		return -EBADMSG;
+	*type = nlh->nlmsg_type;
+	*payload = (const char *)nlh + NLMSG_HDRLEN;
+	*payload_len = nlh->nlmsg_len - NLMSG_HDRLEN;
+	*offset += NLMSG_ALIGN(nlh->nlmsg_len);
+	return 1;
+}
+
+int cnl_wake_fd_open(void)
+{
+	return eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 }

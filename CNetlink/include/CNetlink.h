@@ -149,9 +149,102 @@ enum {
 	CNL_TCPI_DELIVERY_RATE = 160,
 };
 
-/* Netlink alignment and type constants Swift cannot import as macros. */
-static inline uint32_t CNetlink_NLMSG_HDRLEN(void) { return NLMSG_HDRLEN; }
-static inline uint16_t CNetlink_SOCK_DIAG_BY_FAMILY(void) { return SOCK_DIAG_BY_FAMILY; }
-static inline uint16_t CNetlink_TCPDIAG_GETSOCK(void) { return TCPDIAG_GETSOCK; }
+/* One socket as a dump reported it: what a SOCK_DESTROY request names. */
+struct cnl_socket_id {
+	uint8_t family;   /* AF_INET or AF_INET6 */
+	uint8_t protocol; /* IPPROTO_TCP or IPPROTO_UDP */
+	uint16_t sport;   /* host byte order */
+	uint16_t dport;   /* host byte order */
+	uint8_t src[16];  /* network byte order; IPv4 in the first 4 bytes */
+	uint8_t dst[16];
+	uint32_t ifindex;
+	uint64_t cookie;
+	uint32_t states;  /* idiag_states: the bit of the state the socket was seen in */
+};
+
+/*
+ * Writes a SOCK_DESTROY request for one socket (inet_diag_req_v2 holding its exact
+ * id and cookie, NLM_F_ACK) into buf with sequence number seq. The kernel closes the
+ * socket as ss -K does (CONFIG_INET_DIAG_DESTROY, CAP_NET_ADMIN).
+ * Returns its length, or -EINVAL (bad family or protocol) or -ENOSPC.
+ */
+int cnl_sock_destroy_build(void *buf, size_t cap, const struct cnl_socket_id *id, uint32_t seq);
+
+/*
+ * Receives the answer to a request sent with NLM_F_ACK and sequence number seq,
+ * into buf. Returns 0 for the kernel's acknowledgement, -errno for the error it
+ * returned, -EPROTO for a reply that does not answer the request.
+ */
+int cnl_sock_diag_ack(struct mnl_socket *nl, uint32_t seq, void *buf, size_t cap);
+
+/*
+ * Joins the sock_diag multicast groups whose bits are set in groups
+ * (1 << (SKNLGRP_x - 1)): the kernel then sends an inet_diag_msg for every socket it
+ * destroys (what ss -E prints). Sets the receive buffer to rcvbuf bytes first
+ * (SO_RCVBUFFORCE, which needs CAP_NET_ADMIN, else SO_RCVBUF up to rmem_max).
+ * Returns 0 or -errno (-EPERM: joining the groups needs CAP_NET_ADMIN).
+ */
+int cnl_sock_diag_subscribe(struct mnl_socket *nl, uint32_t groups, int rcvbuf);
+
+/* The receive buffer the kernel granted, bytes (SO_RCVBUF). Returns it or -errno. */
+int cnl_sock_rcvbuf(struct mnl_socket *nl);
+
+/*
+ * Messages the kernel dropped for this socket because its receive buffer was full
+ * (SO_MEMINFO's SK_MEMINFO_DROPS, which netlink_overrun counts one by one).
+ * Returns 0 or -errno.
+ */
+int cnl_sock_drops(struct mnl_socket *nl, uint32_t *drops);
+
+/* A descriptor that another thread can make readable to end a poll: an eventfd
+ * (close-on-exec, non-blocking), which <sys/eventfd.h> gives Swift no way to make.
+ * Returns it, or -1 with errno set. */
+int cnl_wake_fd_open(void);
+
+/* The socket's file descriptor (to poll it). */
+int cnl_sock_fd(struct mnl_socket *nl);
+
+/*
+ * Receives one datagram without waiting (MSG_DONTWAIT; EINTR retried).
+ * Returns its length, 0 when none is queued, or -errno: -ENOBUFS when the kernel
+ * dropped messages since the last receive (the socket stays usable).
+ */
+long cnl_sock_recv(struct mnl_socket *nl, void *buf, size_t cap);
+
+/*
+ * Steps through the netlink messages of one received datagram. At *offset, checks
+ * the header and its length against the bytes left. Returns 1 with the message's
+ * type, payload and payload length, *offset moved past it (aligned); 0 at the end;
+ * -EBADMSG for a header or length that does not fit (the rest is unusable).
+ */
+int cnl_msg_next(const void *buf, size_t len, size_t *offset, uint16_t *type, const void **payload,
+		 uint32_t *payload_len);
+
+/* Offsets of the struct inet_diag_msg fields SockDiag reads from a reply, and its size.
+ * cnetlink.c checks each against <linux/inet_diag.h> with _Static_assert, so a layout the
+ * parser does not expect fails the build instead of misreading replies. */
+enum {
+	CNL_MSG_FAMILY = 0,   /* idiag_family */
+	CNL_MSG_STATE = 1,    /* idiag_state */
+	CNL_MSG_TIMER = 2,    /* idiag_timer */
+	CNL_MSG_RETRANS = 3,  /* idiag_retrans */
+	CNL_MSG_SPORT = 4,    /* id.idiag_sport, big endian */
+	CNL_MSG_DPORT = 6,    /* id.idiag_dport, big endian */
+	CNL_MSG_SRC = 8,      /* id.idiag_src, 16 bytes (IPv4: the first 4) */
+	CNL_MSG_DST = 24,     /* id.idiag_dst */
+	CNL_MSG_IF = 40,      /* id.idiag_if */
+	CNL_MSG_COOKIE = 44,  /* id.idiag_cookie[0] (low word), [1] at +4 */
+	CNL_MSG_EXPIRES = 52, /* idiag_expires */
+	CNL_MSG_RQUEUE = 56,  /* idiag_rqueue */
+	CNL_MSG_WQUEUE = 60,  /* idiag_wqueue */
+	CNL_MSG_UID = 64,     /* idiag_uid */
+	CNL_MSG_INODE = 68,   /* idiag_inode */
+	CNL_MSG_SIZE = 72,    /* sizeof(struct inet_diag_msg) */
+};
+
+/* Netlink constants Swift cannot import as macros. */
+static inline uint32_t cnl_nlmsg_hdrlen(void) { return NLMSG_HDRLEN; }
+static inline uint16_t cnl_sock_diag_by_family(void) { return SOCK_DIAG_BY_FAMILY; }
+static inline uint16_t cnl_tcpdiag_getsock(void) { return TCPDIAG_GETSOCK; }
 
 #endif /* CNETLINK_H */

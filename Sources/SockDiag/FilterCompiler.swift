@@ -1,4 +1,4 @@
-import CNetlink
+internal import CNetlink
 
 /// What the kernel is asked to do for a filter, and what is left for user space.
 ///

@@ -163,9 +163,12 @@ public enum IPAddress: Hashable, Sendable, CustomStringConvertible {
 
 /// An address and a port: one end of a socket.
 public struct Endpoint: Hashable, Sendable, CustomStringConvertible {
+    /// The address (the unspecified `0.0.0.0` or `::` for a socket bound to every address).
     public var address: IPAddress
+    /// The port, host byte order (0 for none).
     public var port: UInt16
 
+    /// The end at `address` and `port`.
     public init(address: IPAddress, port: UInt16) {
         self.address = address
         self.port = port

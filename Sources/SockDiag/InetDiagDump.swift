@@ -1,14 +1,19 @@
-import CNetlink
+internal import CNetlink
+import SystemPackage
 
 #if canImport(Glibc)
     import Glibc
 #endif
 
 /// Parsing of `inet_diag` dump replies: the netlink walk (in CNetlink) and `struct inet_diag_msg`
-/// with its attributes (here), on a borrowed buffer.
-public enum InetDiagDump {
+/// with its attributes (here), on a borrowed buffer. Every offset read comes from CNetlink, which checks it
+/// against the kernel's header.
+///
+/// Not part of the library's API: the micro-benchmarks reach ``parse(_:sequence:portID:proto:_:)`` through
+/// `@_spi(Benchmarks)`, the tests through `package` access.
+@_spi(Benchmarks) public enum InetDiagDump {
     /// `sizeof(struct inet_diag_msg)`.
-    public static let messageSize = 72
+    package static let messageSize = Int(CNL_MSG_SIZE)
 
     /// Parses one `struct inet_diag_msg` and the attributes after it into a record.
     ///
@@ -18,14 +23,19 @@ public enum InetDiagDump {
     ///   - offset: where the payload starts in the dump, for error messages.
     /// - Returns: the record, or `nil` for a family other than inet/inet6.
     /// - Throws: ``DumpParseError/truncated(offset:needed:available:)`` when the payload or an attribute is short.
-    @inlinable
-    public static func parseMessage(
+    package static func parseMessage(
         _ payload: UnsafeRawBufferPointer, proto: TransportProtocol, offset: Int = 0
     ) throws(DumpParseError) -> SocketRecord? {
         guard payload.count >= messageSize else {
             throw .truncated(offset: offset, needed: messageSize, available: payload.count)
         }
-        let familyByte = payload[0]
+        @inline(__always) func u16(_ offset: some BinaryInteger) -> UInt16 {
+            payload.loadUnaligned(fromByteOffset: Int(offset), as: UInt16.self)
+        }
+        @inline(__always) func u32(_ offset: some BinaryInteger) -> UInt32 {
+            payload.loadUnaligned(fromByteOffset: Int(offset), as: UInt32.self)
+        }
+        let familyByte = payload[Int(CNL_MSG_FAMILY)]
         let family: AddressFamily
         switch familyByte {
         case 2: family = .inet
@@ -35,33 +45,33 @@ public enum InetDiagDump {
         let local: IPAddress
         let remote: IPAddress
         if family == .inet {
-            local = .v4(IPv4Address(UInt32(bigEndian: payload.loadUnaligned(fromByteOffset: 8, as: UInt32.self))))
-            remote = .v4(IPv4Address(UInt32(bigEndian: payload.loadUnaligned(fromByteOffset: 24, as: UInt32.self))))
+            local = .v4(IPv4Address(UInt32(bigEndian: u32(CNL_MSG_SRC))))
+            remote = .v4(IPv4Address(UInt32(bigEndian: u32(CNL_MSG_DST))))
         } else {
-            local = .v6(IPv6Address(networkBytes: UnsafeRawBufferPointer(rebasing: payload[8..<24])))
-            remote = .v6(IPv6Address(networkBytes: UnsafeRawBufferPointer(rebasing: payload[24..<40])))
+            let src = Int(CNL_MSG_SRC)
+            let dst = Int(CNL_MSG_DST)
+            local = .v6(IPv6Address(networkBytes: UnsafeRawBufferPointer(rebasing: payload[src..<(src + 16)])))
+            remote = .v6(IPv6Address(networkBytes: UnsafeRawBufferPointer(rebasing: payload[dst..<(dst + 16)])))
         }
-        let timerByte = payload[2]
-        let cookieLow = payload.loadUnaligned(fromByteOffset: 44, as: UInt32.self)
-        let cookieHigh = payload.loadUnaligned(fromByteOffset: 48, as: UInt32.self)
+        let cookie = Int(CNL_MSG_COOKIE)
+        let cookieLow = payload.loadUnaligned(fromByteOffset: cookie, as: UInt32.self)
+        let cookieHigh = payload.loadUnaligned(fromByteOffset: cookie + 4, as: UInt32.self)
         var record = SocketRecord(
             proto: proto,
             family: family,
-            state: TCPState(rawValue: payload[1]),
-            local: Endpoint(
-                address: local, port: UInt16(bigEndian: payload.loadUnaligned(fromByteOffset: 4, as: UInt16.self))),
-            remote: Endpoint(
-                address: remote, port: UInt16(bigEndian: payload.loadUnaligned(fromByteOffset: 6, as: UInt16.self))),
-            receiveQueue: payload.loadUnaligned(fromByteOffset: 56, as: UInt32.self),
-            sendQueue: payload.loadUnaligned(fromByteOffset: 60, as: UInt32.self),
-            uid: payload.loadUnaligned(fromByteOffset: 64, as: UInt32.self),
-            inode: payload.loadUnaligned(fromByteOffset: 68, as: UInt32.self),
+            state: TCPState(rawValue: payload[Int(CNL_MSG_STATE)]),
+            local: Endpoint(address: local, port: UInt16(bigEndian: u16(CNL_MSG_SPORT))),
+            remote: Endpoint(address: remote, port: UInt16(bigEndian: u16(CNL_MSG_DPORT))),
+            receiveQueue: u32(CNL_MSG_RQUEUE),
+            sendQueue: u32(CNL_MSG_WQUEUE),
+            uid: u32(CNL_MSG_UID),
+            inode: u32(CNL_MSG_INODE),
             cookie: UInt64(cookieHigh) << 32 | UInt64(cookieLow),
-            interfaceIndex: payload.loadUnaligned(fromByteOffset: 40, as: UInt32.self),
+            interfaceIndex: u32(CNL_MSG_IF),
             timer: SocketTimer(
-                kind: SocketTimerKind(rawValue: timerByte) ?? .unknown,
-                expiresMilliseconds: payload.loadUnaligned(fromByteOffset: 52, as: UInt32.self),
-                retransmits: payload[3]
+                kind: SocketTimerKind(rawValue: payload[Int(CNL_MSG_TIMER)]) ?? .unknown,
+                expiresMilliseconds: u32(CNL_MSG_EXPIRES),
+                retransmits: payload[Int(CNL_MSG_RETRANS)]
             )
         )
         var at = messageSize
@@ -75,12 +85,19 @@ public enum InetDiagDump {
             }
             let body = UnsafeRawBufferPointer(rebasing: payload[(at + 4)..<(at + length)])
             switch Int(type) {
-            case Int(INET_DIAG_INFO) where proto == .tcp:
+            case Int(INET_DIAG_INFO) where record.proto == .tcp:
                 record.tcpInfo = parseTCPInfo(body)
             case Int(INET_DIAG_SKMEMINFO):
                 record.memory = parseMemory(body)
             case Int(INET_DIAG_SKV6ONLY) where body.count >= 1:
                 record.v6Only = body[0] != 0
+            case Int(INET_DIAG_PROTOCOL) where body.count >= 1:
+                // Sent with destroy events (the request's protocol is not known there).
+                switch body[0] {
+                case TransportProtocol.tcp.rawValue: record.proto = .tcp
+                case TransportProtocol.udp.rawValue: record.proto = .udp
+                default: return nil  // another protocol (SCTP, raw): not ours
+                }
             default:
                 break
             }
@@ -94,12 +111,11 @@ public enum InetDiagDump {
     ///
     /// - Returns: the state, or `nil` for a family other than inet/inet6 (skipped, as by `parseMessage`).
     /// - Throws: the errors `parseMessage` throws for the same bytes.
-    @inlinable
     static func messageState(_ payload: UnsafeRawBufferPointer, offset: Int = 0) throws(DumpParseError) -> TCPState? {
         guard payload.count >= messageSize else {
             throw .truncated(offset: offset, needed: messageSize, available: payload.count)
         }
-        switch payload[0] {
+        switch payload[Int(CNL_MSG_FAMILY)] {
         case 2, 10: break
         default: return nil
         }
@@ -113,10 +129,9 @@ public enum InetDiagDump {
             }
             at += (length + 3) & ~3
         }
-        return TCPState(rawValue: payload[1])
+        return TCPState(rawValue: payload[Int(CNL_MSG_STATE)])
     }
 
-    @usableFromInline
     static func parseTCPInfo(_ b: UnsafeRawBufferPointer) -> TCPInfo {
         @inline(__always) func u8(_ o: Int32) -> UInt8 { Int(o) < b.count ? b[Int(o)] : 0 }
         @inline(__always) func u32(_ o: Int32) -> UInt32 {
@@ -143,27 +158,27 @@ public enum InetDiagDump {
         return info
     }
 
-    @usableFromInline
     static func parseMemory(_ b: UnsafeRawBufferPointer) -> SocketMemory {
         // u32 sk_meminfo[SK_MEMINFO_VARS], indices from <linux/sock_diag.h>.
-        @inline(__always) func v(_ i: Int) -> UInt32 {
-            (i + 1) * 4 <= b.count ? b.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self) : 0
+        @inline(__always) func v(_ index: Int) -> UInt32 {
+            let i = index
+            return (i + 1) * 4 <= b.count ? b.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self) : 0
         }
         var m = SocketMemory()
-        m.receiveAllocated = v(0)
-        m.receiveBuffer = v(1)
-        m.sendAllocated = v(2)
-        m.sendBuffer = v(3)
-        m.forwardAllocated = v(4)
-        m.sendQueued = v(5)
-        m.optionMemory = v(6)
-        m.backlog = v(7)
-        m.drops = v(8)
+        m.receiveAllocated = v(SK_MEMINFO_RMEM_ALLOC)
+        m.receiveBuffer = v(SK_MEMINFO_RCVBUF)
+        m.sendAllocated = v(SK_MEMINFO_WMEM_ALLOC)
+        m.sendBuffer = v(SK_MEMINFO_SNDBUF)
+        m.forwardAllocated = v(SK_MEMINFO_FWD_ALLOC)
+        m.sendQueued = v(SK_MEMINFO_WMEM_QUEUED)
+        m.optionMemory = v(SK_MEMINFO_OPTMEM)
+        m.backlog = v(SK_MEMINFO_BACKLOG)
+        m.drops = v(SK_MEMINFO_DROPS)
         return m
     }
 
     /// What one dump walk saw.
-    public struct WalkResult: Sendable, Hashable {
+    @_spi(Benchmarks) public struct WalkResult: Sendable, Hashable {
         /// Data messages parsed.
         public var messages: Int = 0
         /// Datagrams received.
@@ -179,7 +194,6 @@ public enum InetDiagDump {
     ///
     /// - Throws: ``NetlinkError`` for an errno from the kernel (including one carried by `NLMSG_DONE`),
     ///   ``DumpParseError`` for a reply that fails a check, or what `body` throws.
-    @usableFromInline
     static func walk(
         _ d: UnsafeMutablePointer<cnl_dump>, proto: TransportProtocol, operation: @autoclosure () -> String,
         _ body: (SocketRecord) throws -> Void
@@ -190,7 +204,7 @@ public enum InetDiagDump {
     /// Walks a dump already requested on `d`, calling `body` with what `parse` makes of each data message
     /// (a record, or only a state when counting); `nil` from `parse` skips the message. Inlined into each
     /// caller so that `parse` is a direct call.
-    @usableFromInline @inline(__always)
+    @inline(__always)
     static func walk<Item>(
         _ d: UnsafeMutablePointer<cnl_dump>, proto: TransportProtocol, operation: @autoclosure () -> String,
         parse: (UnsafeRawBufferPointer, TransportProtocol, Int) throws(DumpParseError) -> Item?,
@@ -207,7 +221,7 @@ public enum InetDiagDump {
                 let buffer = UnsafeRawBufferPointer(start: payload, count: Int(length))
                 let offset = Int(d.pointee.consumed) + (payload.map { $0 - UnsafeRawPointer(d.pointee.buf) } ?? 0)
                 // Replies carry the request's type: SOCK_DIAG_BY_FAMILY (20) or TCPDIAG_GETSOCK (18).
-                guard type == CNetlink_SOCK_DIAG_BY_FAMILY() || type == CNetlink_TCPDIAG_GETSOCK() else {
+                guard type == cnl_sock_diag_by_family() || type == cnl_tcpdiag_getsock() else {
                     d.pointee.flags |= UInt32(CNL_DUMP_F_DONE)
                     throw DumpParseError.unexpectedType(offset: offset - 16, type: type)
                 }
@@ -230,7 +244,7 @@ public enum InetDiagDump {
                         offset: offset, needed: Int(d.pointee.error_needed), available: Int(d.pointee.error_available))
                 }
             }
-            throw NetlinkError(errno: -rc, operation: operation())
+            throw NetlinkError(errno: Errno(rawValue: -rc), operation: operation())
         }
     }
 
@@ -241,9 +255,9 @@ public enum InetDiagDump {
     ///   - bytes: the datagram bytes as the kernel sent them.
     ///   - sequence: the sequence number every message must carry.
     ///   - portID: the port id messages must carry (0 in a message is accepted).
-    /// - Throws: as ``Scanner/forEach(_:_:)`` does: the errno of `NLMSG_ERROR` or `NLMSG_DONE` as
+    /// - Throws: as `forEach(_:_:)` does: the errno of `NLMSG_ERROR` or `NLMSG_DONE` as
     ///   ``NetlinkError``, a bad length as ``DumpParseError``.
-    public static func parse(
+    @_spi(Benchmarks) public static func parse(
         _ bytes: UnsafeRawBufferPointer, sequence: UInt32, portID: UInt32 = 0, proto: TransportProtocol = .tcp,
         _ body: (SocketRecord) throws -> Void
     ) throws -> WalkResult {

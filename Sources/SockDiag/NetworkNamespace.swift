@@ -1,4 +1,4 @@
-import CNetlink
+internal import CNetlink
 
 #if canImport(Glibc)
     import Glibc
@@ -115,4 +115,66 @@ private func namespaceThreadMain(_ raw: UnsafeMutableRawPointer?) -> UnsafeMutab
     let object = Unmanaged<AnyObject>.fromOpaque(raw!).takeRetainedValue()
     (object as! any NamespaceThreadWork).execute()
     return nil
+}
+
+// MARK: liveness
+
+extension NetworkNamespace {
+    /// Whether the namespace can still be found the way it was named: by the pid (`/proc/PID/ns/net`), the
+    /// `ip netns` name (`/run/netns/NAME`) or the path it was opened from.
+    ///
+    /// The open descriptor keeps the namespace itself alive, so a scan of it goes on answering after the
+    /// last process in it exited or `ip netns delete` removed its name, with no socket: a monitor that
+    /// goes on reporting that namespace reports an empty one. It is gone when `path` no longer exists
+    /// (the process exited, the name was deleted) or names another namespace than the one held (a pid
+    /// reused or moved, a name deleted and added again). Costs one `stat` and one `fstat`.
+    ///
+    /// - Returns: `nil` while the namespace can be found (or `stat` fails otherwise than by its absence,
+    ///   which says nothing either way); else why not.
+    public func checkLiveness() -> NamespaceGone? {
+        var held = stat()
+        var named = stat()
+        guard fstat(fd, &held) == 0 else { return nil }
+        if stat(path, &named) != 0 {
+            guard errno == ENOENT || errno == ESRCH || errno == ENOTDIR else { return nil }
+            return NamespaceGone(path: path, replaced: false)
+        }
+        if named.st_dev == held.st_dev && named.st_ino == held.st_ino { return nil }
+        return NamespaceGone(path: path, replaced: true)
+    }
+}
+
+/// A namespace can no longer be found the way it was named (see ``NetworkNamespace/checkLiveness()``).
+public struct NamespaceGone: Error, Hashable, Sendable, CustomStringConvertible {
+    /// The path the namespace was opened from.
+    public var path: String
+    /// Whether `path` now names another namespace (else it no longer exists).
+    public var replaced: Bool
+
+    public init(path: String, replaced: Bool) {
+        self.path = path
+        self.replaced = replaced
+    }
+
+    /// `network namespace /proc/4711/ns/net is gone: process 4711 has exited`.
+    public var description: String { "network namespace \(path) is gone: \(reason)" }
+
+    /// Why, in the words of how the namespace was named.
+    public var reason: String {
+        let parts = path.split(separator: "/", omittingEmptySubsequences: false)
+        if parts.count == 5, parts[0].isEmpty, parts[1] == "proc", parts[3] == "ns", parts[4] == "net",
+            let pid = Int32(parts[2])
+        {
+            return replaced
+                ? "process \(pid) is now in another network namespace (or the pid was reused)"
+                : "process \(pid) has exited"
+        }
+        if parts.count == 4, parts[0].isEmpty, parts[1] == "run", parts[2] == "netns" {
+            let name = parts[3]
+            return replaced
+                ? "\(name) now names another namespace (deleted and added again)"
+                : "it was deleted (ip netns delete \(name))"
+        }
+        return replaced ? "\(path) now names another namespace" : "\(path) no longer exists"
+    }
 }

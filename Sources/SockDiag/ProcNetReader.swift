@@ -62,17 +62,19 @@ public struct ProcNetReader: Sendable {
 
     /// Calls `body` with each socket of `proto` and `family` whose state is in `states`.
     ///
+    /// - Parameter descriptor: the file, opened already (in another namespace); it is read, not closed.
+    ///   `nil` opens ``path(_:_:)``.
     /// - Throws: ``ProcNetError`` when the file cannot be read or a line is malformed, or what `body` throws.
     /// - Returns: the number of lines parsed.
     @discardableResult
     public func forEach(
-        _ proto: TransportProtocol, _ family: AddressFamily, states: StateSet = .all,
+        _ proto: TransportProtocol, _ family: AddressFamily, states: StateSet = .all, descriptor: Int32? = nil,
         _ body: (SocketRecord) throws -> Void
     ) throws -> Int {
         let file = path(proto, family)
-        let fd = open(file, O_RDONLY | O_CLOEXEC)
+        let fd = descriptor ?? open(file, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw ProcNetError.unreadable(file: file, errno: errno) }
-        defer { close(fd) }
+        defer { if descriptor == nil { close(fd) } }
         let capacity = 65536
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: capacity, alignment: 8)
         defer { buffer.deallocate() }

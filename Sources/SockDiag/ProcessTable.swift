@@ -11,6 +11,7 @@ public struct SocketProcess: Hashable, Sendable, CustomStringConvertible {
     /// The file descriptor in that process.
     public var fd: Int32
 
+    /// A process `pid` named `comm` holding the socket as descriptor `fd`.
     public init(pid: Int32, comm: String, fd: Int32) {
         self.pid = pid
         self.comm = comm
@@ -52,6 +53,7 @@ public struct ProcessTable: Sendable {
         /// Descriptors that pointed at a socket asked for.
         public var matches = 0
 
+        /// Nothing walked yet.
         public init() {}
     }
 
@@ -256,14 +258,18 @@ extension Scanner {
     /// extensions), then one walk of `/proc/*/fd` resolves them.
     ///
     /// Sockets opened after the scan have no owner in the table; sockets closed meanwhile keep theirs.
-    /// - Throws: what ``forEach(_:_:)`` throws, or ``ProcNetError`` when `procRoot` cannot be read.
-    public func owners(of query: ScanQuery, procRoot: String = "/proc") throws -> ProcessTable {
+    /// - Throws: ``SockDiagError``.
+    public func owners(of query: ScanQuery, procRoot: String = "/proc") throws(SockDiagError) -> ProcessTable {
         var inodesQuery = query
         inodesQuery.extensions = []
         var inodes = Set<UInt32>()
-        try forEach(inodesQuery) { record in
-            if record.inode != 0 { inodes.insert(record.inode) }
+        do {
+            try forEach(inodesQuery) { record in
+                if record.inode != 0 { inodes.insert(record.inode) }
+            }
+            return try ProcessTable(resolving: inodes, procRoot: procRoot)
+        } catch {
+            throw SockDiagError.typed(error)
         }
-        return try ProcessTable(resolving: inodes, procRoot: procRoot)
     }
 }

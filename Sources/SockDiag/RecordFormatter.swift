@@ -28,7 +28,7 @@ public struct RecordFormatter {
     public var lookUpInterface: (UInt32) -> String?
     private var interfaceNames: [UInt32: String] = [:]
 
-    public init(fields: Fields = [], lookUpInterface: @escaping (UInt32) -> String? = Scanner.localInterfaceName) {
+    public init(fields: Fields = [], lookUpInterface: @escaping (UInt32) -> String? = NetworkDevices.name(of:)) {
         self.fields = fields
         self.lookUpInterface = lookUpInterface
     }

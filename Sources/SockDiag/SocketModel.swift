@@ -1,6 +1,8 @@
 /// The transport protocol of a socket.
 public enum TransportProtocol: UInt8, Sendable, Hashable, CaseIterable, CustomStringConvertible {
+    /// TCP (`IPPROTO_TCP`).
     case tcp = 6
+    /// UDP (`IPPROTO_UDP`).
     case udp = 17
 
     public var description: String {
@@ -13,7 +15,9 @@ public enum TransportProtocol: UInt8, Sendable, Hashable, CaseIterable, CustomSt
 
 /// The address family of a socket.
 public enum AddressFamily: UInt8, Sendable, Hashable, CaseIterable, CustomStringConvertible {
+    /// IPv4 (`AF_INET`).
     case inet = 2
+    /// IPv6 (`AF_INET6`).
     case inet6 = 10
 
     /// `inet` or `inet6`, as `ss -f` names them.
@@ -29,8 +33,11 @@ public enum AddressFamily: UInt8, Sendable, Hashable, CaseIterable, CustomString
 public struct ProtocolSet: OptionSet, Sendable, Hashable {
     public var rawValue: UInt8
     public init(rawValue: UInt8) { self.rawValue = rawValue }
+    /// TCP.
     public static let tcp = ProtocolSet(rawValue: 1)
+    /// UDP.
     public static let udp = ProtocolSet(rawValue: 2)
+    /// TCP and UDP.
     public static let all: ProtocolSet = [.tcp, .udp]
 
     /// Whether the set holds `proto`.
@@ -43,8 +50,11 @@ public struct ProtocolSet: OptionSet, Sendable, Hashable {
 public struct FamilySet: OptionSet, Sendable, Hashable {
     public var rawValue: UInt8
     public init(rawValue: UInt8) { self.rawValue = rawValue }
+    /// IPv4.
     public static let inet = FamilySet(rawValue: 1)
+    /// IPv6.
     public static let inet6 = FamilySet(rawValue: 2)
+    /// IPv4 and IPv6.
     public static let all: FamilySet = [.inet, .inet6]
 
     /// Whether the set holds `family`.
@@ -55,10 +65,15 @@ public struct FamilySet: OptionSet, Sendable, Hashable {
 
 /// The timer a socket has running (`idiag_timer`), as `ss -o` shows it.
 public enum SocketTimerKind: UInt8, Sendable, Hashable, CustomStringConvertible {
+    /// No timer (`ss`: `off`).
     case none = 0
+    /// The retransmission timer (`on`).
     case retransmit = 1
+    /// The keepalive timer.
     case keepalive = 2
+    /// The TIME_WAIT timer (`timewait`).
     case timeWait = 3
+    /// The zero-window probe timer (`persist`).
     case zeroWindowProbe = 4
     /// A value this version does not know.
     case unknown = 255
@@ -80,12 +95,14 @@ public enum SocketTimerKind: UInt8, Sendable, Hashable, CustomStringConvertible 
 
 /// A socket's timer: its kind, milliseconds to expiry, and retransmissions so far.
 public struct SocketTimer: Hashable, Sendable {
+    /// Which timer runs (`idiag_timer`).
     public var kind: SocketTimerKind
     /// Milliseconds until the timer fires (`idiag_expires`).
     public var expiresMilliseconds: UInt32
     /// Retransmissions (`idiag_retrans`), or keepalive probes sent.
     public var retransmits: UInt8
 
+    /// A timer of `kind` firing in `expiresMilliseconds`, after `retransmits` retransmissions.
     public init(kind: SocketTimerKind, expiresMilliseconds: UInt32, retransmits: UInt8) {
         self.kind = kind
         self.expiresMilliseconds = expiresMilliseconds
@@ -126,6 +143,7 @@ public struct TCPInfo: Hashable, Sendable {
     /// Most recent delivery rate estimate, bytes per second.
     public var deliveryRate: UInt64 = 0
 
+    /// All fields zero.
     public init() {}
 }
 
@@ -150,6 +168,7 @@ public struct SocketMemory: Hashable, Sendable {
     /// Dropped packets (`d`).
     public var drops: UInt32 = 0
 
+    /// All fields zero.
     public init() {}
 }
 
@@ -158,22 +177,29 @@ public struct SocketMemory: Hashable, Sendable {
 /// A plain value: it never points into the receive buffer and holds no references,
 /// so streaming records allocates nothing.
 public struct SocketRecord: Hashable, Sendable {
+    /// TCP or UDP: the protocol the dump asked for (the message does not say).
     public var proto: TransportProtocol
+    /// IPv4 or IPv6.
     public var family: AddressFamily
     /// The TCP state (UDP uses `.established` for connected and `.close` for unconnected sockets).
     public var state: TCPState
+    /// The local end: address and port (`id.idiag_src`, `idiag_sport`).
     public var local: Endpoint
+    /// The remote end (`id.idiag_dst`, `idiag_dport`); the unspecified address and port 0 when unconnected.
     public var remote: Endpoint
     /// Bytes in the receive queue (for a listener: the accept queue length).
     public var receiveQueue: UInt32
     /// Bytes in the send queue (for a listener: the accept queue limit).
     public var sendQueue: UInt32
+    /// The owner's user id (`idiag_uid`).
     public var uid: UInt32
+    /// The socket's inode (`idiag_inode`), as `/proc/PID/fd` links name it (`socket:[INODE]`); 0 for TIME_WAIT.
     public var inode: UInt32
     /// The kernel's socket cookie (`idiag_cookie`): unique while the socket lives.
     public var cookie: UInt64
     /// The bound interface index (`SO_BINDTODEVICE` / scope), 0 for none.
     public var interfaceIndex: UInt32
+    /// The timer running on the socket, as `ss -o` shows it.
     public var timer: SocketTimer
     /// `tcp_info` when asked for with ``ScanExtensions/tcpInfo`` (TCP only, not for TIME_WAIT).
     public var tcpInfo: TCPInfo?
@@ -184,6 +210,7 @@ public struct SocketRecord: Hashable, Sendable {
     /// (`INET_DIAG_SKV6ONLY`); `nil` where it does not (other states, IPv4, the /proc reader).
     public var v6Only: Bool?
 
+    /// A record with the given fields; what a socket lacks keeps its default.
     public init(
         proto: TransportProtocol, family: AddressFamily, state: TCPState, local: Endpoint, remote: Endpoint,
         receiveQueue: UInt32 = 0, sendQueue: UInt32 = 0, uid: UInt32 = 0, inode: UInt32 = 0, cookie: UInt64 = 0,

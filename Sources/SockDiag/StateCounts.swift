@@ -3,6 +3,7 @@ public struct StateCounts: Hashable, Sendable {
     /// Counts indexed by state number (0…15).
     public private(set) var byState: [UInt64] = Array(repeating: 0, count: 16)
 
+    /// Zero sockets in every state.
     public init() {}
 
     /// All sockets counted.

@@ -1,19 +1,31 @@
 /// A TCP state as the kernel numbers it (`include/net/tcp_states.h`), named as `ss` names it.
 public struct TCPState: RawRepresentable, Hashable, Sendable, Comparable, CustomStringConvertible {
+    /// The kernel's number (`TCP_ESTABLISHED` is 1, …, `TCP_CLOSING` 11).
     public var rawValue: UInt8
+    /// The state the kernel numbers `rawValue` (any number: the kernel has private states above 11).
     public init(rawValue: UInt8) { self.rawValue = rawValue }
 
+    /// Connected (`TCP_ESTABLISHED`); for UDP, a connected socket.
     public static let established = TCPState(rawValue: 1)
+    /// `connect()` sent a SYN and waits for the answer.
     public static let synSent = TCPState(rawValue: 2)
+    /// A SYN arrived and was answered; the handshake is not complete.
     public static let synRecv = TCPState(rawValue: 3)
+    /// This side closed first and sent its FIN.
     public static let finWait1 = TCPState(rawValue: 4)
+    /// This side's FIN was acknowledged; waiting for the peer's.
     public static let finWait2 = TCPState(rawValue: 5)
+    /// Both sides closed, this side first: the local port stays taken for 60 s.
     public static let timeWait = TCPState(rawValue: 6)
     /// Closed; for UDP, an unconnected socket (`ss` prints `UNCONN`).
     public static let close = TCPState(rawValue: 7)
+    /// The peer closed; this side has not yet (a pile of these is an application that forgets to close).
     public static let closeWait = TCPState(rawValue: 8)
+    /// The peer closed first, this side then closed; waiting for the last acknowledgement.
     public static let lastAck = TCPState(rawValue: 9)
+    /// Accepting connections.
     public static let listen = TCPState(rawValue: 10)
+    /// Both sides closed at the same time.
     public static let closing = TCPState(rawValue: 11)
 
     /// The eleven states `ss` names, in kernel order.

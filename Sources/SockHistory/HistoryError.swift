@@ -1,4 +1,5 @@
 import GRDB
+import SockDiag
 
 #if canImport(Glibc)
     import Glibc
@@ -29,6 +30,12 @@ public enum HistoryError: Error, Hashable, Sendable, CustomStringConvertible {
     case corrupt(path: String, message: String)
     /// Any other SQLite error, with what was being done.
     case sqlite(path: String, operation: String, message: String)
+    /// The path names something else than a regular file (a FIFO, a device, a directory): refused before it is
+    /// opened for SQLite.
+    case notARegularFile(path: String, kind: FileKind)
+    /// A row holds a value a recorder never writes there (the file was edited or damaged): which table, row
+    /// (its `rowid`) and column, what it holds and what was expected.
+    case invalidValue(path: String, table: String, row: Int64, column: String, found: String, expected: String)
 
     public var description: String {
         switch self {
@@ -67,6 +74,13 @@ public enum HistoryError: Error, Hashable, Sendable, CustomStringConvertible {
             return "history database \(path) is damaged (\(message)); move it aside and start a new one"
         case .sqlite(let path, let operation, let message):
             return "\(operation) \(path): \(message)"
+        case .notARegularFile(let path, let kind):
+            return
+                "history database \(path) is \(kind), not a regular file; give the path of a history file (created if "
+                + "missing)"
+        case .invalidValue(let path, let table, let row, let column, let found, let expected):
+            return
+                "history database \(path): table \(table), row id \(row): column \(column) holds \(found), not \(expected)"
         }
     }
 

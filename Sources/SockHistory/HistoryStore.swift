@@ -1,4 +1,5 @@
 import GRDB
+import SockDiag
 
 #if canImport(Glibc)
     import Glibc
@@ -52,16 +53,20 @@ public final class HistoryStore {
     /// - Throws: ``HistoryError``: `.cannotOpen` (read-only or missing directory), `.locked` (another
     ///   recorder), `.notADatabase`, `.foreignDatabase`, `.futureSchema` (the file is then left as it was).
     public static func openForRecording(path: String) throws(HistoryError) -> HistoryStore {
-        var fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o640)
+        try checkRegularFile(path)
+        // O_NONBLOCK and O_NOCTTY: should another file replace it after the check, its open neither blocks nor
+        // takes a terminal, and checkOpened refuses it.
+        var fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NONBLOCK | O_NOCTTY, 0o640)
         var created = fd >= 0
         if fd < 0 && errno == EEXIST {
-            fd = open(path, O_RDWR | O_CLOEXEC)
+            fd = open(path, O_RDWR | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
             created = false
         }
         if fd < 0 {
             let saved = errno
             throw .cannotOpen(path: path, errno: saved, creating: access(path, F_OK) != 0)
         }
+        try checkOpened(fd, path: path)
         if created { fchmod(fd, 0o640) }  // exact, whatever the umask
         if flock(fd, LOCK_EX | LOCK_NB) != 0 {
             let saved = errno
@@ -95,12 +100,15 @@ public final class HistoryStore {
     /// - Throws: ``HistoryError``: `.notFound`, `.unreadable`, `.notADatabase`, `.foreignDatabase`,
     ///   `.futureSchema`.
     public static func openForReading(path: String) throws(HistoryError) -> HistoryStore {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        try checkRegularFile(path)
+        // A FIFO opened for reading without O_NONBLOCK waits for a writer, forever.
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
         if fd < 0 {
             let saved = errno
             if saved == ENOENT { throw .notFound(path: path) }
             throw .unreadable(path: path, reason: HistoryError.unreadableReason(path, errno: saved))
         }
+        try checkOpened(fd, path: path)
         // Closed before SQLite opens the file (see ``connection``).
         do {
             defer { close(fd) }
@@ -169,6 +177,26 @@ public final class HistoryStore {
             }
         }
         return "file:\(encoded)?immutable=1"
+    }
+
+    /// Refuses a `path` that exists and is not a regular file (a link is followed: a link to a history is one),
+    /// before it is opened: a FIFO would block, a device would be written, with a `-journal` file left beside it.
+    private static func checkRegularFile(_ path: String) throws(HistoryError) {
+        var status = stat()
+        guard stat(path, &status) == 0 else { return }  // missing: created, or reported by open
+        let kind = FileKind(mode: status.st_mode)
+        if kind != .regular { throw .notARegularFile(path: path, kind: kind) }
+    }
+
+    /// Refuses (and closes) an opened `fd` that is not a regular file: `path` changed since the check.
+    private static func checkOpened(_ fd: Int32, path: String) throws(HistoryError) {
+        var status = stat()
+        guard fstat(fd, &status) == 0 else { return }
+        let kind = FileKind(mode: status.st_mode)
+        guard kind == .regular else {
+            close(fd)
+            throw .notARegularFile(path: path, kind: kind)
+        }
     }
 
     /// Refuses a file that is neither empty nor an SQLite database, before SQLite sees it.
@@ -425,17 +453,26 @@ public final class HistoryStore {
     public func samples(from: Double = -.infinity, to: Double = .infinity) throws(HistoryError) -> [Sample] {
         do {
             return try queue.read { db in
+                // A time that is not one (text and blobs sort after every number; 1e300 is past 9999) would
+                // fall outside every range and be left out silently: refused instead. Two index searches.
+                if let bad = try Row.fetchOne(
+                    db, sql: "SELECT id, time FROM sample WHERE time < 0 OR time > ? LIMIT 1",
+                    arguments: [CheckedRow.latestTime])
+                {
+                    _ = try CheckedRow(bad, table: "sample", idColumn: "id", path: path).time("time")
+                }
                 let rows = try Row.fetchAll(
                     db,
                     sql: """
-                        SELECT sample.*, d.local_address AS d_local_address, d.remote_address AS d_remote_address,
+                        SELECT sample.*, d.rowid AS d_rowid, d.local_address AS d_local_address,
+                            d.remote_address AS d_remote_address,
                             d.remote_port AS d_remote_port, d.used AS d_used, d.capacity AS d_capacity,
                             d.established AS d_established, d.time_wait AS d_time_wait, d.utilization AS d_utilization
                         FROM sample LEFT JOIN destination d ON d.sample_id = sample.id AND d.rank = 1
                         WHERE time >= ? AND time < ? ORDER BY time, sample.id
                         """,
                     arguments: [from.isFinite ? from : -1e300, to.isFinite ? to : 1e300])
-                return rows.map(Self.sample)
+                return try rows.map { row throws(HistoryError) in try Self.sample(row, path: path) }
             }
         } catch {
             throw HistoryError.from(error, path: path, operation: "read", reading: true)
@@ -459,11 +496,13 @@ public final class HistoryStore {
     public func runs() throws(HistoryError) -> [RecordedRun] {
         do {
             return try queue.read { db in
-                try Row.fetchAll(db, sql: "SELECT * FROM run ORDER BY id").map { row in
-                    RecordedRun(
-                        id: row["id"], started: row["started"], stopped: row["stopped"], ended: row["ended"],
-                        pid: row["pid"], interval: TimeSpan(milliseconds: row["interval_ms"]),
-                        fullEvery: (row["full_every_ms"] as Int64?).map(TimeSpan.init(milliseconds:)))
+                try Row.fetchAll(db, sql: "SELECT * FROM run ORDER BY id").map { row throws(HistoryError) in
+                    let run = CheckedRow(row, table: "run", idColumn: "id", path: path)
+                    return RecordedRun(
+                        id: run.id, started: try run.time("started"), stopped: try run.optionalTime("stopped"),
+                        ended: try run.optionalText("ended"), pid: try run.processID("pid"),
+                        interval: TimeSpan(milliseconds: try run.integer("interval_ms")),
+                        fullEvery: try run.optionalInteger("full_every_ms").map(TimeSpan.init(milliseconds:)))
                 }
             }
         } catch {
@@ -480,21 +519,155 @@ public final class HistoryStore {
         }
     }
 
-    private static func sample(_ row: Row) -> Sample {
-        var sample = Sample(time: row["time"])
-        for column in SarColumn.allCases { sample[column] = Double(row[column.sqlName] as Int64) }
-        for state in SampleStates.all { sample[state] = Double(row[SampleStates.sqlName(state)] as Int64) }
-        sample.runID = row["run_id"]
-        sample.missed = row["missed"]
-        sample.cpuMicroseconds = row["cpu_us"]
-        sample.sampleMicroseconds = row["sample_us"]
-        sample.portUtilization = row["port_utilization"]
-        if let local: String = row["d_local_address"] {
+    /// A sample row (with its first destination, `d_` columns), every value checked.
+    private static func sample(_ row: Row, path: String) throws(HistoryError) -> Sample {
+        let columns = CheckedRow(row, table: "sample", idColumn: "id", path: path)
+        var sample = Sample(time: try columns.time("time"))
+        for column in SarColumn.allCases { sample[column] = Double(try columns.integer(column.sqlName)) }
+        for state in SampleStates.all { sample[state] = Double(try columns.integer(SampleStates.sqlName(state))) }
+        sample.runID = try columns.integer("run_id")
+        sample.missed = Int(try columns.integer("missed"))
+        sample.cpuMicroseconds = try columns.integer("cpu_us")
+        sample.sampleMicroseconds = try columns.integer("sample_us")
+        sample.portUtilization = try columns.optionalNumber("port_utilization")
+        let destination = CheckedRow(row, table: "destination", idColumn: "d_rowid", prefix: "d_", path: path)
+        if let local = try destination.optionalText("local_address") {
             sample.worstDestination = StoredDestination(
-                localAddress: local, remoteAddress: row["d_remote_address"], remotePort: row["d_remote_port"],
-                used: row["d_used"], capacity: row["d_capacity"], established: row["d_established"],
-                timeWait: row["d_time_wait"], utilization: row["d_utilization"])
+                localAddress: local, remoteAddress: try destination.text("remote_address"),
+                remotePort: Int(try destination.integer("remote_port")), used: Int(try destination.integer("used")),
+                capacity: Int(try destination.integer("capacity")),
+                established: Int(try destination.integer("established")),
+                timeWait: Int(try destination.integer("time_wait")),
+                utilization: try destination.number("utilization"))
         }
         return sample
+    }
+}
+
+/// The columns of one row of a history table, each read with its type checked: a value a recorder never
+/// writes (an edited or damaged file) is a ``HistoryError/invalidValue(path:table:row:column:found:expected:)``
+/// naming the table, row and column, never a trap (GRDB's `row["column"]` subscripts trap on a mismatch).
+struct CheckedRow {
+    let row: Row
+    let table: String
+    /// The row's `rowid` (0 when it has none: a left join without a match).
+    let id: Int64
+    /// The prefix of this table's columns in the result (`d_` for a joined table).
+    let prefix: String
+    let path: String
+
+    init(_ row: Row, table: String, idColumn: String, prefix: String = "", path: String) {
+        self.row = row
+        self.table = table
+        self.prefix = prefix
+        self.path = path
+        if row.hasColumn(idColumn), case .int64(let id) = (row[idColumn] as DatabaseValue).storage {
+            self.id = id
+        } else {
+            self.id = 0
+        }
+    }
+
+    /// The latest time a sample may carry: 9999-12-31T23:59:59Z (later ones cannot be printed as dates).
+    static let latestTime = 253_402_300_799.0
+
+    func integer(_ column: String) throws(HistoryError) -> Int64 {
+        guard let value = try optionalInteger(column) else { throw invalid(column, .null, "an integer") }
+        return value
+    }
+
+    func optionalInteger(_ column: String) throws(HistoryError) -> Int64? {
+        let value = try storage(column)
+        switch value {
+        case .null: return nil
+        case .int64(let n): return n
+        default: throw invalid(column, value, "an integer")
+        }
+    }
+
+    /// A process id (positive, 32 bits).
+    func processID(_ column: String) throws(HistoryError) -> Int32 {
+        let value = try storage(column)
+        guard case .int64(let n) = value, let pid = Int32(exactly: n), pid > 0 else {
+            throw invalid(column, value, "a process id")
+        }
+        return pid
+    }
+
+    /// A finite number (an integer or a real).
+    func number(_ column: String) throws(HistoryError) -> Double {
+        guard let value = try optionalNumber(column) else { throw invalid(column, .null, "a number") }
+        return value
+    }
+
+    func optionalNumber(_ column: String) throws(HistoryError) -> Double? {
+        let value = try storage(column)
+        switch value {
+        case .null: return nil
+        case .int64(let n): return Double(n)
+        case .double(let x) where x.isFinite: return x
+        default: throw invalid(column, value, "a number")
+        }
+    }
+
+    /// Unix seconds from 1970 to 9999.
+    func time(_ column: String) throws(HistoryError) -> Double {
+        guard let value = try optionalTime(column) else { throw invalid(column, .null, "a time (unix seconds)") }
+        return value
+    }
+
+    func optionalTime(_ column: String) throws(HistoryError) -> Double? {
+        let value = try storage(column)
+        let seconds: Double
+        switch value {
+        case .null: return nil
+        case .int64(let n): seconds = Double(n)
+        case .double(let x): seconds = x
+        default: throw invalid(column, value, "a time (unix seconds)")
+        }
+        guard seconds >= 0 && seconds <= Self.latestTime else {
+            throw invalid(column, value, "a time from 1970 to 9999")
+        }
+        return seconds
+    }
+
+    func text(_ column: String) throws(HistoryError) -> String {
+        guard let value = try optionalText(column) else { throw invalid(column, .null, "text") }
+        return value
+    }
+
+    func optionalText(_ column: String) throws(HistoryError) -> String? {
+        let value = try storage(column)
+        switch value {
+        case .null: return nil
+        case .string(let text): return text
+        default: throw invalid(column, value, "text")
+        }
+    }
+
+    private func storage(_ column: String) throws(HistoryError) -> DatabaseValue.Storage {
+        guard row.hasColumn(prefix + column) else {
+            throw .invalidValue(
+                path: path, table: table, row: id, column: column, found: "nothing (no such column)",
+                expected: "a value")
+        }
+        return (row[prefix + column] as DatabaseValue).storage
+    }
+
+    private func invalid(_ column: String, _ value: DatabaseValue.Storage, _ expected: String) -> HistoryError {
+        .invalidValue(
+            path: path, table: table, row: id, column: column, found: Self.describe(value), expected: expected)
+    }
+
+    /// `the text "abc"` (at most 40 characters, control characters escaped), `the real number 1.5`, …
+    static func describe(_ value: DatabaseValue.Storage) -> String {
+        switch value {
+        case .null: return "NULL"
+        case .int64(let n): return "the integer \(n)"
+        case .double(let x): return "the real number \(x)"
+        case .string(let text):
+            return "the text \(String(text.prefix(40)).debugDescription)\(text.count > 40 ? "…" : "")"
+        case .blob(let data): return "a blob of \(data.count) bytes"
+        }
     }
 }

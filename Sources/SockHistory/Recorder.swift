@@ -71,9 +71,21 @@ public protocol SampleSource: AnyObject {
     func take(time: Double) throws -> Sample
     /// A port-exhaustion scan keeping the `top` destinations.
     func ports(top: Int) throws -> PortSnapshot
+    /// Throws when what is sampled is no longer what was asked for: ``NamespaceGone`` for a namespace that
+    /// can no longer be found the way it was named. The default throws nothing.
+    func checkSource() throws
 }
 
-extension Sampler: SampleSource {}
+extension SampleSource {
+    public func checkSource() throws {}
+}
+
+extension Sampler: SampleSource {
+    /// Throws ``NamespaceGone`` when the namespace sampled is gone (``NetworkNamespace/checkLiveness()``).
+    public func checkSource() throws {
+        if let gone = namespace?.checkLiveness() { throw gone }
+    }
+}
 
 /// When to sample: ticks at `start + k * interval` on the monotonic clock, and a full scan every
 /// `fullEvery` (on the first tick and then each tick at or past the next full-scan time).
@@ -156,6 +168,11 @@ extension HistoryStore: HistoryWriter {}
 /// next row written, not handed to `onSample`), one line is logged (then one per ``fullDiskLogEvery`` while it
 /// lasts, and one when writing resumes), and the next tick tries again. SQLite rolls a failed transaction back,
 /// so the rows written before stay as they were.
+///
+/// A namespace that is gone (the process its pid named exited, its name was deleted) stops it: a sample is
+/// checked (``SampleSource/checkSource()``) before it is written, and the run ends with ``NamespaceGone``.
+/// Going on would record a namespace without sockets, or another one, as if it were the one named; a service
+/// manager restarts the recorder, whose start then says whether the name leads to a namespace again.
 public final class Recorder {
     public let sampler: any SampleSource
     public let store: (any HistoryWriter)?
@@ -206,7 +223,7 @@ public final class Recorder {
     /// takes the write.
     ///
     /// - Throws: ``HistoryError`` when the database cannot be written for another reason than a full disk (it
-    ///   keeps every earlier sample), or what the sampler or `onSample` throws.
+    ///   keeps every earlier sample), ``NamespaceGone``, or what the sampler or `onSample` throws.
     public func run() throws -> RecorderSummary {
         full = nil
         missedLog = nil
@@ -274,6 +291,8 @@ public final class Recorder {
                 nextFullTick = (tick / every + 1) * every
                 summary.fullScans += 1
             }
+            // Taken from what the namespace's descriptor still reaches: not written once it is gone.
+            try sampler.checkSource()
             let cpu = clock.processCPU()
             sample.missed = Int(missed)
             sample.cpuMicroseconds = cpu - lastCPU

@@ -1,3 +1,4 @@
+import Logging
 import SockDiag
 import SockReport
 
@@ -13,14 +14,18 @@ import SockReport
 public final class Sampler {
     public let namespace: NetworkNamespace?
     public let scanner: Scanner
-    /// The per-state count's query: TCP, both families, every state, narrowed by the filter if any.
-    public let query: ScanQuery
+    /// The per-state count's query: TCP, both families, every state, narrowed by the filter if any; prepared
+    /// once (devices resolved, the kernel program compiled) for every sample.
+    public let query: PreparedScan
 
-    /// - Throws: what ``Scanner/init(namespace:tcpStrategy:allowProcFallback:onWarning:)`` throws.
-    public init(namespace: NetworkNamespace?, filter: Filter? = nil, onWarning: ((String) -> Void)? = nil) throws {
+    /// - Parameter logger: where the scanner's warnings go (a fallback to `/proc`).
+    /// - Throws: what ``Scanner/init(namespace:source:tcpStrategy:allowProcFallback:logger:)`` throws.
+    public init(
+        namespace: NetworkNamespace?, filter: Filter? = nil, logger: Logger = Logger(label: "sockscan.history")
+    ) throws {
         self.namespace = namespace
-        scanner = try Scanner(namespace: namespace, onWarning: onWarning)
-        query = ScanQuery(protocols: .tcp, families: .all, states: .all, filter: filter)
+        scanner = try Scanner(namespace: namespace, logger: logger)
+        query = try scanner.prepare(ScanQuery(protocols: .tcp, families: .all, states: .all, filter: filter))
     }
 
     /// Reads sockstat and counts TCP sockets per state (one kernel pass for both families).

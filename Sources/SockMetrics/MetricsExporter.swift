@@ -1,3 +1,4 @@
+import Logging
 import SockDiag
 
 /// One collection, rendered in both formats, so that every scrape that shares it only writes bytes.
@@ -17,6 +18,8 @@ public struct RenderedMetrics: Sendable {
 public final class MetricsExporter: Sendable {
     /// Collections run, failures, dump requests: updated on the collecting thread.
     private let coalescer: ScrapeCoalescer<RenderedMetrics>
+    /// The namespace scanned, when it was named (`--netns`).
+    private let watch: NamespaceWatch?
 
     /// Opens the scanner and starts the collecting thread.
     ///
@@ -25,16 +28,21 @@ public final class MetricsExporter: Sendable {
     ///   - top: destinations to expose utilization for; 0 none.
     ///   - maxAge: how long a collection is served again (`--cache`).
     ///   - version: the `version` label of `sockscan_build_info`.
-    ///   - onWarning: one-line warnings (a fallback to `/proc`).
-    /// - Throws: what ``Scanner/init(namespace:tcpStrategy:allowProcFallback:onWarning:)`` throws, or
+    ///   - logger: where the scanner's warnings go (a fallback to `/proc`), and the namespace gone, once.
+    /// - Throws: what ``Scanner/init(namespace:source:tcpStrategy:allowProcFallback:logger:)`` throws, or
     ///   ``CoalescerError``.
     public convenience init(
         namespace: NetworkNamespace?, top: Int, maxAge: Duration, version: String,
-        onWarning: (@Sendable (String) -> Void)? = nil
+        logger: Logger = Logger(label: "sockscan.metrics")
     ) throws {
-        let scanner = try Scanner(namespace: namespace, onWarning: onWarning)
+        let scanner = try Scanner(namespace: namespace, logger: logger)
         let collector = SocketMetricsCollector(scanner: scanner, top: top)
-        try self.init(top: top, maxAge: maxAge, version: version) { try collector.collect() }
+        let watch = namespace.map { NamespaceWatch($0, logger: logger) }
+        try self.init(top: top, maxAge: maxAge, version: version, watch: watch) {
+            let snapshot = try collector.collect()
+            if let gone = snapshot.namespaceGone { watch?.found(gone) }
+            return snapshot
+        }
     }
 
     /// An exporter over any source of snapshots: another collector, or a test's.
@@ -45,7 +53,17 @@ public final class MetricsExporter: Sendable {
     ///   - version: the `version` label of `sockscan_build_info`.
     ///   - collect: makes one snapshot; runs only on the collecting thread, never twice at once.
     /// - Throws: ``CoalescerError`` when the collecting thread cannot be started.
-    public init(top: Int, maxAge: Duration, version: String, collect: @escaping () throws -> SocketSnapshot) throws {
+    public convenience init(
+        top: Int, maxAge: Duration, version: String, collect: @escaping () throws -> SocketSnapshot
+    ) throws {
+        try self.init(top: top, maxAge: maxAge, version: version, watch: nil, collect: collect)
+    }
+
+    private init(
+        top: Int, maxAge: Duration, version: String, watch: NamespaceWatch?,
+        collect: @escaping () throws -> SocketSnapshot
+    ) throws {
+        self.watch = watch
         var counters = ExporterCounters()
         coalescer = try ScrapeCoalescer(maxAge: maxAge) {
             // On the collecting thread only: the counters need no lock.
@@ -80,6 +98,44 @@ public final class MetricsExporter: Sendable {
     /// Why the last collection failed: nil when it succeeded or none has finished yet.
     public var lastError: (any Error)? { coalescer.lastError }
 
+    /// Why the namespace scanned is gone (``NetworkNamespace/checkLiveness()``, checked now), `nil` while it is
+    /// there or when none was named. `/healthz` answers 503 with it.
+    public var namespaceGone: NamespaceGone? { watch?.check() }
+
     /// Stops the collecting thread (after the running collection) and closes the scanner.
     public func shutdown() { coalescer.shutdown() }
+}
+
+/// The namespace a ``MetricsExporter`` scans: whether it is gone, said once in the log when first found so.
+final class NamespaceWatch: @unchecked Sendable {
+    let namespace: NetworkNamespace
+    let logger: Logger
+    private let lock = ConditionLock()
+    /// Guarded by `lock`.
+    private var logged = false
+
+    init(_ namespace: NetworkNamespace, logger: Logger) {
+        self.namespace = namespace
+        self.logger = logger
+    }
+
+    /// Checks the namespace now.
+    func check() -> NamespaceGone? {
+        guard let gone = namespace.checkLiveness() else { return nil }
+        found(gone)
+        return gone
+    }
+
+    /// Logs `gone`, the first time only.
+    func found(_ gone: NamespaceGone) {
+        let first = lock.locked {
+            defer { logged = true }
+            return !logged
+        }
+        if first {
+            logger.warning(
+                "\(gone); /healthz answers 503 and sockscan_namespace_up is 0 from now on (restart sockscan once the namespace is back)"
+            )
+        }
+    }
 }

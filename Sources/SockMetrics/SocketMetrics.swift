@@ -51,6 +51,10 @@ public struct SocketSnapshot: Sendable {
     public var dumpRequests = 0
     /// Where the records came from.
     public var source = ScanSource.netlink
+    /// Why the namespace scanned can no longer be found the way it was named (its process exited, its name
+    /// was deleted): then the snapshot holds nothing else, and the exposition says so
+    /// (`sockscan_namespace_up 0`) instead of showing an empty namespace. `nil` while it is there.
+    public var namespaceGone: NamespaceGone?
 
     public init() {}
 
@@ -91,10 +95,18 @@ public final class SocketMetricsCollector {
     /// last two are filtered by the kernel. Plus `/proc/net/sockstat` and the port sysctls, read inside the
     /// namespace.
     /// - Throws: ``NetlinkError``, ``NamespaceError``, ``ProcNetError``, ``PortSettingsError``.
+    ///
+    /// A namespace gone (``NetworkNamespace/checkLiveness()``, before and after the reads) gives a snapshot
+    /// with only ``SocketSnapshot/namespaceGone`` set: what the descriptor still reaches is no longer the
+    /// namespace the operator named.
     public func collect() throws -> SocketSnapshot {
         let clock = ContinuousClock()
         let start = clock.now
         var snapshot = SocketSnapshot()
+        if let gone = scanner.namespace?.checkLiveness() {
+            snapshot.namespaceGone = gone
+            return snapshot
+        }
         let settings = try PortSettings.read(namespace: scanner.namespace)
         var usage = PortUsage(settings: settings)
         var states = StateSet.all
@@ -132,6 +144,12 @@ public final class SocketMetricsCollector {
         snapshot.dumpRequests = stats.requests
         snapshot.source = scanner.source
         snapshot.duration = Self.seconds(clock.now - start)
+        if let gone = scanner.namespace?.checkLiveness() {
+            // It went while it was read: what was read may be a part of it, or nothing.
+            var empty = SocketSnapshot()
+            empty.namespaceGone = gone
+            return empty
+        }
         return snapshot
     }
 
@@ -184,6 +202,41 @@ public enum SocketMetrics {
     public static func families(
         _ snapshot: SocketSnapshot, top: Int, version: String, counters: ExporterCounters? = nil
     ) -> [MetricFamily] {
+        var families: [MetricFamily] = [
+            MetricFamily(
+                name: "sockscan_namespace_up",
+                help:
+                    "1 while the scanned network namespace can be found as it was named (--netns PID, NAME or PATH), 0 once it is gone (its process exited, its name was deleted): then no socket series are exposed.",
+                type: .gauge, samples: [MetricSample([], snapshot.namespaceGone == nil ? 1 : 0)])
+        ]
+        if snapshot.namespaceGone == nil { families += namespaceFamilies(snapshot, top: top) }
+        if let counters {
+            families.append(
+                MetricFamily(
+                    name: "sockscan_scans_total",
+                    help: "Collections made; concurrent and cached scrapes share one.",
+                    type: .counter, samples: [MetricSample([], Double(counters.scans))]))
+            families.append(
+                MetricFamily(
+                    name: "sockscan_scan_failures_total",
+                    help: "Collections that failed.",
+                    type: .counter, samples: [MetricSample([], Double(counters.failures))]))
+            families.append(
+                MetricFamily(
+                    name: "sockscan_kernel_dumps_total",
+                    help: "sock_diag dump requests sent to the kernel.",
+                    type: .counter, samples: [MetricSample([], Double(counters.dumpRequests))]))
+        }
+        families.append(
+            MetricFamily(
+                name: "sockscan_build_info",
+                help: "The sockscan version, as a label; the value is always 1.",
+                type: .info, samples: [MetricSample([.init("version", version)], 1)]))
+        return families
+    }
+
+    /// The families read from the namespace: sockets, sockstat, ports, the scan's duration.
+    static func namespaceFamilies(_ snapshot: SocketSnapshot, top: Int) -> [MetricFamily] {
         var families: [MetricFamily] = []
         var sockets: [MetricSample] = []
         for proto in TransportProtocol.allCases {
@@ -310,28 +363,6 @@ public enum SocketMetrics {
                 name: "sockscan_scrape_duration_seconds",
                 help: "How long reading the namespace took (dumps, sockstat, sysctls) for the values shown.",
                 type: .gauge, unit: "seconds", samples: [MetricSample([], snapshot.duration)]))
-        if let counters {
-            families.append(
-                MetricFamily(
-                    name: "sockscan_scans_total",
-                    help: "Collections made; concurrent and cached scrapes share one.",
-                    type: .counter, samples: [MetricSample([], Double(counters.scans))]))
-            families.append(
-                MetricFamily(
-                    name: "sockscan_scan_failures_total",
-                    help: "Collections that failed.",
-                    type: .counter, samples: [MetricSample([], Double(counters.failures))]))
-            families.append(
-                MetricFamily(
-                    name: "sockscan_kernel_dumps_total",
-                    help: "sock_diag dump requests sent to the kernel.",
-                    type: .counter, samples: [MetricSample([], Double(counters.dumpRequests))]))
-        }
-        families.append(
-            MetricFamily(
-                name: "sockscan_build_info",
-                help: "The sockscan version, as a label; the value is always 1.",
-                type: .info, samples: [MetricSample([.init("version", version)], 1)]))
         return families
     }
 }

@@ -4,26 +4,6 @@ import SockDiag
     import Glibc
 #endif
 
-/// An inclusive range of ports, as `net.ipv4.ip_local_port_range` holds it.
-public struct PortRange: Hashable, Sendable, CustomStringConvertible {
-    public var low: UInt16
-    public var high: UInt16
-
-    public init(low: UInt16, high: UInt16) {
-        self.low = low
-        self.high = high
-    }
-
-    /// The number of ports in the range (0 when `low > high`).
-    public var count: Int { low <= high ? Int(high) - Int(low) + 1 : 0 }
-
-    /// Whether `port` lies inside the range.
-    @inlinable public func contains(_ port: UInt16) -> Bool { port >= low && port <= high }
-
-    /// `low-high`.
-    public var description: String { "\(low)-\(high)" }
-}
-
 /// The ports of `net.ipv4.ip_local_reserved_ports`: never picked by `connect()` or `bind(0)`.
 ///
 /// The kernel prints the list as comma-separated ports and inclusive ranges, ascending and merged
@@ -194,11 +174,11 @@ public struct PortSettings: Hashable, Sendable {
     public static func parseRange(_ text: String, file: String = "ip_local_port_range") throws(PortSettingsError)
         -> PortRange
     {
-        let words = text.split(whereSeparator: { $0 == "\n" || $0 == " " || $0 == "\t" })
-        guard words.count == 2, let low = UInt16(words[0]), let high = UInt16(words[1]), low <= high else {
+        do {
+            return try PortRange(parsing: text, file: file)
+        } catch {
             throw .malformed(file: file, text: text, reason: "expected two ports, low then high")
         }
-        return PortRange(low: low, high: high)
     }
 
     /// Ports in the range that are also reserved.

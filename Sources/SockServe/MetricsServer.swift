@@ -9,8 +9,8 @@ import SockMetrics
 #endif
 
 /// The HTTP server of `sockscan serve`: `/metrics` (Prometheus text or OpenMetrics, by the `Accept`
-/// header), `/healthz` (200 `ok`, or 503 and the error when the last collection failed), and a short
-/// index at `/`.
+/// header), `/healthz` (200 `ok`, or 503 and the reason when the last collection failed or the namespace
+/// scanned is gone), and a short index at `/`.
 ///
 /// SwiftNIO's HTTP/1.1 codec parses requests (keep-alive and pipelining included); every connection is
 /// served on an event loop that never blocks: a scrape hands its request to the ``MetricsExporter``, whose
@@ -33,7 +33,9 @@ public final class MetricsServer: Sendable {
     /// trickles a request head or streams an endless body, could take every descriptor the process may
     /// open. The metrics endpoints take no body.
     public struct Limits: Hashable, Sendable {
-        /// Connections open at once; one more is closed as soon as it is accepted (`--max-connections`).
+        /// Connections open at once (`--max-connections`). At the limit a new connection displaces the
+        /// longest idle one, else the one waiting longest for its request head; when every connection is
+        /// being answered, the new one is closed as soon as it is accepted.
         public var maxConnections = 256
         /// A connection that sends nothing for this long between requests is closed.
         public var idleTimeout: TimeAmount = .seconds(120)
@@ -80,7 +82,7 @@ public final class MetricsServer: Sendable {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
-                    let deadline = RequestHeadDeadline(timeout: limits.headTimeout)
+                    let deadline = RequestHeadDeadline(timeout: limits.headTimeout, connections: connections)
                     try sync.addHandler(IdleStateHandler(readTimeout: limits.idleTimeout))
                     try sync.addHandler(deadline.bytesObserver)
                     try sync.configureHTTPServerPipeline(
@@ -89,7 +91,9 @@ public final class MetricsServer: Sendable {
                     try sync.addHandler(
                         deadline.headObserver, position: .before(try sync.handler(type: HTTPServerPipelineHandler.self))
                     )
-                    try sync.addHandler(MetricsHTTPHandler(exporter: exporter, maxBodyBytes: limits.maxBodyBytes))
+                    try sync.addHandler(
+                        MetricsHTTPHandler(
+                            exporter: exporter, maxBodyBytes: limits.maxBodyBytes, connections: connections))
                 }
             }
         do {
@@ -117,44 +121,132 @@ public final class MetricsServer: Sendable {
     /// loop that has stopped is lost (NIO reports it on stderr and means to make it a crash).
     public func shutdown(grace: TimeAmount = .seconds(5)) {
         try? channel.close().wait()
-        for connection in connections.all {
-            connection.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+        for (connection, activity) in connections.all {
+            // One still waiting for its head has no request to finish: closed at once. (Quiesced, the
+            // decoder's error for its part of a head would be answered after NIO's pipeline handler
+            // completed quiescing, which it asserts against.)
+            if activity == .awaitingHead {
+                connection.close(promise: nil)
+            } else {
+                connection.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+            }
         }
         let deadline = NIODeadline.now() + grace
         exporter.shutdown()
         while !connections.isEmpty && NIODeadline.now() < deadline { usleep(10_000) }
-        for connection in connections.all { try? connection.close().wait() }
+        for (connection, _) in connections.all { try? connection.close().wait() }
         try? group.syncShutdownGracefully()
     }
 }
 
-/// The connections open now, so shutdown can reach them and their number can be bounded.
+/// The connections open now and what each is doing, so shutdown can reach them and their number can be
+/// bounded without letting clients that hold connections doing nothing lock out the ones that scrape.
+///
+/// At the limit a new connection is taken and one that is doing nothing gives way: the one idle longest
+/// between requests (a keep-alive client opens another when it needs one), else the one that has waited
+/// longest for its request head (a silent or slowloris client; a real scrape sends its head at once, so it
+/// is the newest). A connection whose request is being answered never gives way. So idle and slow clients,
+/// however many, cannot keep a scrape out: each new connection displaces the oldest of them.
 final class ConnectionSet: Sendable {
-    private let channels = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
+    /// What a connection is doing.
+    enum Activity: Hashable, Sendable {
+        /// Connected, or past a request, with part of the next head (or nothing) received.
+        case awaitingHead
+        /// A request is being answered.
+        case busy
+        /// Answered; nothing of the next request received.
+        case idle
+    }
 
-    /// Adds `channel` unless `limit` connections are open already.
+    private struct Entry {
+        var channel: any Channel
+        var activity: Activity
+        /// When it entered `activity`, on the set's own counter (no clock needed for "oldest").
+        var since: UInt64
+        /// Which insertion this is, so that a close removes this entry and never a later one.
+        var serial: UInt64
+    }
+
+    private struct State {
+        var entries: [ObjectIdentifier: Entry] = [:]
+        var counter: UInt64 = 0
+
+        mutating func tick() -> UInt64 {
+            counter += 1
+            return counter
+        }
+
+        /// The connection to close to make room: the longest idle, else the longest waiting for its head.
+        func victim() -> ObjectIdentifier? {
+            var best: (id: ObjectIdentifier, rank: (Int, UInt64))?
+            for (id, entry) in entries {
+                let rank: (Int, UInt64)
+                switch entry.activity {
+                case .idle: rank = (0, entry.since)
+                case .awaitingHead: rank = (1, entry.since)
+                case .busy: continue
+                }
+                if best.map({ rank < $0.rank }) ?? true { best = (id, rank) }
+            }
+            return best?.id
+        }
+    }
+
+    private let state = NIOLockedValueBox(State())
+
+    /// Adds `channel`; when `limit` connections are open already, first closes the one that can best give
+    /// way (see the type), if any.
     ///
-    /// - Returns: whether it was added (it leaves the set when it closes).
+    /// - Returns: whether it was added (it leaves the set when it closes): false when every open connection
+    ///   is being answered.
     func insert(_ channel: any Channel, limit: Int) -> Bool {
         let id = ObjectIdentifier(channel)
-        let added = channels.withLockedValue {
-            guard $0.count < limit else { return false }
-            $0[id] = channel
-            return true
+        let (serial, evicted): (UInt64?, (any Channel)?) = state.withLockedValue { state in
+            var evicted: (any Channel)?
+            if state.entries.count >= limit {
+                guard let victim = state.victim(), let entry = state.entries.removeValue(forKey: victim) else {
+                    return (nil, nil)
+                }
+                evicted = entry.channel
+            }
+            let serial = state.tick()
+            state.entries[id] = Entry(channel: channel, activity: .awaitingHead, since: serial, serial: serial)
+            return (serial, evicted)
         }
-        guard added else { return false }
-        channel.closeFuture.whenComplete { [channels] _ in
-            _ = channels.withLockedValue { $0.removeValue(forKey: id) }
+        evicted?.close(promise: nil)
+        guard let serial else { return false }
+        channel.closeFuture.whenComplete { [state] _ in
+            state.withLockedValue {
+                if $0.entries[id]?.serial == serial { $0.entries.removeValue(forKey: id) }
+            }
         }
         return true
     }
 
-    var all: [any Channel] { channels.withLockedValue { Array($0.values) } }
-    var isEmpty: Bool { channels.withLockedValue { $0.isEmpty } }
+    /// Records what `channel` does now. From ``Activity/busy``, only ``Activity/idle`` is taken (bytes of
+    /// a pipelined request do not make an answered connection a waiting one).
+    func mark(_ channel: any Channel, _ activity: Activity) {
+        let id = ObjectIdentifier(channel)
+        state.withLockedValue { state in
+            guard var entry = state.entries[id], entry.activity != activity else { return }
+            if entry.activity == .busy && activity == .awaitingHead { return }
+            entry.activity = activity
+            entry.since = state.tick()
+            state.entries[id] = entry
+        }
+    }
+
+    /// The connections and what each is doing.
+    var all: [(channel: any Channel, activity: Activity)] {
+        state.withLockedValue { $0.entries.values.map { ($0.channel, $0.activity) } }
+    }
+
+    var isEmpty: Bool { state.withLockedValue { $0.entries.isEmpty } }
 }
 
-/// On the listening channel, ahead of the bootstrap's own handler: closes an accepted connection at
-/// once, before it is set up or read, when `limit` connections are open already.
+/// On the listening channel, ahead of the bootstrap's own handler: at `limit` open connections, makes room
+/// for an accepted one by closing one that does nothing (see ``ConnectionSet``), or closes the accepted one
+/// at once, before it is set up or read, when every connection is being answered.
 final class ConnectionLimitHandler: ChannelInboundHandler {
     typealias InboundIn = any Channel
     typealias InboundOut = any Channel
@@ -185,11 +277,15 @@ final class ConnectionLimitHandler: ChannelInboundHandler {
 /// and the decoded heads, before the pipelining handler holds them back (``headObserver``).
 final class RequestHeadDeadline {
     private let timeout: TimeAmount
+    private let connections: ConnectionSet
     /// No request is in progress: the next bytes start one.
     private var awaitingHead = true
     private var timer: Scheduled<Void>?
 
-    init(timeout: TimeAmount) { self.timeout = timeout }
+    init(timeout: TimeAmount, connections: ConnectionSet) {
+        self.timeout = timeout
+        self.connections = connections
+    }
 
     var bytesObserver: BytesObserver { BytesObserver(self) }
     var headObserver: HeadObserver { HeadObserver(self) }
@@ -224,6 +320,8 @@ final class RequestHeadDeadline {
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             deadline.requestBytes(context)
+            // An idle connection starts a request: until its head is complete, it is a head waiter.
+            deadline.connections.mark(context.channel, .awaitingHead)
             context.fireChannelRead(data)
         }
 
@@ -261,6 +359,7 @@ final class MetricsHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     private let exporter: MetricsExporter
     private let maxBodyBytes: Int
+    private let connections: ConnectionSet
     private var head: HTTPRequestHead?
     private var bodyBytes = 0
     /// The request was refused (413) and the connection is closing: what is left of it is dropped.
@@ -268,9 +367,10 @@ final class MetricsHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// A response is being made (a scan is running for it): the connection is not idle.
     private var busy = false
 
-    init(exporter: MetricsExporter, maxBodyBytes: Int) {
+    init(exporter: MetricsExporter, maxBodyBytes: Int, connections: ConnectionSet) {
         self.exporter = exporter
         self.maxBodyBytes = maxBodyBytes
+        self.connections = connections
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -279,6 +379,7 @@ final class MetricsHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         case .head(let head):
             self.head = head
             bodyBytes = 0
+            connections.mark(context.channel, .busy)
             if let length = head.headers["Content-Length"].first.flatMap({ Int($0) }), length > maxBodyBytes {
                 refuseBody(context: context)
             }
@@ -343,8 +444,11 @@ final class MetricsHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
                 }
             }
         case "/healthz":
-            // Healthy until a collection fails: a process that answers while every scrape fails is not.
-            if let error = exporter.lastError {
+            // Healthy until a collection fails: a process that answers while every scrape fails is not. Nor
+            // one that watches a namespace that is gone: it would answer for a namespace without sockets.
+            if let gone = exporter.namespaceGone {
+                respond(head, .serviceUnavailable, text: "sockscan: \(gone)\n", context: context)
+            } else if let error = exporter.lastError {
                 respond(head, .serviceUnavailable, text: "sockscan: last scan failed: \(error)\n", context: context)
             } else {
                 respond(head, .ok, text: "ok\n", context: context)
@@ -353,7 +457,7 @@ final class MetricsHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             respond(
                 head, .ok,
                 text: "sockscan exporter\n/metrics  socket metrics (Prometheus text or OpenMetrics)\n"
-                    + "/healthz  ok, or 503 and the error when the last scan failed\n",
+                    + "/healthz  ok, or 503 and the reason when the last scan failed or the namespace is gone\n",
                 context: context)
         default:
             respond(head, .notFound, text: "not found: try /metrics\n", context: context)
@@ -386,6 +490,9 @@ final class MetricsHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
                 wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: body)))), promise: nil)
         }
         let done = context.writeAndFlushPromise(wrapOutboundOut(.end(nil)))
+        // Answered: the connection may give way to a new one now (a client that does not read its answer
+        // holds nothing).
+        connections.mark(context.channel, .idle)
         if !keepAlive {
             let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
             done.futureResult.whenComplete { _ in bound.value.close(promise: nil) }

@@ -10,6 +10,7 @@ extension SocketBreakdown.Dimension: ExpressibleByArgument {}
 
 struct Count: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "count",
         abstract: "Count sockets per state, or grouped by address, port or process.",
         discussion: """
             Without --by, sockets are counted per state. With --by, they are grouped by one attribute while \
@@ -79,14 +80,15 @@ struct Count: ParsableCommand {
     }
 
     func run() throws {
-        let query = try scan.query()
         try runtime {
+            let query = try scan.query()
             let scanner = try scan.makeScanner()
-            if scan.explain { return try scan.printExplanation(scanner, query) }
+            let prepared = try scanner.prepare(query)  // once: the scan, --explain and the states printed
+            if scan.explain { return try scan.printExplanation(prepared) }
             var out = TextWriter()
             if let by {
                 var breakdown = SocketBreakdown(by: by)
-                try scanner.forEach(query) { breakdown.add($0) }
+                try scanner.forEach(prepared) { breakdown.add($0) }
                 if by == .process {
                     let owners = try ProcessTable(resolving: breakdown.pendingInodes)
                     if owners.statistics.deniedProcesses > 0 {
@@ -99,14 +101,12 @@ struct Count: ParsableCommand {
                 write(breakdown, into: &out)
             } else {
                 // The states the scan can return: -a/-l/the default, narrowed by the filter's state words.
-                let states =
-                    try query.filter.map { try scanner.kernelProgram(for: $0, baseStates: query.states).states }
-                    ?? query.states
+                let states = prepared.states
                 let named = query.filter?.expression.mentionsState == true
                 // Per protocol as well when both are counted: unconnected UDP sockets are in state close,
                 // which TCP has too.
                 // Only each message's state is read: no record is built.
-                let (tcp, udp) = try scanner.countPerProtocol(query)
+                let (tcp, udp) = try scanner.countPerProtocol(prepared)
                 let split = query.protocols == .all ? (tcp: tcp, udp: udp) : nil
                 write(tcp + udp, split: split, states: states, named: named, into: &out)
             }

@@ -14,6 +14,7 @@ enum RowFormat: String, ExpressibleByArgument, CaseIterable {
 
 struct List: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "list",
         abstract: "List sockets, one per line (a table like ss -tan, NDJSON or CSV).",
         discussion: """
             Output is streamed as the kernel returns sockets: listing 500k sockets keeps memory flat, and \
@@ -76,10 +77,11 @@ struct List: ParsableCommand {
         var extensions: ScanExtensions = []
         if info { extensions.insert(.tcpInfo) }
         if memory { extensions.insert(.memory) }
-        let query = try scan.query(extensions: extensions)
         try runtime {
+            let query = try scan.query(extensions: extensions)
             let scanner = try scan.makeScanner()
-            if scan.explain { return try scan.printExplanation(scanner, query) }
+            let prepared = try scanner.prepare(query)  // once: the scan and --explain read the same plan
+            if scan.explain { return try scan.printExplanation(prepared) }
             var fields: RecordFormatter.Fields = []
             if extended { fields.insert(.extended) }
             if info { fields.insert(.tcpInfo) }
@@ -97,7 +99,7 @@ struct List: ParsableCommand {
                 }
             }
             let format = format
-            try scanner.forEach(query) { record in
+            try scanner.forEach(prepared) { record in
                 switch format {
                 case .json: formatter.writeJSON(record, owners: owners, into: &out)
                 case .csv: formatter.writeCSV(record, owners: owners, into: &out)

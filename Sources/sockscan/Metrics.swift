@@ -30,13 +30,16 @@ struct ExpositionOptions: ParsableArguments {
 
 struct Metrics: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "metrics",
         abstract: "Print the Prometheus exposition once, or write it for node_exporter's textfile collector.",
         discussion: """
             The same metrics as `sockscan serve` (sockets per protocol, family and state; sockstat totals; \
             ephemeral port capacity and the utilization of the busiest destinations; scan duration; version), \
             read once. With --textfile the Prometheus text format is written atomically (a temporary file in \
-            the same directory, fsync, rename; mode 0644), so node_exporter never reads half a file: point its \
-            --collector.textfile.directory at the directory and run this from cron or a systemd timer.
+            the same directory, fsync, rename; mode 0644), so node_exporter never reads half a file. An existing \
+            PATH must be a regular file: a device, FIFO or symbolic link there is refused and left alone. Point \
+            node_exporter's --collector.textfile.directory at the directory and run this from cron or a systemd \
+            timer.
 
             Examples:
               sockscan metrics                        Prometheus text on stdout
@@ -74,7 +77,7 @@ struct Metrics: ParsableCommand {
 
     func run() throws {
         try runtime {
-            let scanner = try Scanner(namespace: try options.namespace(), onWarning: { Console.warn($0) })
+            let scanner = try Scanner(namespace: try options.namespace(), logger: Console.logger())
             let snapshot = try SocketMetricsCollector(scanner: scanner, top: options.top).collect()
             let families = SocketMetrics.families(
                 snapshot, top: options.top, version: SockScan.configuration.version)

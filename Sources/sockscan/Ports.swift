@@ -8,6 +8,7 @@ import SockReport
 
 struct Ports: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "ports",
         abstract: "Which destination is running out of ephemeral ports, and why.",
         discussion: """
             connect() picks a local port from net.ipv4.ip_local_port_range, skipping reserved ports and ports \
@@ -102,7 +103,7 @@ struct Ports: ParsableCommand {
     func run() throws {
         let report = try runtime {
             let namespace = try netns.map { try NetworkNamespace($0) }
-            let scanner = try Scanner(namespace: namespace, onWarning: { Console.warn($0) })
+            let scanner = try Scanner(namespace: namespace, logger: Console.logger())
             let report = try PortExhaustion.analyze(
                 scanner: scanner, thresholds: PortThresholds(warn: warn, critical: critical))
             var out = TextWriter(capacity: 8192)

@@ -60,6 +60,7 @@ func hostName() -> String {
 
 struct Record: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "record",
         abstract: "Record socket counts into an SQLite history, on schedule, until stopped (a service).",
         discussion: """
             Every --interval: the /proc/net/sockstat totals (sar -n SOCK's totsck tcpsck udpsck rawsck ip-frag \
@@ -80,6 +81,12 @@ struct Record: ParsableCommand {
             stop it: rows older than --retention are deleted and the write tried again; if there is still no \
             room the sample is skipped (counted as missed), a line goes to stderr (then one a minute), and \
             recording resumes once space is freed; started on a full disk, it waits for room.
+
+            With --netns, a namespace that is gone (the process named by PID exited, the name was deleted or \
+            now names another namespace) stops it with exit 1 and the reason, the run marked stopped: no row \
+            of an empty or another namespace is written as if it were the one named. A service manager \
+            restarts it (Restart=on-failure in contrib/sockscan-record.service); the start then records the \
+            namespace again once the name leads to one, and says it does not exist until then.
 
             Durations: 500ms 10s 1m 2h 14d (--interval also takes a bare number of seconds).
 
@@ -139,7 +146,7 @@ struct Record: ParsableCommand {
         try runtime {
             let log: (String) -> Void = { Console.warn("sockscan record: \($0)") }
             let namespace = try netns.map { try NetworkNamespace($0) }
-            let sampler = try Sampler(namespace: namespace, onWarning: log)
+            let sampler = try Sampler(namespace: namespace, logger: Console.logger(prefix: "sockscan record"))
             guard let store = try openWaitingForRoom(log: log) else { return }
             let run = HistoryStore.RunInfo(
                 started: Clock.wall(), pid: getpid(), host: hostName(), netns: netns, filter: nil,

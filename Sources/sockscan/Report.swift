@@ -12,6 +12,7 @@ enum ReportFormat: String, ExpressibleByArgument, CaseIterable {
 
 struct Report: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "report",
         abstract: "Socket counts over time from a recorded history, in sar's layout, as JSON or CSV, or as a chart.",
         discussion: """
             Table: one row per sample (or per --every interval, averaged), with the time of day, sar's columns \
@@ -119,7 +120,7 @@ struct Report: ParsableCommand {
                 do throws(FileWriteError) {
                     try AtomicFile.write(svg, to: chart)
                 } catch {
-                    throw ChartError(path: chart, reason: error.reason)
+                    throw ChartError(path: chart, reason: error.explanation)
                 }
             }
             switch format {

@@ -74,11 +74,7 @@ struct ScanOptions: ParsableArguments {
         try requireNonEmpty(netns, "--netns")
         if ipv4 && ipv6 { throw ValidationError("-4 and -6 exclude each other; give neither for both families") }
         if listening && all { throw ValidationError("-l and -a exclude each other") }
-        try validateDevices(try parsedFilter(), netns: netns)
     }
-
-    /// The filter words parsed, or `nil` when none were given.
-    func parsedFilter() throws -> Filter? { try parseFilterWords(filter) }
 
     var protocols: ProtocolSet {
         var set: ProtocolSet = []
@@ -89,48 +85,37 @@ struct ScanOptions: ParsableArguments {
 
     var families: FamilySet { ipv4 ? .inet : ipv6 ? .inet6 : .all }
 
-    /// The states before the filter: `-a`, `-l`, or what `ss` shows by default; a filter that names states
-    /// itself starts from all of them.
-    func baseStates(_ filter: Filter?) -> StateSet {
-        if filter?.expression.mentionsState == true { return .all }
+    /// The states of `-a`, `-l`, or what `ss` shows by default (a filter that names states starts from all
+    /// of them instead: ``Scanner/prepare(_:)`` applies that rule).
+    var states: StateSet {
         if listening { return StateSet([.listen, .close]) }
         if all { return .all }
         return .ssDefault
     }
 
+    /// The query these options and filter words ask for.
+    ///
+    /// - Throws: ``UsageError`` for filter words that do not parse (with the caret under the offending word).
     func query(extensions: ScanExtensions = []) throws -> ScanQuery {
-        let filter = try parsedFilter()
-        return ScanQuery(
-            protocols: protocols, families: families, states: baseStates(filter), extensions: extensions, filter: filter
-        )
+        ScanQuery(
+            protocols: protocols, families: families, states: states, extensions: extensions,
+            filter: try parseFilterWords(filter))
+    }
+
+    /// Opens the scanner these options ask for: the namespace, `/proc` or netlink, the TCP strategy.
+    func makeScanner() throws -> Scanner {
+        let namespace = try netns.map { try NetworkNamespace($0) }
+        return try Scanner(
+            namespace: namespace, source: proc ? .procfs : .netlink, tcpStrategy: tcpStrategy,
+            logger: Console.logger())
     }
 
     /// Prints what `--explain` shows: the parsed filter, then the kernel program and the user-space rest.
-    func printExplanation(_ scanner: Scanner, _ query: ScanQuery) throws {
-        var text = "filter: \(query.filter.map { $0.description } ?? "none")\n"
-        text +=
-            "protocols: \([ProtocolSet.tcp, .udp].filter { query.protocols.contains($0) }.map { $0 == .tcp ? "tcp" : "udp" }.joined(separator: " "))"
-        text +=
-            "  families: \(AddressFamily.allCases.filter { query.families.contains($0) }.map(\.description).joined(separator: " "))\n"
-        let program: KernelProgram
-        do {
-            program =
-                try query.filter.map { try scanner.kernelProgram(for: $0, baseStates: query.states) }
-                ?? KernelProgram(nil, baseStates: query.states)
-        } catch let error as FilterCompileError {
-            throw ValidationError(error.description)
-        }
-        text += program.explanation + "\n"
+    func printExplanation(_ scan: PreparedScan) throws {
         var out = TextWriter()
-        out.write(text)
+        out.write(scan.explanation)
+        out.write("\n")
         try out.flush(to: STDOUT_FILENO)
-    }
-
-    func makeScanner() throws -> Scanner {
-        let namespace = try netns.map { try NetworkNamespace($0) }
-        let scanner = try Scanner(namespace: namespace, tcpStrategy: tcpStrategy, onWarning: { Console.warn($0) })
-        if proc { scanner.forceProcfs() }
-        return scanner
     }
 }
 
@@ -149,21 +134,6 @@ extension TCPDumpStrategy: ExpressibleByArgument {
     public static var allValueStrings: [String] { ["automatic", "per-family", "one-pass"] }
 }
 
-/// Looks up the devices `filter` names in the namespace to scan, so that an unknown one is a usage error of
-/// the subcommand (its usage line, exit 64). A namespace that cannot be opened or entered is left to `run()`,
-/// which reports it as the runtime failure it is.
-func validateDevices(_ filter: Filter?, netns: String?) throws {
-    guard let filter, filter.expression.mentionsDevice else { return }
-    do {
-        let namespace = try netns.map { try NetworkNamespace($0) }
-        _ = try Scanner.resolvingDevices(filter, in: namespace)
-    } catch let error as FilterCompileError {
-        throw ValidationError(error.description)
-    } catch {
-        return
-    }
-}
-
 /// What an empty value of each path-like option should have been.
 private let expectedValues = [
     "--netns": "a namespace: an ip netns name, a path or a PID",
@@ -177,36 +147,6 @@ func requireNonEmpty(_ value: String?, _ option: String) throws {
     throw ValidationError("\(option) is empty; it needs \(expectedValues[option] ?? "a value")")
 }
 
-/// stderr messages and exit codes.
-enum Console {
-    static func warn(_ message: String) {
-        var w = TextWriter()
-        w.write(message)
-        w.write(byte: UInt8(ascii: "\n"))
-        try? w.flush(to: STDERR_FILENO)
-    }
-}
-
-/// Runs a scan and turns its runtime failures into one line on stderr and exit 1.
-func runtime<T>(_ body: () throws -> T) throws -> T {
-    do {
-        return try body()
-    } catch let error as OutputError {
-        guard case .failed(let code) = error else { throw ExitCode.success }  // the reader left (| head)
-        Console.warn("sockscan: cannot write to standard output: \(String(cString: strerror(code)))")
-        throw ExitCode.failure
-    } catch let error as ValidationError {
-        throw error
-    } catch let error as FilterCompileError {
-        throw ValidationError(error.description)
-    } catch let error as ExitCode {
-        throw error
-    } catch {
-        Console.warn("sockscan: \(error)")
-        throw ExitCode.failure
-    }
-}
-
 /// Filter words parsed as one `ss` expression, or `nil` when there are none; a bad one is a usage error with
 /// the caret under the offending word.
 func parseFilterWords(_ words: [String]) throws -> Filter? {
@@ -214,6 +154,6 @@ func parseFilterWords(_ words: [String]) throws -> Filter? {
     do {
         return try Filter(parsing: words)
     } catch {
-        throw ValidationError(error.description)
+        throw UsageError(message: error.description)
     }
 }

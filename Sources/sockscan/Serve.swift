@@ -10,14 +10,20 @@ import SockServe
 
 struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "serve",
         abstract: "Serve socket metrics over HTTP for Prometheus (/metrics, /healthz).",
         discussion: """
             /metrics answers in the Prometheus text format 0.0.4, or in OpenMetrics 1.0 when the Accept header \
             prefers application/openmetrics-text (as Prometheus does). Scrapes that arrive while a scan runs \
             share it, and its result is reused for --cache, so a hundred scrapers cost one kernel dump; \
             sockscan_kernel_dumps_total counts them. Scans run on one thread of their own; a slow client holds \
-            only its own connection. /healthz answers 200 ok, or 503 and the error when the last scan failed. \
-            At most --max-connections are open at once; a connection must send its request head within 10 s and \
+            only its own connection. /healthz answers 200 ok, or 503 and the reason when the last scan failed or \
+            the --netns namespace is gone (its process exited, its name was deleted: then /metrics has \
+            sockscan_namespace_up 0 and no socket series). \
+            At most --max-connections are open at once: at the limit a new connection displaces the one idle \
+            longest between requests, else the one waiting longest for its request head (never one being \
+            answered), so idle or slow clients cannot lock out a scrape. A connection must send its request \
+            head within 10 s and \
             may stay idle 120 s between requests; request heads are bounded (8 KiB) and bodies refused (413 over \
             4 KiB). SIGTERM or SIGINT: stop accepting, finish the answers in progress, exit 0.
 
@@ -63,7 +69,7 @@ struct Serve: ParsableCommand {
     @Option(
         name: .customLong("max-connections"),
         help: ArgumentHelp(
-            "Connections open at once (default 256); more are closed as soon as they are accepted.",
+            "Connections open at once (default 256); at the limit a new one displaces the longest idle one, else the one waiting longest for its request head.",
             valueName: "N"))
     var maxConnections = 256
 
@@ -92,7 +98,7 @@ struct Serve: ParsableCommand {
         let server = try runtime {
             let exporter = try MetricsExporter(
                 namespace: try options.namespace(), top: options.top, maxAge: cache,
-                version: SockScan.configuration.version, onWarning: { Console.warn($0) })
+                version: SockScan.configuration.version, logger: Console.logger())
             do {
                 var limits = MetricsServer.Limits()
                 limits.maxConnections = maxConnections

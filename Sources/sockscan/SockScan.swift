@@ -30,6 +30,8 @@ struct SockScan: ParsableCommand {
     )
 
     static func main() {
+        // The library's warnings (a fallback to /proc, a missing diag module) as `warning: …` lines on stderr.
+        Console.installLogHandler()
         // `sockscan list | head -1`: a write to the closed pipe must fail with EPIPE (which the output
         // code turns into a quiet exit 0), not kill the process with SIGPIPE (status 141).
         signal(SIGPIPE, SIG_IGN)

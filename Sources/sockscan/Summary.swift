@@ -7,6 +7,7 @@ import SockDiag
 
 struct Summary: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "summary",
         abstract: "Socket totals as sar -n SOCK and ss -s give them, with TCP counts per state.",
         discussion: """
             The totals come from /proc/net/sockstat and sockstat6 of the namespace scanned (O(1), the source \
@@ -54,7 +55,7 @@ struct Summary: ParsableCommand {
         try runtime {
             let namespace = try netns.map { try NetworkNamespace($0) }
             let stat = try Sockstat.read(namespace: namespace)
-            let scanner = try Scanner(namespace: namespace, onWarning: { Console.warn($0) })
+            let scanner = try Scanner(namespace: namespace, logger: Console.logger())
             let counts = try scanner.count(ScanQuery(protocols: .tcp, families: .all, states: .all))
             var out = TextWriter(capacity: 1024)
             let sar: [(String, UInt64)] = [

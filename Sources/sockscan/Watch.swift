@@ -8,6 +8,7 @@ import SockHistory
 
 struct Watch: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "watch",
         abstract: "Print socket counts every interval, like sar -n SOCK 1, with TCP states.",
         discussion: """
             Each row: the time, sar's columns from /proc/net/sockstat (totsck tcpsck udpsck rawsck ip-frag \
@@ -15,7 +16,8 @@ struct Watch: ParsableCommand {
             synsent closewait timewait listen, and the other states summed). A filter narrows the state counts \
             (not the sockstat totals, which the kernel keeps per namespace). The header is repeated every 20 \
             rows; Ctrl-C (or --count) ends with an Average: line. --db also records each row into a history \
-            database, as sockscan record does.
+            database, as sockscan record does. With --netns, it stops (exit 1) when the namespace is gone: the \
+            process named by PID exited, or the name was deleted.
 
             Examples:
               sockscan watch                            every second until Ctrl-C
@@ -55,17 +57,14 @@ struct Watch: ParsableCommand {
         try requireNonEmpty(netns, "--netns")
         try requireNonEmpty(db, "--db")
         if let count, count < 1 { throw ValidationError("--count must be at least 1 (got \(count))") }
-        try validateDevices(try parsedFilter(), netns: netns)
     }
-
-    func parsedFilter() throws -> Filter? { try parseFilterWords(filter) }
 
     func run() throws {
         StopSignals.block()
-        let filter = try parsedFilter()
         try runtime {
+            let filter = try parseFilterWords(filter)
             let namespace = try netns.map { try NetworkNamespace($0) }
-            let sampler = try Sampler(namespace: namespace, filter: filter, onWarning: { Console.warn($0) })
+            let sampler = try Sampler(namespace: namespace, filter: filter, logger: Console.logger())
             let store = try db.map { try HistoryStore.openForRecording(path: $0) }
             let run = store.map { _ in
                 HistoryStore.RunInfo(

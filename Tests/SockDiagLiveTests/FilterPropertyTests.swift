@@ -78,7 +78,8 @@ struct FilterPropertyTests {
             let text = generator.expression(depth: 3)
             let context = "seed \(Self.seed) (SOCKSCAN_FILTER_SEED), round \(round): \(text)"
             let filter = try Filter(parsing: text)
-            let resolved = try filter.expression.resolvingDevices { scanner.resolveDevice($0) }
+            let resolved = try scanner.prepare(ScanQuery(protocols: .all, states: .all, filter: filter)).filter!
+                .expression
             // The table must hold still around the filtered scan; a socket that changed state (the
             // mix's bulk pairs are settled, but the kernel may still move one) makes the round run again.
             var kernel = try tuples(scanner, filter)

@@ -7,8 +7,8 @@ typealias LiveFixture = MixFixture
 
 extension MixFixture {
     /// A scanner on the fixture's namespace that must use netlink (no /proc fallback).
-    func scanner(_ strategy: TCPDumpStrategy = .automatic) throws -> Scanner {
-        try Scanner(namespace: namespace.namespace, tcpStrategy: strategy, allowProcFallback: false)
+    func scanner(_ strategy: TCPDumpStrategy = .automatic, source: ScanSource = .netlink) throws -> Scanner {
+        try Scanner(namespace: namespace.namespace, source: source, tcpStrategy: strategy, allowProcFallback: false)
     }
 }
 

@@ -66,8 +66,7 @@ struct ScannerLiveTests {
     func procfsMatchesNetlink() throws {
         let fixture = try LiveFixture.require()
         let netlink = try fixture.scanner().records(Self.everything)
-        let procScanner = try fixture.scanner()
-        procScanner.forceProcfs()
+        let procScanner = try fixture.scanner(source: .procfs)
         var stats = ScanStatistics()
         var proc: [SocketRecord] = []
         stats = try procScanner.forEach(Self.everything) { proc.append($0) }

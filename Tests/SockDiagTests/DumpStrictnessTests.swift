@@ -1,6 +1,6 @@
 import Testing
 
-@testable import SockDiag
+@_spi(Benchmarks) @testable import SockDiag
 
 @Suite("Dump walk: strict about lengths and message types")
 struct DumpStrictnessTests {

@@ -1,5 +1,6 @@
 import Foundation
 import SockHistory
+import SockScanTestSupport
 import Testing
 
 #if canImport(FoundationXML)

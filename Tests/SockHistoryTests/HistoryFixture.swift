@@ -47,23 +47,6 @@ func waitUntil(_ what: String, timeout: Double, _ condition: () throws -> Bool) 
     throw CommandError("timed out after \(timeout) s waiting for \(what)")
 }
 
-/// A fresh directory under the temporary directory, removed by ``remove()``.
-struct Scratch {
-    let path: String
-
-    init() throws {
-        path =
-            FileManager.default.temporaryDirectory.appendingPathComponent(
-                "sockscan-history-\(getpid())-\(UUID().uuidString.prefix(8))"
-            ).path
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-
-    func file(_ name: String) -> String { "\(path)/\(name)" }
-
-    func remove() { try? FileManager.default.removeItem(atPath: path) }
-}
-
 /// Direct access to a history file, as an independent reader (GRDB, read-only).
 enum Peek {
     static func queue(_ path: String, readonly: Bool = true) throws -> DatabaseQueue {

@@ -142,26 +142,82 @@ func readUntilClosed(_ fd: Int32) -> [UInt8]? {
 
 @Suite("MetricsServer limits")
 struct MetricsServerLimitTests {
-    /// Over `maxConnections`, a new connection is closed unread; a scrape gets through once one closes.
-    @Test func connectionsOverTheLimitAreClosed() throws {
+    /// At `maxConnections`, a new connection is taken and the one that has waited longest for its request
+    /// head gives way (a silent or slow client), so a scrape gets through at once.
+    @Test func atTheLimitTheOldestHeadWaiterGivesWay() throws {
         var limits = MetricsServer.Limits()
         limits.maxConnections = 4
         let served = try InProcessServer(limits: limits)
         defer { served.server.shutdown() }
+        var silent: [Int32] = []
+        defer { for fd in silent { close(fd) } }
+        for _ in 0..<4 {
+            silent.append(try TestHTTP.connect(port: served.port, timeout: 5))
+            // Accepted in this order: each is answered (a head begun) before the next connects.
+            try TestHTTP.send(silent.last!, "GET /healthz HTTP/1.1\r\n")
+        }
+        #expect(try served.get("/healthz").status == 200)
+        // The first one was closed to make room, unanswered.
+        #expect(readUntilClosed(silent[0]) == [])
+        // The others are still open: the rest of a head is answered.
+        for fd in silent[1...] {
+            try TestHTTP.send(fd, "Host: x\r\nConnection: close\r\n\r\n")
+            #expect(try TestHTTP.parse(try TestHTTP.readAll(fd)).status == 200)
+        }
+    }
+
+    /// Idle keep-alive connections give way before a connection still sending its head, the longest idle
+    /// first.
+    @Test func idleConnectionsGiveWayFirst() throws {
+        var limits = MetricsServer.Limits()
+        limits.maxConnections = 4
+        let served = try InProcessServer(limits: limits)
+        defer { served.server.shutdown() }
+        let slow = try TestHTTP.connect(port: served.port, timeout: 5)
+        defer { close(slow) }
+        try TestHTTP.send(slow, "GET /healthz HTTP/1.1\r\n")
         var idle: [Int32] = []
         defer { for fd in idle { close(fd) } }
-        for _ in 0..<4 { idle.append(try TestHTTP.connect(port: served.port, timeout: 5)) }
+        var buffer = [UInt8](repeating: 0, count: 4096)
         for _ in 0..<3 {
-            let excess = try TestHTTP.connect(port: served.port, timeout: 5)
-            defer { close(excess) }
-            try TestHTTP.send(excess, TestHTTP.request("/healthz", port: served.port))
-            #expect(readUntilClosed(excess) == [])
+            let fd = try TestHTTP.connect(port: served.port, timeout: 5)
+            idle.append(fd)
+            try TestHTTP.send(fd, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            #expect(buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) } > 0)
         }
-        // The idle ones are still open: a request on one is answered.
-        try TestHTTP.send(idle[0], TestHTTP.request("/healthz", port: served.port))
-        let reply = try TestHTTP.parse(try TestHTTP.readAll(idle[0]))
-        #expect(reply.status == 200)
-        // That one closed after its answer (Connection: close), so a scrape gets in again.
+        #expect(try served.get("/healthz").status == 200)
+        #expect(readUntilClosed(idle[0]) == [])
+        // The slow one is still there, and answered when its head is complete; so are the later idle ones.
+        try TestHTTP.send(slow, "Host: x\r\nConnection: close\r\n\r\n")
+        #expect(try TestHTTP.parse(try TestHTTP.readAll(slow)).status == 200)
+        for fd in idle[1...] {
+            try TestHTTP.send(fd, TestHTTP.request("/healthz", port: served.port))
+            let reply = try #require(readUntilClosed(fd))
+            #expect(String(decoding: reply, as: UTF8.self).hasPrefix("HTTP/1.1 200 OK"))
+        }
+    }
+
+    /// A connection whose request is being answered never gives way: when every one is, a new connection
+    /// is closed unread; a scrape gets in once one is answered.
+    @Test func connectionsBeingAnsweredAreNotClosed() throws {
+        var limits = MetricsServer.Limits()
+        limits.maxConnections = 1
+        let gate = Gate()
+        let served = try InProcessServer(limits: limits) {
+            gate.pass()
+            return SocketSnapshot()
+        }
+        defer { served.server.shutdown() }
+        let busy = try TestHTTP.connect(port: served.port, timeout: 10)
+        defer { close(busy) }
+        try TestHTTP.send(busy, TestHTTP.request("/metrics", port: served.port))
+        #expect(gate.waitForArrivals(1))
+        let excess = try TestHTTP.connect(port: served.port, timeout: 5)
+        defer { close(excess) }
+        try TestHTTP.send(excess, TestHTTP.request("/healthz", port: served.port))
+        #expect(readUntilClosed(excess) == [])
+        gate.release()
+        #expect(try TestHTTP.parse(try TestHTTP.readAll(busy)).status == 200)
         #expect(try served.eventuallyGet("/metrics").status == 200)
     }
 

@@ -85,7 +85,7 @@ struct Record: ParsableCommand {
             With --netns, a namespace that is gone (the process named by PID exited, the name was deleted or \
             now names another namespace) stops it with exit 1 and the reason, the run marked stopped: no row \
             of an empty or another namespace is written as if it were the one named. A service manager \
-            restarts it (Restart=on-failure in contrib/sockscan-record.service); the start then records the \
+            restarts it (Restart=on-failure in contrib/systemd/sockscan-record.service); the start then records the \
             namespace again once the name leads to one, and says it does not exist until then.
 
             Durations: 500ms 10s 1m 2h 14d (--interval also takes a bare number of seconds).

@@ -76,7 +76,9 @@ public final class MetricsServer: Sendable {
                         ConnectionLimitHandler(connections: connections, limit: limits.maxConnections))
                 }
             }
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            // IPPROTO_TCP: `.socketOption(.tcp_nodelay)` would be SOL_SOCKET option 1, SO_DEBUG, which needs
+            // CAP_NET_ADMIN (every connection of a non-root serve was closed at accept).
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations

@@ -86,7 +86,7 @@ struct Record: ParsableCommand {
             With --netns, a namespace that is gone (the process named by PID exited, the name was deleted or \
             now names another namespace) stops it with exit 1 and the reason, the run marked stopped: no row \
             of an empty or another namespace is written as if it were the one named. A service manager \
-            restarts it (Restart=on-failure in contrib/sockscan-record.service); the start then records the \
+            restarts it (Restart=on-failure in contrib/systemd/sockscan-record.service); the start then records the \
             namespace again once the name leads to one, and says it does not exist until then.
 
             Durations: 500ms 10s 1m 2h 14d (--interval also takes a bare number of seconds).
@@ -94,7 +94,7 @@ struct Record: ParsableCommand {
             Examples:
               sockscan record --db /var/lib/sockscan/history.db
               sockscan record --db gw1.db --netns gw1 --interval 1s --retention 2d
-              systemctl enable --now sockscan-record     (contrib/sockscan-record.service)
+              systemctl enable --now sockscan-record     (installed, not enabled)
             """
     )
 

@@ -11,7 +11,7 @@ struct PrometheusIntegrationTests {
     @Test(.timeLimit(.minutes(1))) func promQLReturnsTheNamespaceCounts() throws {
         let fixture = try MetricsFixture.require()
         let prometheusBinary = try #require(
-            try? Command.locate("prometheus"), "prometheus is missing: run scripts/setup (apt-get install prometheus)")
+            try? Command.locate("prometheus"), "prometheus is missing: run scripts/setup-test (apt-get install prometheus)")
         let server = try ServeProcess(["--netns", fixture.namespace.name, "--cache", "0"])
         defer { server.background.stop() }
 

@@ -2,12 +2,12 @@ import Foundation
 import SockScanTestSupport
 import Testing
 
-/// `promtool` from Debian's `prometheus` package (scripts/setup installs it).
+/// `promtool` from Debian's `prometheus` package (scripts/setup-test installs it).
 enum Promtool {
     static func path(sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
         let found = try? Command.locate("promtool")
         return try #require(
-            found, "promtool is missing: run scripts/setup (apt-get install prometheus)",
+            found, "promtool is missing: run scripts/setup-test (apt-get install prometheus)",
             sourceLocation: sourceLocation)
     }
 

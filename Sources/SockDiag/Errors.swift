@@ -54,12 +54,12 @@ public enum SockDiagError: Error, Hashable, Sendable, CustomStringConvertible {
             }
         case .malformedReply: .kernel
         case .namespace(let error):
-            switch Errno(rawValue: error.errno) {
+            switch error.errno {
             case .notPermitted, .permissionDenied: .permission
             default: .environment
             }
         case .procfs(let error):
-            if case .unreadable(_, let code) = error, code == EACCES || code == EPERM {
+            if case .unreadable(_, let code) = error, code == .permissionDenied || code == .notPermitted {
                 .permission
             } else {
                 .environment
@@ -73,8 +73,8 @@ public enum SockDiagError: Error, Hashable, Sendable, CustomStringConvertible {
     public var errno: Errno? {
         switch self {
         case .kernel(let error): error.errno
-        case .namespace(let error): Errno(rawValue: error.errno)
-        case .procfs(.unreadable(_, let code)): Errno(rawValue: code)
+        case .namespace(let error): error.errno
+        case .procfs(.unreadable(_, let code)): code
         default: nil
         }
     }

@@ -1,4 +1,5 @@
 internal import CNetlink
+import SystemPackage
 
 #if canImport(Glibc)
     import Glibc
@@ -32,14 +33,16 @@ public final class NetworkNamespace: Sendable {
     /// Opens the namespace file at `path`.
     public init(path: String) throws(NamespaceError) {
         var fd = open(path, O_RDONLY | O_CLOEXEC)
-        if fd < 0 { throw NamespaceError(path: path, errno: errno, operation: "open") }
+        if fd < 0 { throw NamespaceError(path: path, errno: Errno(rawValue: errno), operation: "open") }
         // Held for the namespace's life: never on fd 0-2 (a program started with stdout closed would
         // otherwise write its output to this descriptor).
         if fd <= STDERR_FILENO {
             let moved = fcntl(fd, F_DUPFD_CLOEXEC, STDERR_FILENO + 1)
             let saved = errno
             close(fd)
-            if moved < 0 { throw NamespaceError(path: path, errno: saved, operation: "fcntl(F_DUPFD_CLOEXEC)") }
+            if moved < 0 {
+                throw NamespaceError(path: path, errno: Errno(rawValue: saved), operation: "fcntl(F_DUPFD_CLOEXEC)")
+            }
             fd = moved
         }
         self.path = path
@@ -50,12 +53,29 @@ public final class NetworkNamespace: Sendable {
 
     /// Runs `body` on a new thread that has entered this namespace, and returns its result.
     ///
-    /// - Throws: ``NamespaceError`` when `setns` is refused, or what `body` throws.
+    /// - Throws: ``NamespaceError`` when `setns` is refused or no thread can be started, or what `body`
+    ///   throws.
     public func run<T>(_ body: @escaping @Sendable () throws -> T) throws -> T {
-        let box = ThreadBox<T>(fd: fd, path: path, body: body)
-        try box.start()
-        return try box.result!.get()
+        let outcome = Outcome<T>()
+        let fd = self.fd
+        let path = self.path
+        let rc = DedicatedThread.join {
+            let entered = cnl_netns_enter(fd)
+            if entered < 0 {
+                outcome.result = .failure(
+                    NamespaceError(path: path, errno: Errno(rawValue: -entered), operation: "setns"))
+            } else {
+                outcome.result = Result { try body() }
+            }
+        }
+        if rc != 0 { throw NamespaceError(path: path, errno: Errno(rawValue: rc), operation: "pthread_create") }
+        return try outcome.result!.get()
     }
+}
+
+/// What a namespace thread hands back; written by that thread before the join, read after it.
+private final class Outcome<T>: @unchecked Sendable {
+    var result: Result<T, any Error>?
 }
 
 /// Why a namespace could not be opened or entered.
@@ -63,7 +83,7 @@ public struct NamespaceError: Error, Hashable, Sendable, CustomStringConvertible
     /// The namespace file.
     public var path: String
     /// The error number of the failed call.
-    public var errno: Int32
+    public var errno: Errno
     /// The call that failed: `open` (the namespace file), `setns` (entering it) or `pthread_create` (the
     /// thread that enters it).
     public var operation: String
@@ -71,75 +91,29 @@ public struct NamespaceError: Error, Hashable, Sendable, CustomStringConvertible
     /// The message: what could not be done, the failed call with its errno, and the advice that fits.
     public var description: String {
         let call = operation == "setns" ? "setns(CLONE_NEWNET)" : operation
-        let reason = String(cString: strerror(errno))
-        let name = cnl_errno_name(errno).map { String(cString: $0) } ?? "errno \(errno)"
+        let reason = errno.description
+        let name = cnl_errno_name(errno.rawValue).map { String(cString: $0) } ?? "errno \(errno.rawValue)"
         let cause = "\(call): \(reason) (\(name))"
         let verb = operation == "open" ? "open" : "enter"
         switch (operation, errno) {
-        case ("open", ENOENT):
+        case ("open", .noSuchFileOrDirectory):
             return
                 "network namespace \(path) does not exist (\(call): \(reason), \(name)); list them with: ip netns list"
-        case ("open", EACCES), ("open", EPERM):
+        case ("open", .permissionDenied), ("open", .notPermitted):
             // /proc/PID/ns/net opens only with ptrace access to PID (same user, or CAP_SYS_PTRACE).
             let advice =
                 path.hasPrefix("/proc/")
                 ? "another user's /proc/PID/ns/net opens only for root or with CAP_SYS_PTRACE"
                 : "the file's permissions do not let this user read it"
             return "cannot open network namespace \(path): \(cause); \(advice)"
-        case ("setns", EPERM):
+        case ("setns", .notPermitted):
             return "cannot enter network namespace \(path): \(cause); entering a namespace needs root (CAP_SYS_ADMIN)"
-        case ("setns", EINVAL):
+        case ("setns", .invalidArgument):
             return "\(path) is not a network namespace (\(cause))"
         default:
             return "cannot \(verb) network namespace \(path): \(cause)"
         }
     }
-}
-
-/// Carries a closure to a pthread that enters a namespace and back with its result.
-private final class ThreadBox<T>: NamespaceThreadWork, @unchecked Sendable {
-    let fd: Int32
-    let path: String
-    let body: @Sendable () throws -> T
-    var result: Result<T, any Error>?
-
-    init(fd: Int32, path: String, body: @escaping @Sendable () throws -> T) {
-        self.fd = fd
-        self.path = path
-        self.body = body
-    }
-
-    func start() throws {
-        var thread = pthread_t()
-        let context = Unmanaged.passRetained(self as AnyObject).toOpaque()
-        let rc = pthread_create(&thread, nil, namespaceThreadMain, context)
-        guard rc == 0 else {
-            Unmanaged<AnyObject>.fromOpaque(context).release()
-            throw NamespaceError(path: path, errno: rc, operation: "pthread_create")
-        }
-        pthread_join(thread, nil)
-    }
-
-    func execute() {
-        let rc = cnl_netns_enter(fd)
-        if rc < 0 {
-            result = .failure(NamespaceError(path: path, errno: -rc, operation: "setns"))
-            return
-        }
-        result = Result { try body() }
-    }
-}
-
-/// The work a namespace thread runs (type-erased so the C entry point needs no generic).
-private protocol NamespaceThreadWork: AnyObject {
-    func execute()
-}
-
-/// The pthread entry point: runs the work it was handed, which enters the namespace first.
-private func namespaceThreadMain(_ raw: UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer? {
-    let object = Unmanaged<AnyObject>.fromOpaque(raw!).takeRetainedValue()
-    (object as! any NamespaceThreadWork).execute()
-    return nil
 }
 
 // MARK: liveness

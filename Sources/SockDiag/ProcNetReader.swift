@@ -1,3 +1,4 @@
+import SystemPackage
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -5,13 +6,13 @@
 /// Why a `/proc` file could not be read.
 public enum ProcNetError: Error, Hashable, Sendable, CustomStringConvertible {
     /// The file could not be opened or read.
-    case unreadable(file: String, errno: Int32)
+    case unreadable(file: String, errno: Errno)
     /// A line did not have the expected shape.
     case malformed(file: String, line: Int, reason: String)
 
     public var description: String {
         switch self {
-        case .unreadable(let file, let errno): "cannot read \(file): \(String(cString: strerror(errno)))"
+        case .unreadable(let file, let errno): "cannot read \(file): \(errno)"
         case .malformed(let file, let line, let reason): "\(file) line \(line): \(reason)"
         }
     }
@@ -26,7 +27,7 @@ public enum ProcFile {
     ///   when it holds more than `maxBytes`.
     public static func read(_ path: String, maxBytes: Int = 4 << 20) throws(ProcNetError) -> String {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw .unreadable(file: path, errno: errno) }
+        guard fd >= 0 else { throw .unreadable(file: path, errno: Errno(rawValue: errno)) }
         defer { close(fd) }
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65536)
@@ -34,10 +35,10 @@ public enum ProcFile {
             let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
             if n < 0 {
                 if errno == EINTR { continue }
-                throw .unreadable(file: path, errno: errno)
+                throw .unreadable(file: path, errno: Errno(rawValue: errno))
             }
             if n == 0 { break }
-            guard bytes.count + n <= maxBytes else { throw .unreadable(file: path, errno: EFBIG) }
+            guard bytes.count + n <= maxBytes else { throw .unreadable(file: path, errno: .fileTooLarge) }
             bytes.append(contentsOf: chunk[0..<n])
         }
         return String(decoding: bytes, as: UTF8.self)
@@ -82,7 +83,7 @@ public struct ProcNetReader: Sendable {
         let fd = descriptor ?? open(file, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
             if errno == ENOENT && family == .inet6 { return 0 }
-            throw ProcNetError.unreadable(file: file, errno: errno)
+            throw ProcNetError.unreadable(file: file, errno: Errno(rawValue: errno))
         }
         defer { if descriptor == nil { close(fd) } }
         let capacity = 65536
@@ -96,7 +97,7 @@ public struct ProcNetReader: Sendable {
             let n = read(fd, buffer.baseAddress! + filled, capacity - filled)
             if n < 0 {
                 if errno == EINTR { continue }
-                throw ProcNetError.unreadable(file: file, errno: errno)
+                throw ProcNetError.unreadable(file: file, errno: Errno(rawValue: errno))
             }
             if n == 0 { eof = true }
             filled += n

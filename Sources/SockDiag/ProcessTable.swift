@@ -1,3 +1,5 @@
+import SystemPackage
+
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -87,7 +89,7 @@ public struct ProcessTable: Sendable {
         first = [:]
         first.reserveCapacity(inodes.count)
         guard !inodes.isEmpty else { return }
-        guard let root = opendir(procRoot) else { throw .unreadable(file: procRoot, errno: errno) }
+        guard let root = opendir(procRoot) else { throw .unreadable(file: procRoot, errno: Errno(rawValue: errno)) }
         defer { closedir(root) }
         let rootFD = dirfd(root)
         // "socket:[4294967295]" is 19 bytes: a longer link is not a socket.

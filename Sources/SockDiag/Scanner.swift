@@ -483,7 +483,7 @@ struct ProcNetFiles: Sendable {
                     let code = Glibc.errno
                     if code == ENOENT && family == .inet6 { continue }
                     files.close()
-                    return .failure(.unreadable(file: path, errno: code))
+                    return .failure(.unreadable(file: path, errno: Errno(rawValue: code)))
                 }
                 files.descriptors.append((family, fd))
             }

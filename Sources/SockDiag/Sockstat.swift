@@ -1,3 +1,4 @@
+import SystemPackage
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -60,7 +61,7 @@ public struct Sockstat: Hashable, Sendable {
         do {
             text = try ProcFile.read(v6)
         } catch {
-            if case .unreadable(_, ENOENT) = error { return stat }
+            if case .unreadable(_, .noSuchFileOrDirectory) = error { return stat }
             throw error
         }
         try stat.parse(text, file: v6, requiring: required6)

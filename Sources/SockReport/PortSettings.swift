@@ -201,7 +201,7 @@ enum SysctlFile {
         do {
             return try ProcFile.read(path)
         } catch {
-            if case .unreadable(let file, let errno) = error { throw .unreadable(file: file, errno: errno) }
+            if case .unreadable(let file, let errno) = error { throw .unreadable(file: file, errno: errno.rawValue) }
             throw .unreadable(file: path, errno: EIO)
         }
     }

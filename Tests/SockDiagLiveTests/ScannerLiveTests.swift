@@ -1,4 +1,5 @@
 import SockDiag
+import SystemPackage
 import SockScanTestSupport
 import Testing
 
@@ -284,7 +285,7 @@ struct NamespaceErrorTests {
     @Test("a missing namespace throws NamespaceError naming it")
     func missingNamespace() throws {
         let error = try #require(throws: NamespaceError.self) { try NetworkNamespace("no-such-ns-xyz") }
-        #expect(error.errno == ENOENT)
+        #expect(error.errno == .noSuchFileOrDirectory)
         #expect(error.description.contains("no-such-ns-xyz"), "\(error)")
         #expect(throws: NamespaceError.self) { try Scanner(namespace: NetworkNamespace("/run/netns/no-such-ns-xyz")) }
     }

@@ -1,4 +1,5 @@
 import SockScanTestSupport
+import SystemPackage
 import Testing
 
 @testable import SockDiag
@@ -320,7 +321,7 @@ struct ProcNetTests {
     @Test(arguments: [TransportProtocol.tcp, .udp])
     func missingIPv4File(proto: TransportProtocol) throws {
         try Self.withDirectory { dir in
-            #expect(throws: ProcNetError.unreadable(file: "\(dir)/\(proto)", errno: ENOENT)) {
+            #expect(throws: ProcNetError.unreadable(file: "\(dir)/\(proto)", errno: Errno(rawValue: ENOENT))) {
                 try ProcNetReader(directory: dir).forEach(proto, .inet) { _ in }
             }
         }
@@ -345,7 +346,7 @@ struct ProcNetTests {
         try Self.withDirectory { dir in
             try #require(mkdir("\(dir)/tcp6", 0o755) == 0)
             defer { rmdir("\(dir)/tcp6") }
-            #expect(throws: ProcNetError.unreadable(file: "\(dir)/tcp6", errno: EISDIR)) {
+            #expect(throws: ProcNetError.unreadable(file: "\(dir)/tcp6", errno: Errno(rawValue: EISDIR))) {
                 try ProcNetReader(directory: dir).forEach(.tcp, .inet6) { _ in }
             }
         }

@@ -1,4 +1,5 @@
 import Foundation
+import SystemPackage
 import Testing
 
 @testable import SockDiag
@@ -153,7 +154,7 @@ struct SockstatTests {
     @Test func unreadableSockstat6() throws {
         try Self.withFiles(["sockstat": Self.sockstat]) { dir in
             try FileManager.default.createDirectory(atPath: "\(dir)/sockstat6", withIntermediateDirectories: false)
-            #expect(throws: ProcNetError.unreadable(file: "\(dir)/sockstat6", errno: EISDIR)) {
+            #expect(throws: ProcNetError.unreadable(file: "\(dir)/sockstat6", errno: Errno(rawValue: EISDIR))) {
                 try Sockstat.read(directory: dir)
             }
         }
@@ -167,7 +168,7 @@ struct SockstatTests {
         let tail = "TCP: inuse 4 orphan 0 tw 7 alloc 4 mem 1\nUDP: inuse 0\nRAW: inuse 0\nFRAG: inuse 0 memory 0\n"
         let over = "sockets: used 1\n" + String(repeating: line, count: 4096) + tail
         try Self.withFiles(["sockstat": over]) { dir in
-            #expect(throws: ProcNetError.unreadable(file: "\(dir)/sockstat", errno: EFBIG)) {
+            #expect(throws: ProcNetError.unreadable(file: "\(dir)/sockstat", errno: Errno(rawValue: EFBIG))) {
                 try Sockstat.read(directory: dir)
             }
         }

@@ -36,6 +36,8 @@ public struct HostCondition: Hashable, Sendable, CustomStringConvertible {
     /// The port, `nil` for any.
     public var port: UInt16?
 
+    /// A condition on `address` (`nil` for any) with a `prefixLength` (the whole address when `nil`, clamped to
+    /// the family's width) and an optional `port`.
     public init(address: IPAddress?, prefixLength: UInt8? = nil, port: UInt16? = nil) {
         self.address = address
         switch address {
@@ -132,8 +134,11 @@ public indirect enum FilterExpression: Hashable, Sendable, CustomStringConvertib
         .host(.destination, HostCondition(address: address, prefixLength: prefix, port: port))
     }
 
+    /// Both hold (`and`).
     public static func && (lhs: Self, rhs: Self) -> Self { .and(lhs, rhs) }
+    /// Either holds (`or`).
     public static func || (lhs: Self, rhs: Self) -> Self { .or(lhs, rhs) }
+    /// It does not hold (`not`).
     public static prefix func ! (operand: Self) -> Self { .not(operand) }
 
     /// The number of levels of the tree: 1 for a single condition, one more for each `and`, `or` and `not`
@@ -210,7 +215,7 @@ public indirect enum FilterExpression: Hashable, Sendable, CustomStringConvertib
 
     /// Evaluates the expression on a record in user space, as the kernel would.
     ///
-    /// `dev NAME` must have been resolved to an index (``resolvingDevices(_:)``); an unresolved name and
+    /// `dev NAME` must have been resolved to an index (``resolvingDevices(_:exists:)``); an unresolved name and
     /// `autobound` (which records do not carry) evaluate to false.
     public func matches(_ r: SocketRecord) -> Bool {
         switch self {

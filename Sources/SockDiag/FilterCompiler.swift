@@ -23,16 +23,13 @@ public struct KernelProgram: Hashable, Sendable {
 
     /// Compiles `filter` (with devices resolved by `resolveDevice`) within `baseStates`.
     ///
+    /// `autobound` is the kernel's test (the port was not bound explicitly) narrowed, as `ss` narrows it, to
+    /// local ports inside `ephemeralPorts` (an accepted socket inherits its listener's port yet passes the
+    /// kernel's test); both parts run in the kernel.
     /// - Throws: ``FilterCompileError`` for an unknown device, a program too long, or `autobound` where
     ///   only user space could evaluate it.
-    ///   `autobound` is the kernel's test (the port was not bound explicitly) narrowed, as `ss` narrows it, to
-    ///   local ports inside `ephemeralPorts` (an accepted socket inherits its listener's port yet passes the
-    ///   kernel's test); both parts run in the kernel.
-    /// The kernel's default `ip_local_port_range`.
-    public static let defaultEphemeralPorts: ClosedRange<UInt16> = 32768...60999
-
     public init(
-        _ filter: Filter?, baseStates: StateSet = .all, ephemeralPorts: ClosedRange<UInt16> = defaultEphemeralPorts,
+        _ filter: Filter?, baseStates: StateSet = .all, ephemeralPorts: PortRange = .kernelDefault,
         resolveDevice: (String) -> UInt32? = { _ in nil }
     ) throws(FilterCompileError) {
         states = baseStates
@@ -148,10 +145,10 @@ struct BytecodeAssembler {
     }
 
     /// The namespace's `ip_local_port_range`, which `autobound` is narrowed to.
-    let ephemeralPorts: ClosedRange<UInt16>
+    let ephemeralPorts: PortRange
     private var ops: [Op] = []
 
-    init(ephemeralPorts: ClosedRange<UInt16> = KernelProgram.defaultEphemeralPorts) {
+    init(ephemeralPorts: PortRange = .kernelDefault) {
         self.ephemeralPorts = ephemeralPorts
     }
     private var labels: [Int: Int] = [:]  // label -> op index it precedes
@@ -225,8 +222,8 @@ struct BytecodeAssembler {
             emit(code: UInt8(INET_DIAG_BC_DEV_COND), body: body, onFalse: onFalse)
         case .autobound:
             emit(code: UInt8(INET_DIAG_BC_AUTO), body: [], onFalse: onFalse)
-            emitPort(INET_DIAG_BC_S_GE, ephemeralPorts.lowerBound, onFalse)
-            emitPort(INET_DIAG_BC_S_LE, ephemeralPorts.upperBound, onFalse)
+            emitPort(INET_DIAG_BC_S_GE, ephemeralPorts.low, onFalse)
+            emitPort(INET_DIAG_BC_S_LE, ephemeralPorts.high, onFalse)
         case .state:
             // States never reach the bytecode: the compiler routes them to idiag_states or user space.
             preconditionFailure("state condition in bytecode")

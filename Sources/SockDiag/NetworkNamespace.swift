@@ -150,6 +150,7 @@ public struct NamespaceGone: Error, Hashable, Sendable, CustomStringConvertible 
     /// Whether `path` now names another namespace (else it no longer exists).
     public var replaced: Bool
 
+    /// The namespace opened from `path` is gone (`replaced`: the path names another one now).
     public init(path: String, replaced: Bool) {
         self.path = path
         self.replaced = replaced

@@ -25,9 +25,6 @@ public struct PortRange: Hashable, Sendable, CustomStringConvertible {
     /// Whether `port` is inside the range.
     @inlinable public func contains(_ port: UInt16) -> Bool { port >= low && port <= high }
 
-    /// The range as a `ClosedRange` (`low...high`; `high` below `low` gives the empty range at `low`).
-    public var closedRange: ClosedRange<UInt16> { low...max(low, high) }
-
     /// The kernel's form: `32768-60999`.
     public var description: String { "\(low)-\(high)" }
 

@@ -72,7 +72,7 @@ public struct PreparedScan: Hashable, Sendable {
             : query.ephemeralPorts ?? (try? PortRange.ephemeral(in: namespace)) ?? .kernelDefault
         // A filter that names states starts from all of them, as in ss.
         let base = expression.mentionsState ? StateSet.all : query.states
-        program = try KernelProgram(resolved, baseStates: base, ephemeralPorts: ports.closedRange)
+        program = try KernelProgram(resolved, baseStates: base, ephemeralPorts: ports)
         var request = query
         request.filter = nil
         request.states = program.states

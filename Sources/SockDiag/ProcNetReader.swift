@@ -55,6 +55,7 @@ public struct ProcNetReader: Sendable {
     /// The directory holding the files: `/proc/net`, or `/proc/thread-self/net` on a namespace's thread.
     public var directory: String
 
+    /// A reader of the files in `directory`.
     public init(directory: String = "/proc/net") {
         self.directory = directory
     }

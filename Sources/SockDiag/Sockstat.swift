@@ -44,6 +44,7 @@ public struct Sockstat: Hashable, Sendable {
     /// `FRAG6: memory`, bytes.
     public var frag6Memory: UInt64 = 0
 
+    /// All counts zero.
     public init() {}
 
     /// Reads the files under `directory` (`/proc/net`, or `/proc/thread-self/net` inside a namespace thread).

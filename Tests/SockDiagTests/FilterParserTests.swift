@@ -106,7 +106,7 @@ struct FilterParserTests {
 @Suite("Filter compiler: the cheapest kernel program")
 struct FilterCompilerTests {
     func program(_ text: String, base: StateSet = .all) throws -> KernelProgram {
-        try KernelProgram(Filter(parsing: text), baseStates: base, ephemeralPorts: 40000...40999) {
+        try KernelProgram(Filter(parsing: text), baseStates: base, ephemeralPorts: PortRange(low: 40000, high: 40999)) {
             $0 == "lo" ? 1 : nil
         }
     }

@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .library(name: "SockDiag", targets: ["SockDiag"]),
         .library(name: "SockReport", targets: ["SockReport"]),
+        .library(name: "SockFormat", targets: ["SockFormat"]),
         .library(name: "SockMetrics", targets: ["SockMetrics"]),
         .library(name: "SockHistory", targets: ["SockHistory"]),
         .executable(name: "sockscan", targets: ["sockscan"]),
@@ -27,10 +28,14 @@ let package = Package(
         ),
         .target(name: "SockDiag", dependencies: ["CNetlink"]),
         .target(name: "SockReport", dependencies: ["SockDiag"]),
+        // All presentation: the socket table, NDJSON and CSV, the port and history reports, SVG; writing files.
+        .target(name: "SockFormat", dependencies: ["SockDiag", "SockReport"]),
         // Metric families from scans, their exposition (Prometheus text, OpenMetrics), coalesced collection.
         .target(
             name: "SockMetrics",
-            dependencies: ["SockDiag", "SockReport", .product(name: "Prometheus", package: "swift-prometheus")]),
+            dependencies: [
+                "SockDiag", "SockReport", "SockFormat", .product(name: "Prometheus", package: "swift-prometheus"),
+            ]),
         // The HTTP server of `sockscan serve` (SwiftNIO's HTTP/1.1 codec: no hand-written parser).
         .target(
             name: "SockServe",
@@ -44,12 +49,13 @@ let package = Package(
         // The sampler and its SQLite history (record, watch, report): the only target that needs GRDB.
         .target(
             name: "SockHistory",
-            dependencies: ["SockDiag", "SockReport", .product(name: "GRDB", package: "GRDB.swift")]),
+            dependencies: ["SockDiag", "SockReport", "SockFormat", .product(name: "GRDB", package: "GRDB.swift")]),
         .executableTarget(
             name: "sockscan",
             dependencies: [
                 "SockDiag",
                 "SockReport",
+                "SockFormat",
                 "SockMetrics",
                 "SockServe",
                 "SockHistory",
@@ -59,8 +65,10 @@ let package = Package(
             ]
         ),
         // Test-only helpers: private network namespaces holding a known socket mix, and `ss` as an oracle.
-        .target(name: "SockScanTestSupport", dependencies: ["SockDiag", "CNetlink"], path: "Tests/SockScanTestSupport"),
+        .target(
+            name: "SockScanTestSupport", dependencies: ["SockDiag", "CNetlink"], path: "Tests/SockScanTestSupport"),
         .testTarget(name: "SockDiagTests", dependencies: ["SockDiag", "CNetlink", "SockScanTestSupport"]),
+        .testTarget(name: "SockFormatTests", dependencies: ["SockFormat", "SockDiag", "SockScanTestSupport"]),
         .testTarget(name: "SockDiagLiveTests", dependencies: ["SockDiag", "CNetlink", "SockScanTestSupport"]),
         // The CLI as a user runs it: depending on the executable makes `swift build --build-tests` build it.
         .testTarget(name: "sockscanTests", dependencies: ["sockscan", "SockDiag", "SockScanTestSupport"]),
@@ -68,7 +76,8 @@ let package = Package(
             name: "SockMetricsTests",
             dependencies: ["SockMetrics", "SockServe", "SockDiag", "SockScanTestSupport", "sockscan"]),
         .testTarget(
-            name: "SockReportTests", dependencies: ["SockReport", "SockDiag", "CNetlink", "SockScanTestSupport", "sockscan"]),
+            name: "SockReportTests",
+            dependencies: ["SockReport", "SockFormat", "SockDiag", "CNetlink", "SockScanTestSupport", "sockscan"]),
         .testTarget(
             name: "SockHistoryTests",
             dependencies: [

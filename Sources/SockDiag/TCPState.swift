@@ -47,7 +47,7 @@ public struct TCPState: RawRepresentable, Hashable, Sendable, Comparable, Custom
     public var name: String { staticName?.description ?? "unknown-\(rawValue)" }
 
     /// ``name`` for the states the kernel defines, `nil` beyond them: formatting copies it without a `String`.
-    var staticName: StaticString? {
+    package var staticName: StaticString? {
         Int(rawValue) < Self.filterNames.count ? Self.filterNames[Int(rawValue)] : nil
     }
 
@@ -55,7 +55,7 @@ public struct TCPState: RawRepresentable, Hashable, Sendable, Comparable, Custom
     public var columnName: String { staticColumnName.description }
 
     /// ``columnName`` as a static string.
-    var staticColumnName: StaticString {
+    package var staticColumnName: StaticString {
         Int(rawValue) < Self.columnNames.count ? Self.columnNames[Int(rawValue)] : "UNKNOWN"
     }
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import SockDiag
+import SockFormat
 import SockReport
 
 #if canImport(Glibc)

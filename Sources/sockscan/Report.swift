@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SockDiag
+import SockFormat
 import SockHistory
 
 /// Report output formats.

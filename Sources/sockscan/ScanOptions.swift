@@ -1,5 +1,6 @@
 import ArgumentParser
 import SockDiag
+import SockFormat
 
 #if canImport(Glibc)
     import Glibc

@@ -1,4 +1,5 @@
 import SockDiag
+import SockFormat
 import Testing
 
 @testable import SockReport

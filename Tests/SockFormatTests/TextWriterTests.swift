@@ -1,7 +1,9 @@
 import Foundation
 import Testing
 
-@testable import SockDiag
+import SockDiag
+
+@testable import SockFormat
 
 /// The allocation-free formatter under every output path.
 @Suite("TextWriter")

@@ -1,4 +1,5 @@
 import SockDiag
+import SockReport
 
 /// Writes a ``PortReport`` as the text table or the JSON document `sockscan ports` prints.
 public struct PortReportFormatter: Sendable {

@@ -81,7 +81,7 @@ let package = Package(
         .testTarget(
             name: "SockHistoryTests",
             dependencies: [
-                "SockHistory", "SockReport", "SockDiag", "SockScanTestSupport", "sockscan",
+                "SockHistory", "SockReport", "SockFormat", "SockDiag", "SockScanTestSupport", "sockscan",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]),
     ]

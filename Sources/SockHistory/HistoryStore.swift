@@ -1,4 +1,7 @@
+import Foundation
 import GRDB
+import SockDiag
+import SockReport
 
 #if canImport(Glibc)
     import Glibc
@@ -497,4 +500,14 @@ public final class HistoryStore {
         }
         return sample
     }
+}
+
+extension SarColumn {
+    /// The database column (`tcp_tw`).
+    var sqlName: String { name.replacingOccurrences(of: "-", with: "_") }
+}
+
+extension SampleStates {
+    /// The database column of a state (`time_wait`).
+    static func sqlName(_ state: TCPState) -> String { state.name.replacingOccurrences(of: "-", with: "_") }
 }

@@ -1,3 +1,6 @@
+import SockFormat
+import SockReport
+
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -437,17 +440,4 @@ public final class Recorder {
             full = (now, now, skipping ? 1 : 0)
         }
     }
-}
-
-/// `value` with `digits` decimals.
-func format(_ value: Double, _ digits: Int) -> String {
-    guard value.isFinite else { return "-" }
-    var scale = 1.0
-    for _ in 0..<digits { scale *= 10 }
-    let scaled = (abs(value) * scale).rounded()
-    let whole = Int64(scaled / scale)
-    var fraction = String(Int64(scaled) - whole * Int64(scale))
-    while fraction.count < digits { fraction = "0" + fraction }
-    let sign = value < 0 && scaled > 0 ? "-" : ""
-    return digits == 0 ? "\(sign)\(whole)" : "\(sign)\(whole).\(fraction)"
 }

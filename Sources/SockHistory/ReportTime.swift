@@ -1,4 +1,5 @@
 import Foundation
+import SockReport
 
 /// A point in time as `report --from/--to` accept it.
 ///

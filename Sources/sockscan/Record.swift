@@ -2,6 +2,7 @@ import ArgumentParser
 import SockDiag
 import SockFormat
 import SockHistory
+import SockReport
 
 #if canImport(Glibc)
     import Glibc

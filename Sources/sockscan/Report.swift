@@ -3,6 +3,7 @@ import Foundation
 import SockDiag
 import SockFormat
 import SockHistory
+import SockReport
 
 /// Report output formats.
 enum ReportFormat: String, ExpressibleByArgument, CaseIterable {

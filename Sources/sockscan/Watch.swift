@@ -1,6 +1,8 @@
 import ArgumentParser
 import SockDiag
+import SockFormat
 import SockHistory
+import SockReport
 
 #if canImport(Glibc)
     import Glibc

@@ -1,6 +1,8 @@
 import Foundation
 import SockDiag
+import SockFormat
 import SockHistory
+import SockReport
 import SockScanTestSupport
 import Testing
 

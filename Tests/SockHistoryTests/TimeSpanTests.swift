@@ -1,5 +1,6 @@
 import Foundation
 import SockHistory
+import SockReport
 import Testing
 
 @Suite struct TimeSpanTests {

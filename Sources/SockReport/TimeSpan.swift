@@ -51,7 +51,7 @@ public struct TimeSpan: Hashable, Sendable, Comparable, CustomStringConvertible 
 }
 
 extension String {
-    func trimmingASCIISpaces() -> String {
+    package func trimmingASCIISpaces() -> String {
         var s = Substring(self)
         while let f = s.first, f == " " || f == "\t" { s = s.dropFirst() }
         while let l = s.last, l == " " || l == "\t" { s = s.dropLast() }

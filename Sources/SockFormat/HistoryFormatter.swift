@@ -1,5 +1,6 @@
 import Foundation
 import SockDiag
+import SockReport
 
 /// Writes report rows as sar does (`sar -n SOCK`), as NDJSON or as CSV.
 ///
@@ -211,4 +212,17 @@ public struct HistoryFormatter: Sendable {
     private func alignRight(_ s: String, _ width: Int) -> String {
         s.count >= width ? " " + s : String(repeating: " ", count: width - s.count) + s
     }
+}
+
+/// `value` with `digits` decimals.
+package func format(_ value: Double, _ digits: Int) -> String {
+    guard value.isFinite else { return "-" }
+    var scale = 1.0
+    for _ in 0..<digits { scale *= 10 }
+    let scaled = (abs(value) * scale).rounded()
+    let whole = Int64(scaled / scale)
+    var fraction = String(Int64(scaled) - whole * Int64(scale))
+    while fraction.count < digits { fraction = "0" + fraction }
+    let sign = value < 0 && scaled > 0 ? "-" : ""
+    return digits == 0 ? "\(sign)\(whole)" : "\(sign)\(whole).\(fraction)"
 }

@@ -1,5 +1,5 @@
+import Foundation
 import SockDiag
-import SockReport
 
 /// The `sar -n SOCK` and `sar -n SOCK6` columns, in sar's order, each from `/proc/net/sockstat{,6}`.
 public enum SarColumn: Int, CaseIterable, Sendable {
@@ -21,9 +21,6 @@ public enum SarColumn: Int, CaseIterable, Sendable {
         }
     }
 
-    /// The database column (`tcp_tw`).
-    var sqlName: String { name.replacingOccurrences(of: "-", with: "_") }
-
     /// The value in a sockstat reading.
     public func value(in stat: Sockstat) -> UInt64 {
         switch self {
@@ -44,9 +41,6 @@ public enum SarColumn: Int, CaseIterable, Sendable {
 /// The TCP states a sample keeps a count of (kernel states 1…11), with their `ss` names.
 public enum SampleStates {
     public static let all: [TCPState] = TCPState.allCases
-
-    /// The database column of a state (`time_wait`).
-    static func sqlName(_ state: TCPState) -> String { state.name.replacingOccurrences(of: "-", with: "_") }
 }
 
 /// One sample: the sockstat totals and the TCP per-state counts of one kernel pass, at one moment.

@@ -1,4 +1,5 @@
 import Foundation
+import SockReport
 
 /// An SVG chart of report rows: TIME_WAIT (sar's tcp-tw) and established sockets on the left axis, the worst
 /// destination's port utilization (%) on the right axis, time along the bottom. Plain SVG 1.1 text, no

@@ -94,7 +94,7 @@ public struct PortReportFormatter: Sendable {
         out.write(",\"connected\":")
         out.write(UInt64(report.udp.states[.established]))
         out.write(",\"unconnected\":")
-        out.write(UInt64(report.udp.sockets - report.udp.states[.established]))
+        out.write(UInt64(report.udp.sockets) - report.udp.states[.established])
         out.write("},\"verdict\":")
         out.writeJSONString(report.verdict.rawValue)
         out.write(",\"summary\":")

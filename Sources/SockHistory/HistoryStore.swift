@@ -486,7 +486,7 @@ public final class HistoryStore {
     private static func sample(_ row: Row) -> Sample {
         var sample = Sample(time: row["time"])
         for column in SarColumn.allCases { sample[column] = Double(row[column.sqlName] as Int64) }
-        for state in SampleStates.all { sample[state] = Double(row[SampleStates.sqlName(state)] as Int64) }
+        for state in SampleStates.all { sample[state] = UInt64(clamping: row[SampleStates.sqlName(state)] as Int64) }
         sample.runID = row["run_id"]
         sample.missed = row["missed"]
         sample.cpuMicroseconds = row["cpu_us"]

@@ -71,7 +71,7 @@ public struct ReportRow: Hashable, Sendable {
         time = sample.time
         samples = 1
         sar = sample.sar
-        states = sample.states
+        states = sample.states.byState.map { Double($0) }
         portUtilization = sample.portUtilization
         lastPortUtilization = sample.portUtilization
         worstScan = WorstScan(sample)
@@ -100,11 +100,11 @@ public struct RunningAverage: Sendable {
         if first == nil {
             first = sample
             sar = Array(repeating: 0, count: sample.sar.count)
-            states = Array(repeating: 0, count: sample.states.count)
+            states = Array(repeating: 0, count: 16)
         }
         count += 1
         for i in sar.indices { sar[i] += sample.sar[i] }
-        for i in states.indices { states[i] += sample.states[i] }
+        for (i, count) in sample.states.byState.enumerated() { states[i] += Double(count) }
         if let ports = sample.portUtilization {
             portSum += ports
             portScans += 1
@@ -200,7 +200,7 @@ public enum HistoryReport {
         var row = ReportRow(samples[0])
         row.samples = samples.count
         row.sar = (0..<row.sar.count).map { i in samples.map { $0.sar[i] }.max()! }
-        row.states = (0..<row.states.count).map { i in samples.map { $0.states[i] }.max()! }
+        row.states = (0..<16).map { i in Double(samples.map { $0.states[TCPState(rawValue: UInt8(i))] }.max()!) }
         row.portUtilization = samples.compactMap(\.portUtilization).max()
         row.lastPortUtilization = row.portUtilization
         row.worstScan = samples.reduce(nil) { WorstScan.worse($0, WorstScan($1)) }

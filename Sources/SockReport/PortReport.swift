@@ -44,7 +44,7 @@ public struct DestinationReport: Hashable, Sendable {
     /// Ports it can use: the same for every destination.
     public var capacity: Int
     /// `used` per state.
-    public var states: StateTally
+    public var states: StateCounts
     /// TIME_WAIT sockets `connect()` may take over now: `tcp_tw_reuse` applies to this destination (1, or 2
     /// with loopback) and they are older than the reuse delay. 0 when reuse does not apply.
     public var reusableTimeWait: Int
@@ -68,7 +68,7 @@ public struct UDPPortReport: Hashable, Sendable {
     /// Ports in the range that are not reserved.
     public var capacity: Int
     /// Sockets per state: `established` connected, `close` unconnected.
-    public var states: StateTally
+    public var states: StateCounts
 
     /// `ports / capacity` (1 when the capacity is 0).
     public var utilization: Double { SockReport.utilization(used: ports, capacity: capacity) }
@@ -131,7 +131,7 @@ public struct PortReport: Sendable {
         let settings = usage.settings
         destinations = usage.destinations.map {
             DestinationReport(
-                destination: $0.key, used: $0.value.states.total, capacity: capacity, states: $0.value.states,
+                destination: $0.key, used: Int($0.value.states.total), capacity: capacity, states: $0.value.states,
                 reusableTimeWait: settings.timeWaitReuseApplies(to: $0.key) ? $0.value.agedTimeWait : 0)
         }
         destinations.sort {

@@ -49,8 +49,8 @@ public struct Sample: Hashable, Sendable {
     public var time: Double
     /// The sar columns, indexed by ``SarColumn/rawValue``.
     public var sar: [Double]
-    /// TCP sockets per state, indexed by kernel state number (0…15; 0 and 12… unused by TCP).
-    public var states: [Double]
+    /// TCP sockets per state (kernel states 1…11).
+    public var states: StateCounts
     /// Scheduled ticks skipped just before this one because the previous sample overran.
     public var missed: Int = 0
     /// The recorder's CPU time (user + system) since its previous sample, microseconds.
@@ -66,7 +66,7 @@ public struct Sample: Hashable, Sendable {
 
     public init(
         time: Double, sar: [Double] = Array(repeating: 0, count: SarColumn.allCases.count),
-        states: [Double] = Array(repeating: 0, count: 16)
+        states: StateCounts = StateCounts()
     ) {
         self.time = time
         self.sar = sar
@@ -77,7 +77,7 @@ public struct Sample: Hashable, Sendable {
     public init(time: Double, sockstat: Sockstat, counts: StateCounts) {
         self.time = time
         sar = SarColumn.allCases.map { Double($0.value(in: sockstat)) }
-        states = counts.byState.map { Double($0) }
+        states = counts
     }
 
     public subscript(column: SarColumn) -> Double {
@@ -85,9 +85,9 @@ public struct Sample: Hashable, Sendable {
         set { sar[column.rawValue] = newValue }
     }
 
-    public subscript(state: TCPState) -> Double {
-        get { states[Int(state.rawValue & 0xF)] }
-        set { states[Int(state.rawValue & 0xF)] = newValue }
+    public subscript(state: TCPState) -> UInt64 {
+        get { states[state] }
+        set { states[state] = newValue }
     }
 
     /// The states with a column of their own in the table (the rest are summed in `other`).
@@ -113,8 +113,8 @@ public struct StoredDestination: Hashable, Sendable {
         remotePort = Int(report.destination.remotePort)
         used = report.used
         capacity = report.capacity
-        established = report.states[.established]
-        timeWait = report.states[.timeWait]
+        established = Int(report.states[.established])
+        timeWait = Int(report.states[.timeWait])
         utilization = report.effectiveUtilization
     }
 

@@ -277,15 +277,3 @@ struct Count: ParsableCommand {
         }
     }
 }
-
-extension StateCounts {
-    /// The counts of both, state by state.
-    fileprivate static func + (a: StateCounts, b: StateCounts) -> StateCounts {
-        var sum = a
-        for i in 0..<16 {
-            let state = TCPState(rawValue: UInt8(i))
-            sum[state] += b[state]
-        }
-        return sum
-    }
-}

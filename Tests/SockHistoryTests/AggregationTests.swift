@@ -16,8 +16,8 @@ func knownSamples(start: Double = baseTime) -> [Sample] {
         var s = Sample(time: start + Double(i) * 10)
         s[.tcpTW] = Double(i)
         s[.udpsck] = 7
-        s[.established] = Double(100 + 2 * i)
-        s[.timeWait] = Double(i)
+        s[.established] = UInt64(100 + 2 * i)
+        s[.timeWait] = UInt64(i)
         if i % 6 == 0 { s.portUtilization = 0.1 * Double(i / 6 + 1) }
         s.missed = i == 7 ? 2 : 0
         return s

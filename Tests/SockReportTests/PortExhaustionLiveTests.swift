@@ -53,8 +53,8 @@ struct PortExhaustionLiveTests {
             let pairs = try load.exhaust("127.0.0.1", Self.portA, listener: a.fd)
             // The kernel's own verdict: every port of the range went to A.
             #expect(pairs.count == Self.rangeSize)
-            let timeWait = 15
-            for pair in pairs.prefix(timeWait) { try load.closeClientFirst(pair) }
+            let timeWait: UInt64 = 15
+            for pair in pairs.prefix(Int(timeWait)) { try load.closeClientFirst(pair) }
             // TIME_WAIT still holds the ports (tcp_tw_reuse=0): A stays full.
             #expect(try load.connect("127.0.0.1", Self.portA, listener: a.fd) == nil)
             // Another destination has the whole range to itself.
@@ -72,7 +72,7 @@ struct PortExhaustionLiveTests {
             #expect(first.used == first.capacity)
             #expect(first.used == pairs.count)
             #expect(first.states[.timeWait] == timeWait)
-            #expect(first.states[.established] == Self.rangeSize - timeWait)
+            #expect(first.states[.established] == UInt64(Self.rangeSize) - timeWait)
             let second = try #require(report.destinations.last)
             #expect(second.destination == Self.destinationB)
             #expect(second.used == 5)
@@ -106,7 +106,7 @@ struct PortExhaustionLiveTests {
             #expect(destinations.first?["remote_port"] as? Int == Int(Self.portA))
             #expect(destinations.first?["utilization"] as? Double == 1.0)
             let states = try #require(destinations.first?["states"] as? [String: Int])
-            #expect(states == ["established": Self.rangeSize - timeWait, "time-wait": timeWait])
+            #expect(states == ["established": Self.rangeSize - Int(timeWait), "time-wait": Int(timeWait)])
         }
     }
 

@@ -80,10 +80,11 @@ public struct HistoryFormatter: Sendable {
         if missed > 0 { text += "; \(missed) tick\(missed == 1 ? "" : "s") missed" }
         text += "\n"
         if let scan = peak.worstScan, let worst = scan.destination {
+            let d = worst.destination
             text +=
-                "Worst destination at \(clock(scan.time)): \(worst.localAddress) -> "
-                + "\(Self.bracketed(worst.remoteAddress)):\(worst.remotePort) uses \(worst.used) of \(worst.capacity) "
-                + "ports (\(worst.timeWait) in TIME_WAIT), \(percent(worst.utilization))\n"
+                "Worst destination at \(clock(scan.time)): \(d.localAddress) -> "
+                + "\(Self.bracketed(d.remoteAddress.description)):\(d.remotePort) uses \(worst.used) of \(worst.capacity) "
+                + "ports (\(worst.states[.timeWait]) in TIME_WAIT), \(percent(worst.effectiveUtilization))\n"
         }
         return text
     }
@@ -105,11 +106,13 @@ public struct HistoryFormatter: Sendable {
         text += "},\"port_utilization\":\(row.portUtilization.map { number($0, digits: 4) } ?? "null")"
         text += ",\"worst_destination\":"
         if let scan = row.worstScan, let d = scan.destination {
+            let local = Self.jsonEscaped(d.destination.localAddress.description)
+            let remote = Self.jsonEscaped(d.destination.remoteAddress.description)
             text +=
-                "{\"local_address\":\"\(Self.jsonEscaped(d.localAddress))\","
-                + "\"remote_address\":\"\(Self.jsonEscaped(d.remoteAddress))\",\"remote_port\":\(d.remotePort),"
-                + "\"used\":\(d.used),\"capacity\":\(d.capacity),\"time_wait\":\(d.timeWait),"
-                + "\"utilization\":\(number(d.utilization, digits: 4)),\"time\":\"\(Self.iso8601(scan.time))\"}"
+                "{\"local_address\":\"\(local)\","
+                + "\"remote_address\":\"\(remote)\",\"remote_port\":\(d.destination.remotePort),"
+                + "\"used\":\(d.used),\"capacity\":\(d.capacity),\"time_wait\":\(d.states[.timeWait]),"
+                + "\"utilization\":\(number(d.effectiveUtilization, digits: 4)),\"time\":\"\(Self.iso8601(scan.time))\"}"
         } else {
             text += "null"
         }
@@ -133,7 +136,10 @@ public struct HistoryFormatter: Sendable {
         let worst = row.worstScan?.destination
         let worstFields =
             worst.map {
-                ["\($0.localAddress)", "\($0.remoteAddress)", "\($0.remotePort)", "\($0.used)", "\($0.capacity)"]
+                [
+                    "\($0.destination.localAddress)", "\($0.destination.remoteAddress)", "\($0.destination.remotePort)",
+                    "\($0.used)", "\($0.capacity)",
+                ]
             }
             ?? Array(repeating: "", count: Self.worstColumns.count)
         return

@@ -23,7 +23,13 @@ import SockReport
 /// or of the machine; a crash mid-sample rolls that one sample back.
 public final class HistoryStore {
     /// The schema version this build writes (`PRAGMA user_version`, and the last migration `vN`).
-    public static let schemaVersion = 1
+    ///
+    /// - 1: the first schema.
+    /// - 2: a destination keeps its reusable TIME_WAIT sockets (`reusable_time_wait`); version 1's
+    ///   `utilization`, which held the share of ports blocked (TIME_WAIT that `tcp_tw_reuse` lets `connect()`
+    ///   take over left out), is named for what it holds: `effective_utilization`. Version 1 files are
+    ///   migrated when a recorder opens them, and read as they are.
+    public static let schemaVersion = 2
 
     public let path: String
     /// Optional only so that ``deinit`` closes SQLite's descriptors before the lock's: closing any descriptor
@@ -32,15 +38,18 @@ public final class HistoryStore {
     private var queue: DatabaseQueue { connection! }
     /// The descriptor holding the recorder's `flock`, -1 for a reader.
     private let lockFD: Int32
+    /// The file's schema version when it was opened (a reader reads version 1 files as they are).
+    private let version: Int
     /// The current recording run, once ``beginRun(_:)`` was called.
     public private(set) var runID: Int64?
     /// Whether the file is in WAL mode (from ``openForRecording(path:)`` until ``endRun(at:)``).
     private var inWALMode = true
 
-    private init(path: String, queue: DatabaseQueue, lockFD: Int32) {
+    private init(path: String, queue: DatabaseQueue, lockFD: Int32, version: Int) {
         self.path = path
         self.connection = queue
         self.lockFD = lockFD
+        self.version = version
     }
 
     deinit {
@@ -84,7 +93,7 @@ public final class HistoryStore {
                 try db.execute(sql: "PRAGMA synchronous = FULL")
             }
             try migrator.migrate(queue)
-            return HistoryStore(path: path, queue: queue, lockFD: fd)
+            return HistoryStore(path: path, queue: queue, lockFD: fd, version: schemaVersion)
         } catch {
             close(fd)
             if created { unlink(path) }
@@ -132,7 +141,7 @@ public final class HistoryStore {
             if version == 0 {
                 throw HistoryError.sqlite(path: path, operation: "read", message: "no sample recorded yet")
             }
-            return HistoryStore(path: path, queue: queue, lockFD: -1)
+            return HistoryStore(path: path, queue: queue, lockFD: -1, version: version)
         } catch {
             throw HistoryError.from(error, path: path, operation: "open history database", reading: true)
         }
@@ -214,6 +223,14 @@ public final class HistoryStore {
         return kill(pid, 0) == 0 || errno == EPERM ? pid : nil
     }
 
+    /// A version 1 destination's reusable TIME_WAIT sockets, from its `used`, `capacity` and blocked share
+    /// (`utilization`), kept between 0 and `used`; 0 without capacity. `table` prefixes the columns (`d.`).
+    static func reusableFromVersion1(_ table: String = "") -> String {
+        let (used, capacity, blocked) = ("\(table)used", "\(table)capacity", "\(table)utilization")
+        return "CASE WHEN \(capacity) > 0 THEN MAX(0, MIN(\(used), \(used) - CAST(ROUND(\(blocked) * \(capacity)) AS "
+            + "INTEGER))) ELSE 0 END"
+    }
+
     /// Schema migrations: `v1`, `v2`… each ends by setting `user_version` to its number.
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
@@ -263,6 +280,17 @@ public final class HistoryStore {
                         PRIMARY KEY (sample_id, rank)
                     );
                     PRAGMA user_version = 1;
+                    """)
+        }
+        migrator.registerMigration("v2") { db in
+            // Version 1 kept the blocked share (used - reusable TIME_WAIT, over capacity) as `utilization`: the
+            // reusable count follows from it exactly (a whole number of ports over the capacity).
+            try db.execute(
+                sql: """
+                    ALTER TABLE destination ADD COLUMN reusable_time_wait INTEGER NOT NULL DEFAULT 0;
+                    UPDATE destination SET reusable_time_wait = \(reusableFromVersion1());
+                    ALTER TABLE destination RENAME COLUMN utilization TO effective_utilization;
+                    PRAGMA user_version = 2;
                     """)
         }
         return migrator
@@ -376,11 +404,14 @@ public final class HistoryStore {
                 try db.execute(
                     sql: """
                         INSERT INTO destination (sample_id, rank, local_address, remote_address, remote_port, used,
-                            capacity, established, time_wait, utilization) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                            capacity, established, time_wait, reusable_time_wait, effective_utilization)
+                            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                         """,
                     arguments: [
-                        sampleID, rank + 1, d.localAddress, d.remoteAddress, d.remotePort, d.used, d.capacity,
-                        d.established, d.timeWait, d.utilization,
+                        sampleID, rank + 1, d.destination.localAddress.description,
+                        d.destination.remoteAddress.description, Int(d.destination.remotePort), d.used, d.capacity,
+                        Int64(d.states[.established]), Int64(d.states[.timeWait]), d.reusableTimeWait,
+                        d.effectiveUtilization,
                     ])
             }
         }
@@ -426,6 +457,9 @@ public final class HistoryStore {
 
     /// The samples with `from <= time < to`, oldest first, each with the worst destination of its full scan.
     public func samples(from: Double = -.infinity, to: Double = .infinity) throws(HistoryError) -> [Sample] {
+        // A version 1 file (read, never migrated, by a reader) has no reusable count: it follows from its
+        // blocked share.
+        let reusable = version >= 2 ? "d.reusable_time_wait" : Self.reusableFromVersion1("d.")
         do {
             return try queue.read { db in
                 let rows = try Row.fetchAll(
@@ -433,16 +467,25 @@ public final class HistoryStore {
                     sql: """
                         SELECT sample.*, d.local_address AS d_local_address, d.remote_address AS d_remote_address,
                             d.remote_port AS d_remote_port, d.used AS d_used, d.capacity AS d_capacity,
-                            d.established AS d_established, d.time_wait AS d_time_wait, d.utilization AS d_utilization
+                            d.established AS d_established, d.time_wait AS d_time_wait,
+                            \(reusable) AS d_reusable_time_wait
                         FROM sample LEFT JOIN destination d ON d.sample_id = sample.id AND d.rank = 1
                         WHERE time >= ? AND time < ? ORDER BY time, sample.id
                         """,
                     arguments: [from.isFinite ? from : -1e300, to.isFinite ? to : 1e300])
-                return rows.map(Self.sample)
+                return try rows.map(Self.sample)
             }
+        } catch let error as DestinationRowError {
+            throw HistoryError.corrupt(path: path, message: error.description)
         } catch {
             throw HistoryError.from(error, path: path, operation: "read", reading: true)
         }
+    }
+
+    /// A destination row whose addresses or port are not what sockscan writes.
+    private struct DestinationRowError: Error, CustomStringConvertible {
+        var text: String
+        var description: String { "a destination is not an address and port: \(text)" }
     }
 
     /// A recording run, as stored.
@@ -483,7 +526,7 @@ public final class HistoryStore {
         }
     }
 
-    private static func sample(_ row: Row) -> Sample {
+    private static func sample(_ row: Row) throws -> Sample {
         var sample = Sample(time: row["time"])
         for column in SarColumn.allCases { sample[column] = Double(row[column.sqlName] as Int64) }
         for state in SampleStates.all { sample[state] = UInt64(clamping: row[SampleStates.sqlName(state)] as Int64) }
@@ -493,10 +536,21 @@ public final class HistoryStore {
         sample.sampleMicroseconds = row["sample_us"]
         sample.portUtilization = row["port_utilization"]
         if let local: String = row["d_local_address"] {
-            sample.worstDestination = StoredDestination(
-                localAddress: local, remoteAddress: row["d_remote_address"], remotePort: row["d_remote_port"],
-                used: row["d_used"], capacity: row["d_capacity"], established: row["d_established"],
-                timeWait: row["d_time_wait"], utilization: row["d_utilization"])
+            let remote: String = row["d_remote_address"]
+            let port: Int = row["d_remote_port"]
+            guard let localAddress = IPAddress(local), let remoteAddress = IPAddress(remote),
+                let remotePort = UInt16(exactly: port)
+            else {
+                throw DestinationRowError(text: "\(local) -> \(remote) port \(port)")
+            }
+            var states = StateCounts()
+            states[.established] = UInt64(clamping: row["d_established"] as Int64)
+            states[.timeWait] = UInt64(clamping: row["d_time_wait"] as Int64)
+            sample.worstDestination = DestinationReport(
+                destination: Destination(
+                    localAddress: localAddress, remoteAddress: remoteAddress, remotePort: remotePort),
+                used: row["d_used"], capacity: row["d_capacity"], states: states,
+                reusableTimeWait: row["d_reusable_time_wait"])
         }
         return sample
     }

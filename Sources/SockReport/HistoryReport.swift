@@ -9,7 +9,7 @@ public struct WorstScan: Hashable, Sendable {
     /// The scan's worst utilization (``Sample/portUtilization``).
     public var utilization: Double
     /// Its worst destination, `nil` when it found none (only the UDP pool, or nothing connected).
-    public var destination: StoredDestination?
+    public var destination: DestinationReport?
 
     /// The scan of `sample`, if it has one.
     init?(_ sample: Sample) {

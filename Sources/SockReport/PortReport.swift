@@ -31,23 +31,34 @@ public enum PortVerdict: String, Hashable, Sendable, Comparable {
     }
 }
 
-/// The share of ports in use, 1 when there is no port at all (every attempt fails).
+/// The share of ports in use, 1 when there is no port at all (every attempt fails): the one utilization formula
+/// of ports, metrics and history.
 func utilization(used: Int, capacity: Int) -> Double {
     capacity > 0 ? Double(used) / Double(capacity) : 1
 }
 
-/// One destination's use of the ephemeral ports.
+/// One destination's use of the ephemeral ports: what `sockscan ports` lists, `sockscan serve` exposes and
+/// `sockscan record` keeps (the one destination type of every target).
 public struct DestinationReport: Hashable, Sendable {
     public var destination: Destination
     /// Sockets to it on an ephemeral port, in any state but listen (TIME_WAIT included).
     public var used: Int
     /// Ports it can use: the same for every destination.
     public var capacity: Int
-    /// `used` per state.
+    /// `used` per state. A destination read back from a history has established and time-wait only (the
+    /// states the history keeps).
     public var states: StateCounts
     /// TIME_WAIT sockets `connect()` may take over now: `tcp_tw_reuse` applies to this destination (1, or 2
     /// with loopback) and they are older than the reuse delay. 0 when reuse does not apply.
     public var reusableTimeWait: Int
+
+    public init(destination: Destination, used: Int, capacity: Int, states: StateCounts, reusableTimeWait: Int = 0) {
+        self.destination = destination
+        self.used = used
+        self.capacity = capacity
+        self.states = states
+        self.reusableTimeWait = reusableTimeWait
+    }
 
     /// `used / capacity` (1 when the capacity is 0), TIME_WAIT included.
     public var utilization: Double { SockReport.utilization(used: used, capacity: capacity) }
@@ -99,6 +110,9 @@ public struct PortReport: Sendable {
     public var summary: String
     /// What to do, most effective first; empty when the verdict is ok.
     public var advice: [String]
+
+    /// Kernel dump requests the analysis made (0 for a report of a ``PortUsage`` fed by hand).
+    public var requests = 0
 
     /// Ports held by a TCP `bind()` inside the range.
     public var bound: Int { boundPorts.count }

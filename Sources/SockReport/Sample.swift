@@ -60,7 +60,7 @@ public struct Sample: Hashable, Sendable {
     /// The worst destination's port utilization (0…1) when a full scan was made at this tick.
     public var portUtilization: Double?
     /// The worst destination of that full scan (the first of its top destinations), if it had any.
-    public var worstDestination: StoredDestination?
+    public var worstDestination: DestinationReport?
     /// The recording run the sample belongs to (read from a history; `nil` while recording).
     public var runID: Int64?
 
@@ -96,60 +96,23 @@ public struct Sample: Hashable, Sendable {
     public static let otherTableStates: [TCPState] = SampleStates.all.filter { !tableStates.contains($0) }
 }
 
-/// One destination of a full scan, as stored.
-public struct StoredDestination: Hashable, Sendable {
-    public var localAddress: String
-    public var remoteAddress: String
-    public var remotePort: Int
-    public var used: Int
-    public var capacity: Int
-    public var established: Int
-    public var timeWait: Int
-    public var utilization: Double
-
-    public init(_ report: DestinationReport) {
-        localAddress = "\(report.destination.localAddress)"
-        remoteAddress = "\(report.destination.remoteAddress)"
-        remotePort = Int(report.destination.remotePort)
-        used = report.used
-        capacity = report.capacity
-        established = Int(report.states[.established])
-        timeWait = Int(report.states[.timeWait])
-        utilization = report.effectiveUtilization
-    }
-
-    public init(
-        localAddress: String, remoteAddress: String, remotePort: Int, used: Int, capacity: Int, established: Int,
-        timeWait: Int, utilization: Double
-    ) {
-        self.localAddress = localAddress
-        self.remoteAddress = remoteAddress
-        self.remotePort = remotePort
-        self.used = used
-        self.capacity = capacity
-        self.established = established
-        self.timeWait = timeWait
-        self.utilization = utilization
-    }
-}
-
 /// What a full scan keeps: the worst utilization and the top destinations.
 public struct PortSnapshot: Hashable, Sendable {
     public var worstUtilization: Double
     public var capacity: Int
     public var destinationCount: Int
     public var udpPorts: Int
-    public var top: [StoredDestination]
+    public var top: [DestinationReport]
 
     public init(_ report: PortReport, top: Int) {
         worstUtilization = report.worstUtilization
         capacity = report.capacity
         destinationCount = report.destinations.count
         udpPorts = report.udp.ports
-        self.top = report.destinations.prefix(top).map(StoredDestination.init)
+        self.top = Array(report.destinations.prefix(top))
     }
 
-    public init(worstUtilization: Double, capacity: Int, destinationCount: Int, udpPorts: Int, top: [StoredDestination])
+    public init(worstUtilization: Double, capacity: Int, destinationCount: Int, udpPorts: Int, top: [DestinationReport])
     {
         self.worstUtilization = worstUtilization
         self.capacity = capacity

@@ -119,9 +119,9 @@ func knownSamples(start: Double = baseTime) -> [Sample] {
                 PortSnapshot(
                     worstUtilization: $0, capacity: 100, destinationCount: 1, udpPorts: 0,
                     top: [
-                        StoredDestination(
+                        storedDestination(
                             localAddress: "127.0.0.1", remoteAddress: "127.0.0.2", remotePort: 8080,
-                            used: Int($0 * 100), capacity: 100, established: 1, timeWait: Int($0 * 100) - 1,
+                            used: Int($0 * 100), capacity: 100, established: 1, timeWait: UInt64($0 * 100) - 1,
                             utilization: $0)
                     ])
             }
@@ -134,7 +134,7 @@ func knownSamples(start: Double = baseTime) -> [Sample] {
     /// A history of `runs` (each as recorded: begun at its first sample, stopped after its last), each full
     /// scan with `destination(utilization)` first.
     static func makeHistory(
-        runs: [[Sample]], name: String = "history.db", destination: (Double) -> StoredDestination
+        runs: [[Sample]], name: String = "history.db", destination: (Double) -> DestinationReport
     ) throws -> (Scratch, String) {
         let scratch = try Scratch()
         let path = scratch.file(name)
@@ -150,7 +150,7 @@ func knownSamples(start: Double = baseTime) -> [Sample] {
                         worstUtilization: $0, capacity: 1000, destinationCount: 2, udpPorts: 0,
                         top: [
                             destination($0),
-                            StoredDestination(
+                            storedDestination(
                                 localAddress: "10.0.0.9", remoteAddress: "192.0.2.9", remotePort: 1, used: 1,
                                 capacity: 1000, established: 1, timeWait: 0, utilization: 0.001),
                         ])
@@ -171,13 +171,13 @@ func knownSamples(start: Double = baseTime) -> [Sample] {
             return s
         }
         return try makeHistory(runs: [samples]) { utilization in
-            let (local, remote, port) =
+            let (local, remote, port): (String, String, UInt16) =
                 utilization == 0.5
                 ? ("10.0.0.1", "2001:db8::1", 443)
                 : utilization == 0.3 ? ("10.0.0.1", "192.0.2.1", 8080) : ("10.0.0.2", "192.0.2.3", 7070)
-            return StoredDestination(
+            return storedDestination(
                 localAddress: local, remoteAddress: remote, remotePort: port, used: Int(utilization * 1000),
-                capacity: 1000, established: 10, timeWait: Int(utilization * 1000) - 10, utilization: utilization)
+                capacity: 1000, established: 10, timeWait: UInt64(utilization * 1000) - 10, utilization: utilization)
         }
     }
 
@@ -240,7 +240,7 @@ func knownSamples(start: Double = baseTime) -> [Sample] {
             }
         }
         return try makeHistory(runs: [run(baseTime), run(baseTime + 86_400 + 50)]) { utilization in
-            StoredDestination(
+            storedDestination(
                 localAddress: "10.0.0.1", remoteAddress: "192.0.2.1", remotePort: 80, used: 100, capacity: 1000,
                 established: 100, timeWait: 0, utilization: utilization)
         }
@@ -430,7 +430,7 @@ func knownSamples(start: Double = baseTime) -> [Sample] {
                 started: started, pid: getpid(), host: "test", netns: nil, filter: nil, interval: .seconds(10),
                 fullEvery: .seconds(10), version: "test")
         }
-        let destination = StoredDestination(
+        let destination = storedDestination(
             localAddress: "127.0.0.1", remoteAddress: "127.0.0.2", remotePort: 80, used: 1, capacity: 100,
             established: 1, timeWait: 0, utilization: 0.01)
         // An old run of 5 samples, then a run of 20: 25 samples 10 s apart, each with a destination.

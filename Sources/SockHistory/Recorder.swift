@@ -131,7 +131,8 @@ public struct RecorderSummary: Sendable, Hashable {
         let perSample = samples > 0 ? Double(cpuMicroseconds) / 1000 / Double(samples) : 0
         return
             "\(samples) samples, \(fullScans) full scans, \(missed) missed, CPU \(cpuMicroseconds / 1000) ms "
-            + "(\(format(perSample, 2)) ms/sample, \(format(cpuShare * 100, 2))% of a core)"
+            + "(\(TextWriter.string { $0.write(perSample, decimals: 2) }) ms/sample, "
+            + "\(TextWriter.string { $0.write(self.cpuShare * 100, decimals: 2) })% of a core)"
     }
 }
 

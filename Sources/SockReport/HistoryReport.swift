@@ -1,4 +1,3 @@
-import Foundation
 import SockDiag
 
 /// The full scan with the highest port utilization among some samples, and its worst destination: where a
@@ -142,7 +141,9 @@ public enum HistoryReport {
     /// Only intervals holding samples have a row: a stretch without samples (the recorder was stopped) is a
     /// gap between rows, never rows of zeros. A row where a new recording run began after samples of another
     /// carries ``ReportRow/restart``.
-    public static func rows(_ samples: [Sample], every: TimeSpan? = nil, timeZone: TimeZone = .current) -> [ReportRow] {
+    public static func rows(_ samples: [Sample], every: TimeSpan? = nil, timeZone: ReportTimeZone = .system)
+        -> [ReportRow]
+    {
         var rows: [ReportRow]
         // The restart at each sample that begins a run after another run's sample.
         var restarts: [Restart?] = [nil]
@@ -155,11 +156,11 @@ public enum HistoryReport {
             var groups: [(start: Double, samples: ArraySlice<Sample>, restart: Restart?)] = []
             var i = samples.startIndex
             while i < samples.endIndex {
-                let offset = Double(timeZone.secondsFromGMT(for: Date(timeIntervalSince1970: samples[i].time)))
+                let offset = Double(timeZone.offset(at: samples[i].time))
                 let start = ((samples[i].time + offset) / width).rounded(.down) * width - offset
                 var j = i + 1
                 while j < samples.endIndex {
-                    let offset = Double(timeZone.secondsFromGMT(for: Date(timeIntervalSince1970: samples[j].time)))
+                    let offset = Double(timeZone.offset(at: samples[j].time))
                     if ((samples[j].time + offset) / width).rounded(.down) * width - offset != start { break }
                     j += 1
                 }

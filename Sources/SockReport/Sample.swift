@@ -1,4 +1,3 @@
-import Foundation
 import SockDiag
 
 /// The `sar -n SOCK` and `sar -n SOCK6` columns, in sar's order, each from `/proc/net/sockstat{,6}`.

@@ -25,7 +25,7 @@ func knownSamples(start: Double = baseTime) -> [Sample] {
 }
 
 @Suite struct AggregationTests {
-    let utc = TimeZone(secondsFromGMT: 0)!
+    let utc = ReportTimeZone.utc
 
     @Test func perSampleRowsCarryPortUtilizationForward() {
         let rows = HistoryReport.rows(knownSamples(), timeZone: utc)
@@ -59,7 +59,7 @@ func knownSamples(start: Double = baseTime) -> [Sample] {
 
     @Test func hourRowsStartOnTheLocalHour() {
         // India is +05:30: a local hour starts at :30 UTC.
-        let kolkata = TimeZone(identifier: "Asia/Kolkata")!
+        let kolkata = ReportTimeZone.fixed(secondsEast: 19_800)  // Asia/Kolkata: +05:30, no summer time
         let samples = [0.0, 1500, 1900, 5000].map { Sample(time: baseTime + $0) }
         let rows = HistoryReport.rows(samples, every: .seconds(3600), timeZone: kolkata)
         #expect(rows.map(\.time) == [baseTime - 1800, baseTime + 1800])

@@ -157,30 +157,30 @@ public struct RecordFormatter {
     /// group as its field list (``SocketField``, ``TimerField``, ``TCPInfoField``, ``MemoryField``) says.
     private func writeDetails(_ r: SocketRecord, _ c: inout ByteCursor) {
         if fields.contains(.extended) {
-            for field in SocketField.allCases {
-                guard case .detail(let label, let unit) = field.table else { continue }
-                if field == .interface && r.interfaceIndex == 0 { continue }
+            SocketField.forEach { field in
+                guard case .detail(let label, let unit) = field.table else { return }
+                if field == .interface && r.interfaceIndex == 0 { return }
                 Self.writeDetail(label, unit, field.value(in: r), &c)
             }
             if r.timer.kind != .none {
-                for field in TimerField.allCases {
-                    guard case .detail(let label, let unit) = field.table else { continue }
+                TimerField.forEach { field in
+                    guard case .detail(let label, let unit) = field.table else { return }
                     Self.writeDetail(label, unit, field.value(in: r.timer), &c)
                 }
                 c.byte(UInt8(ascii: ")"))
             }
         }
         if fields.contains(.tcpInfo), let info = r.tcpInfo {
-            for field in TCPInfoField.tableOrder where field.isShownInTable(info) {
-                guard case .detail(let label, let unit) = field.table, let value = field.value(in: info) else {
-                    continue
-                }
+            TCPInfoField.forEachInTable { field in
+                guard field.isShownInTable(info), case .detail(let label, let unit) = field.table,
+                    let value = field.value(in: info)
+                else { return }
                 Self.writeDetail(label, unit, .number(value), &c)
             }
         }
         if fields.contains(.memory), let m = r.memory {
-            for field in MemoryField.allCases {
-                guard case .detail(let label, let unit) = field.table else { continue }
+            MemoryField.forEach { field in
+                guard case .detail(let label, let unit) = field.table else { return }
                 Self.writeDetail(label, unit, .number(field.value(in: m)), &c)
             }
             c.byte(UInt8(ascii: ")"))
@@ -276,14 +276,17 @@ public struct RecordFormatter {
         // Bounded pieces formatted on the stack and appended at once: the base object with tcp_info (at most
         // 421 + 360 bytes), then memory (209); the closing brace goes with the last piece unless owners follow.
         out.append(maxCount: 1024) { c in
-            for field in SocketField.allCases { c.text(field.jsonKey); Self.writeJSONValue(field.value(in: r), &c) }
-            for field in TimerField.allCases {
+            SocketField.forEach { field in
+                c.text(field.jsonKey)
+                Self.writeJSONValue(field.value(in: r), &c)
+            }
+            TimerField.forEach { field in
                 c.text(field.jsonKey)
                 Self.writeJSONValue(field.value(in: r.timer), &c)
             }
             c.byte(UInt8(ascii: "}"))
             if let i = info {
-                for field in TCPInfoField.allCases {
+                TCPInfoField.forEach { field in
                     c.text(field.jsonKey)
                     if let value = field.value(in: i) { c.decimal(value) } else { c.text("null") }
                 }
@@ -293,7 +296,7 @@ public struct RecordFormatter {
         }
         if let m = memory {
             out.append(maxCount: 512) { c in
-                for field in MemoryField.allCases {
+                MemoryField.forEach { field in
                     c.text(field.jsonKey)
                     c.decimal(field.value(in: m))
                 }
@@ -354,35 +357,35 @@ public struct RecordFormatter {
         let owned = fields.contains(.processes) && owners?.firstOwner(of: r.inode) != nil
         // One bounded piece (at most ~550 bytes) as in writeJSON; the owners' names (any length) stay on the writer.
         out.append(maxCount: 1024) { c in
-            for field in SocketField.allCases {
+            SocketField.forEach { field in
                 if field != .proto { c.byte(comma) }
                 Self.writeText(field.value(in: r), &c)
             }
             if fields.contains(.extended) {
-                for field in TimerField.allCases {
+                TimerField.forEach { field in
                     c.byte(comma)
                     Self.writeText(field.value(in: r.timer), &c)
                 }
             }
             if fields.contains(.tcpInfo) {
                 if let i = r.tcpInfo {
-                    for field in TCPInfoField.allCases {
+                    TCPInfoField.forEach { field in
                         c.byte(comma)
                         // A value not set (ssthresh "infinite"): empty.
                         if let value = field.value(in: i) { c.decimal(value) }
                     }
                 } else {
-                    c.pad(TCPInfoField.allCases.count, comma)
+                    TCPInfoField.forEach { _ in c.byte(comma) }
                 }
             }
             if fields.contains(.memory) {
                 if let m = r.memory {
-                    for field in MemoryField.allCases {
+                    MemoryField.forEach { field in
                         c.byte(comma)
                         c.decimal(field.value(in: m))
                     }
                 } else {
-                    c.pad(MemoryField.allCases.count, comma)
+                    MemoryField.forEach { _ in c.byte(comma) }
                 }
             }
             if fields.contains(.processes) && !owned { c.pad(3, comma) }

@@ -11,7 +11,27 @@ public enum SocketField: CaseIterable, Sendable {
     case proto, family, state, localAddress, localPort, remoteAddress, remotePort, receiveQueue, sendQueue, uid
     case inode, cookie, interface
 
+    /// Calls `body` with every field, in the list's order: what the formats loop over. Written out so that each call is inlined
+    /// with its field known (no loop, no switch left per socket); a test checks it against `allCases`.
+    @inline(__always)
+    static func forEach(_ body: (SocketField) -> Void) {
+        body(.proto)
+        body(.family)
+        body(.state)
+        body(.localAddress)
+        body(.localPort)
+        body(.remoteAddress)
+        body(.remotePort)
+        body(.receiveQueue)
+        body(.sendQueue)
+        body(.uid)
+        body(.inode)
+        body(.cookie)
+        body(.interface)
+    }
+
     /// The JSON key and CSV column.
+    @inline(__always)
     public var name: StaticString {
         switch self {
         case .proto: "proto"
@@ -31,6 +51,7 @@ public enum SocketField: CaseIterable, Sendable {
     }
 
     /// `name` as a JSON member's start: `"proto":` opening the object, `,"family":` after another member.
+    @inline(__always)
     var jsonKey: StaticString {
         switch self {
         case .proto: "{\"proto\":"
@@ -51,6 +72,7 @@ public enum SocketField: CaseIterable, Sendable {
 
     /// Where the table shows it: a column of `ss`'s layout, a detail of `-e`, or nowhere (the family shows in
     /// the address's form).
+    @inline(__always)
     var table: TableForm {
         switch self {
         case .proto, .state, .localAddress, .localPort, .remoteAddress, .remotePort, .receiveQueue, .sendQueue:
@@ -89,7 +111,17 @@ public enum SocketField: CaseIterable, Sendable {
 public enum TimerField: CaseIterable, Sendable {
     case kind, expiresMilliseconds, retransmits
 
+    /// Calls `body` with every field, in the list's order: what the formats loop over. Written out so that each call is inlined
+    /// with its field known (no loop, no switch left per socket); a test checks it against `allCases`.
+    @inline(__always)
+    static func forEach(_ body: (TimerField) -> Void) {
+        body(.kind)
+        body(.expiresMilliseconds)
+        body(.retransmits)
+    }
+
     /// The JSON key inside `timer`, and the CSV column after `timer.`.
+    @inline(__always)
     public var name: StaticString {
         switch self {
         case .kind: "kind"
@@ -98,6 +130,7 @@ public enum TimerField: CaseIterable, Sendable {
         }
     }
 
+    @inline(__always)
     var jsonKey: StaticString {
         switch self {
         case .kind: ",\"timer\":{\"kind\":"
@@ -107,6 +140,7 @@ public enum TimerField: CaseIterable, Sendable {
     }
 
     /// `timer:(kind,1.500s,2)`, as ss prints it.
+    @inline(__always)
     var table: TableForm {
         switch self {
         case .kind: .detail(" timer:(", .text)
@@ -131,7 +165,28 @@ public enum TCPInfoField: CaseIterable, Sendable {
     case rtt, rttvar, rto, cwnd, ssthresh, sendMSS, receiveMSS, unacked, lost, retransmits, totalRetransmits
     case bytesAcked, bytesReceived, deliveryRate
 
+    /// Calls `body` with every field, in the list's order: what the formats loop over. Written out so that each call is inlined
+    /// with its field known (no loop, no switch left per socket); a test checks it against `allCases`.
+    @inline(__always)
+    static func forEach(_ body: (TCPInfoField) -> Void) {
+        body(.rtt)
+        body(.rttvar)
+        body(.rto)
+        body(.cwnd)
+        body(.ssthresh)
+        body(.sendMSS)
+        body(.receiveMSS)
+        body(.unacked)
+        body(.lost)
+        body(.retransmits)
+        body(.totalRetransmits)
+        body(.bytesAcked)
+        body(.bytesReceived)
+        body(.deliveryRate)
+    }
+
     /// The JSON key inside `tcp_info`, and the CSV column after `tcp_info.`.
+    @inline(__always)
     public var name: StaticString {
         switch self {
         case .rtt: "rtt_us"
@@ -151,6 +206,7 @@ public enum TCPInfoField: CaseIterable, Sendable {
         }
     }
 
+    @inline(__always)
     var jsonKey: StaticString {
         switch self {
         case .rtt: ",\"tcp_info\":{\"rtt_us\":"
@@ -192,8 +248,9 @@ public enum TCPInfoField: CaseIterable, Sendable {
         }
     }
 
-    /// How `ss -i` shows it, in `ss`'s order (``tableOrder``); rto, the MSS, unacked and lost are left out, as
+    /// How `ss -i` shows it, in `ss`'s order (``forEachInTable(_:)``); rto, the MSS, unacked and lost are left out, as
     /// `ss` leaves them out of that line. Retransmits show as `retrans:now/total` once there was one.
+    @inline(__always)
     var table: TableForm {
         switch self {
         case .rtt: .detail(" rtt:", .thousandths(suffix: ""))
@@ -209,10 +266,20 @@ public enum TCPInfoField: CaseIterable, Sendable {
         }
     }
 
-    /// The fields the table shows, in `ss`'s order: retransmits come after the byte counts there.
-    static let tableOrder: [TCPInfoField] = [
-        .rtt, .rttvar, .cwnd, .ssthresh, .bytesAcked, .bytesReceived, .retransmits, .totalRetransmits, .deliveryRate,
-    ]
+    /// Calls `body` with the fields the table shows, in `ss`'s order: retransmits come after the byte counts
+    /// there. Written out as ``forEach(_:)`` is; a test checks it holds every field with a table form.
+    @inline(__always)
+    static func forEachInTable(_ body: (TCPInfoField) -> Void) {
+        body(.rtt)
+        body(.rttvar)
+        body(.cwnd)
+        body(.ssthresh)
+        body(.bytesAcked)
+        body(.bytesReceived)
+        body(.retransmits)
+        body(.totalRetransmits)
+        body(.deliveryRate)
+    }
 
     /// Whether the table shows the field for `info`: a value is set, and retransmits only once there was one.
     @inline(__always)
@@ -230,7 +297,23 @@ public enum MemoryField: CaseIterable, Sendable {
     case receiveAllocated, receiveBuffer, sendAllocated, sendBuffer, forwardAllocated, sendQueued, optionMemory
     case backlog, drops
 
+    /// Calls `body` with every field, in the list's order: what the formats loop over. Written out so that each call is inlined
+    /// with its field known (no loop, no switch left per socket); a test checks it against `allCases`.
+    @inline(__always)
+    static func forEach(_ body: (MemoryField) -> Void) {
+        body(.receiveAllocated)
+        body(.receiveBuffer)
+        body(.sendAllocated)
+        body(.sendBuffer)
+        body(.forwardAllocated)
+        body(.sendQueued)
+        body(.optionMemory)
+        body(.backlog)
+        body(.drops)
+    }
+
     /// The JSON key inside `memory`, and the CSV column after `memory.`.
+    @inline(__always)
     public var name: StaticString {
         switch self {
         case .receiveAllocated: "rmem_alloc"
@@ -245,6 +328,7 @@ public enum MemoryField: CaseIterable, Sendable {
         }
     }
 
+    @inline(__always)
     var jsonKey: StaticString {
         switch self {
         case .receiveAllocated: ",\"memory\":{\"rmem_alloc\":"
@@ -260,6 +344,7 @@ public enum MemoryField: CaseIterable, Sendable {
     }
 
     /// `skmem:(r0,rb131072,t0,tb2626560,f0,w0,o0,bl0,d0)`.
+    @inline(__always)
     var table: TableForm {
         switch self {
         case .receiveAllocated: .detail(" skmem:(r", .decimal)

@@ -97,6 +97,19 @@ struct SocketFieldsTests {
         }
     }
 
+    /// The written-out walks the formats loop over hold every field of the lists, in order.
+    @Test func walksHoldEveryField() {
+        func walk<F>(_ forEach: ((F) -> Void) -> Void) -> [F] {
+            var fields: [F] = []
+            forEach { fields.append($0) }
+            return fields
+        }
+        #expect(walk(SocketField.forEach) == SocketField.allCases)
+        #expect(walk(TimerField.forEach) == TimerField.allCases)
+        #expect(walk(TCPInfoField.forEach) == TCPInfoField.allCases)
+        #expect(walk(MemoryField.forEach) == MemoryField.allCases)
+    }
+
     /// A JSON key is its name as a member: after `,`, or opening its object.
     @Test func jsonKeysAreTheNames() {
         func expect(_ key: StaticString, _ name: StaticString, first: String) {
@@ -154,8 +167,10 @@ struct SocketFieldsTests {
         #expect(row.hasSuffix(" skmem:(r201,rb202,t203,tb204,f205,w206,o207,bl208,d209)\n"), "\(row)")
         // The table's tcp_info order holds every field with a table form, once.
         let shown = TCPInfoField.allCases.filter { if case .detail = $0.table { true } else { false } }
-        #expect(Set(TCPInfoField.tableOrder) == Set(shown) && TCPInfoField.tableOrder.count == shown.count)
-        for field in TCPInfoField.tableOrder {
+        var tableOrder: [TCPInfoField] = []
+        TCPInfoField.forEachInTable { tableOrder.append($0) }
+        #expect(Set(tableOrder) == Set(shown) && tableOrder.count == shown.count)
+        for field in tableOrder {
             guard case .detail(let label, _) = field.table else { continue }
             #expect(row.contains(label.description), "\(field)")
         }

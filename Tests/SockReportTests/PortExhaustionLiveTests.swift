@@ -1,5 +1,6 @@
 import Foundation
 import SockDiag
+import SockFormat
 import SockScanTestSupport
 import Testing
 
@@ -78,8 +79,10 @@ struct PortExhaustionLiveTests {
             #expect(second.used == 5)
             #expect(second.states[.established] == 5)
             #expect(report.verdict == .critical)
-            #expect(report.advice.first?.hasPrefix("Reuse connections to 127.0.0.1:\(Self.portA)") == true)
-            #expect(report.advice.contains { $0.contains("tcp_tw_reuse=1 (now 0)") })
+            #expect(
+                PortReportFormatter.advice(report).first?.hasPrefix("Reuse connections to 127.0.0.1:\(Self.portA)")
+                    == true)
+            #expect(PortReportFormatter.advice(report).contains { $0.contains("tcp_tw_reuse=1 (now 0)") })
 
             // The kernel filters the range: the server ends (local port 7501, 7502) never cross over.
             let scanner = try Scanner(namespace: namespace.namespace, allowProcFallback: false)
@@ -244,7 +247,7 @@ struct PortExhaustionLiveTests {
         #expect(report.bound == 0)
         #expect(report.capacity == report.settings.range.count - report.reserved)
         #expect(report.verdict == .ok)
-        #expect(report.advice.isEmpty)
+        #expect(PortReportFormatter.advice(report).isEmpty)
         let cli = try sockscan(["ports", "--netns", namespace.name, "--fail-at", "1"])
         #expect(cli.status == 0, "\(cli)")
         #expect(cli.stdout.contains("Verdict: OK"))

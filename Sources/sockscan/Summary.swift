@@ -58,66 +58,9 @@ struct Summary: ParsableCommand {
             let scanner = try Scanner(namespace: namespace, onWarning: { Console.warn($0) })
             let counts = try scanner.count(ScanQuery(protocols: .tcp, families: .all, states: .all))
             var out = TextWriter(capacity: 1024)
-            let sar: [(String, UInt64)] = [
-                ("totsck", stat.socketsUsed), ("tcpsck", stat.tcpInUse), ("udpsck", stat.udpInUse),
-                ("rawsck", stat.rawInUse), ("ip-frag", stat.fragInUse), ("tcp-tw", stat.tcpTimeWait),
-            ]
-            let sar6: [(String, UInt64)] = [
-                ("tcp6sck", stat.tcp6InUse), ("udp6sck", stat.udp6InUse), ("raw6sck", stat.raw6InUse),
-                ("ip6-frag", stat.frag6InUse),
-            ]
             switch format {
-            case .json:
-                out.write("{")
-                for (i, (name, value)) in (sar + sar6).enumerated() {
-                    if i > 0 { out.write(",") }
-                    out.writeJSONString(name)
-                    out.write(":")
-                    out.write(value)
-                }
-                out.write(",\"tcp_states\":{")
-                for (i, state) in TCPState.allCases.enumerated() {
-                    if i > 0 { out.write(",") }
-                    out.writeJSONString(state.name)
-                    out.write(":")
-                    out.write(counts[state])
-                }
-                out.write("},\"tcp_total\":")
-                out.write(counts.total)
-                out.write("}\n")
-            case .table:
-                func columns(_ values: [(String, UInt64)]) {
-                    for (name, _) in values {
-                        out.pad(10 - name.utf8.count)
-                        out.write(name)
-                    }
-                    out.write("\n")
-                    for (_, value) in values {
-                        out.pad(10 - String(value).utf8.count)
-                        out.write(value)
-                    }
-                    out.write("\n")
-                }
-                out.write("Sockets (sar -n SOCK)\n")
-                columns(sar)
-                columns(sar6)
-                out.write("TCP: orphan ")
-                out.write(stat.tcpOrphan)
-                out.write(", alloc ")
-                out.write(stat.tcpAllocated)
-                out.write(", mem ")
-                out.write(stat.tcpMemoryPages)
-                out.write(" pages\n\nTCP states (one kernel pass, IPv4 and IPv6)\n")
-                for (state, count) in counts.nonZero {
-                    out.write(state.name)
-                    out.pad(16 - state.name.utf8.count - String(count).utf8.count)
-                    out.write(count)
-                    out.write("\n")
-                }
-                out.write("total")
-                out.pad(11 - String(counts.total).utf8.count)
-                out.write(counts.total)
-                out.write("\n")
+            case .json: SummaryFormatter().writeJSON(stat, tcp: counts, into: &out)
+            case .table: SummaryFormatter().writeTable(stat, tcp: counts, into: &out)
             }
             try out.flush(to: STDOUT_FILENO)
         }

@@ -99,3 +99,12 @@ public enum ReportTime {
         return date
     }
 }
+
+extension String {
+    fileprivate func trimmingASCIISpaces() -> String {
+        var s = Substring(self)
+        while let f = s.first, f == " " || f == "\t" { s = s.dropFirst() }
+        while let l = s.last, l == " " || l == "\t" { s = s.dropLast() }
+        return String(s)
+    }
+}

@@ -54,7 +54,7 @@ struct Report: ParsableCommand {
     @Option(
         name: .customLong("every"), parsing: .unconditional,
         help: ArgumentHelp("Average the samples per interval (10s 1m 5m 1h).", valueName: "DURATION"),
-        transform: DurationArgument.parse)
+        transform: TimeSpan.argument(.standard))
     var every: TimeSpan?
 
     @Option(name: .customLong("format"), help: "Output format: table, json (one object per row) or csv.")

@@ -2,6 +2,7 @@ import ArgumentParser
 import NIOCore
 import SockDiag
 import SockMetrics
+import SockReport
 import SockServe
 
 #if canImport(Glibc)
@@ -53,10 +54,11 @@ struct Serve: ParsableCommand {
             "Reuse a scan for this long: 1s (default), 500ms, 0 (concurrent scrapes share one scan anyway).",
             valueName: "DURATION"),
         transform: { text in
-            guard let duration = parseCacheDuration(text) else {
+            do {
+                return .milliseconds(try TimeSpan(parsing: text, syntax: .cacheLifetime).milliseconds)
+            } catch {
                 throw ValidationError("'\(text)' is not a duration from 0 to 24h such as 1s, 500ms or 2m")
             }
-            return duration
         })
     var cache: Duration = .seconds(1)
 

@@ -31,7 +31,7 @@ struct Watch: ParsableCommand {
     @Option(
         name: .customLong("interval"), parsing: .unconditional,
         help: ArgumentHelp("Time between rows: 500ms 1s 10s 1m, or seconds (default: 1s).", valueName: "DURATION"),
-        transform: DurationArgument.parseInterval)
+        transform: TimeSpan.argument(.interval))
     var interval = TimeSpan.seconds(1)
 
     @Option(

@@ -69,8 +69,8 @@ struct Count: ParsableCommand {
         help: ArgumentHelp("With --by: show the N largest groups, the rest as one 'other' line.", valueName: "N"))
     var top: Int?
 
-    @Option(name: .customLong("format"), help: "Output format: table, json (one object) or csv.")
-    var format: RowFormat = .table
+    @OptionGroup var formatOption: FormatOption<RowFormat>
+    var format: RowFormat { formatOption.format }
 
     mutating func validate() throws {
         if let top {

@@ -6,13 +6,6 @@ import SockFormat
     import Glibc
 #endif
 
-/// Output formats of the commands that print rows: `list` and `count`.
-enum RowFormat: String, ExpressibleByArgument, CaseIterable {
-    case table
-    case json
-    case csv
-}
-
 struct List: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "List sockets, one per line (a table like ss -tan, NDJSON or CSV).",
@@ -68,10 +61,8 @@ struct List: ParsableCommand {
         help: "Show the processes holding each socket (pid, comm, fd); all processes need root or CAP_SYS_PTRACE.")
     var processes = false
 
-    @Option(
-        name: .customLong("format"),
-        help: "Output format: table, json (NDJSON, one object per line) or csv (header row, RFC 4180).")
-    var format: RowFormat = .table
+    @OptionGroup var formatOption: FormatOption<RowFormat>
+    var format: RowFormat { formatOption.format }
 
     func run() throws {
         var extensions: ScanExtensions = []

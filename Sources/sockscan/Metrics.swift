@@ -9,9 +9,7 @@ import SockMetrics
 
 /// Options `sockscan metrics` and `sockscan serve` share.
 struct ExpositionOptions: ParsableArguments {
-    @Option(
-        name: .customLong("netns"), help: ArgumentHelp("Scan another network namespace.", valueName: "NAME|PATH|PID"))
-    var netns: String?
+    @OptionGroup var namespaceOption: NamespaceOption
 
     @Option(
         name: .customLong("top"), parsing: .unconditional,
@@ -20,13 +18,12 @@ struct ExpositionOptions: ParsableArguments {
     var top: Int = 10
 
     mutating func validate() throws {
-        try requireNonEmpty(netns, "--netns")
         guard (0...1000).contains(top) else {
             throw ValidationError("--top must be from 0 to 1000 (got \(top)): each destination is a series")
         }
     }
 
-    func namespace() throws -> NetworkNamespace? { try netns.map { try NetworkNamespace($0) } }
+    func namespace() throws -> NetworkNamespace? { try namespaceOption.namespace() }
 }
 
 struct Metrics: ParsableCommand {
@@ -55,8 +52,8 @@ struct Metrics: ParsableCommand {
         help: ArgumentHelp("Write to PATH atomically instead of stdout (name it *.prom).", valueName: "PATH"))
     var textfile: String?
 
-    @Option(name: .customLong("format"), help: "prometheus (text 0.0.4) or openmetrics (1.0); stdout only.")
-    var format: MetricsFormat = .prometheus
+    @OptionGroup var formatOption: FormatOption<MetricsFormat>
+    var format: MetricsFormat { formatOption.format }
 
     mutating func validate() throws {
         if textfile != nil && format != .prometheus {
@@ -92,10 +89,4 @@ struct Metrics: ParsableCommand {
             }
         }
     }
-}
-
-/// `--format` of `sockscan metrics`.
-enum MetricsFormat: String, ExpressibleByArgument, CaseIterable {
-    case prometheus
-    case openmetrics
 }

@@ -74,13 +74,10 @@ struct Ports: ParsableCommand {
             "Exit with status 2 when a destination (or the UDP pool) is at or over PCT.", valueName: "PCT"))
     var failAt: Double?
 
-    @Option(name: .customLong("format"), help: "Output format: table or json (one document).")
-    var format: OutputFormat = .table
+    @OptionGroup var formatOption: FormatOption<DocumentFormat>
+    var format: DocumentFormat { formatOption.format }
 
-    @Option(
-        name: .customLong("netns"), help: ArgumentHelp("Analyse another network namespace.", valueName: "NAME|PATH|PID")
-    )
-    var netns: String?
+    @OptionGroup var namespaceOption: NamespaceOption
 
     /// `95` or `95.5`, as the user would write it.
     private static func text(_ value: Double) -> String {
@@ -88,7 +85,6 @@ struct Ports: ParsableCommand {
     }
 
     mutating func validate() throws {
-        try requireNonEmpty(netns, "--netns")
         guard top >= 1 else { throw ValidationError("--top must be at least 1 (got \(top))") }
         for (name, value) in [("--warn", warn), ("--critical", critical), ("--fail-at", failAt ?? 0)] {
             guard (0...100).contains(value) else {
@@ -102,7 +98,7 @@ struct Ports: ParsableCommand {
 
     func run() throws {
         let report = try runtime {
-            let namespace = try netns.map { try NetworkNamespace($0) }
+            let namespace = try namespaceOption.namespace()
             let scanner = try Scanner(namespace: namespace, onWarning: { Console.warn($0) })
             let report = try PortExhaustion.analyze(
                 scanner: scanner, thresholds: PortThresholds(warn: warn, critical: critical))

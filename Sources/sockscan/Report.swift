@@ -5,13 +5,6 @@ import SockFormat
 import SockHistory
 import SockReport
 
-/// Report output formats.
-enum ReportFormat: String, ExpressibleByArgument, CaseIterable {
-    case table
-    case json
-    case csv
-}
-
 struct Report: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Socket counts over time from a recorded history, in sar's layout, as JSON or CSV, or as a chart.",
@@ -57,8 +50,8 @@ struct Report: ParsableCommand {
         transform: TimeSpan.argument(.standard))
     var every: TimeSpan?
 
-    @Option(name: .customLong("format"), help: "Output format: table, json (one object per row) or csv.")
-    var format: ReportFormat = .table
+    @OptionGroup var formatOption: FormatOption<RowFormat>
+    var format: RowFormat { formatOption.format }
 
     @Option(
         name: .customLong("chart"),

@@ -6,12 +6,6 @@ import SockFormat
     import Glibc
 #endif
 
-/// Output formats.
-enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
-    case table
-    case json
-}
-
 /// The `ss` selection flags shared by the subcommands that scan.
 struct ScanOptions: ParsableArguments {
     @Flag(
@@ -40,9 +34,8 @@ struct ScanOptions: ParsableArguments {
         help: "Accepted for ss compatibility (-tan, -tlnp) and ignored: output is always numeric.")
     var numeric = false
 
-    @Option(
-        name: .customLong("netns"), help: ArgumentHelp("Scan another network namespace.", valueName: "NAME|PATH|PID"))
-    var netns: String?
+    @OptionGroup var namespaceOption: NamespaceOption
+    var netns: String? { namespaceOption.netns }
 
     @Flag(name: .customLong("proc"), help: "Read /proc/net instead of sock_diag (slower; for comparison).")
     var proc = false
@@ -72,7 +65,6 @@ struct ScanOptions: ParsableArguments {
     var filter: [String] = []
 
     mutating func validate() throws {
-        try requireNonEmpty(netns, "--netns")
         if ipv4 && ipv6 { throw ValidationError("-4 and -6 exclude each other; give neither for both families") }
         if listening && all { throw ValidationError("-l and -a exclude each other") }
         try validateDevices(try parsedFilter(), netns: netns)

@@ -41,19 +41,14 @@ struct Summary: ParsableCommand {
             """
     )
 
-    @Option(
-        name: .customLong("netns"),
-        help: ArgumentHelp("Summarise another network namespace.", valueName: "NAME|PATH|PID"))
-    var netns: String?
+    @OptionGroup var namespaceOption: NamespaceOption
 
-    @Option(name: .customLong("format"), help: "Output format: table or json (one object).")
-    var format: OutputFormat = .table
-
-    func validate() throws { try requireNonEmpty(netns, "--netns") }
+    @OptionGroup var formatOption: FormatOption<DocumentFormat>
+    var format: DocumentFormat { formatOption.format }
 
     func run() throws {
         try runtime {
-            let namespace = try netns.map { try NetworkNamespace($0) }
+            let namespace = try namespaceOption.namespace()
             let stat = try Sockstat.read(namespace: namespace)
             let scanner = try Scanner(namespace: namespace, onWarning: { Console.warn($0) })
             let counts = try scanner.count(ScanQuery(protocols: .tcp, families: .all, states: .all))

@@ -43,9 +43,8 @@ struct Watch: ParsableCommand {
         help: ArgumentHelp("Also record the rows into this history database.", valueName: "PATH"))
     var db: String?
 
-    @Option(
-        name: .customLong("netns"), help: ArgumentHelp("Watch another network namespace.", valueName: "NAME|PATH|PID"))
-    var netns: String?
+    @OptionGroup var namespaceOption: NamespaceOption
+    var netns: String? { namespaceOption.netns }
 
     @Argument(
         parsing: .remaining,
@@ -54,7 +53,6 @@ struct Watch: ParsableCommand {
     var filter: [String] = []
 
     mutating func validate() throws {
-        try requireNonEmpty(netns, "--netns")
         try requireNonEmpty(db, "--db")
         if let count, count < 1 { throw ValidationError("--count must be at least 1 (got \(count))") }
         try validateDevices(try parsedFilter(), netns: netns)
@@ -66,7 +64,7 @@ struct Watch: ParsableCommand {
         StopSignals.block()
         let filter = try parsedFilter()
         try runtime {
-            let namespace = try netns.map { try NetworkNamespace($0) }
+            let namespace = try namespaceOption.namespace()
             let sampler = try Sampler(namespace: namespace, filter: filter, onWarning: { Console.warn($0) })
             let store = try db.map { try HistoryStore.openForRecording(path: $0) }
             let run = store.map { _ in

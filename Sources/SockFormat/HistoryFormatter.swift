@@ -81,16 +81,14 @@ public struct HistoryFormatter: Sendable {
         text += "\n"
         if let scan = peak.worstScan, let worst = scan.destination {
             let d = worst.destination
+            let remote = Endpoint(address: d.remoteAddress, port: d.remotePort)
             text +=
                 "Worst destination at \(clock(scan.time)): \(d.localAddress) -> "
-                + "\(Self.bracketed(d.remoteAddress.description)):\(d.remotePort) uses \(worst.used) of \(worst.capacity) "
+                + "\(TextWriter.string { $0.writeEndpoint(remote, star: false) }) uses \(worst.used) of \(worst.capacity) "
                 + "ports (\(worst.states[.timeWait]) in TIME_WAIT), \(percent(worst.effectiveUtilization))\n"
         }
         return text
     }
-
-    /// An IPv6 address in brackets (before `:port`).
-    static func bracketed(_ address: String) -> String { address.contains(":") ? "[\(address)]" : address }
 
     // MARK: JSON and CSV
 

@@ -6,7 +6,7 @@ struct NamespaceOption: ParsableArguments {
     @Option(
         name: .customLong("netns"),
         help: ArgumentHelp(
-            "Read another network namespace: an ip netns name, a path (/run/netns/NAME, /proc/PID/ns/net) or a PID.",
+            "Scan another network namespace: an ip netns name, a path (/run/netns/NAME, /proc/PID/ns/net) or a PID.",
             valueName: "NAME|PATH|PID"))
     var netns: String?
 

@@ -473,19 +473,11 @@ public final class HistoryStore {
                         WHERE time >= ? AND time < ? ORDER BY time, sample.id
                         """,
                     arguments: [from.isFinite ? from : -1e300, to.isFinite ? to : 1e300])
-                return try rows.map(Self.sample)
+                return try rows.map { try Self.sample($0, path: path) }
             }
-        } catch let error as DestinationRowError {
-            throw HistoryError.corrupt(path: path, message: error.description)
         } catch {
             throw HistoryError.from(error, path: path, operation: "read", reading: true)
         }
-    }
-
-    /// A destination row whose addresses or port are not what sockscan writes.
-    private struct DestinationRowError: Error, CustomStringConvertible {
-        var text: String
-        var description: String { "a destination is not an address and port: \(text)" }
     }
 
     /// A recording run, as stored.
@@ -526,7 +518,7 @@ public final class HistoryStore {
         }
     }
 
-    private static func sample(_ row: Row) throws -> Sample {
+    private static func sample(_ row: Row, path: String) throws(HistoryError) -> Sample {
         var sample = Sample(time: row["time"])
         for column in SarColumn.allCases { sample[column] = Double(row[column.sqlName] as Int64) }
         for state in SampleStates.all { sample[state] = UInt64(clamping: row[SampleStates.sqlName(state)] as Int64) }
@@ -541,7 +533,8 @@ public final class HistoryStore {
             guard let localAddress = IPAddress(local), let remoteAddress = IPAddress(remote),
                 let remotePort = UInt16(exactly: port)
             else {
-                throw DestinationRowError(text: "\(local) -> \(remote) port \(port)")
+                throw .corrupt(
+                    path: path, message: "a destination is not an address and port: \(local) -> \(remote) port \(port)")
             }
             var states = StateCounts()
             states[.established] = UInt64(clamping: row["d_established"] as Int64)

@@ -4,7 +4,7 @@
 
 /// The time zone a report tells local time in, without Foundation: the system's (glibc's `localtime_r`, which
 /// follows `TZ` and `/etc/localtime`) or a fixed offset from UTC.
-public enum ReportTimeZone: Hashable, Sendable {
+public enum ReportTimeZone: Equatable, Sendable {
     /// The system's zone, daylight saving time included.
     case system
     /// A fixed offset from UTC, in seconds east (India: 19,800).
@@ -60,7 +60,7 @@ public enum ReportTimeZone: Hashable, Sendable {
 }
 
 /// A date and a time of day, to the second, in some zone.
-public struct CalendarTime: Hashable, Sendable {
+public struct CalendarTime: Equatable, Sendable {
     public var year: Int
     /// 1…12.
     public var month: Int

@@ -50,7 +50,7 @@ public struct TimeSpan: Hashable, Sendable, Comparable, CustomStringConvertible 
     }
 
     /// What a text may say: the units, whether a bare number is seconds, whether 0 is a length, the longest.
-    public struct Syntax: Hashable, Sendable {
+    public struct Syntax: Sendable {
         /// The units accepted after the number (exactly as written: `ms`, `s`, …, lower case).
         public var units: [Unit]
         /// A number without a unit is seconds (`1`, as `sar 1`).
@@ -81,8 +81,8 @@ public struct TimeSpan: Hashable, Sendable, Comparable, CustomStringConvertible 
     }
 
     /// Why a text is not a length of time, worded for the option it was given to.
-    public struct ParseError: Error, Hashable, Sendable, CustomStringConvertible {
-        public enum Reason: Hashable, Sendable {
+    public struct ParseError: Error, Sendable, CustomStringConvertible {
+        public enum Reason: Sendable {
             /// Not a number and a unit of the syntax.
             case notADuration
             /// Zero or negative.

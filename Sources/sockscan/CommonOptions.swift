@@ -1,66 +1,59 @@
 import ArgumentParser
 import SockDiag
 
-/// `--netns`, declared once for every command that reads a namespace.
-struct NamespaceOption: ParsableArguments {
-    @Option(
-        name: .customLong("netns"),
-        help: ArgumentHelp(
-            "Scan another network namespace: an ip netns name, a path (/run/netns/NAME, /proc/PID/ns/net) or a PID.",
-            valueName: "NAME|PATH|PID"))
-    var netns: String?
+/// Selects the shared `--netns` declaration: `@Option(.netns) var netns: String?`.
+enum NamespaceOptionName { case netns }
 
-    func validate() throws { try requireNonEmpty(netns, "--netns") }
+/// Selects the shared `--format` declaration: `@Option(.format) var format: RowFormat = .table`.
+enum FormatOptionName { case format }
 
-    /// The namespace named, or `nil` for this process's.
-    func namespace() throws -> NetworkNamespace? { try netns.map { try NetworkNamespace($0) } }
-}
+// The options several commands take, declared once here and used through these initialisers (plain options,
+// not option groups: ArgumentParser's reflection over a group costs several million instructions at start-up).
 
-/// The values of a command's `--format`: what it can print and what it prints by default.
-protocol FormatChoice: RawRepresentable<String>, ExpressibleByArgument, CaseIterable {
-    /// The format without `--format`.
-    static var defaultFormat: Self { get }
-    /// What `--help` adds after the values.
-    static var note: String { get }
-}
-
-/// `--format`, declared the same way by every command that has one.
-struct FormatOption<Format: FormatChoice>: ParsableArguments {
-    @Option(name: .customLong("format"), help: ArgumentHelp(Self.help))
-    var format: Format = Format.defaultFormat
-
-    /// `Output format: table, json or csv (…).`
-    static var help: String {
-        let names = Format.allCases.map(\.rawValue)
-        let list = names.count > 1 ? names.dropLast().joined(separator: ", ") + " or " + names.last! : names.joined()
-        return "Output format: \(list) (\(Format.note))."
+extension Option where Value == String? {
+    /// `--netns NAME|PATH|PID`, for every command that reads a namespace (its `validate()` calls
+    /// ``requireNonEmpty(_:_:)``; ``namespace(_:)`` opens it).
+    init(_ name: NamespaceOptionName) {
+        self.init(
+            name: .customLong("netns"),
+            help: ArgumentHelp(
+                "Scan another network namespace: an ip netns name, a path (/run/netns/NAME, /proc/PID/ns/net) or a "
+                    + "PID.",
+                valueName: "NAME|PATH|PID"))
     }
 }
 
+extension Option where Value: ExpressibleByArgument & CaseIterable & RawRepresentable<String> {
+    /// `--format`, for every command that has one: `Output format: table, json or csv.`, with the values and
+    /// the default (what each prints is in the command's discussion).
+    init(wrappedValue: Value, _ name: FormatOptionName) {
+        let names = Value.allCases.map(\.rawValue)
+        let list = names.count > 1 ? names.dropLast().joined(separator: ", ") + " or " + names.last! : names.joined()
+        self.init(wrappedValue: wrappedValue, name: .customLong("format"), help: "Output format: \(list).")
+    }
+}
+
+/// The namespace `--netns` names, or `nil` for this process's.
+func namespace(_ netns: String?) throws -> NetworkNamespace? { try netns.map { try NetworkNamespace($0) } }
+
 /// `--format` of the commands that print rows or counts: `list`, `count`, `report`.
-enum RowFormat: String, FormatChoice {
+enum RowFormat: String, ExpressibleByArgument, CaseIterable {
     case table
     case json
     case csv
 
-    static let defaultFormat = RowFormat.table
-    static let note = "JSON and CSV as described above"
 }
 
 /// `--format` of the commands that print one document: `ports`, `summary`.
-enum DocumentFormat: String, FormatChoice {
+enum DocumentFormat: String, ExpressibleByArgument, CaseIterable {
     case table
     case json
 
-    static let defaultFormat = DocumentFormat.table
-    static let note = "JSON as described above"
 }
 
 /// `--format` of `sockscan metrics`.
-enum MetricsFormat: String, FormatChoice {
+enum MetricsFormat: String, ExpressibleByArgument, CaseIterable {
     case prometheus
     case openmetrics
 
-    static let defaultFormat = MetricsFormat.prometheus
-    static let note = "the Prometheus text format 0.0.4 or OpenMetrics 1.0; stdout only"
 }

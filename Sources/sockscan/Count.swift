@@ -69,8 +69,7 @@ struct Count: ParsableCommand {
         help: ArgumentHelp("With --by: show the N largest groups, the rest as one 'other' line.", valueName: "N"))
     var top: Int?
 
-    @OptionGroup var formatOption: FormatOption<RowFormat>
-    var format: RowFormat { formatOption.format }
+    @Option(.format) var format: RowFormat = .table
 
     mutating func validate() throws {
         if let top {

@@ -61,8 +61,7 @@ struct List: ParsableCommand {
         help: "Show the processes holding each socket (pid, comm, fd); all processes need root or CAP_SYS_PTRACE.")
     var processes = false
 
-    @OptionGroup var formatOption: FormatOption<RowFormat>
-    var format: RowFormat { formatOption.format }
+    @Option(.format) var format: RowFormat = .table
 
     func run() throws {
         var extensions: ScanExtensions = []

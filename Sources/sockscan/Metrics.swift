@@ -9,7 +9,7 @@ import SockMetrics
 
 /// Options `sockscan metrics` and `sockscan serve` share.
 struct ExpositionOptions: ParsableArguments {
-    @OptionGroup var namespaceOption: NamespaceOption
+    @Option(.netns) var netns: String?
 
     @Option(
         name: .customLong("top"), parsing: .unconditional,
@@ -18,12 +18,13 @@ struct ExpositionOptions: ParsableArguments {
     var top: Int = 10
 
     mutating func validate() throws {
+        try requireNonEmpty(netns, "--netns")
         guard (0...1000).contains(top) else {
             throw ValidationError("--top must be from 0 to 1000 (got \(top)): each destination is a series")
         }
     }
 
-    func namespace() throws -> NetworkNamespace? { try namespaceOption.namespace() }
+    func namespace() throws -> NetworkNamespace? { try sockscan.namespace(netns) }
 }
 
 struct Metrics: ParsableCommand {
@@ -52,8 +53,7 @@ struct Metrics: ParsableCommand {
         help: ArgumentHelp("Write to PATH atomically instead of stdout (name it *.prom).", valueName: "PATH"))
     var textfile: String?
 
-    @OptionGroup var formatOption: FormatOption<MetricsFormat>
-    var format: MetricsFormat { formatOption.format }
+    @Option(.format) var format: MetricsFormat = .prometheus
 
     mutating func validate() throws {
         if textfile != nil && format != .prometheus {

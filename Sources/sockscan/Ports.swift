@@ -74,10 +74,9 @@ struct Ports: ParsableCommand {
             "Exit with status 2 when a destination (or the UDP pool) is at or over PCT.", valueName: "PCT"))
     var failAt: Double?
 
-    @OptionGroup var formatOption: FormatOption<DocumentFormat>
-    var format: DocumentFormat { formatOption.format }
+    @Option(.format) var format: DocumentFormat = .table
 
-    @OptionGroup var namespaceOption: NamespaceOption
+    @Option(.netns) var netns: String?
 
     /// `95` or `95.5`, as the user would write it.
     private static func text(_ value: Double) -> String {
@@ -85,6 +84,7 @@ struct Ports: ParsableCommand {
     }
 
     mutating func validate() throws {
+        try requireNonEmpty(netns, "--netns")
         guard top >= 1 else { throw ValidationError("--top must be at least 1 (got \(top))") }
         for (name, value) in [("--warn", warn), ("--critical", critical), ("--fail-at", failAt ?? 0)] {
             guard (0...100).contains(value) else {
@@ -98,7 +98,7 @@ struct Ports: ParsableCommand {
 
     func run() throws {
         let report = try runtime {
-            let namespace = try namespaceOption.namespace()
+            let namespace = try namespace(netns)
             let scanner = try Scanner(namespace: namespace, onWarning: { Console.warn($0) })
             let report = try PortExhaustion.analyze(
                 scanner: scanner, thresholds: PortThresholds(warn: warn, critical: critical))

@@ -95,10 +95,10 @@ struct Record: ParsableCommand {
         help: ArgumentHelp("Destinations kept per port-exhaustion scan.", valueName: "N"))
     var top = 10
 
-    @OptionGroup var namespaceOption: NamespaceOption
-    var netns: String? { namespaceOption.netns }
+    @Option(.netns) var netns: String?
 
     mutating func validate() throws {
+        try requireNonEmpty(netns, "--netns")
         try requireNonEmpty(db, "--db")
         guard fullEvery >= interval else {
             throw ValidationError("--full-every (\(fullEvery)) must not be shorter than --interval (\(interval))")
@@ -114,7 +114,7 @@ struct Record: ParsableCommand {
         StopSignals.block()
         try runtime {
             let log: (String) -> Void = { Console.warn("sockscan record: \($0)") }
-            let namespace = try namespaceOption.namespace()
+            let namespace = try namespace(netns)
             let sampler = try Sampler(namespace: namespace, onWarning: log)
             guard let store = try openWaitingForRoom(log: log) else { return }
             let run = HistoryStore.RunInfo(

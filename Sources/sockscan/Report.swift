@@ -50,8 +50,7 @@ struct Report: ParsableCommand {
         transform: TimeSpan.argument(.standard))
     var every: TimeSpan?
 
-    @OptionGroup var formatOption: FormatOption<RowFormat>
-    var format: RowFormat { formatOption.format }
+    @Option(.format) var format: RowFormat = .table
 
     @Option(
         name: .customLong("chart"),

@@ -34,8 +34,7 @@ struct ScanOptions: ParsableArguments {
         help: "Accepted for ss compatibility (-tan, -tlnp) and ignored: output is always numeric.")
     var numeric = false
 
-    @OptionGroup var namespaceOption: NamespaceOption
-    var netns: String? { namespaceOption.netns }
+    @Option(.netns) var netns: String?
 
     @Flag(name: .customLong("proc"), help: "Read /proc/net instead of sock_diag (slower; for comparison).")
     var proc = false
@@ -65,6 +64,7 @@ struct ScanOptions: ParsableArguments {
     var filter: [String] = []
 
     mutating func validate() throws {
+        try requireNonEmpty(netns, "--netns")
         if ipv4 && ipv6 { throw ValidationError("-4 and -6 exclude each other; give neither for both families") }
         if listening && all { throw ValidationError("-l and -a exclude each other") }
         try validateDevices(try parsedFilter(), netns: netns)

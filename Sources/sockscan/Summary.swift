@@ -41,14 +41,15 @@ struct Summary: ParsableCommand {
             """
     )
 
-    @OptionGroup var namespaceOption: NamespaceOption
+    @Option(.netns) var netns: String?
 
-    @OptionGroup var formatOption: FormatOption<DocumentFormat>
-    var format: DocumentFormat { formatOption.format }
+    @Option(.format) var format: DocumentFormat = .table
+
+    func validate() throws { try requireNonEmpty(netns, "--netns") }
 
     func run() throws {
         try runtime {
-            let namespace = try namespaceOption.namespace()
+            let namespace = try namespace(netns)
             let stat = try Sockstat.read(namespace: namespace)
             let scanner = try Scanner(namespace: namespace, onWarning: { Console.warn($0) })
             let counts = try scanner.count(ScanQuery(protocols: .tcp, families: .all, states: .all))

@@ -43,8 +43,7 @@ struct Watch: ParsableCommand {
         help: ArgumentHelp("Also record the rows into this history database.", valueName: "PATH"))
     var db: String?
 
-    @OptionGroup var namespaceOption: NamespaceOption
-    var netns: String? { namespaceOption.netns }
+    @Option(.netns) var netns: String?
 
     @Argument(
         parsing: .remaining,
@@ -53,6 +52,7 @@ struct Watch: ParsableCommand {
     var filter: [String] = []
 
     mutating func validate() throws {
+        try requireNonEmpty(netns, "--netns")
         try requireNonEmpty(db, "--db")
         if let count, count < 1 { throw ValidationError("--count must be at least 1 (got \(count))") }
         try validateDevices(try parsedFilter(), netns: netns)
@@ -64,7 +64,7 @@ struct Watch: ParsableCommand {
         StopSignals.block()
         let filter = try parsedFilter()
         try runtime {
-            let namespace = try namespaceOption.namespace()
+            let namespace = try namespace(netns)
             let sampler = try Sampler(namespace: namespace, filter: filter, onWarning: { Console.warn($0) })
             let store = try db.map { try HistoryStore.openForRecording(path: $0) }
             let run = store.map { _ in

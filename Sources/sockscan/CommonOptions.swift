@@ -23,13 +23,33 @@ extension Option where Value == String? {
     }
 }
 
-extension Option where Value: ExpressibleByArgument & CaseIterable & RawRepresentable<String> {
+extension Option where Value: FormatChoice {
     /// `--format`, for every command that has one: `Output format: table, json or csv.`, with the values and
     /// the default (what each prints is in the command's discussion).
     init(wrappedValue: Value, _ name: FormatOptionName) {
-        let names = Value.allCases.map(\.rawValue)
-        let list = names.count > 1 ? names.dropLast().joined(separator: ", ") + " or " + names.last! : names.joined()
-        self.init(wrappedValue: wrappedValue, name: .customLong("format"), help: "Output format: \(list).")
+        self.init(wrappedValue: wrappedValue, name: .customLong("format"), help: Value.help)
+    }
+}
+
+/// The values of a command's `--format`.
+protocol FormatChoice: ExpressibleByArgument, CaseIterable, RawRepresentable<String> {
+    /// `Output format: table, json or csv.`: made once (ArgumentParser builds a command's options many times
+    /// while it parses, and making this text each time costs more than parsing the arguments).
+    static var help: ArgumentHelp { get }
+}
+
+extension FormatChoice {
+    /// `Output format: table, json or csv.`
+    static func formatHelp() -> ArgumentHelp {
+        // Appended one by one: `joined(separator:)` on a slice costs a first generic lookup worth more than
+        // the rest of the parse.
+        var list = ""
+        let names = allCases.map { $0.rawValue }
+        for (i, name) in names.enumerated() {
+            if i > 0 { list += i == names.count - 1 ? " or " : ", " }
+            list += name
+        }
+        return ArgumentHelp("Output format: \(list).")
     }
 }
 
@@ -37,23 +57,26 @@ extension Option where Value: ExpressibleByArgument & CaseIterable & RawRepresen
 func namespace(_ netns: String?) throws -> NetworkNamespace? { try netns.map { try NetworkNamespace($0) } }
 
 /// `--format` of the commands that print rows or counts: `list`, `count`, `report`.
-enum RowFormat: String, ExpressibleByArgument, CaseIterable {
+enum RowFormat: String, FormatChoice {
+    static let help = formatHelp()
+
     case table
     case json
     case csv
-
 }
 
 /// `--format` of the commands that print one document: `ports`, `summary`.
-enum DocumentFormat: String, ExpressibleByArgument, CaseIterable {
+enum DocumentFormat: String, FormatChoice {
+    static let help = formatHelp()
+
     case table
     case json
-
 }
 
 /// `--format` of `sockscan metrics`.
-enum MetricsFormat: String, ExpressibleByArgument, CaseIterable {
+enum MetricsFormat: String, FormatChoice {
+    static let help = formatHelp()
+
     case prometheus
     case openmetrics
-
 }

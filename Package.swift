@@ -6,6 +6,7 @@ let package = Package(
     products: [
         .library(name: "SockDiag", targets: ["SockDiag"]),
         .library(name: "SockReport", targets: ["SockReport"]),
+        .library(name: "SockFormat", targets: ["SockFormat"]),
         .library(name: "SockMetrics", targets: ["SockMetrics"]),
         .library(name: "SockHistory", targets: ["SockHistory"]),
         .executable(name: "sockscan", targets: ["sockscan"]),
@@ -38,11 +39,13 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
             ]),
         .target(name: "SockReport", dependencies: ["SockDiag"]),
+        // All presentation: the socket table, NDJSON and CSV, the port and history reports, SVG; writing files.
+        .target(name: "SockFormat", dependencies: ["SockDiag", "SockReport"]),
         // Metric families from scans, their exposition (Prometheus text, OpenMetrics), coalesced collection.
         .target(
             name: "SockMetrics",
             dependencies: [
-                "SockDiag", "SockReport", .product(name: "Prometheus", package: "swift-prometheus"),
+                "SockDiag", "SockReport", "SockFormat", .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
         // The HTTP server of `sockscan serve` (SwiftNIO's HTTP/1.1 codec: no hand-written parser).
@@ -50,6 +53,7 @@ let package = Package(
             name: "SockServe",
             dependencies: [
                 "SockMetrics",
+                "SockReport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -59,7 +63,7 @@ let package = Package(
         .target(
             name: "SockHistory",
             dependencies: [
-                "SockDiag", "SockReport", .product(name: "GRDB", package: "GRDB.swift"),
+                "SockDiag", "SockReport", "SockFormat", .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .executableTarget(
@@ -67,6 +71,7 @@ let package = Package(
             dependencies: [
                 "SockDiag",
                 "SockReport",
+                "SockFormat",
                 "SockMetrics",
                 "SockServe",
                 "SockHistory",
@@ -80,6 +85,7 @@ let package = Package(
         .target(
             name: "SockScanTestSupport", dependencies: ["SockDiag", "CNetlink"], path: "Tests/SockScanTestSupport"),
         .testTarget(name: "SockDiagTests", dependencies: ["SockDiag", "CNetlink", "SockScanTestSupport"]),
+        .testTarget(name: "SockFormatTests", dependencies: ["SockFormat", "SockDiag", "SockScanTestSupport"]),
         .testTarget(name: "SockDiagLiveTests", dependencies: ["SockDiag", "CNetlink", "SockScanTestSupport"]),
         // The CLI as a user runs it: depending on the executable makes `swift build --build-tests` build it.
         .testTarget(name: "sockscanTests", dependencies: ["sockscan", "SockDiag", "SockScanTestSupport"]),
@@ -88,11 +94,11 @@ let package = Package(
             dependencies: ["SockMetrics", "SockServe", "SockDiag", "SockScanTestSupport", "sockscan"]),
         .testTarget(
             name: "SockReportTests",
-            dependencies: ["SockReport", "SockDiag", "CNetlink", "SockScanTestSupport", "sockscan"]),
+            dependencies: ["SockReport", "SockFormat", "SockDiag", "CNetlink", "SockScanTestSupport", "sockscan"]),
         .testTarget(
             name: "SockHistoryTests",
             dependencies: [
-                "SockHistory", "SockReport", "SockDiag", "SockScanTestSupport", "sockscan",
+                "SockHistory", "SockReport", "SockFormat", "SockDiag", "SockScanTestSupport", "sockscan",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]),
     ]

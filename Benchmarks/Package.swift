@@ -19,6 +19,7 @@ let package = Package(
             dependencies: [
                 .product(name: "Benchmark", package: "benchmark"),
                 .product(name: "SockDiag", package: "sockscan"),
+                .product(name: "SockFormat", package: "sockscan"),
             ],
             path: "Benchmarks/SockDiagBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]

@@ -26,11 +26,7 @@ public struct FilterParseError: Error, Hashable, Sendable, CustomStringConvertib
         let shownEnd = min(end, start + Self.contextShown)
         let from = max(0, start - Self.contextShown)
         let to = min(characters.count, shownEnd + Self.contextShown / 2)
-        func escaped(_ range: Range<Int>) -> String {
-            var writer = TextWriter()
-            writer.writeTableText(String(characters[range]))
-            return writer.string
-        }
+        func escaped(_ range: Range<Int>) -> String { VisibleText.escaped(String(characters[range])) }
         let before = (from > 0 ? "…" : "") + escaped(from..<start)
         let token = escaped(start..<shownEnd)
         let after = escaped(shownEnd..<to) + (to < characters.count ? "…" : "")

@@ -194,9 +194,13 @@ public struct IPv6Address: Hashable, Sendable, Comparable, CustomStringConvertib
     /// IPv4-mapped addresses as `::ffff:a.b.c.d` and IPv4-compatible ones as `::a.b.c.d` (what `ss` and
     /// `inet_ntop` print).
     public var description: String {
-        var writer = TextWriter()
-        writer.write(self)
-        return writer.string
+        // glibc's inet_ntop: the core formats nothing itself (SockFormat's allocation-free writer prints the
+        // same text, and is tested against this).
+        var bytes = (UInt64(bigEndian: high), UInt64(bigEndian: low))
+        var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+        let ok = withUnsafeBytes(of: &bytes) { inet_ntop(AF_INET6, $0.baseAddress, &text, socklen_t(text.count)) }
+        guard ok != nil else { return "::" }  // only for a buffer too small, which INET6_ADDRSTRLEN is not
+        return String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }
 
@@ -257,8 +261,12 @@ public struct Endpoint: Hashable, Sendable, CustomStringConvertible {
 
     /// `ss`'s form: `127.0.0.1:80`, `[::1]:80`, `*:80` for an unspecified address.
     public var description: String {
-        var writer = TextWriter()
-        writer.writeEndpoint(self, star: true)
-        return writer.string
+        let host: String
+        switch address {
+        case _ where address.isUnspecified: host = "*"
+        case .v4(let a): host = a.description
+        case .v6(let a): host = "[\(a)]"
+        }
+        return port == 0 ? "\(host):*" : "\(host):\(port)"
     }
 }

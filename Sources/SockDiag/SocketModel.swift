@@ -81,7 +81,7 @@ public enum SocketTimerKind: UInt8, Sendable, Hashable, CustomStringConvertible 
     public var description: String { staticDescription.description }
 
     /// ``description`` as a static string (formatting copies it without a `String`).
-    var staticDescription: StaticString {
+    @inlinable @inline(__always) package var staticDescription: StaticString {
         switch self {
         case .none: "off"
         case .retransmit: "on"

@@ -31,14 +31,7 @@ public struct TCPState: RawRepresentable, Hashable, Sendable, Comparable, Custom
     /// The eleven states `ss` names, in kernel order.
     public static let allCases: [TCPState] = (1...11).map { TCPState(rawValue: $0) }
 
-    private static let filterNames: [StaticString] = [
-        "unknown", "established", "syn-sent", "syn-recv", "fin-wait-1", "fin-wait-2", "time-wait", "close",
-        "close-wait", "last-ack", "listen", "closing",
-    ]
-    private static let columnNames: [StaticString] = [
-        "UNKNOWN", "ESTAB", "SYN-SENT", "SYN-RECV", "FIN-WAIT-1", "FIN-WAIT-2", "TIME-WAIT", "UNCONN",
-        "CLOSE-WAIT", "LAST-ACK", "LISTEN", "CLOSING",
-    ]
+    private static let filterNames: [StaticString] = (0...11).map { TCPState(rawValue: $0).staticName! }
 
     /// Looks a state up by its `ss` filter name (`time-wait`, `established`, …).
     /// `ss`'s own spellings `closed`, `unconnected`, `listening` and `syn-rcv` are accepted too.
@@ -59,17 +52,45 @@ public struct TCPState: RawRepresentable, Hashable, Sendable, Comparable, Custom
     /// The `ss` filter name (`time-wait`): the name used in filters and JSON.
     public var name: String { staticName?.description ?? "unknown-\(rawValue)" }
 
-    /// ``name`` for the states the kernel defines, `nil` beyond them: formatting copies it without a `String`.
-    var staticName: StaticString? {
-        Int(rawValue) < Self.filterNames.count ? Self.filterNames[Int(rawValue)] : nil
+    /// ``name`` for the states the kernel defines, `nil` beyond them: formatting copies it without a `String`
+    /// (a switch, not a table: a formatter in another module reads it inline, with no global to initialise).
+    @inlinable @inline(__always) package var staticName: StaticString? {
+        switch rawValue {
+        case 0: "unknown"
+        case 1: "established"
+        case 2: "syn-sent"
+        case 3: "syn-recv"
+        case 4: "fin-wait-1"
+        case 5: "fin-wait-2"
+        case 6: "time-wait"
+        case 7: "close"
+        case 8: "close-wait"
+        case 9: "last-ack"
+        case 10: "listen"
+        case 11: "closing"
+        default: nil
+        }
     }
 
     /// The `ss` column name (`TIME-WAIT`, `ESTAB`, `UNCONN`).
     public var columnName: String { staticColumnName.description }
 
     /// ``columnName`` as a static string.
-    var staticColumnName: StaticString {
-        Int(rawValue) < Self.columnNames.count ? Self.columnNames[Int(rawValue)] : "UNKNOWN"
+    @inlinable @inline(__always) package var staticColumnName: StaticString {
+        switch rawValue {
+        case 1: "ESTAB"
+        case 2: "SYN-SENT"
+        case 3: "SYN-RECV"
+        case 4: "FIN-WAIT-1"
+        case 5: "FIN-WAIT-2"
+        case 6: "TIME-WAIT"
+        case 7: "UNCONN"
+        case 8: "CLOSE-WAIT"
+        case 9: "LAST-ACK"
+        case 10: "LISTEN"
+        case 11: "CLOSING"
+        default: "UNKNOWN"
+        }
     }
 
     public var description: String { name }

@@ -1,5 +1,7 @@
+import Foundation
 import GRDB
 import SockDiag
+import SockReport
 
 #if canImport(Glibc)
     import Glibc
@@ -21,7 +23,13 @@ import SockDiag
 /// or of the machine; a crash mid-sample rolls that one sample back.
 public final class HistoryStore {
     /// The schema version this build writes (`PRAGMA user_version`, and the last migration `vN`).
-    public static let schemaVersion = 1
+    ///
+    /// - 1: the first schema.
+    /// - 2: a destination keeps its reusable TIME_WAIT sockets (`reusable_time_wait`); version 1's
+    ///   `utilization`, which held the share of ports blocked (TIME_WAIT that `tcp_tw_reuse` lets `connect()`
+    ///   take over left out), is named for what it holds: `effective_utilization`. Version 1 files are
+    ///   migrated when a recorder opens them, and read as they are.
+    public static let schemaVersion = 2
 
     public let path: String
     /// Optional only so that ``deinit`` closes SQLite's descriptors before the lock's: closing any descriptor
@@ -30,15 +38,18 @@ public final class HistoryStore {
     private var queue: DatabaseQueue { connection! }
     /// The descriptor holding the recorder's `flock`, -1 for a reader.
     private let lockFD: Int32
+    /// The file's schema version when it was opened (a reader reads version 1 files as they are).
+    private let version: Int
     /// The current recording run, once ``beginRun(_:)`` was called.
     public private(set) var runID: Int64?
     /// Whether the file is in WAL mode (from ``openForRecording(path:)`` until ``endRun(at:)``).
     private var inWALMode = true
 
-    private init(path: String, queue: DatabaseQueue, lockFD: Int32) {
+    private init(path: String, queue: DatabaseQueue, lockFD: Int32, version: Int) {
         self.path = path
         self.connection = queue
         self.lockFD = lockFD
+        self.version = version
     }
 
     deinit {
@@ -86,7 +97,7 @@ public final class HistoryStore {
                 try db.execute(sql: "PRAGMA synchronous = FULL")
             }
             try migrator.migrate(queue)
-            return HistoryStore(path: path, queue: queue, lockFD: fd)
+            return HistoryStore(path: path, queue: queue, lockFD: fd, version: schemaVersion)
         } catch {
             close(fd)
             if created { unlink(path) }
@@ -137,7 +148,7 @@ public final class HistoryStore {
             if version == 0 {
                 throw HistoryError.sqlite(path: path, operation: "read", message: "no sample recorded yet")
             }
-            return HistoryStore(path: path, queue: queue, lockFD: -1)
+            return HistoryStore(path: path, queue: queue, lockFD: -1, version: version)
         } catch {
             throw HistoryError.from(error, path: path, operation: "open history database", reading: true)
         }
@@ -239,6 +250,14 @@ public final class HistoryStore {
         return kill(pid, 0) == 0 || errno == EPERM ? pid : nil
     }
 
+    /// A version 1 destination's reusable TIME_WAIT sockets, from its `used`, `capacity` and blocked share
+    /// (`utilization`), kept between 0 and `used`; 0 without capacity. `table` prefixes the columns (`d.`).
+    static func reusableFromVersion1(_ table: String = "") -> String {
+        let (used, capacity, blocked) = ("\(table)used", "\(table)capacity", "\(table)utilization")
+        return "CASE WHEN \(capacity) > 0 THEN MAX(0, MIN(\(used), \(used) - CAST(ROUND(\(blocked) * \(capacity)) AS "
+            + "INTEGER))) ELSE 0 END"
+    }
+
     /// Schema migrations: `v1`, `v2`… each ends by setting `user_version` to its number.
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
@@ -288,6 +307,17 @@ public final class HistoryStore {
                         PRIMARY KEY (sample_id, rank)
                     );
                     PRAGMA user_version = 1;
+                    """)
+        }
+        migrator.registerMigration("v2") { db in
+            // Version 1 kept the blocked share (used - reusable TIME_WAIT, over capacity) as `utilization`: the
+            // reusable count follows from it exactly (a whole number of ports over the capacity).
+            try db.execute(
+                sql: """
+                    ALTER TABLE destination ADD COLUMN reusable_time_wait INTEGER NOT NULL DEFAULT 0;
+                    UPDATE destination SET reusable_time_wait = \(reusableFromVersion1());
+                    ALTER TABLE destination RENAME COLUMN utilization TO effective_utilization;
+                    PRAGMA user_version = 2;
                     """)
         }
         return migrator
@@ -401,11 +431,14 @@ public final class HistoryStore {
                 try db.execute(
                     sql: """
                         INSERT INTO destination (sample_id, rank, local_address, remote_address, remote_port, used,
-                            capacity, established, time_wait, utilization) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                            capacity, established, time_wait, reusable_time_wait, effective_utilization)
+                            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                         """,
                     arguments: [
-                        sampleID, rank + 1, d.localAddress, d.remoteAddress, d.remotePort, d.used, d.capacity,
-                        d.established, d.timeWait, d.utilization,
+                        sampleID, rank + 1, d.destination.localAddress.description,
+                        d.destination.remoteAddress.description, Int(d.destination.remotePort), d.used, d.capacity,
+                        Int64(d.states[.established]), Int64(d.states[.timeWait]), d.reusableTimeWait,
+                        d.effectiveUtilization,
                     ])
             }
         }
@@ -451,6 +484,9 @@ public final class HistoryStore {
 
     /// The samples with `from <= time < to`, oldest first, each with the worst destination of its full scan.
     public func samples(from: Double = -.infinity, to: Double = .infinity) throws(HistoryError) -> [Sample] {
+        // A version 1 file (read, never migrated, by a reader) has no reusable count: it follows from its
+        // blocked share.
+        let reusable = version >= 2 ? "d.reusable_time_wait" : Self.reusableFromVersion1("d.")
         do {
             return try queue.read { db in
                 // A time that is not one (text and blobs sort after every number; 1e300 is past 9999) would
@@ -467,7 +503,8 @@ public final class HistoryStore {
                         SELECT sample.*, d.rowid AS d_rowid, d.local_address AS d_local_address,
                             d.remote_address AS d_remote_address,
                             d.remote_port AS d_remote_port, d.used AS d_used, d.capacity AS d_capacity,
-                            d.established AS d_established, d.time_wait AS d_time_wait, d.utilization AS d_utilization
+                            d.established AS d_established, d.time_wait AS d_time_wait,
+                            \(reusable) AS d_reusable_time_wait
                         FROM sample LEFT JOIN destination d ON d.sample_id = sample.id AND d.rank = 1
                         WHERE time >= ? AND time < ? ORDER BY time, sample.id
                         """,
@@ -524,7 +561,9 @@ public final class HistoryStore {
         let columns = CheckedRow(row, table: "sample", idColumn: "id", path: path)
         var sample = Sample(time: try columns.time("time"))
         for column in SarColumn.allCases { sample[column] = Double(try columns.integer(column.sqlName)) }
-        for state in SampleStates.all { sample[state] = Double(try columns.integer(SampleStates.sqlName(state))) }
+        for state in SampleStates.all {
+            sample[state] = UInt64(clamping: try columns.integer(SampleStates.sqlName(state)))
+        }
         sample.runID = try columns.integer("run_id")
         sample.missed = Int(try columns.integer("missed"))
         sample.cpuMicroseconds = try columns.integer("cpu_us")
@@ -532,13 +571,21 @@ public final class HistoryStore {
         sample.portUtilization = try columns.optionalNumber("port_utilization")
         let destination = CheckedRow(row, table: "destination", idColumn: "d_rowid", prefix: "d_", path: path)
         if let local = try destination.optionalText("local_address") {
-            sample.worstDestination = StoredDestination(
-                localAddress: local, remoteAddress: try destination.text("remote_address"),
-                remotePort: Int(try destination.integer("remote_port")), used: Int(try destination.integer("used")),
-                capacity: Int(try destination.integer("capacity")),
-                established: Int(try destination.integer("established")),
-                timeWait: Int(try destination.integer("time_wait")),
-                utilization: try destination.number("utilization"))
+            let remote = try destination.text("remote_address")
+            let port = try destination.integer("remote_port")
+            guard let localAddress = IPAddress(local), let remoteAddress = IPAddress(remote),
+                let remotePort = UInt16(exactly: port)
+            else {
+                throw .corrupt(
+                    path: path, message: "a destination is not an address and port: \(local) -> \(remote) port \(port)")
+            }
+            var states = StateCounts()
+            states[.established] = UInt64(clamping: try destination.integer("established"))
+            states[.timeWait] = UInt64(clamping: try destination.integer("time_wait"))
+            sample.worstDestination = DestinationReport(
+                destination: Destination(localAddress: localAddress, remoteAddress: remoteAddress, remotePort: remotePort),
+                used: Int(try destination.integer("used")), capacity: Int(try destination.integer("capacity")),
+                states: states, reusableTimeWait: Int(try destination.integer("reusable_time_wait")))
         }
         return sample
     }
@@ -670,4 +717,14 @@ struct CheckedRow {
         case .blob(let data): return "a blob of \(data.count) bytes"
         }
     }
+}
+
+extension SarColumn {
+    /// The database column (`tcp_tw`).
+    var sqlName: String { name.replacingOccurrences(of: "-", with: "_") }
+}
+
+extension SampleStates {
+    /// The database column of a state (`time_wait`).
+    static func sqlName(_ state: TCPState) -> String { state.name.replacingOccurrences(of: "-", with: "_") }
 }

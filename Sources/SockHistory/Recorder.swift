@@ -1,45 +1,9 @@
+import SockFormat
+import SockReport
+
 #if canImport(Glibc)
     import Glibc
 #endif
-
-/// SIGTERM and SIGINT as a request to stop, received synchronously.
-///
-/// ``block()`` blocks them in the calling thread before any other thread is made, so that every thread
-/// started later inherits the mask and the signals stay pending until ``wait(untilMonotonic:)`` takes one
-/// with `sigtimedwait`: no handler, no race between checking a flag and going to sleep.
-public enum StopSignals {
-    public static let signals: [Int32] = [SIGTERM, SIGINT]
-
-    private static func set() -> sigset_t {
-        var set = sigset_t()
-        sigemptyset(&set)
-        for s in signals { sigaddset(&set, s) }
-        return set
-    }
-
-    /// Blocks the stop signals in this thread (and the threads it starts from now on).
-    public static func block() {
-        var mask = set()
-        pthread_sigmask(SIG_BLOCK, &mask, nil)
-    }
-
-    /// Sleeps until the monotonic clock reaches `deadline` (nanoseconds), or a stop signal arrives.
-    ///
-    /// - Returns: the signal number, or `nil` when the deadline came.
-    public static func wait(untilMonotonic deadline: Int64) -> Int32? {
-        var mask = set()
-        while true {
-            let remaining = deadline - Clock.monotonic()
-            var timeout = timespec(
-                tv_sec: max(0, Int(remaining / 1_000_000_000)), tv_nsec: max(0, Int(remaining % 1_000_000_000)))
-            if remaining <= 0 { timeout = timespec(tv_sec: 0, tv_nsec: 0) }
-            let signal = sigtimedwait(&mask, nil, &timeout)
-            if signal > 0 { return signal }
-            if remaining <= 0 { return nil }
-            // EAGAIN: the timeout passed (loop checks the clock again); EINTR: another signal's handler ran.
-        }
-    }
-}
 
 /// The clocks and the sleep a ``Recorder`` runs on: ``SystemClock`` in a service, a scripted one in tests
 /// (so that the schedule can be checked exactly, without timing real sleeps).
@@ -140,7 +104,8 @@ public struct RecorderSummary: Sendable, Hashable {
         let perSample = samples > 0 ? Double(cpuMicroseconds) / 1000 / Double(samples) : 0
         return
             "\(samples) samples, \(fullScans) full scans, \(missed) missed, CPU \(cpuMicroseconds / 1000) ms "
-            + "(\(format(perSample, 2)) ms/sample, \(format(cpuShare * 100, 2))% of a core)"
+            + "(\(TextWriter.string { $0.write(perSample, decimals: 2) }) ms/sample, "
+            + "\(TextWriter.string { $0.write(self.cpuShare * 100, decimals: 2) })% of a core)"
     }
 }
 
@@ -456,17 +421,4 @@ public final class Recorder {
             full = (now, now, skipping ? 1 : 0)
         }
     }
-}
-
-/// `value` with `digits` decimals.
-func format(_ value: Double, _ digits: Int) -> String {
-    guard value.isFinite else { return "-" }
-    var scale = 1.0
-    for _ in 0..<digits { scale *= 10 }
-    let scaled = (abs(value) * scale).rounded()
-    let whole = Int64(scaled / scale)
-    var fraction = String(Int64(scaled) - whole * Int64(scale))
-    while fraction.count < digits { fraction = "0" + fraction }
-    let sign = value < 0 && scaled > 0 ? "-" : ""
-    return digits == 0 ? "\(sign)\(whole)" : "\(sign)\(whole).\(fraction)"
 }

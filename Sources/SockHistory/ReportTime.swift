@@ -1,4 +1,5 @@
 import Foundation
+import SockReport
 
 /// A point in time as `report --from/--to` accept it.
 ///
@@ -96,5 +97,14 @@ public enum ReportTime {
             return nil
         }
         return date
+    }
+}
+
+extension String {
+    fileprivate func trimmingASCIISpaces() -> String {
+        var s = Substring(self)
+        while let f = s.first, f == " " || f == "\t" { s = s.dropFirst() }
+        while let l = s.last, l == " " || l == "\t" { s = s.dropLast() }
+        return String(s)
     }
 }

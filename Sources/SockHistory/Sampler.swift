@@ -41,28 +41,3 @@ public final class Sampler {
         PortSnapshot(try PortExhaustion.analyze(scanner: scanner), top: top)
     }
 }
-
-/// Clocks and CPU usage, from the kernel.
-public enum Clock {
-    /// `CLOCK_MONOTONIC` in nanoseconds: the schedule's clock (never jumps with the wall clock).
-    public static func monotonic() -> Int64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
-    }
-
-    /// `CLOCK_REALTIME` in seconds since 1970: what a sample is stamped with.
-    public static func wall() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-    }
-
-    /// User + system CPU time of the whole process (every thread), microseconds (`getrusage(RUSAGE_SELF)`).
-    public static func processCPU() -> Int64 {
-        var usage = rusage()
-        getrusage(RUSAGE_SELF.rawValue, &usage)
-        return Int64(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) * 1_000_000
-            + Int64(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec)
-    }
-}

@@ -5,31 +5,6 @@ import SockReport
     import Glibc
 #endif
 
-/// One destination's share of the ephemeral ports, for the `sockscan_port_utilization_ratio` series.
-public struct DestinationUtilization: Hashable, Sendable {
-    public var destination: Destination
-    /// TCP sockets to it on an ephemeral port, in any state but listen (TIME_WAIT included).
-    public var used: Int
-    /// Ports it can use (range - reserved - bound).
-    public var capacity: Int
-    /// Of `used`, TIME_WAIT sockets that `tcp_tw_reuse` lets `connect()` take over.
-    public var reusableTimeWait: Int
-
-    public init(destination: Destination, used: Int, capacity: Int, reusableTimeWait: Int = 0) {
-        self.destination = destination
-        self.used = used
-        self.capacity = capacity
-        self.reusableTimeWait = reusableTimeWait
-    }
-
-    /// `used / capacity`, 1 when there is no port at all: every socket holding a port, TIME_WAIT included.
-    public var ratio: Double { capacity > 0 ? Double(used) / Double(capacity) : 1 }
-
-    /// `(used - reusable TIME_WAIT) / capacity`: the ports `connect()` cannot have, what `sockscan ports`
-    /// shows as UTIL and bases its verdict on.
-    public var effectiveRatio: Double { capacity > 0 ? Double(used - reusableTimeWait) / Double(capacity) : 1 }
-}
-
 /// What one collection read from a namespace: socket counts, sockstat totals and the port picture.
 public struct SocketSnapshot: Sendable {
     /// Socket counts per state, indexed by ``SocketSnapshot/slot(_:_:)`` (tcp/inet, tcp/inet6, udp/inet, udp/inet6).
@@ -44,7 +19,7 @@ public struct SocketSnapshot: Sendable {
     /// Destinations holding ephemeral ports (0 when ports were not analysed, `top` 0).
     public var destinations = 0
     /// The busiest destinations, most used first (at most the `top` asked for).
-    public var top: [DestinationUtilization] = []
+    public var top: [DestinationReport] = []
     /// How long the collection took, seconds.
     public var duration: Double = 0
     /// Kernel dump requests the collection sent.
@@ -107,41 +82,32 @@ public final class SocketMetricsCollector {
             snapshot.namespaceGone = gone
             return snapshot
         }
-        let settings = try PortSettings.read(namespace: scanner.namespace)
-        var usage = PortUsage(settings: settings)
         var states = StateSet.all
         // TCP_BOUND_INACTIVE (Linux 6.5+): bound sockets that hold a port without listening; older kernels
         // ignore the bit. They are not counted among the states.
         states.insert(PortExhaustion.boundInactive)
         var counts = snapshot.counts
-        var stats = try scanner.forEach(ScanQuery(protocols: .all, families: .all, states: states)) { record in
-            usage.addHolder(record)  // connections come with the port-range dump below
-            if (1...11).contains(record.state.rawValue) {
-                counts[SocketSnapshot.slot(record.proto, record.family)].add(record.state)
-            }
+        // The analysis of `sockscan ports`, its port holders taken from the one dump of every socket that
+        // counts the states; the connections (on an ephemeral port, filtered by the kernel) only with `top`.
+        let report = try PortExhaustion.analyze(scanner: scanner, connections: top > 0) { usage in
+            try self.scanner.forEach(ScanQuery(protocols: .all, families: .all, states: states)) { record in
+                usage.addHolder(record)  // connections come with the port-range dump
+                if (1...11).contains(record.state.rawValue) {
+                    counts[SocketSnapshot.slot(record.proto, record.family)].add(record.state)
+                }
+            }.requests
         }
         snapshot.counts = counts
-        // A port bound explicitly before connect() is taken from every destination, as `sockscan ports`
-        // counts it (the /proc path cannot tell such sockets apart and skips this).
-        stats.requests += try PortExhaustion.addExplicitBindings(scanner: scanner, range: settings.range, into: &usage)
         if top > 0 {
-            let more = try scanner.forEach(PortExhaustion.connectionQuery(range: settings.range)) {
-                usage.add($0)
-            }
-            stats.requests += more.requests
-            snapshot.destinations = usage.destinations.count
+            snapshot.destinations = report.destinations.count
             // The same order as `sockscan ports`: most ports blocked first.
-            snapshot.top = usage.report().destinations.prefix(top).map {
-                DestinationUtilization(
-                    destination: $0.destination, used: $0.used, capacity: $0.capacity,
-                    reusableTimeWait: $0.reusableTimeWait)
-            }
+            snapshot.top = Array(report.destinations.prefix(top))
         }
         snapshot.sockstat = try Sockstat.read(namespace: scanner.namespace)
         snapshot.pageSize = max(1, sysconf(Int32(_SC_PAGESIZE)))
-        snapshot.range = settings.range
-        snapshot.capacity = usage.capacity
-        snapshot.dumpRequests = stats.requests
+        snapshot.range = report.settings.range
+        snapshot.capacity = report.capacity
+        snapshot.dumpRequests = report.requests
         snapshot.source = scanner.source
         snapshot.duration = Self.seconds(clock.now - start)
         if let gone = scanner.namespace?.checkLiveness() {
@@ -339,7 +305,7 @@ public enum SocketMetrics {
                     "Share of the ephemeral port capacity held by TCP sockets to one destination, every TIME_WAIT socket included, for the busiest destinations (sockscan ports USED / CAP).",
                 type: .gauge, unit: "ratio",
                 samples: snapshot.top.prefix(max(0, top)).map {
-                    MetricSample(Self.destinationLabels($0.destination), $0.ratio)
+                    MetricSample(Self.destinationLabels($0.destination), $0.utilization)
                 }))
         families.append(
             MetricFamily(
@@ -348,7 +314,7 @@ public enum SocketMetrics {
                     "Share of the ephemeral port capacity connect() cannot have for one destination: TIME_WAIT that tcp_tw_reuse lets it take over left out (sockscan ports UTIL and verdict). Alert on this one.",
                 type: .gauge, unit: "ratio",
                 samples: snapshot.top.prefix(max(0, top)).map {
-                    MetricSample(Self.destinationLabels($0.destination), $0.effectiveRatio)
+                    MetricSample(Self.destinationLabels($0.destination), $0.effectiveUtilization)
                 }))
         if top > 0 {
             families.append(

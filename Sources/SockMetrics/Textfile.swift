@@ -1,4 +1,5 @@
 import SockDiag
+import SockFormat
 
 #if canImport(Glibc)
     import Glibc

@@ -55,29 +55,47 @@ public enum PortExhaustion {
         Filter(.sport(.greaterOrEqual, range.low) && .sport(.lessOrEqual, range.high))
     }
 
-    /// Scans the scanner's namespace and analyses it.
+    /// Scans the scanner's namespace and analyses it: the one port analysis of `sockscan ports`, metrics and
+    /// history.
     ///
-    /// Four dumps, each filtered in the kernel by state and local port range: TCP bindings (no
-    /// established-hash walk), connected TCP sockets on explicitly bound ports, connected TCP, UDP. Each
-    /// socket is folded into a ``PortUsage`` as it arrives. On the `/proc` fallback, which cannot tell an
-    /// explicit bind, the second dump is skipped.
+    /// The sockets that hold ports whatever the destination come first (the order matters: see ``PortUsage``):
+    /// by default two dumps, TCP bindings (no established-hash walk) and UDP; a caller that scans every socket
+    /// anyway (metrics) feeds them from its own dump with `holders`. Then the connected TCP sockets on
+    /// explicitly bound ports, and, with `connections`, the connected TCP sockets. Every dump is filtered in the
+    /// kernel by state and local port range, and each socket is folded into a ``PortUsage`` as it arrives. On
+    /// the `/proc` fallback, which cannot tell an explicit bind, that dump is skipped.
     /// - Parameters:
     ///   - scanner: the scanner, opened on the namespace to analyse.
     ///   - settings: the namespace's sysctls; read from the scanner's namespace when `nil`.
     ///   - thresholds: for the verdict.
     ///   - maxDestinations: the memory cap on destinations kept apart.
-    /// - Throws: ``PortSettingsError``, ``NamespaceError``, or what the scanner throws.
+    ///   - connections: whether to dump the connections (without, the report has the capacity and no
+    ///     destination).
+    ///   - holders: feeds the port holders (``PortUsage/addHolder(_:)``) instead of the two default dumps, and
+    ///     returns the kernel requests it made.
+    /// - Returns: the report, whose ``PortReport/requests`` counts the dump requests (the holders' included).
+    /// - Throws: ``PortSettingsError``, ``NamespaceError``, or what the scanner (or `holders`) throws.
     public static func analyze(
         scanner: Scanner, settings: PortSettings? = nil, thresholds: PortThresholds = PortThresholds(),
-        maxDestinations: Int = 50_000
+        maxDestinations: Int = 50_000, connections: Bool = true,
+        holders: ((inout PortUsage) throws -> Int)? = nil
     ) throws -> PortReport {
         let settings = try settings ?? PortSettings.read(namespace: scanner.namespace)
         var usage = PortUsage(settings: settings, maxDestinations: maxDestinations)
-        try scanner.forEach(bindingQuery(range: settings.range)) { usage.addBinding($0) }
-        try addExplicitBindings(scanner: scanner, range: settings.range, into: &usage)
-        try scanner.forEach(connectionQuery(range: settings.range)) { usage.add($0) }
-        try scanner.forEach(udpQuery(range: settings.range)) { usage.addUDP($0) }
-        return usage.report(thresholds: thresholds)
+        var requests = 0
+        if let holders {
+            requests += try holders(&usage)
+        } else {
+            requests += try scanner.forEach(bindingQuery(range: settings.range)) { usage.addBinding($0) }.requests
+            requests += try scanner.forEach(udpQuery(range: settings.range)) { usage.addUDP($0) }.requests
+        }
+        requests += try addExplicitBindings(scanner: scanner, range: settings.range, into: &usage)
+        if connections {
+            requests += try scanner.forEach(connectionQuery(range: settings.range)) { usage.add($0) }.requests
+        }
+        var report = usage.report(thresholds: thresholds)
+        report.requests = requests
+        return report
     }
 
     /// Adds to `usage` the connected sockets whose port was bound explicitly (``explicitlyBoundQuery(range:)``).

@@ -31,23 +31,34 @@ public enum PortVerdict: String, Hashable, Sendable, Comparable {
     }
 }
 
-/// The share of ports in use, 1 when there is no port at all (every attempt fails).
+/// The share of ports in use, 1 when there is no port at all (every attempt fails): the one utilization formula
+/// of ports, metrics and history.
 func utilization(used: Int, capacity: Int) -> Double {
     capacity > 0 ? Double(used) / Double(capacity) : 1
 }
 
-/// One destination's use of the ephemeral ports.
+/// One destination's use of the ephemeral ports: what `sockscan ports` lists, `sockscan serve` exposes and
+/// `sockscan record` keeps (the one destination type of every target).
 public struct DestinationReport: Hashable, Sendable {
     public var destination: Destination
     /// Sockets to it on an ephemeral port, in any state but listen (TIME_WAIT included).
     public var used: Int
     /// Ports it can use: the same for every destination.
     public var capacity: Int
-    /// `used` per state.
-    public var states: StateTally
+    /// `used` per state. A destination read back from a history has established and time-wait only (the
+    /// states the history keeps).
+    public var states: StateCounts
     /// TIME_WAIT sockets `connect()` may take over now: `tcp_tw_reuse` applies to this destination (1, or 2
     /// with loopback) and they are older than the reuse delay. 0 when reuse does not apply.
     public var reusableTimeWait: Int
+
+    public init(destination: Destination, used: Int, capacity: Int, states: StateCounts, reusableTimeWait: Int = 0) {
+        self.destination = destination
+        self.used = used
+        self.capacity = capacity
+        self.states = states
+        self.reusableTimeWait = reusableTimeWait
+    }
 
     /// `used / capacity` (1 when the capacity is 0), TIME_WAIT included.
     public var utilization: Double { SockReport.utilization(used: used, capacity: capacity) }
@@ -68,7 +79,7 @@ public struct UDPPortReport: Hashable, Sendable {
     /// Ports in the range that are not reserved.
     public var capacity: Int
     /// Sockets per state: `established` connected, `close` unconnected.
-    public var states: StateTally
+    public var states: StateCounts
 
     /// `ports / capacity` (1 when the capacity is 0).
     public var utilization: Double { SockReport.utilization(used: ports, capacity: capacity) }
@@ -95,10 +106,11 @@ public struct PortReport: Sendable {
     /// The worst utilization: of any destination, or of the UDP pool.
     public var worstUtilization: Double
     public var verdict: PortVerdict
-    /// One line on what the verdict is about.
-    public var summary: String
-    /// What to do, most effective first; empty when the verdict is ok.
-    public var advice: [String]
+    /// Whether the UDP pool, not a destination, is what is fullest (the verdict is about it).
+    public var udpIsWorse: Bool
+
+    /// Kernel dump requests the analysis made (0 for a report of a ``PortUsage`` fed by hand).
+    public var requests = 0
 
     /// Ports held by a TCP `bind()` inside the range.
     public var bound: Int { boundPorts.count }
@@ -131,7 +143,7 @@ public struct PortReport: Sendable {
         let settings = usage.settings
         destinations = usage.destinations.map {
             DestinationReport(
-                destination: $0.key, used: $0.value.states.total, capacity: capacity, states: $0.value.states,
+                destination: $0.key, used: Int($0.value.states.total), capacity: capacity, states: $0.value.states,
                 reusableTimeWait: settings.timeWaitReuseApplies(to: $0.key) ? $0.value.agedTimeWait : 0)
         }
         destinations.sort {
@@ -151,91 +163,6 @@ public struct PortReport: Sendable {
         let percent = worst * 100
         verdict = percent >= thresholds.critical - 1e-9 ? .critical : percent >= thresholds.warn - 1e-9 ? .warn : .ok
 
-        let udpIsWorse = udp.sockets > 0 && udp.utilization > (destinations.first?.effectiveUtilization ?? 0)
-        if capacity <= 0 {
-            summary =
-                "no port of \(settings.range) is left for connect(): \(reserved) reserved, \(boundPorts.count) bound"
-        } else if udpIsWorse {
-            summary = "UDP sockets hold \(udp.ports) of \(udp.capacity) ports (\(Self.percentText(udp.utilization)))"
-        } else if let top = destinations.first {
-            summary =
-                "\(top.destination) uses \(top.used) of \(top.capacity) ports (\(Self.percentText(top.utilization)))"
-            if top.reusableTimeWait > 0 {
-                summary +=
-                    ", \(top.reusableTimeWait) of them in TIME_WAIT that tcp_tw_reuse lets connect() take over: "
-                    + "\(Self.percentText(top.effectiveUtilization)) blocked"
-            }
-        } else {
-            summary = "no outgoing TCP connection holds an ephemeral port"
-        }
-        advice =
-            verdict == .ok
-            ? []
-            : Self.advice(
-                settings: settings, capacity: capacity, hot: destinations.first, udp: udp, udpIsWorse: udpIsWorse)
-        // Not part of the verdict (sharing ports across destinations is what connect() does), but worth
-        // saying when most of the range is taken overall.
-        if capacity > 0 && portsInUseUtilization * 100 >= thresholds.warn - 1e-9 {
-            advice.append(
-                "All connections together hold \(portsInUse) of \(capacity) ports "
-                    + "(\(Self.percentText(portsInUseUtilization))). Programs that bind() a source address before "
-                    + "connect() cannot share ports across destinations and fail at this limit: set "
-                    + "IP_BIND_ADDRESS_NO_PORT before bind(), or let connect() choose the address.")
-        }
-    }
-
-    /// `97.5%`: one decimal, rounded.
-    public static func percentText(_ fraction: Double) -> String {
-        guard fraction.isFinite else { return "-" }
-        let tenths = Int((fraction * 1000).rounded())
-        return "\(tenths / 10).\(tenths % 10)%"
-    }
-
-    /// The advice, in the order that helps most for least risk.
-    static func advice(
-        settings: PortSettings, capacity: Int, hot: DestinationReport?, udp: UDPPortReport, udpIsWorse: Bool
-    ) -> [String] {
-        var advice: [String] = []
-        let range = settings.range
-        if let hot, !udpIsWorse, capacity > 0 {
-            let target = Endpoint(address: hot.destination.remoteAddress, port: hot.destination.remotePort)
-            let timeWait = hot.states[.timeWait]
-            let perSecondTenths = capacity * 10 / timeWaitSeconds
-            advice.append(
-                "Reuse connections to \(target) (HTTP keep-alive, a connection pool): it holds \(hot.used) of "
-                    + "\(capacity) ports, \(timeWait) of them in TIME_WAIT, which keeps a port \(timeWaitSeconds) s "
-                    + "after each close made on this side; one new connection per request sustains at most about "
-                    + "\(perSecondTenths / 10).\(perSecondTenths % 10) per second (\(capacity) ports / "
-                    + "\(timeWaitSeconds) s).")
-            advice.append(
-                "Add source addresses: each local address has its own \(capacity) ports to \(target). Bind to one "
-                    + "before connect() with IP_BIND_ADDRESS_NO_PORT set, so that bind() takes no port of its own "
-                    + "and connect() still shares ports across destinations.")
-            if range.low > 1024 || range.high < 65535 {
-                advice.append(
-                    "Widen net.ipv4.ip_local_port_range (now \(range.low) \(range.high), \(range.count) ports; "
-                        + "1024 65535 gives 64512), listing ports that servers bind in "
-                        + "net.ipv4.ip_local_reserved_ports so connect() never takes them.")
-            }
-            if timeWait > 0 && !settings.timeWaitReuseApplies(to: hot.destination) {
-                var now = settings.tcpTWReuse.map { $0 == 2 ? "now 2: loopback only" : "now \($0)" } ?? "unread"
-                if settings.tcpTimestamps == 0 { now += "; tcp_timestamps is 0" }
-                advice.append(
-                    "Set net.ipv4.tcp_tw_reuse=1 (\(now)) so connect() may take over a TIME_WAIT port to the same "
-                        + "destination once it is \(settings.timeWaitReuseDelayMilliseconds) ms old (tcp_tw_reuse_delay). Caveats: it only helps outgoing connections (the "
-                        + "side that closed first), needs TCP timestamps (net.ipv4.tcp_timestamps=1) on both ends, "
-                        + "and is safe for clients; it does nothing for a server's own TIME_WAIT sockets.")
-            }
-        } else if capacity <= 0 {
-            advice.append(
-                "Every port of net.ipv4.ip_local_port_range (\(range.low) \(range.high)) is reserved or bound: "
-                    + "widen the range or shrink net.ipv4.ip_local_reserved_ports.")
-        }
-        if udp.sockets > 0 && (udpIsWorse || udp.utilization * 100 >= 50) {
-            advice.append(
-                "UDP sockets hold \(udp.ports) of \(udp.capacity) ports of the range, one each until closed: reuse "
-                    + "sockets (one per worker or per peer) rather than one per request, or widen the range.")
-        }
-        return advice
+        udpIsWorse = udp.sockets > 0 && udp.utilization > (destinations.first?.effectiveUtilization ?? 0)
     }
 }

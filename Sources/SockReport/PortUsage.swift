@@ -43,34 +43,9 @@ public struct Destination: Hashable, Sendable, Comparable, CustomStringConvertib
     }
 }
 
-/// Socket counts per TCP state in 64 inline bytes (no heap storage), for the grouping dictionary.
-public struct StateTally: Hashable, Sendable {
-    /// Counts indexed by state number; lane 0 is unused.
-    @usableFromInline var lanes = SIMD16<UInt32>(repeating: 0)
-
-    public init() {}
-
-    /// Adds one socket in `state`.
-    @inlinable public mutating func add(_ state: TCPState) { lanes[Int(state.rawValue & 0xF)] &+= 1 }
-
-    /// The count of one state.
-    public subscript(state: TCPState) -> Int { Int(lanes[Int(state.rawValue & 0xF)]) }
-
-    /// All sockets counted.
-    public var total: Int { Int(lanes.wrappedSum()) }
-
-    /// The states with a non-zero count, in kernel order.
-    public var nonZero: [(state: TCPState, count: Int)] {
-        (0..<16).compactMap { i in lanes[i] > 0 ? (TCPState(rawValue: UInt8(i)), Int(lanes[i])) : nil }
-    }
-
-    /// Adds another tally.
-    public mutating func add(_ other: StateTally) { lanes &+= other.lanes }
-}
-
 /// One destination's sockets: per state, and how many TIME_WAIT sockets are older than the reuse delay.
 public struct DestinationTally: Hashable, Sendable {
-    public var states = StateTally()
+    public var states = StateCounts()
     /// TIME_WAIT sockets older than `tcp_tw_reuse_delay` (by their TIME_WAIT timer): the ones
     /// `tcp_tw_reuse` would let `connect()` take over.
     public var agedTimeWait = 0
@@ -105,7 +80,7 @@ public struct PortUsage: Sendable {
     /// UDP sockets whose local port is inside the range.
     public private(set) var udpSockets = 0
     /// UDP sockets whose local port is inside the range, per state (`established` = connected, `close` = not).
-    public private(set) var udpStates = StateTally()
+    public private(set) var udpStates = StateCounts()
     /// Ephemeral ports held by any connected TCP socket, whatever its destination. Sockets that `bind()` before
     /// `connect()` (without `IP_BIND_ADDRESS_NO_PORT`) cannot share a port with any other socket, and the
     /// kernel cannot tell them from `connect()`'s own choices when the port was 0: for them this is the limit.
@@ -113,9 +88,9 @@ public struct PortUsage: Sendable {
     /// Connected TCP sockets on an ephemeral port, per destination.
     public private(set) var destinations: [Destination: DestinationTally] = [:]
     /// Sockets of destinations past the `maxDestinations` cap.
-    public private(set) var overflow = StateTally()
+    public private(set) var overflow = StateCounts()
     /// Sockets of destinations past the cap.
-    public var overflowSockets: Int { overflow.total }
+    public var overflowSockets: Int { Int(overflow.total) }
     /// Connected TCP sockets skipped because their local port is outside the range, reserved or bound.
     public private(set) var skippedConnections = 0
     /// The most destinations kept apart; further ones are tallied in ``overflow``.
@@ -125,7 +100,7 @@ public struct PortUsage: Sendable {
     ///
     /// - Parameters:
     ///   - settings: the namespace's port sysctls.
-    ///   - maxDestinations: how many destinations to keep apart (memory: about 130 bytes each).
+    ///   - maxDestinations: how many destinations to keep apart (memory: about 200 bytes each).
     public init(settings: PortSettings, maxDestinations: Int = 50_000) {
         self.settings = settings
         self.reservedPorts = settings.reserved.bitmap(in: settings.range)

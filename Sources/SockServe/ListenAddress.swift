@@ -1,3 +1,5 @@
+import SockReport
+
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -84,18 +86,10 @@ public struct ListenAddressError: Error, Hashable, Sendable, CustomStringConvert
     public var description: String { "invalid address '\(text)': \(reason)" }
 }
 
-/// Parses a cache lifetime: `1s`, `500ms`, `1.5s`, `2m`, `0` (no cache; concurrent scrapes still share a scan).
-public func parseCacheDuration(_ text: String) -> Duration? {
-    let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60)]
-    var number = Substring(text)
-    var scale = 1.0
-    for (suffix, factor) in units where text.hasSuffix(suffix) {
-        number = text.dropLast(suffix.count)
-        scale = factor
-        break
-    }
-    guard !number.isEmpty, number.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2E }),
-        let value = Double(number), value.isFinite, value >= 0, value * scale <= 86_400
-    else { return nil }
-    return .milliseconds(Int64((value * scale * 1000).rounded()))
+extension TimeSpan.Syntax {
+    /// How long `sockscan serve` reuses a scan: `1s`, `500ms`, `1.5s`, `2m`, or a bare number of seconds; `0`
+    /// keeps nothing (concurrent scrapes still share a scan); at most 24 hours.
+    public static let cacheLifetime = TimeSpan.Syntax(
+        units: [.milliseconds, .seconds, .minutes], bareNumberIsSeconds: true, allowsZero: true,
+        maximum: .seconds(86_400), maximumText: "24h")
 }

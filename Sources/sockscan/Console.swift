@@ -1,6 +1,7 @@
 import ArgumentParser
 import Logging
 import SockDiag
+import SockFormat
 
 #if canImport(Glibc)
     import Glibc

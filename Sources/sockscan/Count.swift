@@ -1,5 +1,6 @@
 import ArgumentParser
 import SockDiag
+import SockFormat
 import SockReport
 
 #if canImport(Glibc)
@@ -69,8 +70,7 @@ struct Count: ParsableCommand {
         help: ArgumentHelp("With --by: show the N largest groups, the rest as one 'other' line.", valueName: "N"))
     var top: Int?
 
-    @Option(name: .customLong("format"), help: "Output format: table, json (one object) or csv.")
-    var format: RowFormat = .table
+    @Option(.format) var format: RowFormat = .table
 
     mutating func validate() throws {
         if let top {
@@ -98,7 +98,12 @@ struct Count: ParsableCommand {
                     }
                     breakdown.attribute(using: owners)
                 }
-                write(breakdown, into: &out)
+                let formatter = CountFormatter(header: !noHeader)
+                switch format {
+                case .json: formatter.writeJSON(breakdown, top: top, into: &out)
+                case .csv: formatter.writeCSV(breakdown, top: top, into: &out)
+                case .table: formatter.writeTable(breakdown, top: top, into: &out)
+                }
             } else {
                 // The states the scan can return: -a/-l/the default, narrowed by the filter's state words.
                 let states = prepared.states
@@ -108,183 +113,16 @@ struct Count: ParsableCommand {
                 // Only each message's state is read: no record is built.
                 let (tcp, udp) = try scanner.countPerProtocol(prepared)
                 let split = query.protocols == .all ? (tcp: tcp, udp: udp) : nil
-                write(tcp + udp, split: split, states: states, named: named, into: &out)
+                let counts = CountFormatter.PerState(
+                    counts: tcp + udp, split: split, states: states, namedStates: named)
+                let formatter = CountFormatter(header: !noHeader)
+                switch format {
+                case .json: formatter.writeJSON(counts, into: &out)
+                case .csv: formatter.writeCSV(counts, into: &out)
+                case .table: formatter.writeTable(counts, into: &out)
+                }
             }
             try out.flush(to: STDOUT_FILENO)
         }
-    }
-
-    /// Per state. JSON and CSV list every state of `states` (zeros too: scripts can rely on the keys); the
-    /// table lists the states with sockets, and every one of `states` when the filter `named` states.
-    /// With `split` (both protocols counted), each protocol's counts too: `"tcp"` and `"udp"` objects of
-    /// the same shape in JSON, `tcp,udp` columns in CSV and in the table.
-    private func write(
-        _ counts: StateCounts, split: (tcp: StateCounts, udp: StateCounts)?, states: StateSet, named: Bool,
-        into out: inout TextWriter
-    ) {
-        let rows = states.states
-        func object(_ counts: StateCounts) {
-            out.write("{\"total\":")
-            out.write(counts.total)
-            for state in rows {
-                out.write(",")
-                out.writeJSONString(state.name)
-                out.write(":")
-                out.write(counts[state])
-            }
-        }
-        switch format {
-        case .json:
-            object(counts)
-            if let split {
-                out.write(",\"tcp\":")
-                object(split.tcp)
-                out.write("},\"udp\":")
-                object(split.udp)
-                out.write("}")
-            }
-            out.write("}\n")
-        case .csv:
-            if !noHeader { out.write(split == nil ? "state,count\n" : "state,count,tcp,udp\n") }
-            func row(_ name: String, _ pick: (StateCounts) -> UInt64) {
-                out.write(name)
-                out.write(",")
-                out.write(pick(counts))
-                if let split {
-                    out.write(",")
-                    out.write(pick(split.tcp))
-                    out.write(",")
-                    out.write(pick(split.udp))
-                }
-                out.write("\n")
-            }
-            for state in rows { row(state.name) { $0[state] } }
-            row("total") { $0.total }
-        case .table:
-            guard let split else {
-                if !noHeader { out.write("State        Count\n") }
-                for state in rows where counts[state] > 0 || named {
-                    out.write(state.name)
-                    out.pad(13 - state.name.utf8.count)
-                    out.write(counts[state])
-                    out.write("\n")
-                }
-                out.write("total        ")
-                out.write(counts.total)
-                out.write("\n")
-                return
-            }
-            // State, then TCP, UDP and Count right-aligned.
-            let width = max(String(counts.total).utf8.count, 5)
-            func row(_ name: String, _ values: [String]) {
-                out.write(name)
-                out.pad(11 - name.utf8.count)
-                for value in values {
-                    out.pad(width + 2 - value.utf8.count)
-                    out.write(value)
-                }
-                out.write("\n")
-            }
-            if !noHeader { row("State", ["TCP", "UDP", "Count"]) }
-            for state in rows where counts[state] > 0 || named {
-                row(state.name, [split.tcp[state], split.udp[state], counts[state]].map { String($0) })
-            }
-            row("total", [split.tcp.total, split.udp.total, counts.total].map { String($0) })
-        }
-    }
-
-    private func write(_ breakdown: SocketBreakdown, into out: inout TextWriter) {
-        let ranking = breakdown.groups(top: top)
-        let name = breakdown.dimension.rawValue
-        switch format {
-        case .json:
-            out.write("{\"total\":")
-            out.write(breakdown.total)
-            out.write(",\"by\":")
-            out.writeJSONString(name)
-            out.write(",\"groups\":[")
-            for (i, group) in ranking.groups.enumerated() {
-                if i > 0 { out.write(",") }
-                out.write("{\"key\":")
-                switch group.key {
-                case .port(let port): out.write(port)
-                case .process(let pid, let comm):
-                    out.writeJSONString(group.key.description)
-                    out.write(",\"pid\":")
-                    out.write(signed: Int64(pid))
-                    out.write(",\"comm\":")
-                    out.writeJSONString(comm)
-                default: out.writeJSONString(group.key.description)
-                }
-                out.write(",\"count\":")
-                out.write(group.count)
-                out.write("}")
-            }
-            out.write("]")
-            if top != nil {
-                out.write(",\"other\":{\"groups\":")
-                out.write(UInt64(ranking.otherGroups))
-                out.write(",\"count\":")
-                out.write(ranking.otherCount)
-                out.write("}")
-            }
-            out.write("}\n")
-        case .csv:
-            if !noHeader {
-                out.write(name)
-                out.write(",count\n")
-            }
-            for group in ranking.groups {
-                out.writeCSVField(group.key.description)
-                out.write(",")
-                out.write(group.count)
-                out.write("\n")
-            }
-            if ranking.otherGroups > 0 {
-                out.write("(other),")
-                out.write(ranking.otherCount)
-                out.write("\n")
-            }
-        case .table:
-            // A process name may hold a newline or other control characters: escaped, one line per group.
-            let keys = ranking.groups.map { group in
-                var cell = TextWriter()
-                cell.writeTableText(group.key.description)
-                return cell.string
-            }
-            let keyWidth = max(keys.map(\.utf8.count).max() ?? 0, name.utf8.count, "total".utf8.count) + 2
-            let countWidth = max(String(breakdown.total).utf8.count, "COUNT".utf8.count)
-            func row(_ key: String, _ count: String) {
-                out.write(key)
-                out.pad(keyWidth - key.utf8.count + countWidth - count.utf8.count)
-                out.write(count)
-            }
-            if !noHeader {
-                row(name.uppercased(), "COUNT")
-                out.write("\n")
-            }
-            for (key, group) in zip(keys, ranking.groups) {
-                row(key, String(group.count))
-                out.write("\n")
-            }
-            if ranking.otherGroups > 0 {
-                row("other", String(ranking.otherCount))
-                out.write("  (\(ranking.otherGroups) groups)\n")
-            }
-            row("total", String(breakdown.total))
-            out.write("\n")
-        }
-    }
-}
-
-extension StateCounts {
-    /// The counts of both, state by state.
-    fileprivate static func + (a: StateCounts, b: StateCounts) -> StateCounts {
-        var sum = a
-        for i in 0..<16 {
-            let state = TCPState(rawValue: UInt8(i))
-            sum[state] += b[state]
-        }
-        return sum
     }
 }

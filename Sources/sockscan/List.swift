@@ -1,16 +1,10 @@
 import ArgumentParser
 import SockDiag
+import SockFormat
 
 #if canImport(Glibc)
     import Glibc
 #endif
-
-/// Output formats of the commands that print rows: `list` and `count`.
-enum RowFormat: String, ExpressibleByArgument, CaseIterable {
-    case table
-    case json
-    case csv
-}
 
 struct List: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -68,10 +62,7 @@ struct List: ParsableCommand {
         help: "Show the processes holding each socket (pid, comm, fd); all processes need root or CAP_SYS_PTRACE.")
     var processes = false
 
-    @Option(
-        name: .customLong("format"),
-        help: "Output format: table, json (NDJSON, one object per line) or csv (header row, RFC 4180).")
-    var format: RowFormat = .table
+    @Option(.format) var format: RowFormat = .table
 
     func run() throws {
         var extensions: ScanExtensions = []

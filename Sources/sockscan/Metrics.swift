@@ -1,5 +1,6 @@
 import ArgumentParser
 import SockDiag
+import SockFormat
 import SockMetrics
 
 #if canImport(Glibc)
@@ -8,9 +9,7 @@ import SockMetrics
 
 /// Options `sockscan metrics` and `sockscan serve` share.
 struct ExpositionOptions: ParsableArguments {
-    @Option(
-        name: .customLong("netns"), help: ArgumentHelp("Scan another network namespace.", valueName: "NAME|PATH|PID"))
-    var netns: String?
+    @Option(.netns) var netns: String?
 
     @Option(
         name: .customLong("top"), parsing: .unconditional,
@@ -25,7 +24,7 @@ struct ExpositionOptions: ParsableArguments {
         }
     }
 
-    func namespace() throws -> NetworkNamespace? { try netns.map { try NetworkNamespace($0) } }
+    func namespace() throws -> NetworkNamespace? { try sockscan.namespace(netns) }
 }
 
 struct Metrics: ParsableCommand {
@@ -57,8 +56,7 @@ struct Metrics: ParsableCommand {
         help: ArgumentHelp("Write to PATH atomically instead of stdout (name it *.prom).", valueName: "PATH"))
     var textfile: String?
 
-    @Option(name: .customLong("format"), help: "prometheus (text 0.0.4) or openmetrics (1.0); stdout only.")
-    var format: MetricsFormat = .prometheus
+    @Option(.format) var format: MetricsFormat = .prometheus
 
     mutating func validate() throws {
         if textfile != nil && format != .prometheus {
@@ -94,10 +92,4 @@ struct Metrics: ParsableCommand {
             }
         }
     }
-}
-
-/// `--format` of `sockscan metrics`.
-enum MetricsFormat: String, ExpressibleByArgument, CaseIterable {
-    case prometheus
-    case openmetrics
 }

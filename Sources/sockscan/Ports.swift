@@ -1,5 +1,6 @@
 import ArgumentParser
 import SockDiag
+import SockFormat
 import SockReport
 
 #if canImport(Glibc)
@@ -74,13 +75,9 @@ struct Ports: ParsableCommand {
             "Exit with status 2 when a destination (or the UDP pool) is at or over PCT.", valueName: "PCT"))
     var failAt: Double?
 
-    @Option(name: .customLong("format"), help: "Output format: table or json (one document).")
-    var format: OutputFormat = .table
+    @Option(.format) var format: DocumentFormat = .table
 
-    @Option(
-        name: .customLong("netns"), help: ArgumentHelp("Analyse another network namespace.", valueName: "NAME|PATH|PID")
-    )
-    var netns: String?
+    @Option(.netns) var netns: String?
 
     /// `95` or `95.5`, as the user would write it.
     private static func text(_ value: Double) -> String {
@@ -102,7 +99,7 @@ struct Ports: ParsableCommand {
 
     func run() throws {
         let report = try runtime {
-            let namespace = try netns.map { try NetworkNamespace($0) }
+            let namespace = try namespace(netns)
             let scanner = try Scanner(namespace: namespace, logger: Console.logger())
             let report = try PortExhaustion.analyze(
                 scanner: scanner, thresholds: PortThresholds(warn: warn, critical: critical))

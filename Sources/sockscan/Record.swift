@@ -1,45 +1,23 @@
 import ArgumentParser
 import SockDiag
+import SockFormat
 import SockHistory
+import SockReport
 
 #if canImport(Glibc)
     import Glibc
 #endif
 
-/// Duration options parsed with a reason when the value is not one (`transform:` of an `@Option`).
-enum DurationArgument {
-    static let units: [(suffix: String, milliseconds: Double)] = [
-        ("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000), ("d", 86_400_000),
-    ]
-
-    /// `500ms 10s 1m 2h 14d`.
-    static func parse(_ text: String) throws -> TimeSpan { try parse(text, bareSeconds: false) }
-
-    /// `500ms 10s 1m 2h 14d`, or a bare number of seconds (`1`, as `sar 1`).
-    static func parseInterval(_ text: String) throws -> TimeSpan { try parse(text, bareSeconds: true) }
-
-    static func parse(_ text: String, bareSeconds: Bool) throws -> TimeSpan {
-        let expected =
-            "expected a duration like 500ms, 10s, 1m, 2h, 14d" + (bareSeconds ? " (a bare number is seconds)" : "")
-        let number = String(text.prefix { $0.isASCII && ($0.isNumber || $0 == "." || $0 == "-" || $0 == "+") })
-        let unit = String(text.dropFirst(number.count))
-        guard let value = Double(number), value.isFinite else { throw ValidationError(expected) }
-        let scale: Double
-        if unit.isEmpty && (bareSeconds || value <= 0) {
-            scale = 1000
-        } else if let known = units.first(where: { $0.suffix == unit }) {
-            scale = known.milliseconds
-        } else {
-            throw ValidationError(expected)
+extension TimeSpan {
+    /// A duration option's value (`transform:` of an `@Option`): a usage error saying why when it is not one.
+    static func argument(_ syntax: Syntax) -> (String) throws -> TimeSpan {
+        { text in
+            do {
+                return try TimeSpan(parsing: text, syntax: syntax)
+            } catch {
+                throw ValidationError("\(error)")
+            }
         }
-        guard value > 0 else { throw ValidationError("must be more than 0") }
-        let milliseconds = value * scale
-        guard milliseconds >= 1 else { throw ValidationError("must be at least 1ms") }
-        guard milliseconds <= 100 * 365 * 86_400_000 else {
-            throw ValidationError("must be at most 100 years (36500d)")
-        }
-        guard let span = TimeSpan(parsing: unit.isEmpty ? "\(number)s" : text) else { throw ValidationError(expected) }
-        return span
     }
 }
 
@@ -105,19 +83,19 @@ struct Record: ParsableCommand {
     @Option(
         name: .customLong("interval"), parsing: .unconditional,
         help: ArgumentHelp("Time between samples; a bare number is seconds (default: 10s).", valueName: "DURATION"),
-        transform: DurationArgument.parseInterval)
+        transform: TimeSpan.argument(.interval))
     var interval = TimeSpan.seconds(10)
 
     @Option(
         name: .customLong("full-every"), parsing: .unconditional,
         help: ArgumentHelp("Time between port-exhaustion scans (default: 1m).", valueName: "DURATION"),
-        transform: DurationArgument.parse)
+        transform: TimeSpan.argument(.standard))
     var fullEvery = TimeSpan.seconds(60)
 
     @Option(
         name: .customLong("retention"), parsing: .unconditional,
         help: ArgumentHelp("Delete samples older than this (default: 14d).", valueName: "DURATION"),
-        transform: DurationArgument.parse)
+        transform: TimeSpan.argument(.standard))
     var retention = TimeSpan.seconds(14 * 86_400)
 
     @Option(
@@ -125,9 +103,7 @@ struct Record: ParsableCommand {
         help: ArgumentHelp("Destinations kept per port-exhaustion scan.", valueName: "N"))
     var top = 10
 
-    @Option(
-        name: .customLong("netns"), help: ArgumentHelp("Record another network namespace.", valueName: "NAME|PATH|PID"))
-    var netns: String?
+    @Option(.netns) var netns: String?
 
     mutating func validate() throws {
         try requireNonEmpty(netns, "--netns")
@@ -151,7 +127,7 @@ struct Record: ParsableCommand {
         StopSignals.block()
         try runtime {
             let log: (String) -> Void = { Console.warn("sockscan record: \($0)") }
-            let namespace = try netns.map { try NetworkNamespace($0) }
+            let namespace = try namespace(netns)
             let sampler = try Sampler(namespace: namespace, logger: Console.logger(prefix: "sockscan record"))
             guard let store = try openWaitingForRoom(log: log) else { return }
             let run = HistoryStore.RunInfo(

@@ -1,14 +1,9 @@
 import ArgumentParser
 import Foundation
 import SockDiag
+import SockFormat
 import SockHistory
-
-/// Report output formats.
-enum ReportFormat: String, ExpressibleByArgument, CaseIterable {
-    case table
-    case json
-    case csv
-}
+import SockReport
 
 struct Report: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -53,11 +48,10 @@ struct Report: ParsableCommand {
     @Option(
         name: .customLong("every"), parsing: .unconditional,
         help: ArgumentHelp("Average the samples per interval (10s 1m 5m 1h).", valueName: "DURATION"),
-        transform: DurationArgument.parse)
+        transform: TimeSpan.argument(.standard))
     var every: TimeSpan?
 
-    @Option(name: .customLong("format"), help: "Output format: table, json (one object per row) or csv.")
-    var format: ReportFormat = .table
+    @Option(.format) var format: RowFormat = .table
 
     @Option(
         name: .customLong("chart"),

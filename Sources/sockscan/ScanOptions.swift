@@ -1,15 +1,10 @@
 import ArgumentParser
 import SockDiag
+import SockFormat
 
 #if canImport(Glibc)
     import Glibc
 #endif
-
-/// Output formats.
-enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
-    case table
-    case json
-}
 
 /// The `ss` selection flags shared by the subcommands that scan.
 struct ScanOptions: ParsableArguments {
@@ -41,9 +36,7 @@ struct ScanOptions: ParsableArguments {
         help: "Accepted for ss compatibility (-tan, -tlnp) and ignored: output is always numeric.")
     var numeric = false
 
-    @Option(
-        name: .customLong("netns"), help: ArgumentHelp("Scan another network namespace.", valueName: "NAME|PATH|PID"))
-    var netns: String?
+    @Option(.netns) var netns: String?
 
     @Flag(name: .customLong("proc"), help: "Read /proc/net instead of sock_diag (slower; for comparison).")
     var proc = false

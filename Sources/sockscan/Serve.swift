@@ -2,6 +2,7 @@ import ArgumentParser
 import NIOCore
 import SockDiag
 import SockMetrics
+import SockReport
 import SockServe
 
 #if canImport(Glibc)
@@ -59,10 +60,11 @@ struct Serve: ParsableCommand {
             "Reuse a scan for this long: 1s (default), 500ms, 0 (concurrent scrapes share one scan anyway).",
             valueName: "DURATION"),
         transform: { text in
-            guard let duration = parseCacheDuration(text) else {
+            do {
+                return .milliseconds(try TimeSpan(parsing: text, syntax: .cacheLifetime).milliseconds)
+            } catch {
                 throw ValidationError("'\(text)' is not a duration from 0 to 24h such as 1s, 500ms or 2m")
             }
-            return duration
         })
     var cache: Duration = .seconds(1)
 
@@ -83,13 +85,9 @@ struct Serve: ParsableCommand {
 
     func run() throws {
         // SIGTERM and SIGINT are blocked first, in this thread and so in every thread started after it
-        // (the event loop, the scan thread), and taken with sigwait once the server runs: one that
-        // arrives while the server starts stays pending until then, neither lost nor fatal halfway.
-        var stopSignals = sigset_t()
-        sigemptyset(&stopSignals)
-        sigaddset(&stopSignals, SIGTERM)
-        sigaddset(&stopSignals, SIGINT)
-        pthread_sigmask(SIG_BLOCK, &stopSignals, nil)
+        // (the event loop, the scan thread), and taken once the server runs: one that arrives while the server
+        // starts stays pending until then, neither lost nor fatal halfway.
+        StopSignals.block()
         if !listen.isLoopback {
             Console.warn(
                 "sockscan: warning: listening on \(listen), not loopback: other hosts can read this host's "
@@ -113,8 +111,7 @@ struct Serve: ParsableCommand {
         let bound = server.address.port.map { ListenAddress(host: listen.host, port: $0) } ?? listen
         Console.warn("sockscan: serving http://\(bound)/metrics")
 
-        var received: Int32 = 0
-        while sigwait(&stopSignals, &received) != 0 {}
+        _ = StopSignals.wait()
         Console.warn("sockscan: shutting down")
         server.shutdown()
     }

@@ -1,6 +1,8 @@
 import ArgumentParser
 import SockDiag
+import SockFormat
 import SockHistory
+import SockReport
 
 #if canImport(Glibc)
     import Glibc
@@ -31,7 +33,7 @@ struct Watch: ParsableCommand {
     @Option(
         name: .customLong("interval"), parsing: .unconditional,
         help: ArgumentHelp("Time between rows: 500ms 1s 10s 1m, or seconds (default: 1s).", valueName: "DURATION"),
-        transform: DurationArgument.parseInterval)
+        transform: TimeSpan.argument(.interval))
     var interval = TimeSpan.seconds(1)
 
     @Option(
@@ -43,9 +45,7 @@ struct Watch: ParsableCommand {
         help: ArgumentHelp("Also record the rows into this history database.", valueName: "PATH"))
     var db: String?
 
-    @Option(
-        name: .customLong("netns"), help: ArgumentHelp("Watch another network namespace.", valueName: "NAME|PATH|PID"))
-    var netns: String?
+    @Option(.netns) var netns: String?
 
     @Argument(
         parsing: .remaining,
@@ -63,7 +63,7 @@ struct Watch: ParsableCommand {
         StopSignals.block()
         try runtime {
             let filter = try parseFilterWords(filter)
-            let namespace = try netns.map { try NetworkNamespace($0) }
+            let namespace = try namespace(netns)
             let sampler = try Sampler(namespace: namespace, filter: filter, logger: Console.logger())
             let store = try db.map { try HistoryStore.openForRecording(path: $0) }
             let run = store.map { _ in

@@ -81,3 +81,31 @@ struct StateTests {
         #expect(StateSet.bucket.states == [.synRecv, .timeWait])
     }
 }
+
+@Suite("StateCounts")
+struct StateCountsTests {
+    @Test func addsCountsAndSums() {
+        var tcp = StateCounts()
+        for _ in 0..<3 { tcp.add(.established) }
+        tcp.add(.timeWait)
+        var udp = StateCounts()
+        udp.add(.close)
+        udp.add(.established)
+        let both = tcp + udp
+        #expect(both[.established] == 4 && both[.timeWait] == 1 && both[.close] == 1)
+        #expect(both.total == 6)
+        #expect(both.nonZero.map(\.state) == [.established, .timeWait, .close])
+        #expect(both.nonZero.map(\.count) == [4, 1, 1])
+        #expect(both.byState.count == 16 && both.byState[Int(TCPState.established.rawValue)] == 4)
+        var sum = tcp
+        sum.add(udp)
+        #expect(sum == both)
+        sum[.listen] = 7
+        #expect(sum.total == 13)
+    }
+
+    /// Counts live inline: a value is a fixed size, whatever it counts.
+    @Test func isInline() {
+        #expect(MemoryLayout<StateCounts>.size == 128)
+    }
+}

@@ -1,6 +1,8 @@
 import Foundation
 import SockDiag
+import SockFormat
 import SockHistory
+import SockReport
 import SockScanTestSupport
 import Testing
 
@@ -14,8 +16,8 @@ func knownSamples(start: Double = baseTime) -> [Sample] {
         var s = Sample(time: start + Double(i) * 10)
         s[.tcpTW] = Double(i)
         s[.udpsck] = 7
-        s[.established] = Double(100 + 2 * i)
-        s[.timeWait] = Double(i)
+        s[.established] = UInt64(100 + 2 * i)
+        s[.timeWait] = UInt64(i)
         if i % 6 == 0 { s.portUtilization = 0.1 * Double(i / 6 + 1) }
         s.missed = i == 7 ? 2 : 0
         return s
@@ -23,7 +25,7 @@ func knownSamples(start: Double = baseTime) -> [Sample] {
 }
 
 @Suite struct AggregationTests {
-    let utc = TimeZone(secondsFromGMT: 0)!
+    let utc = ReportTimeZone.utc
 
     @Test func perSampleRowsCarryPortUtilizationForward() {
         let rows = HistoryReport.rows(knownSamples(), timeZone: utc)
@@ -57,7 +59,7 @@ func knownSamples(start: Double = baseTime) -> [Sample] {
 
     @Test func hourRowsStartOnTheLocalHour() {
         // India is +05:30: a local hour starts at :30 UTC.
-        let kolkata = TimeZone(identifier: "Asia/Kolkata")!
+        let kolkata = ReportTimeZone.fixed(secondsEast: 19_800)  // Asia/Kolkata: +05:30, no summer time
         let samples = [0.0, 1500, 1900, 5000].map { Sample(time: baseTime + $0) }
         let rows = HistoryReport.rows(samples, every: .seconds(3600), timeZone: kolkata)
         #expect(rows.map(\.time) == [baseTime - 1800, baseTime + 1800])
@@ -117,9 +119,9 @@ func knownSamples(start: Double = baseTime) -> [Sample] {
                 PortSnapshot(
                     worstUtilization: $0, capacity: 100, destinationCount: 1, udpPorts: 0,
                     top: [
-                        StoredDestination(
+                        storedDestination(
                             localAddress: "127.0.0.1", remoteAddress: "127.0.0.2", remotePort: 8080,
-                            used: Int($0 * 100), capacity: 100, established: 1, timeWait: Int($0 * 100) - 1,
+                            used: Int($0 * 100), capacity: 100, established: 1, timeWait: UInt64($0 * 100) - 1,
                             utilization: $0)
                     ])
             }
@@ -132,7 +134,7 @@ func knownSamples(start: Double = baseTime) -> [Sample] {
     /// A history of `runs` (each as recorded: begun at its first sample, stopped after its last), each full
     /// scan with `destination(utilization)` first.
     static func makeHistory(
-        runs: [[Sample]], name: String = "history.db", destination: (Double) -> StoredDestination
+        runs: [[Sample]], name: String = "history.db", destination: (Double) -> DestinationReport
     ) throws -> (Scratch, String) {
         let scratch = try Scratch()
         let path = scratch.file(name)
@@ -148,7 +150,7 @@ func knownSamples(start: Double = baseTime) -> [Sample] {
                         worstUtilization: $0, capacity: 1000, destinationCount: 2, udpPorts: 0,
                         top: [
                             destination($0),
-                            StoredDestination(
+                            storedDestination(
                                 localAddress: "10.0.0.9", remoteAddress: "192.0.2.9", remotePort: 1, used: 1,
                                 capacity: 1000, established: 1, timeWait: 0, utilization: 0.001),
                         ])
@@ -169,13 +171,13 @@ func knownSamples(start: Double = baseTime) -> [Sample] {
             return s
         }
         return try makeHistory(runs: [samples]) { utilization in
-            let (local, remote, port) =
+            let (local, remote, port): (String, String, UInt16) =
                 utilization == 0.5
                 ? ("10.0.0.1", "2001:db8::1", 443)
                 : utilization == 0.3 ? ("10.0.0.1", "192.0.2.1", 8080) : ("10.0.0.2", "192.0.2.3", 7070)
-            return StoredDestination(
+            return storedDestination(
                 localAddress: local, remoteAddress: remote, remotePort: port, used: Int(utilization * 1000),
-                capacity: 1000, established: 10, timeWait: Int(utilization * 1000) - 10, utilization: utilization)
+                capacity: 1000, established: 10, timeWait: UInt64(utilization * 1000) - 10, utilization: utilization)
         }
     }
 
@@ -238,7 +240,7 @@ func knownSamples(start: Double = baseTime) -> [Sample] {
             }
         }
         return try makeHistory(runs: [run(baseTime), run(baseTime + 86_400 + 50)]) { utilization in
-            StoredDestination(
+            storedDestination(
                 localAddress: "10.0.0.1", remoteAddress: "192.0.2.1", remotePort: 80, used: 100, capacity: 1000,
                 established: 100, timeWait: 0, utilization: utilization)
         }
@@ -428,7 +430,7 @@ func knownSamples(start: Double = baseTime) -> [Sample] {
                 started: started, pid: getpid(), host: "test", netns: nil, filter: nil, interval: .seconds(10),
                 fullEvery: .seconds(10), version: "test")
         }
-        let destination = StoredDestination(
+        let destination = storedDestination(
             localAddress: "127.0.0.1", remoteAddress: "127.0.0.2", remotePort: 80, used: 1, capacity: 100,
             established: 1, timeWait: 0, utilization: 0.01)
         // An old run of 5 samples, then a run of 20: 25 samples 10 s apart, each with a destination.

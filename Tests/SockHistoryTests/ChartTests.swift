@@ -1,5 +1,7 @@
 import Foundation
+import SockFormat
 import SockHistory
+import SockReport
 import SockScanTestSupport
 import Testing
 
@@ -106,7 +108,7 @@ final class SVGCollector: NSObject, XMLParserDelegate {
 
     @Test func niceScales() {
         let rows = HistoryReport.rows(knownSamples())
-        let svg = SVGChart(title: "a & b <c>", timeZone: TimeZone(secondsFromGMT: 0)!).render(rows)
+        let svg = SVGChart(title: "a & b <c>", timeZone: .utc).render(rows)
         #expect(svg.contains("a &amp; b &lt;c&gt;"))
         // established peaks at 122: the left axis goes to 200 in steps of 40.
         #expect(svg.contains(">200</text>") && svg.contains(">40</text>"))

@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import SockDiag
 import SockHistory
+import SockReport
 import SockScanTestSupport
 import Testing
 
@@ -87,4 +88,20 @@ extension Dictionary where Key == String, Value == Any {
     func state(_ name: String) -> Double? { ((self["tcp_states"] as? [String: Any])?[name] as? NSNumber)?.doubleValue }
     /// `time`, parsed back to seconds since 1970.
     var time: Double? { (self["time"] as? String).flatMap { ReportTime.parse($0)?.timeIntervalSince1970 } }
+}
+
+/// A destination as a port scan reports it and the history keeps it, given as the history's columns: its blocked
+/// share `utilization` sets the reusable TIME_WAIT count (`used` - `utilization` x `capacity`).
+func storedDestination(
+    localAddress: String, remoteAddress: String, remotePort: UInt16, used: Int, capacity: Int, established: UInt64,
+    timeWait: UInt64, utilization: Double
+) -> DestinationReport {
+    var states = StateCounts()
+    states[.established] = established
+    states[.timeWait] = timeWait
+    return DestinationReport(
+        destination: Destination(
+            localAddress: IPAddress(localAddress)!, remoteAddress: IPAddress(remoteAddress)!, remotePort: remotePort),
+        used: used, capacity: capacity, states: states,
+        reusableTimeWait: used - Int((utilization * Double(capacity)).rounded()))
 }

@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import SockDiag
 import SockHistory
+import SockReport
 import SockScanTestSupport
 import Testing
 

@@ -1,4 +1,5 @@
 import SockHistory
+import SockReport
 import Testing
 
 #if canImport(Glibc)

@@ -1,5 +1,7 @@
 import Foundation
+import SockFormat
 import SockHistory
+import SockReport
 import Testing
 
 @Suite struct ReportTimeTests {

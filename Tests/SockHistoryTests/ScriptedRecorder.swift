@@ -1,4 +1,5 @@
 import SockHistory
+import SockReport
 
 #if canImport(Glibc)
     import Glibc

@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import SockDiag
 import SockHistory
+import SockReport
 import SockScanTestSupport
 import Testing
 
@@ -108,16 +109,16 @@ import Testing
         try Self.makeHistory(db, namespace)
         // What a newer sockscan would leave: a migration this one does not know, and its version.
         try DatabaseQueue(path: db).write { db in
-            try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v2')")
-            try db.execute(sql: "PRAGMA user_version = 2")
+            try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v3')")
+            try db.execute(sql: "PRAGMA user_version = 3")
         }
         let bytes = try #require(Peek.bytes(db))
 
         let record = try Sockscan.run(Self.record(db, namespace))
-        Self.expectFailure(record, "schema version 2, newer than this sockscan knows (1)")
-        Self.expectFailure(try Sockscan.run(["report", "--db", db]), "schema version 2")
+        Self.expectFailure(record, "schema version 3, newer than this sockscan knows (2)")
+        Self.expectFailure(try Sockscan.run(["report", "--db", db]), "schema version 3")
         Self.expectFailure(
-            try Sockscan.run(["watch", "--db", db, "--count", "1", "--netns", namespace.name]), "schema version 2")
+            try Sockscan.run(["watch", "--db", db, "--count", "1", "--netns", namespace.name]), "schema version 3")
         #expect(Peek.bytes(db) == bytes, "the file is untouched")
     }
 

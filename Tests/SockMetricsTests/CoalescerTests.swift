@@ -1,5 +1,6 @@
 import Foundation
 import SockMetrics
+import SockReport
 import SockServe
 import Testing
 
@@ -216,12 +217,14 @@ struct ServeOptionTests {
         ("1.5s", .milliseconds(1500)), ("2m", .seconds(120)), ("3", .seconds(3)),
     ])
     func cacheDurations(text: String, expected: Duration) {
-        #expect(parseCacheDuration(text) == expected)
+        #expect(
+            (try? TimeSpan(parsing: text, syntax: .cacheLifetime)).map { Duration.milliseconds($0.milliseconds) }
+                == expected)
     }
 
     @Test(arguments: ["", "s", "-1s", "1h", "abc", "1e3s", "2d", "90000s"])
     func invalidCacheDurations(text: String) {
-        #expect(parseCacheDuration(text) == nil)
+        #expect((try? TimeSpan(parsing: text, syntax: .cacheLifetime)) == nil)
     }
 }
 

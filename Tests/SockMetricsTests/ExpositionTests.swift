@@ -146,9 +146,9 @@ struct SocketMetricsFamilyTests {
         snapshot.destinations = 3
         let local = IPAddress.v4(.loopback)
         snapshot.top = (0..<3).map { i in
-            DestinationUtilization(
+            DestinationReport(
                 destination: Destination(localAddress: local, remoteAddress: local, remotePort: UInt16(8000 + i)),
-                used: 100 - i, capacity: 28231)
+                used: 100 - i, capacity: 28231, states: StateCounts())
         }
         snapshot.duration = 0.002
         return snapshot

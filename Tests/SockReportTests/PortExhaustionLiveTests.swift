@@ -1,5 +1,6 @@
 import Foundation
 import SockDiag
+import SockFormat
 import SockScanTestSupport
 import Testing
 
@@ -53,8 +54,8 @@ struct PortExhaustionLiveTests {
             let pairs = try load.exhaust("127.0.0.1", Self.portA, listener: a.fd)
             // The kernel's own verdict: every port of the range went to A.
             #expect(pairs.count == Self.rangeSize)
-            let timeWait = 15
-            for pair in pairs.prefix(timeWait) { try load.closeClientFirst(pair) }
+            let timeWait: UInt64 = 15
+            for pair in pairs.prefix(Int(timeWait)) { try load.closeClientFirst(pair) }
             // TIME_WAIT still holds the ports (tcp_tw_reuse=0): A stays full.
             #expect(try load.connect("127.0.0.1", Self.portA, listener: a.fd) == nil)
             // Another destination has the whole range to itself.
@@ -72,14 +73,16 @@ struct PortExhaustionLiveTests {
             #expect(first.used == first.capacity)
             #expect(first.used == pairs.count)
             #expect(first.states[.timeWait] == timeWait)
-            #expect(first.states[.established] == Self.rangeSize - timeWait)
+            #expect(first.states[.established] == UInt64(Self.rangeSize) - timeWait)
             let second = try #require(report.destinations.last)
             #expect(second.destination == Self.destinationB)
             #expect(second.used == 5)
             #expect(second.states[.established] == 5)
             #expect(report.verdict == .critical)
-            #expect(report.advice.first?.hasPrefix("Reuse connections to 127.0.0.1:\(Self.portA)") == true)
-            #expect(report.advice.contains { $0.contains("tcp_tw_reuse=1 (now 0)") })
+            #expect(
+                PortReportFormatter.advice(report).first?.hasPrefix("Reuse connections to 127.0.0.1:\(Self.portA)")
+                    == true)
+            #expect(PortReportFormatter.advice(report).contains { $0.contains("tcp_tw_reuse=1 (now 0)") })
 
             // The kernel filters the range: the server ends (local port 7501, 7502) never cross over.
             let scanner = try Scanner(namespace: namespace.namespace, allowProcFallback: false)
@@ -106,7 +109,7 @@ struct PortExhaustionLiveTests {
             #expect(destinations.first?["remote_port"] as? Int == Int(Self.portA))
             #expect(destinations.first?["utilization"] as? Double == 1.0)
             let states = try #require(destinations.first?["states"] as? [String: Int])
-            #expect(states == ["established": Self.rangeSize - timeWait, "time-wait": timeWait])
+            #expect(states == ["established": Self.rangeSize - Int(timeWait), "time-wait": Int(timeWait)])
         }
     }
 
@@ -244,7 +247,7 @@ struct PortExhaustionLiveTests {
         #expect(report.bound == 0)
         #expect(report.capacity == report.settings.range.count - report.reserved)
         #expect(report.verdict == .ok)
-        #expect(report.advice.isEmpty)
+        #expect(PortReportFormatter.advice(report).isEmpty)
         let cli = try sockscan(["ports", "--netns", namespace.name, "--fail-at", "1"])
         #expect(cli.status == 0, "\(cli)")
         #expect(cli.stdout.contains("Verdict: OK"))

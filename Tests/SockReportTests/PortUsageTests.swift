@@ -1,4 +1,5 @@
 import SockDiag
+import SockFormat
 import Testing
 
 @testable import SockReport
@@ -121,12 +122,12 @@ struct PortUsageGroupingTests {
         #expect(report.isAtOrOver(percent: 30) && !report.isAtOrOver(percent: 31))
         // 11 distinct ports in use of 36 (30.6%) is over warn too: a fifth line, on bind() before connect().
         #expect(report.portsInUse == 11)
-        #expect(report.advice.count == 5)
-        #expect(report.advice[4].contains("bind() a source address before connect()"))
-        #expect(report.advice[0].hasPrefix("Reuse connections to 192.0.2.10:443"))
-        #expect(report.advice[1].contains("IP_BIND_ADDRESS_NO_PORT"))
-        #expect(report.advice[2].contains("ip_local_port_range"))
-        #expect(report.advice[3].contains("tcp_tw_reuse=1"))
+        #expect(PortReportFormatter.advice(report).count == 5)
+        #expect(PortReportFormatter.advice(report)[4].contains("bind() a source address before connect()"))
+        #expect(PortReportFormatter.advice(report)[0].hasPrefix("Reuse connections to 192.0.2.10:443"))
+        #expect(PortReportFormatter.advice(report)[1].contains("IP_BIND_ADDRESS_NO_PORT"))
+        #expect(PortReportFormatter.advice(report)[2].contains("ip_local_port_range"))
+        #expect(PortReportFormatter.advice(report)[3].contains("tcp_tw_reuse=1"))
     }
 
     /// A TIME_WAIT record whose timer has `left` ms of its 60 s.
@@ -159,14 +160,14 @@ struct PortUsageGroupingTests {
         #expect(top.reusableTimeWait == reusable)
         #expect(top.blocking == 40 - reusable)
         #expect(report.verdict == (reusable > 0 ? .warn : .critical))  // 34/40 = 85%
-        #expect(report.advice.contains { $0.contains("tcp_tw_reuse=1") } == (reusable == 0))
+        #expect(PortReportFormatter.advice(report).contains { $0.contains("tcp_tw_reuse=1") } == (reusable == 0))
     }
 
     @Test func emptyIsOkWithoutAdvice() {
         let usage = PortUsage(settings: PortSettings(range: Self.range))
         let report = usage.report()
         #expect(report.verdict == .ok)
-        #expect(report.advice.isEmpty)
+        #expect(PortReportFormatter.advice(report).isEmpty)
         #expect(report.capacity == 40)
         #expect(report.worstUtilization == 0)
     }

@@ -9,6 +9,7 @@
 
 import Benchmark
 import SockDiag
+import SockFormat
 
 #if canImport(Glibc)
     import Glibc

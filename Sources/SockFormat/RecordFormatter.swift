@@ -1,3 +1,5 @@
+import SockDiag
+
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -151,76 +153,79 @@ public struct RecordFormatter {
         if details { writeDetails(r, &c) }
     }
 
-    /// The details after the peer (and its owners): extended fields, tcp_info, memory, then the newline.
+    /// The details after the peer (and its owners): extended fields, tcp_info, memory, then the newline; each
+    /// group as its field list (``SocketField``, ``TimerField``, ``TCPInfoField``, ``MemoryField``) says.
     private func writeDetails(_ r: SocketRecord, _ c: inout ByteCursor) {
         if fields.contains(.extended) {
-            c.text(" uid:")
-            c.decimal(UInt64(r.uid))
-            c.text(" ino:")
-            c.decimal(UInt64(r.inode))
-            c.text(" sk:")  // in hexadecimal, as ss prints it
-            c.hex(r.cookie)
-            if r.interfaceIndex != 0 {
-                c.text(" if:")
-                c.decimal(UInt64(r.interfaceIndex))
+            SocketField.forEach { field in
+                guard case .detail(let label, let unit) = field.table else { return }
+                if field == .interface && r.interfaceIndex == 0 { return }
+                Self.writeDetail(label, unit, field.value(in: r), &c)
             }
             if r.timer.kind != .none {
-                c.text(" timer:(")
-                c.text(r.timer.kind.staticDescription)
-                c.byte(UInt8(ascii: ","))
-                c.thousandths(UInt64(r.timer.expiresMilliseconds))
-                c.text("s,")
-                c.decimal(UInt64(r.timer.retransmits))
+                TimerField.forEach { field in
+                    guard case .detail(let label, let unit) = field.table else { return }
+                    Self.writeDetail(label, unit, field.value(in: r.timer), &c)
+                }
                 c.byte(UInt8(ascii: ")"))
             }
         }
         if fields.contains(.tcpInfo), let info = r.tcpInfo {
-            c.text(" rtt:")
-            c.thousandths(UInt64(info.rtt))
-            c.byte(UInt8(ascii: "/"))
-            c.thousandths(UInt64(info.rttvar))
-            c.text(" cwnd:")
-            c.decimal(UInt64(info.cwnd))
-            if info.ssthresh < TCPInfo.infiniteSSThresh {
-                c.text(" ssthresh:")
-                c.decimal(UInt64(info.ssthresh))
+            TCPInfoField.forEachInTable { field in
+                guard field.isShownInTable(info), case .detail(let label, let unit) = field.table,
+                    let value = field.value(in: info)
+                else { return }
+                Self.writeDetail(label, unit, .number(value), &c)
             }
-            c.text(" bytes_acked:")
-            c.decimal(info.bytesAcked)
-            c.text(" bytes_received:")
-            c.decimal(info.bytesReceived)
-            if info.totalRetransmits > 0 {
-                c.text(" retrans:")
-                c.decimal(UInt64(info.retransmits))
-                c.byte(UInt8(ascii: "/"))
-                c.decimal(UInt64(info.totalRetransmits))
-            }
-            c.text(" delivery_rate ")  // as ss prints it: a space, human units
-            c.bitRate(info.deliveryRate.bitsPerSecond)
-            c.text("bps")
         }
         if fields.contains(.memory), let m = r.memory {
-            c.text(" skmem:(r")
-            c.decimal(UInt64(m.receiveAllocated))
-            c.text(",rb")
-            c.decimal(UInt64(m.receiveBuffer))
-            c.text(",t")
-            c.decimal(UInt64(m.sendAllocated))
-            c.text(",tb")
-            c.decimal(UInt64(m.sendBuffer))
-            c.text(",f")
-            c.decimal(UInt64(m.forwardAllocated))
-            c.text(",w")
-            c.decimal(UInt64(m.sendQueued))
-            c.text(",o")
-            c.decimal(UInt64(m.optionMemory))
-            c.text(",bl")
-            c.decimal(UInt64(m.backlog))
-            c.text(",d")
-            c.decimal(UInt64(m.drops))
+            MemoryField.forEach { field in
+                guard case .detail(let label, let unit) = field.table else { return }
+                Self.writeDetail(label, unit, .number(field.value(in: m)), &c)
+            }
             c.byte(UInt8(ascii: ")"))
         }
         c.byte(UInt8(ascii: "\n"))
+    }
+
+    /// One detail: its label, then its value as `unit` says.
+    @inline(__always)
+    private static func writeDetail(
+        _ label: StaticString, _ unit: TableUnit, _ value: FieldValue, _ c: inout ByteCursor
+    ) {
+        c.text(label)
+        switch (unit, value) {
+        case (.decimal, .number(let n)): c.decimal(n)
+        case (.hexadecimal, .number(let n)): c.hex(n)
+        case (.thousandths(let suffix), .number(let n)):
+            c.thousandths(n)
+            c.text(suffix)
+        case (.bitRate, .number(let n)):
+            c.bitRate(n)
+            c.text("bps")
+        default: writeText(value, &c)
+        }
+    }
+
+    /// A value as text, without quotes.
+    @inline(__always)
+    private static func writeText(_ value: FieldValue, _ c: inout ByteCursor) {
+        switch value {
+        case .number(let n): c.decimal(n)
+        case .text(let text): c.text(text)
+        case .state(let state):
+            if let name = state.staticName { c.text(name) } else { c.text(string: state.name) }
+        case .address(let address): c.address(address)
+        }
+    }
+
+    /// A value as JSON: numbers as they are, the rest as strings (none needs escaping).
+    @inline(__always)
+    private static func writeJSONValue(_ value: FieldValue, _ c: inout ByteCursor) {
+        if case .number(let n) = value { return c.decimal(n) }
+        c.byte(UInt8(ascii: "\""))
+        writeText(value, &c)
+        c.byte(UInt8(ascii: "\""))
     }
 
     private static func writeRight(_ value: UInt64, _ width: Int, _ c: inout ByteCursor) {
@@ -271,92 +276,30 @@ public struct RecordFormatter {
         // Bounded pieces formatted on the stack and appended at once: the base object with tcp_info (at most
         // 421 + 360 bytes), then memory (209); the closing brace goes with the last piece unless owners follow.
         out.append(maxCount: 1024) { c in
-            c.text("{\"proto\":\"")
-            c.text(r.proto == .tcp ? "tcp" as StaticString : "udp")
-            c.text("\",\"family\":\"")
-            c.text(r.family == .inet ? "inet" as StaticString : "inet6")
-            c.text("\",\"state\":\"")
-            if let name = r.state.staticName { c.text(name) } else { c.text(string: r.state.name) }
-            c.text("\",\"local_address\":\"")
-            c.address(r.local.address)
-            c.text("\",\"local_port\":")
-            c.decimal(UInt64(r.local.port))
-            c.text(",\"remote_address\":\"")
-            c.address(r.remote.address)
-            c.text("\",\"remote_port\":")
-            c.decimal(UInt64(r.remote.port))
-            c.text(",\"recv_q\":")
-            c.decimal(UInt64(r.receiveQueue))
-            c.text(",\"send_q\":")
-            c.decimal(UInt64(r.sendQueue))
-            c.text(",\"uid\":")
-            c.decimal(UInt64(r.uid))
-            c.text(",\"inode\":")
-            c.decimal(UInt64(r.inode))
-            c.text(",\"cookie\":")
-            c.decimal(r.cookie)
-            c.text(",\"interface\":")
-            c.decimal(UInt64(r.interfaceIndex))
-            c.text(",\"timer\":{\"kind\":\"")
-            c.text(r.timer.kind.staticDescription)
-            c.text("\",\"expires_ms\":")
-            c.decimal(UInt64(r.timer.expiresMilliseconds))
-            c.text(",\"retransmits\":")
-            c.decimal(UInt64(r.timer.retransmits))
+            SocketField.forEach { field in
+                c.text(field.jsonKey)
+                Self.writeJSONValue(field.value(in: r), &c)
+            }
+            TimerField.forEach { field in
+                c.text(field.jsonKey)
+                Self.writeJSONValue(field.value(in: r.timer), &c)
+            }
             c.byte(UInt8(ascii: "}"))
             if let i = info {
-                c.text(",\"tcp_info\":{\"rtt_us\":")
-                c.decimal(UInt64(i.rtt))
-                c.text(",\"rttvar_us\":")
-                c.decimal(UInt64(i.rttvar))
-                c.text(",\"rto_us\":")
-                c.decimal(UInt64(i.rto))
-                c.text(",\"cwnd\":")
-                c.decimal(UInt64(i.cwnd))
-                c.text(",\"ssthresh\":")
-                if i.ssthresh < TCPInfo.infiniteSSThresh { c.decimal(UInt64(i.ssthresh)) } else { c.text("null") }
-                c.text(",\"snd_mss\":")
-                c.decimal(UInt64(i.sendMSS))
-                c.text(",\"rcv_mss\":")
-                c.decimal(UInt64(i.receiveMSS))
-                c.text(",\"unacked\":")
-                c.decimal(UInt64(i.unacked))
-                c.text(",\"lost\":")
-                c.decimal(UInt64(i.lost))
-                c.text(",\"retransmits\":")
-                c.decimal(UInt64(i.retransmits))
-                c.text(",\"total_retransmits\":")
-                c.decimal(UInt64(i.totalRetransmits))
-                c.text(",\"bytes_acked\":")
-                c.decimal(i.bytesAcked)
-                c.text(",\"bytes_received\":")
-                c.decimal(i.bytesReceived)
-                c.text(",\"delivery_rate_bps\":")
-                c.decimal(i.deliveryRate.bitsPerSecond)
+                TCPInfoField.forEach { field in
+                    c.text(field.jsonKey)
+                    if let value = field.value(in: i) { c.decimal(value) } else { c.text("null") }
+                }
                 c.byte(UInt8(ascii: "}"))
             }
             if memory == nil && !owned { c.text("}\n") }
         }
         if let m = memory {
             out.append(maxCount: 512) { c in
-                c.text(",\"memory\":{\"rmem_alloc\":")
-                c.decimal(UInt64(m.receiveAllocated))
-                c.text(",\"rcvbuf\":")
-                c.decimal(UInt64(m.receiveBuffer))
-                c.text(",\"wmem_alloc\":")
-                c.decimal(UInt64(m.sendAllocated))
-                c.text(",\"sndbuf\":")
-                c.decimal(UInt64(m.sendBuffer))
-                c.text(",\"fwd_alloc\":")
-                c.decimal(UInt64(m.forwardAllocated))
-                c.text(",\"wmem_queued\":")
-                c.decimal(UInt64(m.sendQueued))
-                c.text(",\"optmem\":")
-                c.decimal(UInt64(m.optionMemory))
-                c.text(",\"backlog\":")
-                c.decimal(UInt64(m.backlog))
-                c.text(",\"drops\":")
-                c.decimal(UInt64(m.drops))
+                MemoryField.forEach { field in
+                    c.text(field.jsonKey)
+                    c.decimal(field.value(in: m))
+                }
                 c.byte(UInt8(ascii: "}"))
                 if !owned { c.text("}\n") }
             }
@@ -395,26 +338,11 @@ public struct RecordFormatter {
     /// The CSV columns for these fields: JSON's flat fields, then, with ``Fields/extended``, the timer, with
     /// ``Fields/tcpInfo`` and ``Fields/memory`` the JSON objects flattened (`tcp_info.rtt_us`), with
     /// ``Fields/processes`` `pid comm fd`.
-    public var csvColumns: [StaticString] {
-        var names: [StaticString] = [
-            "proto", "family", "state", "local_address", "local_port", "remote_address", "remote_port", "recv_q",
-            "send_q", "uid", "inode", "cookie", "interface",
-        ]
-        if fields.contains(.extended) { names += ["timer.kind", "timer.expires_ms", "timer.retransmits"] }
-        if fields.contains(.tcpInfo) {
-            names += [
-                "tcp_info.rtt_us", "tcp_info.rttvar_us", "tcp_info.rto_us", "tcp_info.cwnd", "tcp_info.ssthresh",
-                "tcp_info.snd_mss", "tcp_info.rcv_mss", "tcp_info.unacked", "tcp_info.lost", "tcp_info.retransmits",
-                "tcp_info.total_retransmits", "tcp_info.bytes_acked", "tcp_info.bytes_received",
-                "tcp_info.delivery_rate_bps",
-            ]
-        }
-        if fields.contains(.memory) {
-            names += [
-                "memory.rmem_alloc", "memory.rcvbuf", "memory.wmem_alloc", "memory.sndbuf", "memory.fwd_alloc",
-                "memory.wmem_queued", "memory.optmem", "memory.backlog", "memory.drops",
-            ]
-        }
+    public var csvColumns: [String] {
+        var names = SocketField.allCases.map { $0.name.description }
+        if fields.contains(.extended) { names += TimerField.allCases.map { "timer.\($0.name)" } }
+        if fields.contains(.tcpInfo) { names += TCPInfoField.allCases.map { "tcp_info.\($0.name)" } }
+        if fields.contains(.memory) { names += MemoryField.allCases.map { "memory.\($0.name)" } }
         if fields.contains(.processes) { names += ["pid", "comm", "fd"] }
         return names
     }
@@ -429,94 +357,35 @@ public struct RecordFormatter {
         let owned = fields.contains(.processes) && owners?.firstOwner(of: r.inode) != nil
         // One bounded piece (at most ~550 bytes) as in writeJSON; the owners' names (any length) stay on the writer.
         out.append(maxCount: 1024) { c in
-            c.text(r.proto == .tcp ? "tcp," as StaticString : "udp,")
-            c.text(r.family == .inet ? "inet," as StaticString : "inet6,")
-            if let name = r.state.staticName { c.text(name) } else { c.text(string: r.state.name) }
-            c.byte(comma)
-            c.address(r.local.address)
-            c.byte(comma)
-            c.decimal(UInt64(r.local.port))
-            c.byte(comma)
-            c.address(r.remote.address)
-            c.byte(comma)
-            c.decimal(UInt64(r.remote.port))
-            c.byte(comma)
-            c.decimal(UInt64(r.receiveQueue))
-            c.byte(comma)
-            c.decimal(UInt64(r.sendQueue))
-            c.byte(comma)
-            c.decimal(UInt64(r.uid))
-            c.byte(comma)
-            c.decimal(UInt64(r.inode))
-            c.byte(comma)
-            c.decimal(r.cookie)
-            c.byte(comma)
-            c.decimal(UInt64(r.interfaceIndex))
+            SocketField.forEach { field in
+                if field != .proto { c.byte(comma) }
+                Self.writeText(field.value(in: r), &c)
+            }
             if fields.contains(.extended) {
-                c.byte(comma)
-                c.text(r.timer.kind.staticDescription)
-                c.byte(comma)
-                c.decimal(UInt64(r.timer.expiresMilliseconds))
-                c.byte(comma)
-                c.decimal(UInt64(r.timer.retransmits))
+                TimerField.forEach { field in
+                    c.byte(comma)
+                    Self.writeText(field.value(in: r.timer), &c)
+                }
             }
             if fields.contains(.tcpInfo) {
                 if let i = r.tcpInfo {
-                    c.byte(comma)
-                    c.decimal(UInt64(i.rtt))
-                    c.byte(comma)
-                    c.decimal(UInt64(i.rttvar))
-                    c.byte(comma)
-                    c.decimal(UInt64(i.rto))
-                    c.byte(comma)
-                    c.decimal(UInt64(i.cwnd))
-                    c.byte(comma)
-                    // The kernel's "infinite" (not set yet): empty.
-                    if i.ssthresh < TCPInfo.infiniteSSThresh { c.decimal(UInt64(i.ssthresh)) }
-                    c.byte(comma)
-                    c.decimal(UInt64(i.sendMSS))
-                    c.byte(comma)
-                    c.decimal(UInt64(i.receiveMSS))
-                    c.byte(comma)
-                    c.decimal(UInt64(i.unacked))
-                    c.byte(comma)
-                    c.decimal(UInt64(i.lost))
-                    c.byte(comma)
-                    c.decimal(UInt64(i.retransmits))
-                    c.byte(comma)
-                    c.decimal(UInt64(i.totalRetransmits))
-                    c.byte(comma)
-                    c.decimal(i.bytesAcked)
-                    c.byte(comma)
-                    c.decimal(i.bytesReceived)
-                    c.byte(comma)
-                    c.decimal(i.deliveryRate.bitsPerSecond)
+                    TCPInfoField.forEach { field in
+                        c.byte(comma)
+                        // A value not set (ssthresh "infinite"): empty.
+                        if let value = field.value(in: i) { c.decimal(value) }
+                    }
                 } else {
-                    c.pad(14, comma)
+                    TCPInfoField.forEach { _ in c.byte(comma) }
                 }
             }
             if fields.contains(.memory) {
                 if let m = r.memory {
-                    c.byte(comma)
-                    c.decimal(UInt64(m.receiveAllocated))
-                    c.byte(comma)
-                    c.decimal(UInt64(m.receiveBuffer))
-                    c.byte(comma)
-                    c.decimal(UInt64(m.sendAllocated))
-                    c.byte(comma)
-                    c.decimal(UInt64(m.sendBuffer))
-                    c.byte(comma)
-                    c.decimal(UInt64(m.forwardAllocated))
-                    c.byte(comma)
-                    c.decimal(UInt64(m.sendQueued))
-                    c.byte(comma)
-                    c.decimal(UInt64(m.optionMemory))
-                    c.byte(comma)
-                    c.decimal(UInt64(m.backlog))
-                    c.byte(comma)
-                    c.decimal(UInt64(m.drops))
+                    MemoryField.forEach { field in
+                        c.byte(comma)
+                        c.decimal(field.value(in: m))
+                    }
                 } else {
-                    c.pad(9, comma)
+                    MemoryField.forEach { _ in c.byte(comma) }
                 }
             }
             if fields.contains(.processes) && !owned { c.pad(3, comma) }
@@ -551,12 +420,6 @@ public struct RecordFormatter {
             out.write(byte: UInt8(ascii: "\n"))
         }
     }
-}
-
-extension TCPInfo {
-    /// `TCP_INFINITE_SSTHRESH`: the slow-start threshold is not set yet. JSON gives it as null, CSV as an
-    /// empty field, the table leaves it out (as `ss` does).
-    static let infiniteSSThresh: UInt32 = 0x7FFF_FFFF
 }
 
 extension TextWriter {
@@ -619,13 +482,5 @@ extension ByteCursor {
             byte(Self.hexDigit(UInt8(truncatingIfNeeded: value >> UInt64(shift)) & 0xF))
             shift -= 4
         }
-    }
-}
-
-extension UInt64 {
-    /// Bytes per second as bits per second, saturating (the kernel's u64 could overflow `* 8`).
-    fileprivate var bitsPerSecond: UInt64 {
-        let (bits, overflow) = multipliedReportingOverflow(by: 8)
-        return overflow ? .max : bits
     }
 }

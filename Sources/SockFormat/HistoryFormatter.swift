@@ -1,5 +1,5 @@
-import Foundation
 import SockDiag
+import SockReport
 
 /// Writes report rows as sar does (`sar -n SOCK`), as NDJSON or as CSV.
 ///
@@ -7,13 +7,14 @@ import SockDiag
 /// IPv6 ones `tcp6sck udp6sck raw6sck ip6-frag`), then TCP sockets per state from the kernel dump
 /// (`estab synsent closewait timewait listen other`) and `%port`, the worst destination's port utilization.
 public struct HistoryFormatter: Sendable {
-    public var timeZone: TimeZone
+    /// The zone the table's times are in (JSON and CSV give UTC).
+    public var timeZone: ReportTimeZone
     /// Show the date with the time (a report spanning several days).
     public var showDate = false
     /// Show the `%port` column.
     public var showPort = true
 
-    public init(timeZone: TimeZone = .current) { self.timeZone = timeZone }
+    public init(timeZone: ReportTimeZone = .system) { self.timeZone = timeZone }
 
     /// The state columns: header and state (nil for `other`).
     static let stateColumns: [(String, TCPState?)] = [
@@ -37,7 +38,7 @@ public struct HistoryFormatter: Sendable {
     /// One table line: `label` (the row's time when nil), then the values; with `decimals`, every count with
     /// that many decimals (else whole numbers as they are).
     public func line(_ row: ReportRow, label: String? = nil, decimals: Int? = nil) -> String {
-        let number = { (value: Double) in decimals.map { format(value, $0) } ?? self.number(value) }
+        let number = { (value: Double) in decimals.map { Self.fixed(value, $0) } ?? self.number(value) }
         var line = pad(label ?? clock(row.time), timeWidth)
         for column in SarColumn.allCases { line += alignRight(number(row[column]), 9) }
         for (_, state) in Self.stateColumns {
@@ -79,16 +80,15 @@ public struct HistoryFormatter: Sendable {
         if missed > 0 { text += "; \(missed) tick\(missed == 1 ? "" : "s") missed" }
         text += "\n"
         if let scan = peak.worstScan, let worst = scan.destination {
+            let d = worst.destination
+            let remote = Endpoint(address: d.remoteAddress, port: d.remotePort)
             text +=
-                "Worst destination at \(clock(scan.time)): \(worst.localAddress) -> "
-                + "\(Self.bracketed(worst.remoteAddress)):\(worst.remotePort) uses \(worst.used) of \(worst.capacity) "
-                + "ports (\(worst.timeWait) in TIME_WAIT), \(percent(worst.utilization))\n"
+                "Worst destination at \(clock(scan.time)): \(d.localAddress) -> "
+                + "\(TextWriter.string { $0.writeEndpoint(remote, star: false) }) uses \(worst.used) of \(worst.capacity) "
+                + "ports (\(worst.states[.timeWait]) in TIME_WAIT), \(percent(worst.effectiveUtilization))\n"
         }
         return text
     }
-
-    /// An IPv6 address in brackets (before `:port`).
-    static func bracketed(_ address: String) -> String { address.contains(":") ? "[\(address)]" : address }
 
     // MARK: JSON and CSV
 
@@ -104,11 +104,13 @@ public struct HistoryFormatter: Sendable {
         text += "},\"port_utilization\":\(row.portUtilization.map { number($0, digits: 4) } ?? "null")"
         text += ",\"worst_destination\":"
         if let scan = row.worstScan, let d = scan.destination {
+            let local = TextWriter.string { $0.writeJSONString(d.destination.localAddress.description) }
+            let remote = TextWriter.string { $0.writeJSONString(d.destination.remoteAddress.description) }
             text +=
-                "{\"local_address\":\"\(Self.jsonEscaped(d.localAddress))\","
-                + "\"remote_address\":\"\(Self.jsonEscaped(d.remoteAddress))\",\"remote_port\":\(d.remotePort),"
-                + "\"used\":\(d.used),\"capacity\":\(d.capacity),\"time_wait\":\(d.timeWait),"
-                + "\"utilization\":\(number(d.utilization, digits: 4)),\"time\":\"\(Self.iso8601(scan.time))\"}"
+                "{\"local_address\":\(local),"
+                + "\"remote_address\":\(remote),\"remote_port\":\(d.destination.remotePort),"
+                + "\"used\":\(d.used),\"capacity\":\(d.capacity),\"time_wait\":\(d.states[.timeWait]),"
+                + "\"utilization\":\(number(d.effectiveUtilization, digits: 4)),\"time\":\"\(Self.iso8601(scan.time))\"}"
         } else {
             text += "null"
         }
@@ -132,7 +134,10 @@ public struct HistoryFormatter: Sendable {
         let worst = row.worstScan?.destination
         let worstFields =
             worst.map {
-                ["\($0.localAddress)", "\($0.remoteAddress)", "\($0.remotePort)", "\($0.used)", "\($0.capacity)"]
+                [
+                    "\($0.destination.localAddress)", "\($0.destination.remoteAddress)", "\($0.destination.remotePort)",
+                    "\($0.used)", "\($0.capacity)",
+                ]
             }
             ?? Array(repeating: "", count: Self.worstColumns.count)
         return
@@ -143,51 +148,29 @@ public struct HistoryFormatter: Sendable {
             .joined(separator: ",")
     }
 
-    /// `text` inside a JSON string (addresses are plain ASCII; escaped all the same).
-    static func jsonEscaped(_ text: String) -> String {
-        var out = ""
-        for c in text.unicodeScalars {
-            switch c {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case _ where c.value < 0x20: out += "\\u00" + (c.value < 0x10 ? "0" : "") + String(c.value, radix: 16)
-            default: out.unicodeScalars.append(c)
-            }
-        }
-        return out
-    }
-
     // MARK: values
 
     /// `2026-05-01T12:00:10.250Z`.
     public static func iso8601(_ time: Double) -> String {
         let millis = Int64((time * 1000).rounded(.down))
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(secondsFromGMT: 0)!
-        let date = Date(timeIntervalSince1970: Double(millis) / 1000)
-        let c = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)
-        let ms = Int(((millis % 1000) + 1000) % 1000)
-        return "\(digits(c.year!, 4))-\(digits(c.month!, 2))-\(digits(c.day!, 2))T\(digits(c.hour!, 2)):"
-            + "\(digits(c.minute!, 2)):\(digits(c.second!, 2)).\(digits(ms, 3))Z"
+        let (seconds, ms) = millis.quotientAndRemainder(dividingBy: 1000)
+        let c = CalendarTime(utc: ms < 0 ? seconds - 1 : seconds)
+        return "\(digits(c.year, 4))-\(digits(c.month, 2))-\(digits(c.day, 2))T\(digits(c.hour, 2)):"
+            + "\(digits(c.minute, 2)):\(digits(c.second, 2)).\(digits(Int((ms + 1000) % 1000), 3))Z"
     }
 
     /// `14:25:10` (or `2026-05-01 14:25:10` with ``showDate``), local time.
     public func clock(_ time: Double) -> String {
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = timeZone
-        let c = calendar.dateComponents(
-            [.year, .month, .day, .hour, .minute, .second], from: Date(timeIntervalSince1970: time.rounded(.down)))
-        let clock = "\(Self.digits(c.hour!, 2)):\(Self.digits(c.minute!, 2)):\(Self.digits(c.second!, 2))"
+        let c = timeZone.calendarTime(time)
+        let clock = "\(Self.digits(c.hour, 2)):\(Self.digits(c.minute, 2)):\(Self.digits(c.second, 2))"
         return showDate
-            ? "\(Self.digits(c.year!, 4))-\(Self.digits(c.month!, 2))-\(Self.digits(c.day!, 2)) \(clock)" : clock
+            ? "\(Self.digits(c.year, 4))-\(Self.digits(c.month, 2))-\(Self.digits(c.day, 2)) \(clock)" : clock
     }
 
     /// The local calendar day of `time` (to tell whether a report spans several days).
     public func day(_ time: Double) -> Int {
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = timeZone
-        let c = calendar.dateComponents([.year, .month, .day], from: Date(timeIntervalSince1970: time))
-        return c.year! * 10000 + c.month! * 100 + c.day!
+        let c = timeZone.calendarTime(time)
+        return c.year * 10000 + c.month * 100 + c.day
     }
 
     static func digits(_ value: Int, _ count: Int) -> String {
@@ -199,10 +182,15 @@ public struct HistoryFormatter: Sendable {
     /// An integer as is; otherwise `digits` decimals.
     func number(_ value: Double, digits: Int = 2) -> String {
         if value == value.rounded(), abs(value) < 1e15 { return String(Int64(value)) }
-        return format(value, digits)
+        return Self.fixed(value, digits)
     }
 
-    func percent(_ fraction: Double) -> String { format(fraction * 100, 1) + "%" }
+    func percent(_ fraction: Double) -> String { Self.fixed(fraction * 100, 1) + "%" }
+
+    /// `value` with `decimals` decimals (``TextWriter/write(_:decimals:)``).
+    static func fixed(_ value: Double, _ decimals: Int) -> String {
+        TextWriter.string { $0.write(value, decimals: decimals) }
+    }
 
     private func pad(_ s: String, _ width: Int) -> String {
         s.count >= width ? s + " " : s + String(repeating: " ", count: width - s.count)

@@ -1,4 +1,3 @@
-import Foundation
 import SockDiag
 
 /// The full scan with the highest port utilization among some samples, and its worst destination: where a
@@ -9,7 +8,7 @@ public struct WorstScan: Hashable, Sendable {
     /// The scan's worst utilization (``Sample/portUtilization``).
     public var utilization: Double
     /// Its worst destination, `nil` when it found none (only the UDP pool, or nothing connected).
-    public var destination: StoredDestination?
+    public var destination: DestinationReport?
 
     /// The scan of `sample`, if it has one.
     init?(_ sample: Sample) {
@@ -71,7 +70,7 @@ public struct ReportRow: Hashable, Sendable {
         time = sample.time
         samples = 1
         sar = sample.sar
-        states = sample.states
+        states = sample.states.byState.map { Double($0) }
         portUtilization = sample.portUtilization
         lastPortUtilization = sample.portUtilization
         worstScan = WorstScan(sample)
@@ -100,11 +99,11 @@ public struct RunningAverage: Sendable {
         if first == nil {
             first = sample
             sar = Array(repeating: 0, count: sample.sar.count)
-            states = Array(repeating: 0, count: sample.states.count)
+            states = Array(repeating: 0, count: 16)
         }
         count += 1
         for i in sar.indices { sar[i] += sample.sar[i] }
-        for i in states.indices { states[i] += sample.states[i] }
+        for (i, count) in sample.states.byState.enumerated() { states[i] += Double(count) }
         if let ports = sample.portUtilization {
             portSum += ports
             portScans += 1
@@ -142,7 +141,9 @@ public enum HistoryReport {
     /// Only intervals holding samples have a row: a stretch without samples (the recorder was stopped) is a
     /// gap between rows, never rows of zeros. A row where a new recording run began after samples of another
     /// carries ``ReportRow/restart``.
-    public static func rows(_ samples: [Sample], every: TimeSpan? = nil, timeZone: TimeZone = .current) -> [ReportRow] {
+    public static func rows(_ samples: [Sample], every: TimeSpan? = nil, timeZone: ReportTimeZone = .system)
+        -> [ReportRow]
+    {
         var rows: [ReportRow]
         // The restart at each sample that begins a run after another run's sample.
         var restarts: [Restart?] = [nil]
@@ -155,11 +156,11 @@ public enum HistoryReport {
             var groups: [(start: Double, samples: ArraySlice<Sample>, restart: Restart?)] = []
             var i = samples.startIndex
             while i < samples.endIndex {
-                let offset = Double(timeZone.secondsFromGMT(for: Date(timeIntervalSince1970: samples[i].time)))
+                let offset = Double(timeZone.offset(at: samples[i].time))
                 let start = ((samples[i].time + offset) / width).rounded(.down) * width - offset
                 var j = i + 1
                 while j < samples.endIndex {
-                    let offset = Double(timeZone.secondsFromGMT(for: Date(timeIntervalSince1970: samples[j].time)))
+                    let offset = Double(timeZone.offset(at: samples[j].time))
                     if ((samples[j].time + offset) / width).rounded(.down) * width - offset != start { break }
                     j += 1
                 }
@@ -200,7 +201,7 @@ public enum HistoryReport {
         var row = ReportRow(samples[0])
         row.samples = samples.count
         row.sar = (0..<row.sar.count).map { i in samples.map { $0.sar[i] }.max()! }
-        row.states = (0..<row.states.count).map { i in samples.map { $0.states[i] }.max()! }
+        row.states = (0..<16).map { i in Double(samples.map { $0.states[TCPState(rawValue: UInt8(i))] }.max()!) }
         row.portUtilization = samples.compactMap(\.portUtilization).max()
         row.lastPortUtilization = row.portUtilization
         row.worstScan = samples.reduce(nil) { WorstScan.worse($0, WorstScan($1)) }

@@ -1,3 +1,5 @@
+import SockDiag
+
 #if canImport(Glibc)
     import Glibc
 #endif

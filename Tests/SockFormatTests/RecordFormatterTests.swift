@@ -1,7 +1,9 @@
 import Foundation
 import Testing
 
-@testable import SockDiag
+import SockDiag
+
+@testable import SockFormat
 
 /// Table rows as `ss -tan` prints them and NDJSON with the CLI contract's keys.
 @Suite("RecordFormatter")

@@ -1,5 +1,4 @@
 import SockDiag
-import SockReport
 
 /// The `sar -n SOCK` and `sar -n SOCK6` columns, in sar's order, each from `/proc/net/sockstat{,6}`.
 public enum SarColumn: Int, CaseIterable, Sendable {
@@ -21,9 +20,6 @@ public enum SarColumn: Int, CaseIterable, Sendable {
         }
     }
 
-    /// The database column (`tcp_tw`).
-    var sqlName: String { name.replacingOccurrences(of: "-", with: "_") }
-
     /// The value in a sockstat reading.
     public func value(in stat: Sockstat) -> UInt64 {
         switch self {
@@ -44,9 +40,6 @@ public enum SarColumn: Int, CaseIterable, Sendable {
 /// The TCP states a sample keeps a count of (kernel states 1…11), with their `ss` names.
 public enum SampleStates {
     public static let all: [TCPState] = TCPState.allCases
-
-    /// The database column of a state (`time_wait`).
-    static func sqlName(_ state: TCPState) -> String { state.name.replacingOccurrences(of: "-", with: "_") }
 }
 
 /// One sample: the sockstat totals and the TCP per-state counts of one kernel pass, at one moment.
@@ -55,8 +48,8 @@ public struct Sample: Hashable, Sendable {
     public var time: Double
     /// The sar columns, indexed by ``SarColumn/rawValue``.
     public var sar: [Double]
-    /// TCP sockets per state, indexed by kernel state number (0…15; 0 and 12… unused by TCP).
-    public var states: [Double]
+    /// TCP sockets per state (kernel states 1…11).
+    public var states: StateCounts
     /// Scheduled ticks skipped just before this one because the previous sample overran.
     public var missed: Int = 0
     /// The recorder's CPU time (user + system) since its previous sample, microseconds.
@@ -66,13 +59,13 @@ public struct Sample: Hashable, Sendable {
     /// The worst destination's port utilization (0…1) when a full scan was made at this tick.
     public var portUtilization: Double?
     /// The worst destination of that full scan (the first of its top destinations), if it had any.
-    public var worstDestination: StoredDestination?
+    public var worstDestination: DestinationReport?
     /// The recording run the sample belongs to (read from a history; `nil` while recording).
     public var runID: Int64?
 
     public init(
         time: Double, sar: [Double] = Array(repeating: 0, count: SarColumn.allCases.count),
-        states: [Double] = Array(repeating: 0, count: 16)
+        states: StateCounts = StateCounts()
     ) {
         self.time = time
         self.sar = sar
@@ -83,7 +76,7 @@ public struct Sample: Hashable, Sendable {
     public init(time: Double, sockstat: Sockstat, counts: StateCounts) {
         self.time = time
         sar = SarColumn.allCases.map { Double($0.value(in: sockstat)) }
-        states = counts.byState.map { Double($0) }
+        states = counts
     }
 
     public subscript(column: SarColumn) -> Double {
@@ -91,9 +84,9 @@ public struct Sample: Hashable, Sendable {
         set { sar[column.rawValue] = newValue }
     }
 
-    public subscript(state: TCPState) -> Double {
-        get { states[Int(state.rawValue & 0xF)] }
-        set { states[Int(state.rawValue & 0xF)] = newValue }
+    public subscript(state: TCPState) -> UInt64 {
+        get { states[state] }
+        set { states[state] = newValue }
     }
 
     /// The states with a column of their own in the table (the rest are summed in `other`).
@@ -102,60 +95,23 @@ public struct Sample: Hashable, Sendable {
     public static let otherTableStates: [TCPState] = SampleStates.all.filter { !tableStates.contains($0) }
 }
 
-/// One destination of a full scan, as stored.
-public struct StoredDestination: Hashable, Sendable {
-    public var localAddress: String
-    public var remoteAddress: String
-    public var remotePort: Int
-    public var used: Int
-    public var capacity: Int
-    public var established: Int
-    public var timeWait: Int
-    public var utilization: Double
-
-    public init(_ report: DestinationReport) {
-        localAddress = "\(report.destination.localAddress)"
-        remoteAddress = "\(report.destination.remoteAddress)"
-        remotePort = Int(report.destination.remotePort)
-        used = report.used
-        capacity = report.capacity
-        established = report.states[.established]
-        timeWait = report.states[.timeWait]
-        utilization = report.effectiveUtilization
-    }
-
-    public init(
-        localAddress: String, remoteAddress: String, remotePort: Int, used: Int, capacity: Int, established: Int,
-        timeWait: Int, utilization: Double
-    ) {
-        self.localAddress = localAddress
-        self.remoteAddress = remoteAddress
-        self.remotePort = remotePort
-        self.used = used
-        self.capacity = capacity
-        self.established = established
-        self.timeWait = timeWait
-        self.utilization = utilization
-    }
-}
-
 /// What a full scan keeps: the worst utilization and the top destinations.
 public struct PortSnapshot: Hashable, Sendable {
     public var worstUtilization: Double
     public var capacity: Int
     public var destinationCount: Int
     public var udpPorts: Int
-    public var top: [StoredDestination]
+    public var top: [DestinationReport]
 
     public init(_ report: PortReport, top: Int) {
         worstUtilization = report.worstUtilization
         capacity = report.capacity
         destinationCount = report.destinations.count
         udpPorts = report.udp.ports
-        self.top = report.destinations.prefix(top).map(StoredDestination.init)
+        self.top = Array(report.destinations.prefix(top))
     }
 
-    public init(worstUtilization: Double, capacity: Int, destinationCount: Int, udpPorts: Int, top: [StoredDestination])
+    public init(worstUtilization: Double, capacity: Int, destinationCount: Int, udpPorts: Int, top: [DestinationReport])
     {
         self.worstUtilization = worstUtilization
         self.capacity = capacity

@@ -1,4 +1,4 @@
-import Foundation
+import SockReport
 
 /// An SVG chart of report rows: TIME_WAIT (sar's tcp-tw) and established sockets on the left axis, the worst
 /// destination's port utilization (%) on the right axis, time along the bottom. Plain SVG 1.1 text, no
@@ -7,9 +7,10 @@ public struct SVGChart: Sendable {
     public var width = 960.0
     public var height = 480.0
     public var title: String
-    public var timeZone: TimeZone
+    /// The zone of the time axis.
+    public var timeZone: ReportTimeZone
 
-    public init(title: String, timeZone: TimeZone = .current) {
+    public init(title: String, timeZone: ReportTimeZone = .system) {
         self.title = title
         self.timeZone = timeZone
     }
@@ -138,7 +139,7 @@ public struct SVGChart: Sendable {
         ]
         let span = t1 - t0
         let step = steps.first { span / $0 <= 8 } ?? span / 8
-        let offset = Double(timeZone.secondsFromGMT(for: Date(timeIntervalSince1970: t0)))
+        let offset = Double(timeZone.offset(at: t0))
         var t = ((t0 + offset) / step).rounded(.up) * step - offset
         var ticks: [Double] = []
         while t <= t1 + 1e-6 && ticks.count < 20 {
@@ -155,9 +156,7 @@ public struct SVGChart: Sendable {
         return span >= 600 && !formatter.showDate ? String(text.prefix(5)) : text
     }
 
-    private func zoneName(_ t: Double) -> String {
-        timeZone.abbreviation(for: Date(timeIntervalSince1970: t)) ?? timeZone.identifier
-    }
+    private func zoneName(_ t: Double) -> String { timeZone.label(at: t) }
 
     /// 1, 2 or 5 times a power of ten, at or above `value`.
     static func niceCeiling(_ value: Double) -> Double {
@@ -170,26 +169,11 @@ public struct SVGChart: Sendable {
     }
 
     static func count(_ v: Double) -> String {
-        v == v.rounded() ? String(Int64(v)) : format(v, 1)
+        v == v.rounded() ? String(Int64(v)) : HistoryFormatter.fixed(v, 1)
     }
 
-    /// Escapes text for XML content and attributes.
-    static func escape(_ s: String) -> String {
-        var out = ""
-        for c in s {
-            switch c {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&apos;"
-            default:
-                // Control characters are not allowed in XML 1.0.
-                if let a = c.asciiValue, a < 0x20, a != 9, a != 10, a != 13 { out += "?" } else { out.append(c) }
-            }
-        }
-        return out
-    }
+    /// Escapes text for XML content and attributes (``TextWriter/writeXMLText(_:)``).
+    static func escape(_ s: String) -> String { TextWriter.string { $0.writeXMLText(s) } }
 
-    private func n(_ v: Double) -> String { format(v, 1) }
+    private func n(_ v: Double) -> String { HistoryFormatter.fixed(v, 1) }
 }

@@ -1,4 +1,5 @@
 import SockDiag
+import SockReport
 
 /// Writes a ``PortReport`` as the text table or the JSON document `sockscan ports` prints.
 public struct PortReportFormatter: Sendable {
@@ -93,13 +94,13 @@ public struct PortReportFormatter: Sendable {
         out.write(",\"connected\":")
         out.write(UInt64(report.udp.states[.established]))
         out.write(",\"unconnected\":")
-        out.write(UInt64(report.udp.sockets - report.udp.states[.established]))
+        out.write(UInt64(report.udp.sockets) - report.udp.states[.established])
         out.write("},\"verdict\":")
         out.writeJSONString(report.verdict.rawValue)
         out.write(",\"summary\":")
-        out.writeJSONString(report.summary)
+        out.writeJSONString(Self.summary(report))
         out.write(",\"advice\":[")
-        for (i, line) in report.advice.enumerated() {
+        for (i, line) in Self.advice(report).enumerated() {
             if i > 0 { out.write(",") }
             out.writeJSONString(line)
         }
@@ -153,7 +154,7 @@ public struct PortReportFormatter: Sendable {
                 + "tcp_max_tw_buckets=\(setting(s.tcpMaxTWBuckets))\n")
         out.write(
             "In use by all connections together: \(report.portsInUse) of \(report.capacity) "
-                + "(\(PortReport.percentText(report.portsInUseUtilization))); the limit for bind() before connect()\n\n"
+                + "(\(Self.percentText(report.portsInUseUtilization))); the limit for bind() before connect()\n\n"
         )
 
         if report.destinations.isEmpty {
@@ -170,7 +171,7 @@ public struct PortReportFormatter: Sendable {
                     Endpoint(address: d.destination.remoteAddress, port: d.destination.remotePort).description,
                     // UTIL is what the verdict and the order use: TIME_WAIT that connect() may take over
                     // (tcp_tw_reuse) is left out; USED counts every socket.
-                    String(d.used), String(d.capacity), PortReport.percentText(d.effectiveUtilization),
+                    String(d.used), String(d.capacity), Self.percentText(d.effectiveUtilization),
                     Self.bar(d.effectiveUtilization), states,
                 ])
             }
@@ -212,12 +213,13 @@ public struct PortReportFormatter: Sendable {
         } else {
             out.write(
                 "\nUDP: \(udp.sockets) socket\(udp.sockets == 1 ? "" : "s") on \(udp.ports) port"
-                    + "\(udp.ports == 1 ? "" : "s") of \(udp.capacity) (\(PortReport.percentText(udp.utilization)))\n")
+                    + "\(udp.ports == 1 ? "" : "s") of \(udp.capacity) (\(Self.percentText(udp.utilization)))\n")
         }
-        out.write("\nVerdict: \(report.verdict.rawValue.uppercased()): \(report.summary)\n")
-        if !report.advice.isEmpty {
+        out.write("\nVerdict: \(report.verdict.rawValue.uppercased()): \(Self.summary(report))\n")
+        let advice = Self.advice(report)
+        if !advice.isEmpty {
             out.write("Advice:\n")
-            for (i, line) in report.advice.enumerated() { out.write("  \(i + 1). \(line)\n") }
+            for (i, line) in advice.enumerated() { out.write("  \(i + 1). \(line)\n") }
         }
     }
 
@@ -232,5 +234,104 @@ public struct PortReportFormatter: Sendable {
     static func portList(_ ports: [UInt16]) -> String {
         let head = ports.prefix(8).map(String.init).joined(separator: ", ")
         return ports.count > 8 ? head + ", …" : head
+    }
+
+    // MARK: Summary and advice
+
+    /// One line on what the verdict is about.
+    public static func summary(_ report: PortReport) -> String {
+        var text: String
+        if report.capacity <= 0 {
+            text =
+                "no port of \(report.settings.range) is left for connect(): \(report.reserved) reserved, \(report.boundPorts.count) bound"
+        } else if report.udpIsWorse {
+            text =
+                "UDP sockets hold \(report.udp.ports) of \(report.udp.capacity) ports (\(percentText(report.udp.utilization)))"
+        } else if let top = report.destinations.first {
+            text =
+                "\(top.destination) uses \(top.used) of \(top.capacity) ports (\(percentText(top.utilization)))"
+            if top.reusableTimeWait > 0 {
+                text +=
+                    ", \(top.reusableTimeWait) of them in TIME_WAIT that tcp_tw_reuse lets connect() take over: "
+                    + "\(percentText(top.effectiveUtilization)) blocked"
+            }
+        } else {
+            text = "no outgoing TCP connection holds an ephemeral port"
+        }
+        return text
+    }
+
+    /// What to do, most effective first: empty when the verdict is ok, but for a note when all connections
+    /// together hold most of the range.
+    public static func advice(_ report: PortReport) -> [String] {
+        var advice =
+            report.verdict == .ok
+            ? []
+            : advice(
+                settings: report.settings, capacity: report.capacity, hot: report.destinations.first, udp: report.udp,
+                udpIsWorse: report.udpIsWorse)
+        let (capacity, portsInUse) = (report.capacity, report.portsInUse)
+        let portsInUseUtilization = report.portsInUseUtilization
+        // Not part of the verdict (sharing ports across destinations is what connect() does), but worth
+        // saying when most of the range is taken overall.
+        if capacity > 0 && portsInUseUtilization * 100 >= report.thresholds.warn - 1e-9 {
+            advice.append(
+                "All connections together hold \(portsInUse) of \(capacity) ports "
+                    + "(\(percentText(portsInUseUtilization))). Programs that bind() a source address before "
+                    + "connect() cannot share ports across destinations and fail at this limit: set "
+                    + "IP_BIND_ADDRESS_NO_PORT before bind(), or let connect() choose the address.")
+        }
+        return advice
+    }
+
+    /// `97.5%`: one decimal, rounded (``TextWriter/write(percent:)``).
+    public static func percentText(_ fraction: Double) -> String { TextWriter.string { $0.write(percent: fraction) } }
+
+    /// The advice, in the order that helps most for least risk.
+    private static func advice(
+        settings: PortSettings, capacity: Int, hot: DestinationReport?, udp: UDPPortReport, udpIsWorse: Bool
+    ) -> [String] {
+        var advice: [String] = []
+        let range = settings.range
+        if let hot, !udpIsWorse, capacity > 0 {
+            let target = Endpoint(address: hot.destination.remoteAddress, port: hot.destination.remotePort)
+            let timeWait = hot.states[.timeWait]
+            let perSecondTenths = capacity * 10 / PortReport.timeWaitSeconds
+            advice.append(
+                "Reuse connections to \(target) (HTTP keep-alive, a connection pool): it holds \(hot.used) of "
+                    + "\(capacity) ports, \(timeWait) of them in TIME_WAIT, which keeps a port \(PortReport.timeWaitSeconds) s "
+                    + "after each close made on this side; one new connection per request sustains at most about "
+                    + "\(perSecondTenths / 10).\(perSecondTenths % 10) per second (\(capacity) ports / "
+                    + "\(PortReport.timeWaitSeconds) s).")
+            advice.append(
+                "Add source addresses: each local address has its own \(capacity) ports to \(target). Bind to one "
+                    + "before connect() with IP_BIND_ADDRESS_NO_PORT set, so that bind() takes no port of its own "
+                    + "and connect() still shares ports across destinations.")
+            if range.low > 1024 || range.high < 65535 {
+                advice.append(
+                    "Widen net.ipv4.ip_local_port_range (now \(range.low) \(range.high), \(range.count) ports; "
+                        + "1024 65535 gives 64512), listing ports that servers bind in "
+                        + "net.ipv4.ip_local_reserved_ports so connect() never takes them.")
+            }
+            if timeWait > 0 && !settings.timeWaitReuseApplies(to: hot.destination) {
+                var now = settings.tcpTWReuse.map { $0 == 2 ? "now 2: loopback only" : "now \($0)" } ?? "unread"
+                if settings.tcpTimestamps == 0 { now += "; tcp_timestamps is 0" }
+                advice.append(
+                    "Set net.ipv4.tcp_tw_reuse=1 (\(now)) so connect() may take over a TIME_WAIT port to the same "
+                        + "destination once it is \(settings.timeWaitReuseDelayMilliseconds) ms old (tcp_tw_reuse_delay). Caveats: it only helps outgoing connections (the "
+                        + "side that closed first), needs TCP timestamps (net.ipv4.tcp_timestamps=1) on both ends, "
+                        + "and is safe for clients; it does nothing for a server's own TIME_WAIT sockets.")
+            }
+        } else if capacity <= 0 {
+            advice.append(
+                "Every port of net.ipv4.ip_local_port_range (\(range.low) \(range.high)) is reserved or bound: "
+                    + "widen the range or shrink net.ipv4.ip_local_reserved_ports.")
+        }
+        if udp.sockets > 0 && (udpIsWorse || udp.utilization * 100 >= 50) {
+            advice.append(
+                "UDP sockets hold \(udp.ports) of \(udp.capacity) ports of the range, one each until closed: reuse "
+                    + "sockets (one per worker or per peer) rather than one per request, or widen the range.")
+        }
+        return advice
     }
 }

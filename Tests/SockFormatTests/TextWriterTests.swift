@@ -1,7 +1,10 @@
 import Foundation
 import Testing
 
-@testable import SockDiag
+import SockDiag
+import SockScanTestSupport
+
+@testable import SockFormat
 
 /// The allocation-free formatter under every output path.
 @Suite("TextWriter")
@@ -116,5 +119,52 @@ struct TextWriterTests {
         var w = TextWriter()
         w.writeTableText(text)
         #expect(w.string == written)
+    }
+
+    /// Fixed decimals as sar prints averages: rounded half away from zero, a minus only when something is left.
+    @Test(
+        arguments: [
+            (2.5, 2, "2.50"), (0, 2, "0.00"), (1234.5678, 1, "1234.6"), (0.125, 2, "0.13"), (-0.125, 2, "-0.13"),
+            (-0.004, 2, "0.00"), (7, 0, "7"), (0.05, 1, "0.1"), (99.96, 1, "100.0"), (.infinity, 2, "-"),
+            (.nan, 1, "-"), (3.14159, 4, "3.1416"), (0.0001, 4, "0.0001"),
+        ] as [(Double, Int, String)])
+    func fixedDecimals(value: Double, decimals: Int, written: String) {
+        #expect(TextWriter.string { $0.write(value, decimals: decimals) } == written)
+    }
+
+    @Test(arguments: [(0.975, "97.5%"), (1, "100.0%"), (0, "0.0%"), (0.12345, "12.3%"), (Double.nan, "-")])
+    func percent(fraction: Double, written: String) {
+        #expect(TextWriter.string { $0.write(percent: fraction) } == written)
+    }
+
+    /// XML text for SVG: the five entities, control characters (not allowed in XML 1.0) as `?`.
+    @Test(
+        arguments: [
+            ("a & b <c>", "a &amp; b &lt;c&gt;"), ("say \"hi\" 'x'", "say &quot;hi&quot; &apos;x&apos;"),
+            ("tab\tnl\ncr\r", "tab\tnl\ncr\r"), ("bell\u{7}", "bell?"), ("été", "été"),
+        ])
+    func xmlText(text: String, written: String) {
+        #expect(TextWriter.string { $0.writeXMLText(text) } == written)
+    }
+
+    /// The writer prints IPv6 addresses exactly as glibc's `inet_ntop` (and so the model's `description`) does,
+    /// over addresses with zero runs of every length and position.
+    @Test func ipv6AsInetNtop() {
+        var random = SplitMix64(seed: 0x5eed)
+        for _ in 0..<20_000 {
+            var groups = (0..<8).map { _ in UInt16(truncatingIfNeeded: random.next()) }
+            for i in 0..<8 where random.next() % 3 == 0 { groups[i] = 0 }
+            if random.next() % 5 == 0 { groups[0...4] = [0, 0, 0, 0, 0] }
+            var high: UInt64 = 0
+            var low: UInt64 = 0
+            for i in 0..<4 { high = high << 16 | UInt64(groups[i]) }
+            for i in 4..<8 { low = low << 16 | UInt64(groups[i]) }
+            let address = IPv6Address(high: high, low: low)
+            #expect(TextWriter.string { $0.write(address) } == address.description)
+        }
+        for text in ["::", "::1", "::ffff:1.2.3.4", "::1.2.3.4", "2001:db8::1", "1:0:0:1::1", "::0.1.0.2"] {
+            let address = IPv6Address(text)!
+            #expect(TextWriter.string { $0.write(address) } == address.description, "\(text)")
+        }
     }
 }

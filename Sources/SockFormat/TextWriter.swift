@@ -1,3 +1,5 @@
+import SockDiag
+
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -146,20 +148,7 @@ public struct TextWriter: Sendable {
     /// `\r`, `\t` or `\xNN` (a process name may hold a newline), and a backslash doubled so that the
     /// escapes read back unambiguously.
     public mutating func writeTableText(_ text: String) {
-        let hex: StaticString = "0123456789abcdef"
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "\\"): write("\\\\")
-            case UInt8(ascii: "\n"): write("\\n")
-            case UInt8(ascii: "\r"): write("\\r")
-            case UInt8(ascii: "\t"): write("\\t")
-            case 0..<0x20, 0x7F:
-                write("\\x")
-                bytes.append(hex.utf8Start[Int(byte >> 4)])
-                bytes.append(hex.utf8Start[Int(byte & 0xF)])
-            default: bytes.append(byte)
-            }
-        }
+        VisibleText.append(text, to: &bytes)
     }
 
     /// Appends a CSV field, quoted as RFC 4180 asks: in double quotes when it holds a comma, a double
@@ -179,6 +168,48 @@ public struct TextWriter: Sendable {
             bytes.append(byte)
         }
         bytes.append(UInt8(ascii: "\""))
+    }
+
+    /// Appends text for XML content and attribute values (SVG): `& < > " '` as entities, and control
+    /// characters, which XML 1.0 does not allow, as `?` (tab, newline and carriage return stay).
+    public mutating func writeXMLText(_ text: String) {
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "&"): write("&amp;")
+            case UInt8(ascii: "<"): write("&lt;")
+            case UInt8(ascii: ">"): write("&gt;")
+            case UInt8(ascii: "\""): write("&quot;")
+            case UInt8(ascii: "'"): write("&apos;")
+            case 0x09, 0x0A, 0x0D: bytes.append(byte)
+            case 0..<0x20: bytes.append(UInt8(ascii: "?"))
+            default: bytes.append(byte)
+            }
+        }
+    }
+
+    /// Appends `value` with `decimals` decimals (`12.50`), rounded half away from zero; `-` when it is not
+    /// finite.
+    public mutating func write(_ value: Double, decimals: Int) {
+        precondition((0...18).contains(decimals))
+        append(maxCount: 42 + decimals) { $0.fixed(value, decimals: decimals) }
+    }
+
+    /// Appends a fraction as a percentage with one decimal, rounded (`0.975` as `97.5%`); `-` when it is not
+    /// finite.
+    public mutating func write(percent fraction: Double) {
+        guard fraction.isFinite else { return write(byte: UInt8(ascii: "-")) }
+        let tenths = Int64((fraction * 1000).rounded())
+        write(signed: tenths / 10)
+        write(byte: UInt8(ascii: "."))
+        write(signed: tenths % 10)
+        write(byte: UInt8(ascii: "%"))
+    }
+
+    /// What `body` writes, as a string.
+    public static func string(_ body: (inout TextWriter) -> Void) -> String {
+        var writer = TextWriter()
+        body(&writer)
+        return writer.string
     }
 
     /// Writes the bytes to a file descriptor and clears the buffer.
@@ -339,6 +370,22 @@ struct ByteCursor {
         if frac < 100 { byte(UInt8(ascii: "0")) }
         if frac < 10 { byte(UInt8(ascii: "0")) }
         decimal(frac)
+    }
+
+    /// `value` with `decimals` decimals, rounded half away from zero (``TextWriter/write(_:decimals:)``).
+    mutating func fixed(_ value: Double, decimals: Int) {
+        guard value.isFinite else { return byte(UInt8(ascii: "-")) }
+        var scale = 1.0
+        for _ in 0..<decimals { scale *= 10 }
+        let scaled = (abs(value) * scale).rounded()
+        let whole = Int64(scaled / scale)
+        let fraction = Int64(scaled) - whole * Int64(scale)
+        if value < 0 && scaled > 0 { byte(UInt8(ascii: "-")) }
+        decimal(signed: whole)
+        guard decimals > 0 else { return }
+        byte(UInt8(ascii: "."))
+        pad(decimals - Self.digitCount(fraction.magnitude) - (fraction < 0 ? 1 : 0), UInt8(ascii: "0"))
+        decimal(signed: fraction)
     }
 
     /// Lower-case hexadecimal without leading zeros.

@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "SockMetrics", targets: ["SockMetrics"]),
         .library(name: "SockHistory", targets: ["SockHistory"]),
         .executable(name: "sockscan", targets: ["sockscan"]),
+        .executable(name: "sockscan-full", targets: ["sockscan-full"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -66,21 +67,36 @@ let package = Package(
                 "SockDiag", "SockReport", "SockFormat", .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
-        .executableTarget(
-            name: "sockscan",
+        // The scan commands and what every command shares (options, console, the root command's text):
+        // ArgumentParser over SockDiag, SockReport and SockFormat, no Foundation, SQLite or SwiftNIO.
+        .target(
+            name: "SockScanCLI",
             dependencies: [
-                "SockDiag",
-                "SockReport",
-                "SockFormat",
-                "SockMetrics",
-                "SockServe",
-                "SockHistory",
+                "SockDiag", "SockReport", "SockFormat",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        // The commands that record, report and serve (record, watch, report, metrics, serve).
+        .target(
+            name: "SockScanServiceCLI",
+            dependencies: [
+                "SockScanCLI", "SockHistory", "SockMetrics", "SockServe",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 // serve: NIO's IOError, to report a bind failure by its errno.
                 .product(name: "NIOCore", package: "swift-nio"),
-            ]
-        ),
+            ]),
+        // `sockscan`: the scan commands, quick to start; it hands the others to sockscan-full.
+        .executableTarget(
+            name: "sockscan",
+            dependencies: ["SockScanCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        // `sockscan-full`: every command (installed beside sockscan or in lib/sockscan/).
+        .executableTarget(
+            name: "sockscan-full",
+            dependencies: [
+                "SockScanCLI", "SockScanServiceCLI",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
         // Test-only helpers: private network namespaces holding a known socket mix, and `ss` as an oracle.
         .target(
             name: "SockScanTestSupport", dependencies: ["SockDiag", "CNetlink"], path: "Tests/SockScanTestSupport"),
@@ -88,17 +104,17 @@ let package = Package(
         .testTarget(name: "SockFormatTests", dependencies: ["SockFormat", "SockDiag", "SockScanTestSupport"]),
         .testTarget(name: "SockDiagLiveTests", dependencies: ["SockDiag", "CNetlink", "SockScanTestSupport"]),
         // The CLI as a user runs it: depending on the executable makes `swift build --build-tests` build it.
-        .testTarget(name: "sockscanTests", dependencies: ["sockscan", "SockDiag", "SockScanTestSupport"]),
+        .testTarget(name: "sockscanTests", dependencies: ["sockscan", "sockscan-full", "SockDiag", "SockScanTestSupport"]),
         .testTarget(
             name: "SockMetricsTests",
-            dependencies: ["SockMetrics", "SockServe", "SockDiag", "SockScanTestSupport", "sockscan"]),
+            dependencies: ["SockMetrics", "SockServe", "SockDiag", "SockScanTestSupport", "sockscan", "sockscan-full"]),
         .testTarget(
             name: "SockReportTests",
-            dependencies: ["SockReport", "SockFormat", "SockDiag", "CNetlink", "SockScanTestSupport", "sockscan"]),
+            dependencies: ["SockReport", "SockFormat", "SockDiag", "CNetlink", "SockScanTestSupport", "sockscan", "sockscan-full"]),
         .testTarget(
             name: "SockHistoryTests",
             dependencies: [
-                "SockHistory", "SockReport", "SockFormat", "SockDiag", "SockScanTestSupport", "sockscan",
+                "SockHistory", "SockReport", "SockFormat", "SockDiag", "SockScanTestSupport", "sockscan", "sockscan-full",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]),
     ]

@@ -1,70 +1,11 @@
 import ArgumentParser
-import SockDiag
+import SockScanCLI
 
-#if canImport(Glibc)
-    import Glibc
-#endif
-
+/// `sockscan`: the scan commands, started in a few milliseconds; the commands that record, report and serve
+/// are handed over to `sockscan-full` (see ``SockScanRoot``).
 @main
 struct SockScan: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "sockscan",
-        abstract: "List and count sockets through the kernel's sock_diag interface, filtered in the kernel.",
-        discussion: """
-            Examples:
-              sockscan list -ta                      all TCP sockets, like ss -tan
-              sockscan list -t state time-wait --format json
-              sockscan count -tua                    TCP and UDP sockets per state
-              sockscan ports                         which destination runs out of ports
-              sockscan summary                       sar -n SOCK / ss -s totals, TCP states
-              sockscan record --db history.db        sample every 10 s (a service)
-              sockscan report --db history.db --every 1m --chart tw.svg
-              sockscan serve                         Prometheus metrics on 127.0.0.1:9464
-            """,
-        version: "0.1.0",
-        subcommands: [
-            List.self, Count.self, Ports.self, Summary.self, Record.self, Watch.self, Report.self, Metrics.self,
-            Serve.self,
-        ],
-        defaultSubcommand: List.self
-    )
+    static let configuration = SockScanRoot.configuration(subcommands: SockScanRoot.scanCommands)
 
-    static func main() {
-        occupyClosedStandardDescriptors()
-        // The library's warnings (a fallback to /proc, a missing diag module) as `warning: …` lines on stderr.
-        Console.installLogHandler()
-        // `sockscan list | head -1`: a write to the closed pipe must fail with EPIPE (which the output
-        // code turns into a quiet exit 0), not kill the process with SIGPIPE (status 141).
-        signal(SIGPIPE, SIG_IGN)
-        // ArgumentParser answers `help NOSUCH` with the top-level help and status 0: a typo would go unseen.
-        let arguments = CommandLine.arguments.dropFirst()
-        if arguments.first == "help", let topic = arguments.dropFirst().first(where: { !$0.hasPrefix("-") }) {
-            let names = configuration.subcommands.map { $0._commandName }
-            if !names.contains(topic) && topic != "help" {
-                exit(
-                    withError: ValidationError(
-                        "unknown subcommand '\(topic)'; the subcommands are \(names.joined(separator: ", "))"))
-            }
-        }
-        main(joiningFilterWords(Array(arguments)))
-    }
-}
-
-/// Gives each of fds 0, 1 and 2 that the program was started without (`sockscan count -ta >&-`) to
-/// `/dev/null`, opened so that using it as intended fails with `EBADF`: stdin write-only, stdout and
-/// stderr read-only.
-///
-/// Otherwise the first file or socket the program opens takes the free number, and the output meant for
-/// the closed stdout goes into it (into the netlink socket: exit 0, nothing said). Held this way, a write
-/// to a closed stdout fails as it would have, and the usual write-error path reports it ("cannot write
-/// to standard output: Bad file descriptor", exit 1).
-func occupyClosedStandardDescriptors() {
-    for fd in STDIN_FILENO...STDERR_FILENO where fcntl(fd, F_GETFD) == -1 && errno == EBADF {
-        // The lower ones are open by now, so open() returns fd itself.
-        let null = open("/dev/null", fd == STDIN_FILENO ? O_WRONLY : O_RDONLY)
-        if null >= 0 && null != fd {
-            dup2(null, fd)
-            close(null)
-        }
-    }
+    static func main() { SockScanRoot.main(self, handsOver: true) }
 }

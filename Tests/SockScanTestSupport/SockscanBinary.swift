@@ -17,6 +17,12 @@ public enum SockscanBinary {
         return candidates.first { FileManager.default.isExecutableFile(atPath: $0) } ?? candidates.last!
     }()
 
+    /// The companion `sockscan-full` beside ``path`` (which `sockscan` hands record, watch, report, metrics
+    /// and serve over to).
+    public static var companionPath: String {
+        URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent("sockscan-full").path
+    }
+
     /// Runs `sockscan arguments…` to the end, at most `timeout` seconds, without the standard descriptors
     /// in `closed` (`>&-` in a shell).
     public static func run(_ arguments: [String], timeout: Double = 30, closed: Set<Int32> = []) throws

@@ -13,12 +13,13 @@ struct ControlCharacterTests {
 
     @Test("list -p and count --by process escape a process name's control characters in the table")
     func escapedInTable() throws {
-        // `sockscan serve` started under that name holds a listening socket in this namespace.
+        // `sockscan serve` started under that name holds a listening socket in this namespace (the companion
+        // itself: `sockscan` would exec it under its own name).
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sockscan-cc-\(getpid())")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let link = directory.appendingPathComponent(Self.name).path
-        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: SockscanBinary.path)
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: SockscanBinary.companionPath)
         let log = directory.appendingPathComponent("stderr").path
         let fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         try #require(fd >= 0)

@@ -9,8 +9,10 @@ import SockReport
 
 extension SocketBreakdown.Dimension: ExpressibleByArgument {}
 
-struct Count: ParsableCommand {
-    static let configuration = CommandConfiguration(
+public struct Count: ParsableCommand {
+    public init() {}
+
+    public static let configuration = CommandConfiguration(
         commandName: "count",
         abstract: "Count sockets per state, or grouped by address, port or process.",
         discussion: """
@@ -72,14 +74,14 @@ struct Count: ParsableCommand {
 
     @Option(.format) var format: RowFormat = .table
 
-    mutating func validate() throws {
+    public mutating func validate() throws {
         if let top {
             guard top >= 1 else { throw ValidationError("--top must be at least 1 (got \(top))") }
             guard by != nil else { throw ValidationError("--top needs --by (for example --by dport --top \(top))") }
         }
     }
 
-    func run() throws {
+    public func run() throws {
         try runtime {
             let query = try scan.query()
             let scanner = try scan.makeScanner()

@@ -6,8 +6,10 @@ import SockFormat
     import Glibc
 #endif
 
-struct Summary: ParsableCommand {
-    static let configuration = CommandConfiguration(
+public struct Summary: ParsableCommand {
+    public init() {}
+
+    public static let configuration = CommandConfiguration(
         commandName: "summary",
         abstract: "Socket totals as sar -n SOCK and ss -s give them, with TCP counts per state.",
         discussion: """
@@ -46,9 +48,9 @@ struct Summary: ParsableCommand {
 
     @Option(.format) var format: DocumentFormat = .table
 
-    func validate() throws { try requireNonEmpty(netns, "--netns") }
+    public func validate() throws { try requireNonEmpty(netns, "--netns") }
 
-    func run() throws {
+    public func run() throws {
         try runtime {
             let namespace = try namespace(netns)
             let stat = try Sockstat.read(namespace: namespace)

@@ -1,4 +1,5 @@
 import ArgumentParser
+import SockScanCLI
 import SockDiag
 import SockFormat
 import SockMetrics
@@ -17,18 +18,20 @@ struct ExpositionOptions: ParsableArguments {
             "Expose port utilization for the N busiest destinations (0: none, at most 1000).", valueName: "N"))
     var top: Int = 10
 
-    mutating func validate() throws {
+    public mutating func validate() throws {
         try requireNonEmpty(netns, "--netns")
         guard (0...1000).contains(top) else {
             throw ValidationError("--top must be from 0 to 1000 (got \(top)): each destination is a series")
         }
     }
 
-    func namespace() throws -> NetworkNamespace? { try sockscan.namespace(netns) }
+    func namespace() throws -> NetworkNamespace? { try SockScanCLI.namespace(netns) }
 }
 
-struct Metrics: ParsableCommand {
-    static let configuration = CommandConfiguration(
+public struct Metrics: ParsableCommand {
+    public init() {}
+
+    public static let configuration = CommandConfiguration(
         commandName: "metrics",
         abstract: "Print the Prometheus exposition once, or write it for node_exporter's textfile collector.",
         discussion: """
@@ -58,7 +61,7 @@ struct Metrics: ParsableCommand {
 
     @Option(.format) var format: MetricsFormat = .prometheus
 
-    mutating func validate() throws {
+    public mutating func validate() throws {
         if textfile != nil && format != .prometheus {
             throw ValidationError(
                 "--textfile writes the Prometheus text format that node_exporter reads; drop --format")
@@ -73,12 +76,12 @@ struct Metrics: ParsableCommand {
         }
     }
 
-    func run() throws {
+    public func run() throws {
         try runtime {
             let scanner = try Scanner(namespace: try options.namespace(), logger: Console.logger())
             let snapshot = try SocketMetricsCollector(scanner: scanner, top: options.top).collect()
             let families = SocketMetrics.families(
-                snapshot, top: options.top, version: SockScan.configuration.version)
+                snapshot, top: options.top, version: SockScanRoot.version)
             let bytes = Exposition.render(families, as: format == .openmetrics ? .openMetrics : .prometheus)
             if let textfile {
                 if !textfile.hasSuffix(".prom") {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import SockScanCLI
 import SockDiag
 import SockFormat
 import SockHistory
@@ -8,8 +9,10 @@ import SockReport
     import Glibc
 #endif
 
-struct Watch: ParsableCommand {
-    static let configuration = CommandConfiguration(
+public struct Watch: ParsableCommand {
+    public init() {}
+
+    public static let configuration = CommandConfiguration(
         commandName: "watch",
         abstract: "Print socket counts every interval, like sar -n SOCK 1, with TCP states.",
         discussion: """
@@ -53,13 +56,13 @@ struct Watch: ParsableCommand {
             "A filter in ss syntax for the state counts (see sockscan list --help).", valueName: "filter"))
     var filter: [String] = []
 
-    mutating func validate() throws {
+    public mutating func validate() throws {
         try requireNonEmpty(netns, "--netns")
         try requireNonEmpty(db, "--db")
         if let count, count < 1 { throw ValidationError("--count must be at least 1 (got \(count))") }
     }
 
-    func run() throws {
+    public func run() throws {
         StopSignals.block()
         try runtime {
             let filter = try parseFilterWords(filter)
@@ -70,7 +73,7 @@ struct Watch: ParsableCommand {
                 HistoryStore.RunInfo(
                     started: Clock.wall(), pid: getpid(), host: hostName(), netns: netns,
                     filter: filter?.description, interval: interval, fullEvery: nil,
-                    version: SockScan.configuration.version)
+                    version: SockScanRoot.version)
             }
             let recorder = Recorder(
                 sampler: sampler, store: store, run: run, schedule: Schedule(interval: interval))

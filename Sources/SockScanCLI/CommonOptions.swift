@@ -2,10 +2,10 @@ import ArgumentParser
 import SockDiag
 
 /// Selects the shared `--netns` declaration: `@Option(.netns) var netns: String?`.
-enum NamespaceOptionName { case netns }
+package enum NamespaceOptionName { case netns }
 
 /// Selects the shared `--format` declaration: `@Option(.format) var format: RowFormat = .table`.
-enum FormatOptionName { case format }
+package enum FormatOptionName { case format }
 
 // The options several commands take, declared once here and used through these initialisers (plain options,
 // not option groups: ArgumentParser's reflection over a group costs several million instructions at start-up).
@@ -13,7 +13,7 @@ enum FormatOptionName { case format }
 extension Option where Value == String? {
     /// `--netns NAME|PATH|PID`, for every command that reads a namespace (its `validate()` calls
     /// ``requireNonEmpty(_:_:)``; ``namespace(_:)`` opens it).
-    init(_ name: NamespaceOptionName) {
+    package init(_ name: NamespaceOptionName) {
         self.init(
             name: .customLong("netns"),
             help: ArgumentHelp(
@@ -26,13 +26,13 @@ extension Option where Value == String? {
 extension Option where Value: FormatChoice {
     /// `--format`, for every command that has one: `Output format: table, json or csv.`, with the values and
     /// the default (what each prints is in the command's discussion).
-    init(wrappedValue: Value, _ name: FormatOptionName) {
+    package init(wrappedValue: Value, _ name: FormatOptionName) {
         self.init(wrappedValue: wrappedValue, name: .customLong("format"), help: Value.help)
     }
 }
 
 /// The values of a command's `--format`.
-protocol FormatChoice: ExpressibleByArgument, CaseIterable, RawRepresentable<String> {
+package protocol FormatChoice: ExpressibleByArgument, CaseIterable, RawRepresentable<String> {
     /// `Output format: table, json or csv.`: made once (ArgumentParser builds a command's options many times
     /// while it parses, and making this text each time costs more than parsing the arguments).
     static var help: ArgumentHelp { get }
@@ -40,7 +40,7 @@ protocol FormatChoice: ExpressibleByArgument, CaseIterable, RawRepresentable<Str
 
 extension FormatChoice {
     /// `Output format: table, json or csv.`
-    static func formatHelp() -> ArgumentHelp {
+    package static func formatHelp() -> ArgumentHelp {
         // Appended one by one: `joined(separator:)` on a slice costs a first generic lookup worth more than
         // the rest of the parse.
         var list = ""
@@ -54,11 +54,11 @@ extension FormatChoice {
 }
 
 /// The namespace `--netns` names, or `nil` for this process's.
-func namespace(_ netns: String?) throws -> NetworkNamespace? { try netns.map { try NetworkNamespace($0) } }
+package func namespace(_ netns: String?) throws -> NetworkNamespace? { try netns.map { try NetworkNamespace($0) } }
 
 /// `--format` of the commands that print rows or counts: `list`, `count`, `report`.
-enum RowFormat: String, FormatChoice {
-    static let help = formatHelp()
+package enum RowFormat: String, FormatChoice {
+    package static let help = formatHelp()
 
     case table
     case json
@@ -66,16 +66,16 @@ enum RowFormat: String, FormatChoice {
 }
 
 /// `--format` of the commands that print one document: `ports`, `summary`.
-enum DocumentFormat: String, FormatChoice {
-    static let help = formatHelp()
+package enum DocumentFormat: String, FormatChoice {
+    package static let help = formatHelp()
 
     case table
     case json
 }
 
 /// `--format` of `sockscan metrics`.
-enum MetricsFormat: String, FormatChoice {
-    static let help = formatHelp()
+package enum MetricsFormat: String, FormatChoice {
+    package static let help = formatHelp()
 
     case prometheus
     case openmetrics

@@ -1,12 +1,15 @@
 import ArgumentParser
+import SockScanCLI
 import Foundation
 import SockDiag
 import SockFormat
 import SockHistory
 import SockReport
 
-struct Report: ParsableCommand {
-    static let configuration = CommandConfiguration(
+public struct Report: ParsableCommand {
+    public init() {}
+
+    public static let configuration = CommandConfiguration(
         commandName: "report",
         abstract: "Socket counts over time from a recorded history, in sar's layout, as JSON or CSV, or as a chart.",
         discussion: """
@@ -70,7 +73,7 @@ struct Report: ParsableCommand {
         return date.timeIntervalSince1970
     }
 
-    mutating func validate() throws {
+    public mutating func validate() throws {
         try requireNonEmpty(db, "--db")
         try requireNonEmpty(chart, "--chart")
         let start = try Self.time(from, "--from")
@@ -83,7 +86,7 @@ struct Report: ParsableCommand {
         }
     }
 
-    func run() throws {
+    public func run() throws {
         let start = try Self.time(from, "--from") ?? -.infinity
         let end = try Self.time(to, "--to") ?? .infinity
         try runtime {

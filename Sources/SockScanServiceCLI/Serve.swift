@@ -1,4 +1,5 @@
 import ArgumentParser
+import SockScanCLI
 import NIOCore
 import SockDiag
 import SockMetrics
@@ -9,8 +10,10 @@ import SockServe
     import Glibc
 #endif
 
-struct Serve: ParsableCommand {
-    static let configuration = CommandConfiguration(
+public struct Serve: ParsableCommand {
+    public init() {}
+
+    public static let configuration = CommandConfiguration(
         commandName: "serve",
         abstract: "Serve socket metrics over HTTP for Prometheus (/metrics, /healthz).",
         discussion: """
@@ -75,7 +78,7 @@ struct Serve: ParsableCommand {
             valueName: "N"))
     var maxConnections = 256
 
-    mutating func validate() throws {
+    public mutating func validate() throws {
         guard (1...10_000).contains(maxConnections) else {
             throw ValidationError(
                 "--max-connections must be from 1 to 10000 (got \(maxConnections)): each connection holds a file descriptor"
@@ -83,7 +86,7 @@ struct Serve: ParsableCommand {
         }
     }
 
-    func run() throws {
+    public func run() throws {
         // SIGTERM and SIGINT are blocked first, in this thread and so in every thread started after it
         // (the event loop, the scan thread), and taken once the server runs: one that arrives while the server
         // starts stays pending until then, neither lost nor fatal halfway.
@@ -96,7 +99,7 @@ struct Serve: ParsableCommand {
         let server = try runtime {
             let exporter = try MetricsExporter(
                 namespace: try options.namespace(), top: options.top, maxAge: cache,
-                version: SockScan.configuration.version, logger: Console.logger())
+                version: SockScanRoot.version, logger: Console.logger())
             do {
                 var limits = MetricsServer.Limits()
                 limits.maxConnections = maxConnections

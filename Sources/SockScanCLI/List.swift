@@ -6,8 +6,10 @@ import SockFormat
     import Glibc
 #endif
 
-struct List: ParsableCommand {
-    static let configuration = CommandConfiguration(
+public struct List: ParsableCommand {
+    public init() {}
+
+    public static let configuration = CommandConfiguration(
         commandName: "list",
         abstract: "List sockets, one per line (a table like ss -tan, NDJSON or CSV).",
         discussion: """
@@ -64,7 +66,7 @@ struct List: ParsableCommand {
 
     @Option(.format) var format: RowFormat = .table
 
-    func run() throws {
+    public func run() throws {
         var extensions: ScanExtensions = []
         if info { extensions.insert(.tcpInfo) }
         if memory { extensions.insert(.memory) }

@@ -67,7 +67,7 @@ struct ScanOptions: ParsableArguments {
             valueName: "filter"))
     var filter: [String] = []
 
-    mutating func validate() throws {
+    public mutating func validate() throws {
         try requireNonEmpty(netns, "--netns")
         if ipv4 && ipv6 { throw ValidationError("-4 and -6 exclude each other; give neither for both families") }
     }
@@ -158,7 +158,7 @@ private let expectedValues = [
 ]
 
 /// Throws a usage error naming `option` when its value is the empty string (`--db ''`, `--netns "$UNSET"`).
-func requireNonEmpty(_ value: String?, _ option: String) throws {
+package func requireNonEmpty(_ value: String?, _ option: String) throws {
     guard value?.isEmpty == true else { return }
     throw ValidationError("\(option) is empty; it needs \(expectedValues[option] ?? "a value")")
 }
@@ -170,7 +170,7 @@ func requireNonEmpty(_ value: String?, _ option: String) throws {
 /// nothing but the time. Only words that cannot be options or option values are joined: those after the
 /// last argument starting with `-`, less the two after it (that option's value, and the first word of
 /// the filter).
-func joiningFilterWords(_ arguments: [String]) -> [String] {
+package func joiningFilterWords(_ arguments: [String]) -> [String] {
     let start = (arguments.lastIndex { $0.hasPrefix("-") } ?? -1) + 3
     guard arguments.count - start > 64 else { return arguments }
     return Array(arguments[..<start]) + [arguments[start...].joined(separator: " ")]
@@ -178,7 +178,7 @@ func joiningFilterWords(_ arguments: [String]) -> [String] {
 
 /// Filter words parsed as one `ss` expression, or `nil` when there are none; a bad one is a usage error with
 /// the caret under the offending word (and a window of the words around it when they are long).
-func parseFilterWords(_ words: [String]) throws -> Filter? {
+package func parseFilterWords(_ words: [String]) throws -> Filter? {
     guard !words.isEmpty else { return nil }
     do {
         return try Filter(parsing: words)

@@ -8,9 +8,9 @@ import SockFormat
 #endif
 
 /// stderr messages and exit codes.
-enum Console {
+package enum Console {
     /// Writes one line to stderr.
-    static func warn(_ message: String) {
+    package static func warn(_ message: String) {
         var w = TextWriter()
         w.write(message)
         w.write(byte: UInt8(ascii: "\n"))
@@ -19,12 +19,12 @@ enum Console {
 
     /// Sends every library logger's messages to stderr, one line each: `warning: TEXT` (`PREFIX: warning:
     /// TEXT` for a logger labelled `sockscan record` and the like). Called once, first thing in `main`.
-    static func installLogHandler() {
+    package static func installLogHandler() {
         LoggingSystem.bootstrap { label in ConsoleLogHandler(label: label) }
     }
 
     /// A logger whose lines start with `prefix: ` (`sockscan record: warning: …`), or with nothing.
-    static func logger(prefix: String? = nil) -> Logger {
+    package static func logger(prefix: String? = nil) -> Logger {
         Logger(label: prefix ?? "sockscan")
     }
 }
@@ -51,15 +51,16 @@ struct ConsoleLogHandler: LogHandler {
 
 /// A usage error found while running (a device the scanned namespace lacks, a filter the kernel cannot
 /// take): printed as ArgumentParser prints one, with the subcommand's usage, and exit status 64.
-struct UsageError: Error {
-    var message: String
+package struct UsageError: Error {
+    package var message: String
+    package init(message: String) { self.message = message }
 }
 
 extension ParsableCommand {
     /// Runs a command's work and turns its failures into what users see: a usage error with this
     /// subcommand's usage line and exit 64; a runtime failure as one line on stderr and exit 1; a closed
     /// pipe as a quiet exit 0.
-    func runtime<T>(_ body: () throws -> T) throws -> T {
+    package func runtime<T>(_ body: () throws -> T) throws -> T {
         do {
             return try body()
         } catch let error as OutputError {
@@ -85,10 +86,9 @@ extension ParsableCommand {
     /// Prints `message` with this subcommand's usage, as ArgumentParser prints a validation error, and
     /// returns the exit status to throw (64).
     private func usageFailure(_ message: String) -> ExitCode {
-        let name = SockScan._commandName + " " + Self._commandName
+        let name = "sockscan " + Self._commandName
         Console.warn(
-            "Error: \(message)\nUsage: \(SockScan.usageString(for: Self.self))\n  See '\(name) --help' for more information."
-        )
+            "Error: \(message)\nUsage: sockscan \(Self.usageString())\n  See '\(name) --help' for more information.")
         return ExitCode.validationFailure
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import SockScanCLI
 import SockDiag
 import SockFormat
 import SockHistory
@@ -36,8 +37,10 @@ func hostName() -> String {
     return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }
 
-struct Record: ParsableCommand {
-    static let configuration = CommandConfiguration(
+public struct Record: ParsableCommand {
+    public init() {}
+
+    public static let configuration = CommandConfiguration(
         commandName: "record",
         abstract: "Record socket counts into an SQLite history, on schedule, until stopped (a service).",
         discussion: """
@@ -105,7 +108,7 @@ struct Record: ParsableCommand {
 
     @Option(.netns) var netns: String?
 
-    mutating func validate() throws {
+    public mutating func validate() throws {
         try requireNonEmpty(netns, "--netns")
         try requireNonEmpty(db, "--db")
         guard fullEvery >= interval else {
@@ -117,7 +120,7 @@ struct Record: ParsableCommand {
         guard (1...1000).contains(top) else { throw ValidationError("--top must be from 1 to 1000 (got \(top))") }
     }
 
-    func run() throws {
+    public func run() throws {
         // The log on stderr is all an operator learns of a recorder that runs for days (a full disk, missed
         // ticks, the hourly summary, why it stopped). Started with stderr closed, it would lose samples
         // without a word: refuse to start (nothing can say why; the exit status does). A zero-byte write
@@ -132,7 +135,7 @@ struct Record: ParsableCommand {
             guard let store = try openWaitingForRoom(log: log) else { return }
             let run = HistoryStore.RunInfo(
                 started: Clock.wall(), pid: getpid(), host: hostName(), netns: netns, filter: nil,
-                interval: interval, fullEvery: fullEvery, version: SockScan.configuration.version)
+                interval: interval, fullEvery: fullEvery, version: SockScanRoot.version)
             let recorder = Recorder(
                 sampler: sampler, store: store, run: run, schedule: Schedule(interval: interval, fullEvery: fullEvery))
             recorder.retention = retention

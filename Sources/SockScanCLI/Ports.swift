@@ -7,8 +7,10 @@ import SockReport
     import Glibc
 #endif
 
-struct Ports: ParsableCommand {
-    static let configuration = CommandConfiguration(
+public struct Ports: ParsableCommand {
+    public init() {}
+
+    public static let configuration = CommandConfiguration(
         commandName: "ports",
         abstract: "Which destination is running out of ephemeral ports, and why.",
         discussion: """
@@ -84,7 +86,7 @@ struct Ports: ParsableCommand {
         value == value.rounded() && abs(value) < 1e15 ? String(Int(value)) : String(value)
     }
 
-    mutating func validate() throws {
+    public mutating func validate() throws {
         try requireNonEmpty(netns, "--netns")
         guard top >= 1 else { throw ValidationError("--top must be at least 1 (got \(top))") }
         for (name, value) in [("--warn", warn), ("--critical", critical), ("--fail-at", failAt ?? 0)] {
@@ -97,7 +99,7 @@ struct Ports: ParsableCommand {
         }
     }
 
-    func run() throws {
+    public func run() throws {
         let report = try runtime {
             let namespace = try namespace(netns)
             let scanner = try Scanner(namespace: namespace, logger: Console.logger())

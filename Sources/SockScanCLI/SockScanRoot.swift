@@ -1,0 +1,142 @@
+import ArgumentParser
+import SockDiag
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// What the two `sockscan` executables share: the root command's text, the subcommands, and what `main` does
+/// before ArgumentParser runs.
+///
+/// `sockscan` holds the scan commands (`list`, `count`, `ports`, `summary`): the ones scripts run every few
+/// seconds, kept free of Foundation, SQLite and SwiftNIO so that they start in a few milliseconds. The
+/// commands that record, report and serve (`record`, `watch`, `report`, `metrics`, `serve`) live in the
+/// companion `sockscan-full` (installed beside it, or in `lib/sockscan/`), which holds every command; `sockscan`
+/// hands those over to it with `execv` before parsing anything, and the top-level help, completion scripts and
+/// man pages too, so that they describe the whole command.
+public enum SockScanRoot {
+    /// The version both executables print.
+    public static let version = "0.1.0"
+
+    /// The root command's configuration, with `subcommands`.
+    public static func configuration(subcommands: [ParsableCommand.Type]) -> CommandConfiguration {
+        CommandConfiguration(
+            commandName: "sockscan",
+            abstract: "List and count sockets through the kernel's sock_diag interface, filtered in the kernel.",
+            discussion: """
+                Examples:
+                  sockscan list -ta                      all TCP sockets, like ss -tan
+                  sockscan list -t state time-wait --format json
+                  sockscan count -tua                    TCP and UDP sockets per state
+                  sockscan ports                         which destination runs out of ports
+                  sockscan summary                       sar -n SOCK / ss -s totals, TCP states
+                  sockscan record --db history.db        sample every 10 s (a service)
+                  sockscan report --db history.db --every 1m --chart tw.svg
+                  sockscan serve                         Prometheus metrics on 127.0.0.1:9464
+                """,
+            version: version,
+            subcommands: subcommands,
+            defaultSubcommand: List.self
+        )
+    }
+
+    /// The commands of `sockscan` itself.
+    public static let scanCommands: [ParsableCommand.Type] = [List.self, Count.self, Ports.self, Summary.self]
+
+    /// The commands only `sockscan-full` holds, in the order the help lists them after the scan commands.
+    public static let serviceCommandNames = ["record", "watch", "report", "metrics", "serve"]
+
+    /// The companion's file name.
+    public static let companionName = "sockscan-full"
+
+    /// Runs the root command `root`: the descriptors, log handler and signals every command relies on, the
+    /// hand-over to the companion (when `companion` and the arguments ask for one of its commands), the
+    /// `help NOSUCH` check, then ArgumentParser.
+    public static func main<Root: ParsableCommand>(_ root: Root.Type, handsOver: Bool) -> Never {
+        occupyClosedStandardDescriptors()
+        // The library's warnings (a fallback to /proc, a missing diag module) as `warning: …` lines on stderr.
+        Console.installLogHandler()
+        // `sockscan list | head -1`: a write to the closed pipe must fail with EPIPE (which the output
+        // code turns into a quiet exit 0), not kill the process with SIGPIPE (status 141).
+        signal(SIGPIPE, SIG_IGN)
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        if handsOver && needsCompanion(arguments) { Companion.exec(arguments) }
+        // ArgumentParser answers `help NOSUCH` with the top-level help and status 0: a typo would go unseen.
+        if arguments.first == "help", let topic = arguments.dropFirst().first(where: { !$0.hasPrefix("-") }) {
+            let names = scanCommands.map { $0._commandName } + serviceCommandNames
+            if !names.contains(topic) && topic != "help" {
+                Root.exit(
+                    withError: ValidationError(
+                        "unknown subcommand '\(topic)'; the subcommands are \(names.joined(separator: ", "))"))
+            }
+        }
+        Root.main(joiningFilterWords(arguments))
+        exit(0)
+    }
+
+    /// Whether `arguments` ask for what only the companion has: one of its commands (or its help), or what
+    /// describes the whole command (the top-level help, completion scripts, the help dump man pages are made
+    /// from).
+    static func needsCompanion(_ arguments: [String]) -> Bool {
+        guard let first = arguments.first else { return false }
+        if serviceCommandNames.contains(first) { return true }
+        if first == "help" {
+            guard let topic = arguments.dropFirst().first(where: { !$0.hasPrefix("-") }) else { return true }
+            return serviceCommandNames.contains(topic)
+        }
+        return ["--help", "-h", "--generate-completion-script", "--experimental-dump-help"].contains(first)
+    }
+}
+
+/// The companion executable, `sockscan-full`.
+enum Companion {
+    /// Where it may be, beside this executable or in the package's library directory, in order.
+    static func candidates() -> [String] {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+        guard n > 0 else { return [] }
+        let path = String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let directory = path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+        let name = SockScanRoot.companionName
+        return [
+            "\(directory)/\(name)", "\(directory)/../lib/sockscan/\(name)", "\(directory)/../libexec/sockscan/\(name)",
+        ]
+    }
+
+    /// Replaces this process with the companion, run with `arguments`; exits 1 with a message when there is
+    /// none to run.
+    static func exec(_ arguments: [String]) -> Never {
+        let candidates = candidates()
+        for path in candidates where access(path, X_OK) == 0 {
+            let argv = ([path] + arguments).map { strdup($0) } + [nil]
+            execv(path, argv)
+            Console.warn("sockscan: cannot run \(path): \(String(cString: strerror(errno)))")
+            exit(1)
+        }
+        let command = arguments.first.map { "'\($0)'" } ?? "this"
+        Console.warn(
+            "sockscan: \(command) is a command of \(SockScanRoot.companionName), which is not installed beside "
+                + "sockscan (looked for \(candidates.joined(separator: ", "))); install the package or run make install"
+        )
+        exit(1)
+    }
+}
+
+/// Gives each of fds 0, 1 and 2 that the program was started without (`sockscan count -ta >&-`) to
+/// `/dev/null`, opened so that using it as intended fails with `EBADF`: stdin write-only, stdout and
+/// stderr read-only.
+///
+/// Otherwise the first file or socket the program opens takes the free number, and the output meant for
+/// the closed stdout goes into it (into the netlink socket: exit 0, nothing said). Held this way, a write
+/// to a closed stdout fails as it would have, and the usual write-error path reports it ("cannot write
+/// to standard output: Bad file descriptor", exit 1).
+func occupyClosedStandardDescriptors() {
+    for fd in STDIN_FILENO...STDERR_FILENO where fcntl(fd, F_GETFD) == -1 && errno == EBADF {
+        // The lower ones are open by now, so open() returns fd itself.
+        let null = open("/dev/null", fd == STDIN_FILENO ? O_WRONLY : O_RDONLY)
+        if null >= 0 && null != fd {
+            dup2(null, fd)
+            close(null)
+        }
+    }
+}

@@ -4,13 +4,16 @@
 #                         (it builds first: build, man and completions are its prerequisites)
 #   make uninstall        removes exactly what install installed
 #   make deb              a Debian package in .build/deb/ (dpkg-deb; lintian-clean)
+#   make dist             a self-contained tarball in .build/dist/: the stripped static binaries, man pages,
+#                         completions, units and rules under usr/local (tar -C / -xzf FILE)
+#   make docs             SockDiag's DocC catalog (API reference, the article on embedding) in .build/plugins/
 #   make man              the man pages only (.build/pkg/man/), generated from the argument parser
 # Benchmarks (as root). See BENCHMARKS.md for the results and Benchmarks/README.md for the parts.
 #   make bench            quick comparison: 10k and 100k sockets, three mixes (about 4 minutes)
 #   make bench-full       10k, 100k and 500k sockets (about 15 minutes)
 #   make bench-micro      ordo-one/benchmark micro-benchmarks on a captured dump (parse, count, format)
 #   make bench-check      the micro-benchmarks' malloc counts against Benchmarks/Thresholds/
-.PHONY: all build man completions install uninstall deb clean-pkg bench bench-full bench-micro bench-check
+.PHONY: all build man completions docs install uninstall deb dist clean-pkg bench bench-full bench-micro bench-check
 
 PREFIX ?= /usr/local
 DESTDIR ?=
@@ -24,11 +27,15 @@ UNITDIR ?= $(PREFIX)/lib/systemd/system
 
 # debug for a quick package from the test build (scripts/test-packaging); release for the real one.
 CONFIGURATION ?= release
-# Every flag of the release build, in one place.
-RELEASE_FLAGS ?= -c $(CONFIGURATION)
-# What goes into BINDIR, and into PKGLIBDIR.
+# Every flag of the release build, in one place: the Swift runtime linked in (the binaries run on a host
+# without a Swift toolchain), in a scratch folder of its own (a static link fails on objects that a dynamic
+# build of the same folder left behind).
+SCRATCH ?= .build-static
+RELEASE_FLAGS ?= -c $(CONFIGURATION) --static-swift-stdlib --scratch-path $(SCRATCH)
+# What goes into BINDIR, and into PKGLIBDIR: sockscan hands record, watch, report, metrics and serve to
+# sockscan-full, which it finds beside itself or in PKGLIBDIR.
 EXECUTABLES ?= sockscan
-LIB_EXECUTABLES ?=
+LIB_EXECUTABLES ?= sockscan-full
 
 SWIFT ?= swift
 # Asked of SwiftPM once, when first used.
@@ -69,6 +76,9 @@ man:
 			-e "/^\.Sh SYNOPSIS$$/{n;s/^\.Nm$$/.Nm \"$$words\"/;}" $$page > $(MAN_OUT)/$$name.$(MAN_SECTION) || exit 1; \
 	done
 	@ls $(MAN_OUT)
+
+docs:
+	$(SWIFT) package --disable-sandbox generate-documentation --target SockDiag
 
 # bash completions are sourced, not run: no #! line.
 completions: build
@@ -120,8 +130,20 @@ deb: man build completions
 	$(MAKE) --no-print-directory install INSTALL_PREREQS= DESTDIR=$(CURDIR)/$(DEB_ROOT) PREFIX=/usr UNITDIR=/lib/systemd/system
 	packaging/deb/build $(DEB_ROOT) $(DEB_OUT) "$(VERSION)" "$(EXECUTABLES)" "$(LIB_EXECUTABLES)"
 
+# The tarball: a staged `make install` under /usr/local, the binaries stripped; prints its path and the
+# binaries' sizes.
+DIST_ROOT = $(OUT)/dist-root
+DIST_OUT = .build/dist
+dist: man build completions
+	rm -rf $(DIST_ROOT) && mkdir -p $(DIST_OUT)
+	$(MAKE) --no-print-directory install INSTALL_PREREQS= DESTDIR=$(CURDIR)/$(DIST_ROOT) PREFIX=/usr/local
+	strip --strip-unneeded $(DIST_ROOT)/usr/local/bin/sockscan $(DIST_ROOT)/usr/local/lib/sockscan/sockscan-full
+	tar -C $(DIST_ROOT) --owner=0 --group=0 -czf $(DIST_OUT)/sockscan-$(VERSION)-linux-$$(uname -m).tar.gz usr
+	@ls -l $(DIST_ROOT)/usr/local/bin/sockscan $(DIST_ROOT)/usr/local/lib/sockscan/sockscan-full \
+		$(DIST_OUT)/sockscan-$(VERSION)-linux-$$(uname -m).tar.gz | awk '{print $$5, $$9}'
+
 clean-pkg:
-	rm -rf $(OUT) .build/deb
+	rm -rf $(OUT) .build/deb .build/dist
 
 bench:
 	Benchmarks/run.sh --quick

@@ -100,12 +100,12 @@ public struct PreparedScan: Hashable, Sendable {
         text += "protocols: \(protocols.joined(separator: " "))  families: \(families.joined(separator: " "))\n"
         guard source == .netlink else {
             // /proc/net text is not filtered by the kernel: every line is read and tested here.
-            var tests = [FilterExpression.state(program.states).description]
-            if let port = query.localPort { tests.append("sport = :\(port)") }
-            if let port = query.remotePort { tests.append("dport = :\(port)") }
-            if let filter { tests.append(filter.expression.description) }
             text += "kernel: nothing (reading /proc/net text, which the kernel does not filter)\n"
-            text += "user space: every socket, tested for \(tests.joined(separator: " and "))"
+            text += "user space: every line, kept when\n"
+            text += "  state in \(program.states)\n"
+            if let port = query.localPort { text += "  sport = :\(port)\n" }
+            if let port = query.remotePort { text += "  dport = :\(port)\n" }
+            text += "  filter matches: \(filter.map { $0.expression.description } ?? "(no filter)")"
             return text
         }
         return text + program.explanation

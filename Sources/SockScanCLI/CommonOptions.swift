@@ -14,8 +14,10 @@ extension Option where Value == String? {
     /// `--netns NAME|PATH|PID`, for every command that reads a namespace (its `validate()` calls
     /// ``requireNonEmpty(_:_:)``; ``namespace(_:)`` opens it).
     package init(_ name: NamespaceOptionName) {
+        // A value that starts with '-' (`--netns -1`) is the value, not a flag: it is then refused for what
+        // it is, instead of "Missing value".
         self.init(
-            name: .customLong("netns"),
+            name: .customLong("netns"), parsing: .unconditional,
             help: ArgumentHelp(
                 "Scan another network namespace: an ip netns name, a path (/run/netns/NAME, /proc/PID/ns/net) or a "
                     + "PID.",

@@ -159,8 +159,14 @@ private let expectedValues = [
 
 /// Throws a usage error naming `option` when its value is the empty string (`--db ''`, `--netns "$UNSET"`).
 package func requireNonEmpty(_ value: String?, _ option: String) throws {
-    guard value?.isEmpty == true else { return }
-    throw ValidationError("\(option) is empty; it needs \(expectedValues[option] ?? "a value")")
+    guard let value else { return }
+    if value.isEmpty {
+        throw ValidationError("\(option) is empty; it needs \(expectedValues[option] ?? "a value")")
+    }
+    if option == "--netns", let number = Int(value), number <= 0 {
+        throw ValidationError(
+            "--netns \(value) is not a process id (a PID is a positive number); it needs \(expectedValues[option]!)")
+    }
 }
 
 /// `arguments` with a long tail of filter words joined into one argument (as a shell passes `"$(…)"`).

@@ -59,6 +59,10 @@ public enum SockScanRoot {
         // `sockscan list | head -1`: a write to the closed pipe must fail with EPIPE (which the output
         // code turns into a quiet exit 0), not kill the process with SIGPIPE (status 141).
         signal(SIGPIPE, SIG_IGN)
+        // What ArgumentParser prints (help, version, completion scripts) goes through stdio's buffer: a
+        // failed write (`--help >/dev/full`) shows only when it is flushed at exit, where it would pass
+        // unseen with status 0.
+        atexit(flushStandardOutputOrFail)
         let arguments = Array(CommandLine.arguments.dropFirst())
         if handsOver && needsCompanion(arguments) { Companion.exec(arguments) }
         // ArgumentParser answers `help NOSUCH` with the top-level help and status 0: a typo would go unseen.
@@ -120,6 +124,16 @@ enum Companion {
         )
         exit(1)
     }
+}
+
+/// Flushes stdio's stdout at exit; when that fails (`--help > /dev/full`), says so and exits 1.
+private func flushStandardOutputOrFail() {
+    // fflush(nil) flushes every output stream (stdio's stdout is the only buffered one here) and fails
+    // when one fails.
+    if fflush(nil) == 0 { return }
+    let reason = String(cString: strerror(errno))
+    Console.warn("sockscan: cannot write to standard output: \(reason)")
+    _exit(1)
 }
 
 /// Gives each of fds 0, 1 and 2 that the program was started without (`sockscan count -ta >&-`) to

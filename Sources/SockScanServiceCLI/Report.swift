@@ -42,10 +42,14 @@ public struct Report: ParsableCommand {
     @Option(name: .customLong("db"), help: ArgumentHelp("The history database.", valueName: "PATH"))
     var db: String
 
-    @Option(name: .customLong("from"), help: ArgumentHelp("Start (ISO 8601 or HH:MM).", valueName: "TIME"))
+    @Option(
+        name: .customLong("from"), parsing: .unconditional,
+        help: ArgumentHelp("Start (ISO 8601 or HH:MM).", valueName: "TIME"))
     var from: String?
 
-    @Option(name: .customLong("to"), help: ArgumentHelp("End (ISO 8601 or HH:MM).", valueName: "TIME"))
+    @Option(
+        name: .customLong("to"), parsing: .unconditional,
+        help: ArgumentHelp("End (ISO 8601 or HH:MM).", valueName: "TIME"))
     var to: String?
 
     @Option(

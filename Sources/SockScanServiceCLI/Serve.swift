@@ -72,7 +72,7 @@ public struct Serve: ParsableCommand {
     var cache: Duration = .seconds(1)
 
     @Option(
-        name: .customLong("max-connections"),
+        name: .customLong("max-connections"), parsing: .unconditional,
         help: ArgumentHelp(
             "Connections open at once (default 256); at the limit a new one displaces the longest idle one, else the one waiting longest for its request head.",
             valueName: "N"))

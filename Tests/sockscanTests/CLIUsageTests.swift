@@ -23,6 +23,48 @@ struct CLIUsageTests {
         #expect(result.stderr == "sockscan: cannot write to standard output: No space left on device\n", "\(result)")
     }
 
+    @Test(
+        "help, version and completion scripts into a full disk: exit 1 and the reason, not a silent 0",
+        arguments: [
+            ["--help"], ["list", "--help"], ["count", "--help"], ["help", "ports"], ["--version"],
+            ["record", "--help"], ["--generate-completion-script", "bash"],
+        ])
+    func helpIntoFullDisk(arguments: [String]) throws {
+        let result = try Self.runIntoFullDisk(arguments)
+        #expect(result.status == 1, "\(arguments): \(result)")
+        #expect(
+            result.stderr.hasSuffix("sockscan: cannot write to standard output: No space left on device\n"), "\(result)"
+        )
+    }
+
+    @Test(
+        "--proc refuses what /proc/net cannot show (dev, autobound): exit 1 saying why, nothing printed",
+        arguments: [["dev", "lo"], ["not", "dev", "lo"], ["autobound"]])
+    func procRefusesDevice(filter: [String]) throws {
+        let result = try SockscanBinary.run(["count", "-ta", "--proc"] + filter)
+        #expect(result.status == 1, "\(filter): \(result)")
+        #expect(result.stdout.isEmpty)
+        #expect(result.stderr.contains("cannot be tested on the /proc path"), "\(result.stderr)")
+    }
+
+    @Test("--explain --proc says user space tests every line, and never that the kernel filters")
+    func procExplain() throws {
+        let result = try SockscanBinary.run([
+            "count", "-t", "--proc", "--explain", "state", "established", "and", "dport", "=", ":80",
+        ])
+        #expect(result.status == 0, "\(result)")
+        #expect(
+            result.stdout == """
+                filter: (state established and dport = :80)
+                protocols: tcp  families: inet inet6
+                kernel: nothing (reading /proc/net text, which the kernel does not filter)
+                user space: every line, kept when
+                  state in [established]
+                  filter matches: (state established and dport = :80)
+
+                """, "\(result.stdout)")
+    }
+
     @Test("serve on a port in use: exit 1, 'cannot listen on ADDRESS: Address already in use'")
     func servePortInUse() throws {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -71,6 +113,11 @@ struct CLIUsageTests {
             (["watch", "--count", "-1"], "--count", "must be at least 1 (got -1)"),
             (["metrics", "--top", "-1"], "--top", "must be from 0 to 1000 (got -1)"),
             (["serve", "--cache", "-1s"], "--cache", "is not a duration from 0 to 24h"),
+            (["serve", "--max-connections", "-5"], "--max-connections", "must be from 1 to 10000 (got -5)"),
+            (["count", "--netns", "-1"], "--netns -1", "is not a process id"),
+            (["list", "--netns", "0"], "--netns 0", "is not a process id"),
+            (["report", "--db", "x.db", "--from", "-1"], "--from", "'-1' is not a time"),
+            (["report", "--db", "x.db", "--to", "-5"], "--to", "'-5' is not a time"),
         ])
     func badNumbersSayWhy(arguments: [String], flag: String, reason: String) throws {
         let result = try SockscanBinary.run(arguments)

@@ -4,9 +4,25 @@ import SystemPackage
     import Glibc
 #endif
 
-/// Threads of our own for work that blocks (a dump in recvmsg, a namespace's setns): never a thread of the
-/// Swift Concurrency pool.
-enum DedicatedThread {
+/// Threads of our own for work that blocks (a dump in recvmsg, a namespace's setns, a wait for events):
+/// never a thread of the Swift Concurrency pool.
+package enum DedicatedThread {
+    /// A thread started by ``startJoinable(_:)``.
+    package struct Joinable: @unchecked Sendable {
+        fileprivate let thread: pthread_t
+        /// Waits for the thread to end (once).
+        package func join() { pthread_join(thread, nil) }
+    }
+
+    /// Runs `work` on a new thread that ``Joinable/join()`` waits for.
+    ///
+    /// - Throws: ``SockDiagError/unsupported(_:)`` when no thread can be started.
+    package static func startJoinable(_ work: @escaping @Sendable () -> Void) throws(SockDiagError) -> Joinable {
+        let (rc, thread) = spawn(work, detached: false)
+        if rc != 0 { throw SockDiagError.unsupported("cannot start a thread: \(Errno(rawValue: rc))") }
+        return Joinable(thread: thread)
+    }
+
     /// Runs `work` on a new detached thread.
     ///
     /// - Throws: ``SockDiagError/unsupported(_:)`` when no thread can be started.

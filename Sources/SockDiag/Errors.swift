@@ -180,7 +180,7 @@ extension SockDiagError {
     }
 
     /// `error`, which a library call threw (never a caller's closure), as a ``SockDiagError``.
-    static func typed(_ error: any Error) -> SockDiagError {
+    package static func typed(_ error: any Error) -> SockDiagError {
         wrapping(error) as? SockDiagError ?? .invalidQuery("unexpected error: \(error)")
     }
 }

@@ -46,6 +46,8 @@ public struct ChurnReport: Sendable {
     public var closesPerSecond: Double
     /// Destinations, those that run out soonest first, then by close rate.
     public var destinations: [DestinationChurn]
+    /// Client-side connections aborted here (reset, no TIME_WAIT), destination unknown.
+    public var abortedCloses: Int
     /// Closes of destinations beyond the tracker's limit (not shown apart).
     public var otherCloses: Int
     /// Destroyed sockets that were not client connections (accepted server sides, listeners, UDP).
@@ -68,6 +70,7 @@ public struct ChurnReport: Sendable {
         closes = tracker.closes
         closesPerSecond = durationSeconds > 0 ? Double(tracker.closes) / durationSeconds : 0
         otherCloses = tracker.otherCloses
+        abortedCloses = tracker.abortedCloses
         otherSockets = tracker.otherSockets
         self.droppedEvents = droppedEvents
         self.thresholds = thresholds

@@ -23,6 +23,10 @@ public struct ChurnTracker: Sendable {
     public private(set) var closes = 0
     /// Closes of destinations beyond `maxDestinations`.
     public private(set) var otherCloses = 0
+    /// Client-side TCP connections this side aborted (`SO_LINGER` 0, `ss -K`): the kernel reports them with
+    /// the local address and the remote port cleared, so their destination is unknown. They leave no
+    /// TIME_WAIT socket.
+    public private(set) var abortedCloses = 0
     /// Destroyed TCP sockets that were not client sides (a server's accepted sockets, listeners) or UDP.
     public private(set) var otherSockets = 0
 
@@ -35,8 +39,14 @@ public struct ChurnTracker: Sendable {
     /// Counts one destroyed socket.
     public mutating func add(_ event: SocketEvent) {
         let socket = event.socket
-        guard socket.proto == .tcp, ephemeralPorts.contains(socket.local.port), socket.remote.port != 0 else {
+        guard socket.proto == .tcp, ephemeralPorts.contains(socket.local.port) else {
             otherSockets += 1
+            return
+        }
+        // An aborted connection (tcp_disconnect) is reported with its remote port 0 and the remote address
+        // kept; a listener or an unconnected socket has both cleared.
+        if socket.remote.port == 0 {
+            if socket.remote.address.isUnspecified { otherSockets += 1 } else { abortedCloses += 1 }
             return
         }
         closes += 1

@@ -1,0 +1,111 @@
+import SockDiag
+import Synchronization
+
+/// Counts destroy events per destination on a thread of its own for as long as it runs: the one source of
+/// close rates for `churn`, `ports --sample`, `watch`, `record` and the metrics.
+///
+/// The thread waits on the monitor's socket and adds each event to a ``ChurnTracker`` under a lock; callers
+/// read running totals (``totals()``, cheap enough to call every second) and, at the end, the whole tracker
+/// (``finish()``).
+public final class ChurnCollector: Sendable {
+    /// The events counted.
+    public let monitor: SocketEventMonitor
+    private let shared: Shared
+    private let thread: Mutex<DedicatedThread.Joinable?>
+
+    private struct State: Sendable {
+        var tracker: ChurnTracker
+        var failure: SockDiagError?
+    }
+
+    /// What the counting thread and the callers share.
+    private final class Shared: Sendable {
+        let state: Mutex<State>
+        init(_ state: State) { self.state = Mutex(state) }
+    }
+
+    /// Starts counting `monitor`'s events: client sides are those whose local port is in `ephemeralPorts`;
+    /// at most `maxDestinations` destinations are kept apart.
+    ///
+    /// - Throws: ``SockDiagError/unsupported(_:)`` when no thread can be started.
+    public init(
+        monitor: SocketEventMonitor, ephemeralPorts: PortRange, maxDestinations: Int = 10_000
+    ) throws(SockDiagError) {
+        self.monitor = monitor
+        let shared = Shared(
+            State(tracker: ChurnTracker(ephemeralPorts: ephemeralPorts, maxDestinations: maxDestinations)))
+        self.shared = shared
+        thread = Mutex(nil)
+        let started = try DedicatedThread.startJoinable { [monitor] in
+            do {
+                while !monitor.isStopped {
+                    try monitor.receive { event in shared.state.withLock { $0.tracker.add(event) } }
+                }
+            } catch {
+                shared.state.withLock { $0.failure = SockDiagError.typed(error) }
+            }
+        }
+        thread.withLock { $0 = started }
+    }
+
+    deinit {
+        monitor.stop()
+        thread.withLock { $0?.join() }
+    }
+
+    /// What has been counted so far.
+    public func totals() -> ChurnTotals {
+        let dropped = monitor.droppedEvents
+        return shared.state.withLock { state in
+            ChurnTotals(
+                closes: state.tracker.closes, otherCloses: state.tracker.otherCloses,
+                abortedCloses: state.tracker.abortedCloses,
+                byDestination: state.tracker.destinations.mapValues(\.closes), droppedEvents: dropped,
+                failure: state.failure)
+        }
+    }
+
+    /// Stops counting and returns everything counted.
+    ///
+    /// - Throws: the error that ended the counting early (a receive error, a malformed message).
+    public func finish() throws(SockDiagError) -> ChurnTracker {
+        monitor.stop()
+        thread.withLock {
+            $0?.join()
+            $0 = nil
+        }
+        let (tracker, failure) = shared.state.withLock { ($0.tracker, $0.failure) }
+        if let failure { throw failure }
+        return tracker
+    }
+}
+
+/// Running totals of a ``ChurnCollector``.
+public struct ChurnTotals: Sendable, Equatable {
+    /// Client-side TCP connections ended, all destinations.
+    public var closes: Int
+    /// Of those, closes to destinations beyond the collector's `maxDestinations`.
+    public var otherCloses: Int
+    /// Client-side connections aborted here, destination unknown (``ChurnTracker/abortedCloses``).
+    public var abortedCloses: Int
+    /// Closes per destination kept apart.
+    public var byDestination: [Destination: Int]
+    /// Events the kernel dropped because the receive buffer was full (exact).
+    public var droppedEvents: UInt64
+    /// The error that stopped the counting, if it stopped.
+    public var failure: SockDiagError?
+
+    /// Totals as given.
+    public init(
+        closes: Int = 0, otherCloses: Int = 0, abortedCloses: Int = 0, byDestination: [Destination: Int] = [:],
+        droppedEvents: UInt64 = 0,
+        failure: SockDiagError? = nil
+    ) {
+        self.closes = closes
+        self.otherCloses = otherCloses
+        self.abortedCloses = abortedCloses
+        self.byDestination = byDestination
+        self.droppedEvents = droppedEvents
+        self.failure = failure
+    }
+}

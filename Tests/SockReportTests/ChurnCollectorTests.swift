@@ -1,0 +1,70 @@
+import SockDiag
+import SockReport
+import SockScanTestSupport
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The collector against a generator of known rates: every connection the generator ended is one close of
+/// its destination, nothing else is counted as a close, and nothing is dropped.
+@Suite("Churn collector", .serialized)
+struct ChurnCollectorTests {
+    static let fast = Endpoint(address: .v4(IPv4Address(127, 0, 0, 2)), port: 7301)
+    static let slow = Endpoint(address: .v6(.loopback), port: 7302)
+    static let reset = Endpoint(address: .v4(IPv4Address(127, 0, 0, 3)), port: 7303)
+
+    @Test("closes per destination are exactly the connections the generator ended; resets are counted apart")
+    func exactCounts() throws {
+        let namespace = try TestNamespace()
+        defer { namespace.close() }
+        let monitor = try SocketEventMonitor(namespace: namespace.namespace, protocols: .tcp)
+        let collector = try ChurnCollector(monitor: monitor, ephemeralPorts: PortRange(low: 10000, high: 65535))
+        let churn = try ConnectionChurn(
+            in: namespace,
+            destinations: [
+                .init(Self.fast, perSecond: 300, close: .clientFirst),
+                .init(Self.slow, perSecond: 60, close: .serverFirst),
+                .init(Self.reset, perSecond: 40, close: .reset),
+            ], held: 3, limit: 600, maxSeconds: 30)
+        for _ in 0..<300 where churn.made < 600 { usleep(20_000) }
+        let report = churn.stop()
+        try #require(report.failure == nil, "\(report)")
+        // The last destroy events arrive within a moment of the last close.
+        // Each destination's held pair ends at stop() as well, closed by the client first: one close more.
+        let expected = report.made[0] + report.made[1] + 3
+        for _ in 0..<100 where collector.totals().closes + collector.totals().abortedCloses < expected + report.made[2]
+        {
+            usleep(20_000)
+        }
+        let running = collector.totals()
+        let tracker = try collector.finish()
+        #expect(running.failure == nil)
+        #expect(running.droppedEvents == 0)
+        // Loopback connections come from 127.0.0.1 (or ::1), whichever 127/8 address they go to.
+        func key(_ endpoint: Endpoint) -> Destination {
+            let local: IPAddress =
+                switch endpoint.address {
+                case .v4: .v4(IPv4Address(127, 0, 0, 1))
+                case .v6: .v6(.loopback)
+                }
+            return Destination(localAddress: local, remoteAddress: endpoint.address, remotePort: endpoint.port)
+        }
+        #expect(tracker.closes == expected, "\(report)")
+        #expect(tracker.destinations[key(Self.fast)]?.closes == report.made[0] + 1)
+        #expect(tracker.destinations[key(Self.slow)]?.closes == report.made[1] + 1)
+        #expect(tracker.destinations[key(Self.reset)]?.closes == 1)
+        #expect(tracker.destinations.count == 3)
+        #expect(running.byDestination[key(Self.fast)] == report.made[0] + 1)
+        // A connection this side resets is reported without its remote port (the kernel's tcp_disconnect
+        // clears it): counted apart, its destination unknown.
+        #expect(tracker.abortedCloses == report.made[2])
+        #expect(running.abortedCloses == report.made[2])
+        // The server sides (local port 7301–7303, not ephemeral) and the held pairs' are not closes.
+        #expect(tracker.otherSockets >= report.total)
+        // After finish, the monitor is stopped and totals stay where they were.
+        #expect(monitor.isStopped)
+        #expect(collector.totals().closes == tracker.closes)
+    }
+}

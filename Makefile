@@ -40,7 +40,7 @@ LIB_EXECUTABLES ?= sockscan-full
 SWIFT ?= swift
 # Asked of SwiftPM once, when first used.
 BUILD_DIR = $(eval BUILD_DIR := $(shell $(SWIFT) build $(RELEASE_FLAGS) --show-bin-path))$(BUILD_DIR)
-# The version is the CLI's (`version:` in Sources/sockscan/SockScan.swift), asked of the built binary.
+# The version is the CLI's (`version:` in Sources/SockScanCLI/SockScanRoot.swift), asked of the built binary.
 VERSION = $(shell $(BUILD_DIR)/sockscan --version)
 # Man pages carry the date of the last commit, so a rebuild of one commit gives the same pages.
 MAN_DATE ?= $(shell git log -1 --format=%cs 2>/dev/null || date -u +%F)

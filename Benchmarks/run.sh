@@ -6,6 +6,7 @@
 #   Benchmarks/run.sh --sizes 100k --mixes est --rounds 11      one table, more rounds
 #   options: --ehash N (private hash buckets; 0 = the host's shared hash)  --no-shared (skip the shared-hash table)
 #            --allocs (heap allocations of whole sockscan runs under valgrind, 10k vs the largest size)
+#            --startup SIZES (start-up tables, default 0,1k,10k; "none" to skip)  --startup-rounds N (default 15)
 #
 # For each size N and mix (est: 98% established, 1% TIME_WAIT; tw20: 20% TIME_WAIT; tw90: 90% TIME_WAIT; all with
 # N/500 listeners and a tenth of the established sockets over IPv6), loadgen builds a fresh table in a private
@@ -28,6 +29,8 @@ MIXES=
 ROUNDS=
 ALLOCS=0
 SHARED=1
+STARTUP_SIZES=0,1k,10k
+STARTUP_ROUNDS=15
 EHASH=$(sysctl -n net.ipv4.tcp_ehash_entries 2>/dev/null || echo 262144)
 EHASH=${EHASH#-} # negative when the host's table is per-namespace already
 
@@ -42,6 +45,8 @@ while [ $# -gt 0 ]; do
         --ehash) EHASH=$2; shift 2 ;;
         --no-shared) SHARED=0; shift ;;
         --allocs) ALLOCS=1; shift ;;
+        --startup) STARTUP_SIZES=$2; shift 2 ;;
+        --startup-rounds) STARTUP_ROUNDS=$2; shift 2 ;;
         -h|--help) usage; exit 0 ;;
         *) usage >&2; exit 64 ;;
     esac
@@ -80,8 +85,9 @@ if command -v perf >/dev/null && perf record -q -e cpu-clock -o /dev/null -- tru
 
 mkdir -p "$OUT"
 make -s -C "$ROOT/Benchmarks/loadgen" OUT="$OUT" >&2
-(cd "$ROOT" && swift build -c release --product sockscan >&2)
-SOCKSCAN=$ROOT/.build/release/sockscan
+# The release build that ships (the Makefile's RELEASE_FLAGS: the Swift runtime linked in).
+make -s -C "$ROOT" --no-print-directory build >&2
+SOCKSCAN=$ROOT/.build-static/release/sockscan
 LOADGEN=$OUT/loadgen
 FLOOR=$OUT/floor
 
@@ -189,8 +195,12 @@ define_commands() {
             "ip netns exec @NS@ $PYTHON -c \"import psutil; print(len(psutil.net_connections('tcp')))\"" "" "$slow_psutil"
     fi
     add "ip netns exec NAME true (overhead)" "ip netns exec @NS@ true" "-" 0
+    # After the indexed rows: the TIME_WAIT-only floor (the kernel filter sockscan's state time-wait sends) and
+    # the cost of starting at all.
+    add "floor, one legacy pass, state time-wait" "$FLOOR --netns @NS@ --mode onepass --states 0x40" "" 0
+    add "sockscan --version" "$SOCKSCAN --version" "" 0
 }
-# Row indices used for ratios.
+# Row indices used for ratios (the rows after I_SSRANGE are found by name).
 I_FLOOR1=0 I_FLOOR2=1 I_COUNT=2 I_TW=3 I_PORT=4 I_RANGE=5 I_LIST=6 I_SS=9 I_SSTW=10 I_SSPORT=11 I_SSRANGE=12
 
 # measure_table LABEL N: rounds, RSS and (optionally) the kernel's share on the table loadgen holds.
@@ -306,6 +316,9 @@ measure_table() {
             name = $3; gsub(/\|/, "\\|", name)  # a | in a table cell must be escaped, even in code
             printf "| `%s` | %d | %.1f | %.1f | %.1f | %.2f | %.2f | %.2f | %.2f | %s | %s |\n",
                 name, $4, $5 / 1000, $6 / 1000, $8 / 1000, $5 / $9, $5 / $10, $11 / $5, ($12 > 0 ? $8 / $12 : 0), rss, $14 }' "$TSV"
+        awk -F'\t' -v l="$label" '$1 == l && $3 == "sockscan count -t state time-wait" { sw = $5; sc = $8 }
+            $1 == l && $3 == "floor, one legacy pass, state time-wait" { fw = $5; fc = $8 }
+            END { if (fc > 0) printf "\nTIME_WAIT-only count against the floor with the same kernel filter (idiag_states 0x40): %.2f× its CPU, %.2f× its wall time.\n", sc / fc, sw / fw }' "$TSV"
         if [ -n "$k_full" ]; then
             echo
             echo "Kernel share (in-process \`floor --repeat 5\`, min wall / min CPU ms): one-pass dump $k_full; the same walk with no state matching (\`--states 0x800\`: every socket visited, no message built) $k_walk; two v2 requests $k_2req."
@@ -385,6 +398,55 @@ if [ "$SHARED" = 1 ] && [ "$EHASH" != 0 ]; then
         } >>"$REPORT"
     fi
     stop_table
+fi
+
+# Start-up: small tables, where starting the process is most of the run.
+if [ "$STARTUP_SIZES" != none ]; then
+    IFS=, read -r -a startup_list <<<"$STARTUP_SIZES"
+    saved_rounds=$ROUNDS
+    ROUNDS=$STARTUP_ROUNDS
+    startup_labels=()
+    for s in "${startup_list[@]}"; do
+        n=$(count "$s")
+        label="start-up, $s sockets"
+        startup_labels+=("$label")
+        echo "# $(date -u +%T) $label: building" >&2
+        if [ "$n" -eq 0 ]; then
+            start_table "sockscan-bench-$$" "$EHASH"
+        else
+            # shellcheck disable=SC2046
+            start_table "sockscan-bench-$$" "$EHASH" $(mix_args "$n" est)
+        fi
+        KERNEL_SHARE=0 WINDOW=0
+        measure_table "$label" "$n"
+        stop_table
+    done
+    ROUNDS=$saved_rounds
+    {
+        echo
+        echo "### Start-up: CPU (user+sys, median ms) and peak RSS (MiB), whole process, against the C floor and ss"
+        echo
+        printf '| command |'
+        for l in "${startup_labels[@]}"; do printf ' %s: CPU ms (× floor) | RSS |' "${l#start-up, }"; done
+        echo
+        printf '|---|'
+        for _ in "${startup_labels[@]}"; do printf -- '---:|---:|'; done
+        echo
+        for cmd in "floor, one legacy pass" "floor, one legacy pass, state time-wait" "sockscan --version" \
+            "sockscan count -t state time-wait" "sockscan count -ta" "sockscan list -ta --format json >/dev/null" \
+            "ss -tan state time-wait | wc -l" "ss -tan | wc -l" "ip netns exec NAME true (overhead)"; do
+            name=${cmd//|/\\|}
+            printf '| `%s` |' "$name"
+            for l in "${startup_labels[@]}"; do
+                awk -F'\t' -v l="$l" -v c="$cmd" '$1 == l && $3 == c {
+                    rss = $13 == "" ? "" : sprintf("%.1f", $13 / 1024)
+                    printf " %.1f (%.1f×) | %s |", $8 / 1000, ($12 > 0 ? $8 / $12 : 0), rss }' "$TSV"
+            done
+            echo
+        done
+        echo
+        echo "The state time-wait rows are the scan a health check runs every second; the floor is a C program that opens a netlink socket, enters the namespace and dumps (libmnl), and \`ss\` includes \`ip netns exec\` (its own row)."
+    } >>"$REPORT"
 fi
 
 # Empty namespaces: the cost of walking the buckets alone.

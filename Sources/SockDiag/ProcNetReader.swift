@@ -70,8 +70,13 @@ public struct ProcNetReader: Sendable {
     /// The first line must be the kernel's header (`sl local_address …`); every other line a socket. A
     /// missing `tcp6` or `udp6` (a kernel without IPv6, `ipv6.disable=1`) holds no sockets, as a missing
     /// `sockstat6` is read; the IPv4 files always exist.
-    /// - Parameter descriptor: the file, opened already (in another namespace); it is read, not closed.
-    ///   `nil` opens ``path(_:_:)``.
+    /// - Parameters:
+    ///   - proto: TCP or UDP.
+    ///   - family: IPv4 or IPv6.
+    ///   - states: the states kept; the others are skipped.
+    ///   - descriptor: the file, opened already (in another namespace); it is read, not closed. `nil` opens
+    ///     ``path(_:_:)``.
+    ///   - body: called with each socket kept.
     /// - Throws: ``ProcNetError`` when the file cannot be read, or it or a line is malformed (naming the
     ///   file and the line), or what `body` throws.
     /// - Returns: the number of lines parsed.

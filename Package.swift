@@ -107,7 +107,8 @@ let package = Package(
         .testTarget(name: "sockscanTests", dependencies: ["sockscan", "sockscan-full", "SockDiag", "SockScanTestSupport"]),
         .testTarget(
             name: "SockMetricsTests",
-            dependencies: ["SockMetrics", "SockServe", "SockDiag", "SockScanTestSupport", "sockscan", "sockscan-full"]),
+            dependencies: ["SockMetrics", "SockDiag", "SockScanTestSupport", "sockscan", "sockscan-full"]),
+        .testTarget(name: "SockServeTests", dependencies: ["SockServe", "SockMetrics", "SockReport", "SockScanTestSupport"]),
         .testTarget(
             name: "SockReportTests",
             dependencies: ["SockReport", "SockFormat", "SockDiag", "CNetlink", "SockScanTestSupport", "sockscan", "sockscan-full"]),

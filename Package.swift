@@ -104,10 +104,12 @@ let package = Package(
         .testTarget(name: "SockFormatTests", dependencies: ["SockFormat", "SockDiag", "SockScanTestSupport"]),
         .testTarget(name: "SockDiagLiveTests", dependencies: ["SockDiag", "CNetlink", "SockScanTestSupport"]),
         // The CLI as a user runs it: depending on the executable makes `swift build --build-tests` build it.
-        .testTarget(name: "sockscanTests", dependencies: ["sockscan", "sockscan-full", "SockDiag", "SockScanTestSupport"]),
+        .testTarget(
+            name: "sockscanTests",
+            dependencies: ["sockscan", "sockscan-full", "SockDiag", "SockReport", "SockScanTestSupport"]),
         .testTarget(
             name: "SockMetricsTests",
-            dependencies: ["SockMetrics", "SockDiag", "SockScanTestSupport", "sockscan", "sockscan-full"]),
+            dependencies: ["SockMetrics", "SockDiag", "SockScanTestSupport"]),
         .testTarget(name: "SockServeTests", dependencies: ["SockServe", "SockMetrics", "SockReport", "SockScanTestSupport"]),
         .testTarget(
             name: "SockReportTests",

@@ -21,3 +21,11 @@ public struct Scratch: Sendable {
 
     public func remove() { try? FileManager.default.removeItem(atPath: path) }
 }
+
+/// The type bits of `path` itself (`S_IFIFO`, `S_IFLNK`…: a symbolic link is not followed), nil when there is
+/// nothing there.
+public func fileType(_ path: String) -> mode_t? {
+    var status = stat()
+    guard lstat(path, &status) == 0 else { return nil }
+    return status.st_mode & S_IFMT
+}

@@ -113,7 +113,7 @@ let package = Package(
         .testTarget(name: "SockServeTests", dependencies: ["SockServe", "SockMetrics", "SockReport", "SockScanTestSupport"]),
         .testTarget(
             name: "SockReportTests",
-            dependencies: ["SockReport", "SockFormat", "SockDiag", "CNetlink", "SockScanTestSupport", "sockscan", "sockscan-full"]),
+            dependencies: ["SockReport", "SockFormat", "SockDiag", "CNetlink", "SockScanTestSupport"]),
         .testTarget(
             name: "SockHistoryTests",
             dependencies: [

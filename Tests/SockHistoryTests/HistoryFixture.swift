@@ -35,19 +35,6 @@ final class Background {
     }
 }
 
-/// Waits (bounded by time and rounds) until `condition` holds.
-func waitUntil(_ what: String, timeout: Double, _ condition: () throws -> Bool) throws {
-    let deadline = Date().addingTimeInterval(timeout)
-    var rounds = 0
-    while Date() < deadline && rounds < Int(timeout * 100) {
-        if try condition() { return }
-        usleep(10_000)
-        rounds += 1
-    }
-    if try condition() { return }
-    throw CommandError("timed out after \(timeout) s waiting for \(what)")
-}
-
 /// Direct access to a history file, as an independent reader (GRDB, read-only).
 enum Peek {
     static func queue(_ path: String, readonly: Bool = true) throws -> DatabaseQueue {

@@ -3,7 +3,36 @@ import SockDiag
 import SockScanTestSupport
 import Testing
 
+/// The built `sockscan` (``SockscanBinary``); `Sockscan` is the same, as the history suites spell it.
 typealias Binary = SockscanBinary
+typealias Sockscan = SockscanBinary
+
+/// `sockscan` running in the background (a recorder), output to files, every wait bounded.
+final class Background {
+    let process: BackgroundProcess
+
+    init(_ arguments: [String]) throws {
+        process = try BackgroundProcess(Sockscan.path, arguments)
+    }
+
+    var pid: Int32 { process.pid }
+    var stderr: String { process.stderr }
+    var stdout: String { process.stdout }
+    /// Whether it still runs (reaps it when it has ended).
+    var isRunning: Bool { process.isRunning }
+
+    /// Sends `signal` (unless it has already ended) and waits (at most `timeout` s) for the exit.
+    ///
+    /// - Returns: the exit status, or 128 + the signal when a signal ended it.
+    /// - Throws: when it had to be killed after `timeout`.
+    @discardableResult
+    func stop(_ signal: Int32 = SIGTERM, timeout: Double = 10) throws -> Int32 {
+        guard let status = process.stop(signal, grace: timeout) else {
+            throw CommandError("sockscan did not stop within \(timeout) s of signal \(signal); stderr: \(stderr)")
+        }
+        return status
+    }
+}
 
 /// The namespace and mix of the running test (``MixTrait``).
 typealias CLIFixture = MixFixture

@@ -3,6 +3,7 @@ import GRDB
 import SockDiag
 import SockHistory
 import SockReport
+import SockHistoryTestSupport
 import SockScanTestSupport
 import Testing
 

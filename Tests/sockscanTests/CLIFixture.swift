@@ -48,10 +48,53 @@ extension Trait where Self == MixTrait {
     static func cliMix(extraPairs: Int) -> Self { MixTrait(extraPairs: extraPairs) }
 }
 
-func expectSame(
-    _ actual: Set<SocketTuple>, _ expected: Set<SocketTuple>, _ what: String,
-    sourceLocation: SourceLocation = #_sourceLocation
-) {
-    let difference = TupleDifference(expected: expected, actual: actual)
-    #expect(difference.isEmpty, "\(what):\n\(difference)", sourceLocation: sourceLocation)
+/// Parses table rows (`Netid State Recv-Q Send-Q Local Peer`) as `ss` rows.
+func tableTuples(_ result: CommandResult, proto: TransportProtocol? = nil) -> [SocketTuple] {
+    result.lines.compactMap { line in
+        let tuple = SSOracle.parse(line, proto: proto, state: nil)
+        #expect(tuple != nil, "unparsable row: \(line)")
+        return tuple
+    }
+}
+
+/// A small RFC 4180 reader for checking output: quoted fields, doubled quotes, LF or CRLF line ends.
+enum CSV {
+    static func parse(_ text: String) -> [[String]] {
+        var rows: [[String]] = []
+        var row: [String] = []
+        var field = ""
+        var quoted = false
+        var chars = Array(text)[...]
+        while let c = chars.popFirst() {
+            if quoted {
+                if c == "\"" {
+                    if chars.first == "\"" {
+                        field.append("\"")
+                        chars = chars.dropFirst()
+                    } else {
+                        quoted = false
+                    }
+                } else {
+                    field.append(c)
+                }
+            } else if c == "\"" && field.isEmpty {
+                quoted = true
+            } else if c == "," {
+                row.append(field)
+                field = ""
+            } else if c == "\n" || c == "\r\n" {
+                row.append(field)
+                rows.append(row)
+                row = []
+                field = ""
+            } else {
+                field.append(c)
+            }
+        }
+        if !field.isEmpty || !row.isEmpty {
+            row.append(field)
+            rows.append(row)
+        }
+        return rows
+    }
 }

@@ -233,4 +233,26 @@ struct ServeCommandTests {
                 == "sockscan: network namespace /run/netns/\(name) is gone: it was deleted (ip netns delete \(name))\n")
         #expect(try served.metrics().value("sockscan_namespace_up") == 0)
     }
+
+    @Test("serve on a port in use: exit 1, 'cannot listen on ADDRESS: Address already in use'")
+    func servePortInUse() throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        try #require(fd >= 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, length) == 0 && listen(fd, 1) == 0 && getsockname(fd, $0, &length) == 0
+            }
+        }
+        try #require(bound)
+        let port = UInt16(bigEndian: address.sin_port)
+        let result = try SockscanBinary.run(["serve", "--listen", "127.0.0.1:\(port)"], timeout: 20)
+        #expect(result.status == 1, "\(result)")
+        let lines = result.stderr.split(separator: "\n")
+        #expect(lines.last == "sockscan: cannot listen on 127.0.0.1:\(port): Address already in use", "\(result)")
+    }
 }

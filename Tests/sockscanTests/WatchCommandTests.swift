@@ -83,4 +83,15 @@ import Testing
         let fields = try #require(filtered.lines.dropFirst().first).split(separator: " ")
         #expect(fields[6] == "3" && fields[14] == "3" && fields[15] == "0", "\(filtered.stdout)")
     }
+
+    @Test("--interval takes a bare number as seconds, as sar does")
+    func bareInterval() throws {
+        let result = try SockscanBinary.run(["watch", "--interval", "1", "--count", "1"])
+        #expect(result.status == 0, "\(result)")
+        #expect(result.lines.count == 3, "header, one row, Average: \(result.stdout)")
+        let half = try SockscanBinary.run(["watch", "--interval", "0.2", "--count", "2"])
+        #expect(half.status == 0, "\(half)")
+        let help = try SockscanBinary.run(["watch", "--help"])
+        #expect(help.stdout.contains("or seconds"), "\(help.stdout)")
+    }
 }

@@ -100,21 +100,36 @@ let package = Package(
         // Test-only helpers: private network namespaces holding a known socket mix, and `ss` as an oracle.
         .target(
             name: "SockScanTestSupport", dependencies: ["SockDiag", "CNetlink"], path: "Tests/SockScanTestSupport"),
+        // Test-only: histories written through the store, and a reader of history files (GRDB).
+        .target(
+            name: "SockHistoryTestSupport",
+            dependencies: [
+                "SockHistory", "SockReport", "SockDiag", "SockScanTestSupport",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            path: "Tests/SockHistoryTestSupport"),
         .testTarget(name: "SockDiagTests", dependencies: ["SockDiag", "CNetlink", "SockScanTestSupport"]),
         .testTarget(name: "SockFormatTests", dependencies: ["SockFormat", "SockDiag", "SockScanTestSupport"]),
         .testTarget(name: "SockDiagLiveTests", dependencies: ["SockDiag", "CNetlink", "SockScanTestSupport"]),
-        // The CLI as a user runs it: depending on the executable makes `swift build --build-tests` build it.
-        .testTarget(name: "sockscanTests", dependencies: ["sockscan", "sockscan-full", "SockDiag", "SockScanTestSupport"]),
+        // The CLI as a user runs it: depending on the executables makes `swift build --build-tests` build them.
+        // The libraries are there to make fixtures (a history file) and read results (a port report).
+        .testTarget(
+            name: "sockscanTests",
+            dependencies: [
+                "sockscan", "sockscan-full", "SockDiag", "SockReport", "SockFormat", "SockHistory",
+                "SockScanTestSupport", "SockHistoryTestSupport", .product(name: "GRDB", package: "GRDB.swift"),
+            ]),
         .testTarget(
             name: "SockMetricsTests",
-            dependencies: ["SockMetrics", "SockServe", "SockDiag", "SockScanTestSupport", "sockscan", "sockscan-full"]),
+            dependencies: ["SockMetrics", "SockDiag", "SockScanTestSupport"]),
+        .testTarget(name: "SockServeTests", dependencies: ["SockServe", "SockMetrics", "SockReport", "SockScanTestSupport"]),
         .testTarget(
             name: "SockReportTests",
-            dependencies: ["SockReport", "SockFormat", "SockDiag", "CNetlink", "SockScanTestSupport", "sockscan", "sockscan-full"]),
+            dependencies: ["SockReport", "SockFormat", "SockDiag", "CNetlink", "SockScanTestSupport"]),
         .testTarget(
             name: "SockHistoryTests",
             dependencies: [
-                "SockHistory", "SockReport", "SockFormat", "SockDiag", "SockScanTestSupport", "sockscan", "sockscan-full",
+                "SockHistory", "SockReport", "SockFormat", "SockDiag", "SockScanTestSupport", "SockHistoryTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]),
     ]

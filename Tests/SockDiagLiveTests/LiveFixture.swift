@@ -23,12 +23,3 @@ func tupleSet(_ records: [SocketRecord], sourceLocation: SourceLocation = #_sour
     #expect(set.count == records.count, "a socket was reported twice", sourceLocation: sourceLocation)
     return set
 }
-
-/// Expects two tuple sets to be equal, printing what differs.
-func expectSame(
-    _ actual: Set<SocketTuple>, _ expected: Set<SocketTuple>, _ what: String,
-    sourceLocation: SourceLocation = #_sourceLocation
-) {
-    let difference = TupleDifference(expected: expected, actual: actual)
-    #expect(difference.isEmpty, "\(what):\n\(difference)", sourceLocation: sourceLocation)
-}

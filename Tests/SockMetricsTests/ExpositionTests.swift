@@ -2,6 +2,7 @@ import Foundation
 import SockDiag
 import SockMetrics
 import SockReport
+import SockScanTestSupport
 import Testing
 
 @Suite("Exposition formats")

@@ -83,6 +83,7 @@ struct PortExhaustionLiveTests {
                 PortReportFormatter.advice(report).first?.hasPrefix("Reuse connections to 127.0.0.1:\(Self.portA)")
                     == true)
             #expect(PortReportFormatter.advice(report).contains { $0.contains("tcp_tw_reuse=1 (now 0)") })
+            // The CLI on the same namespace: PortsCommandTests.
 
             // The kernel filters the range: the server ends (local port 7501, 7502) never cross over.
             let scanner = try Scanner(namespace: namespace.namespace, allowProcFallback: false)
@@ -90,26 +91,6 @@ struct PortExhaustionLiveTests {
             #expect(stats.records == Self.rangeSize + 5)
             let listeners = try scanner.forEach(PortExhaustion.bindingQuery(range: report.settings.range)) { _ in }
             #expect(listeners.records == 0)
-
-            // The CLI as cron would run it.
-            let failing = try sockscan(["ports", "--netns", namespace.name, "--fail-at", "90"])
-            #expect(failing.status == 2, "\(failing)")
-            #expect(failing.stdout.contains("Verdict: CRITICAL: 127.0.0.1 -> 127.0.0.1:\(Self.portA) uses 40 of 40"))
-            let passing = try sockscan(["ports", "--netns", namespace.name, "--fail-at", "100", "--top", "1"])
-            #expect(passing.status == 2, "100% is at the threshold: \(passing)")
-            let json = try sockscan(["ports", "--netns", namespace.name, "--format", "json"])
-            #expect(json.status == 0, "\(json)")
-            let document = try #require(
-                try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
-            #expect(document["verdict"] as? String == "critical")
-            let range = try #require(document["range"] as? [String: Any])
-            #expect(range["capacity"] as? Int == Self.rangeSize)
-            let destinations = try #require(document["destinations"] as? [[String: Any]])
-            #expect(destinations.count == 2)
-            #expect(destinations.first?["remote_port"] as? Int == Int(Self.portA))
-            #expect(destinations.first?["utilization"] as? Double == 1.0)
-            let states = try #require(destinations.first?["states"] as? [String: Int])
-            #expect(states == ["established": Self.rangeSize - Int(timeWait), "time-wait": Int(timeWait)])
         }
     }
 
@@ -248,42 +229,6 @@ struct PortExhaustionLiveTests {
         #expect(report.capacity == report.settings.range.count - report.reserved)
         #expect(report.verdict == .ok)
         #expect(PortReportFormatter.advice(report).isEmpty)
-        let cli = try sockscan(["ports", "--netns", namespace.name, "--fail-at", "1"])
-        #expect(cli.status == 0, "\(cli)")
-        #expect(cli.stdout.contains("Verdict: OK"))
     }
 
-    @Test(arguments: [
-        (["--warn", "101"], "--warn"), (["--critical", "-1"], "--critical"), (["--fail-at", "200"], "--fail-at"),
-        (["--warn", "95", "--critical", "90"], "--warn"), (["--top", "0"], "--top"),
-    ])
-    func usageErrorsExit64(arguments: [String], naming: String) throws {
-        let result = try sockscan(["ports"] + arguments)
-        #expect(result.status == 64)
-        #expect(result.stderr.contains(naming))
-        #expect(result.stdout.isEmpty)
-    }
-
-    @Test func missingNamespaceIsARuntimeError() throws {
-        let result = try sockscan(["ports", "--netns", "sockscan-no-such-namespace-\(getpid())"])
-        #expect(result.status == 1)
-        #expect(result.stderr.split(separator: "\n").count == 1)
-        #expect(result.stderr.contains("does not exist"))
-    }
-
-    /// Runs the built `sockscan` next to the test bundle.
-    func sockscan(_ arguments: [String]) throws -> CommandResult {
-        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? ""
-        var directory = URL(fileURLWithPath: executable).deletingLastPathComponent()
-        // The bundle may be a directory (…/sockscanPackageTests.xctest/…) on some layouts: walk up to the binary.
-        for _ in 0..<4
-        where !FileManager.default.isExecutableFile(atPath: directory.appendingPathComponent("sockscan").path) {
-            directory.deleteLastPathComponent()
-        }
-        let binary = directory.appendingPathComponent("sockscan").path
-        guard FileManager.default.isExecutableFile(atPath: binary) else {
-            throw CommandError("sockscan not built next to the tests (\(executable)); run swift build --build-tests")
-        }
-        return try Command.run(binary, arguments, timeout: 30)
-    }
 }

@@ -72,3 +72,18 @@ public final class BackgroundProcess: @unchecked Sendable {
         return exit.status
     }
 }
+
+/// Waits (bounded by time and rounds) until `condition` holds.
+///
+/// - Throws: ``CommandError`` naming `what` after `timeout` seconds, or what `condition` throws.
+public func waitUntil(_ what: String, timeout: Double, _ condition: () throws -> Bool) throws {
+    let deadline = Date().addingTimeInterval(timeout)
+    var rounds = 0
+    while Date() < deadline && rounds < Int(timeout * 100) {
+        if try condition() { return }
+        usleep(10_000)
+        rounds += 1
+    }
+    if try condition() { return }
+    throw CommandError("timed out after \(timeout) s waiting for \(what)")
+}

@@ -1,4 +1,5 @@
 import SockDiag
+import Testing
 
 /// What identifies a socket when comparing sources: protocol, family, state and both endpoints.
 ///
@@ -77,4 +78,13 @@ public struct TupleDifference: CustomStringConvertible, Sendable {
         if unexpected.count > 20 { lines.append("… \(unexpected.count - 20) more unexpected") }
         return lines.joined(separator: "\n")
     }
+}
+
+/// Expects two tuple sets to be equal, printing what differs.
+public func expectSame(
+    _ actual: Set<SocketTuple>, _ expected: Set<SocketTuple>, _ what: String,
+    sourceLocation: SourceLocation = #_sourceLocation
+) {
+    let difference = TupleDifference(expected: expected, actual: actual)
+    #expect(difference.isEmpty, "\(what):\n\(difference)", sourceLocation: sourceLocation)
 }

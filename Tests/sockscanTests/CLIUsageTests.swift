@@ -3,40 +3,9 @@ import SockDiag
 import SockScanTestSupport
 import Testing
 
-/// Usage and help checks that need no sockets.
+/// Usage errors and help, of every command: checks that need no sockets.
 @Suite("sockscan CLI usage")
 struct CLIUsageTests {
-    /// Runs `sockscan arguments…` with stdout on /dev/full (every write fails with ENOSPC).
-    static func runIntoFullDisk(_ arguments: [String]) throws -> CommandResult {
-        try Command.run("sh", ["-c", "exec \"$0\" \"$@\" > /dev/full", SockscanBinary.path] + arguments)
-    }
-
-    @Test(
-        "stdout on a full disk: exit 1 and one line that says what failed, no errno enum",
-        arguments: [
-            ["list", "-ta"], ["count", "-ta"], ["count", "-ta", "--by", "dport"], ["summary"], ["ports"],
-            ["metrics"], ["watch", "--count", "1", "--interval", "100ms"],
-        ])
-    func fullDisk(arguments: [String]) throws {
-        let result = try Self.runIntoFullDisk(arguments)
-        #expect(result.status == 1, "\(arguments): \(result)")
-        #expect(result.stderr == "sockscan: cannot write to standard output: No space left on device\n", "\(result)")
-    }
-
-    @Test(
-        "help, version and completion scripts into a full disk: exit 1 and the reason, not a silent 0",
-        arguments: [
-            ["--help"], ["list", "--help"], ["count", "--help"], ["help", "ports"], ["--version"],
-            ["record", "--help"], ["--generate-completion-script", "bash"],
-        ])
-    func helpIntoFullDisk(arguments: [String]) throws {
-        let result = try Self.runIntoFullDisk(arguments)
-        #expect(result.status == 1, "\(arguments): \(result)")
-        #expect(
-            result.stderr.hasSuffix("sockscan: cannot write to standard output: No space left on device\n"), "\(result)"
-        )
-    }
-
     @Test(
         "--proc refuses what /proc/net cannot show (dev, autobound): exit 1 saying why, nothing printed",
         arguments: [["dev", "lo"], ["not", "dev", "lo"], ["autobound"]])
@@ -63,28 +32,6 @@ struct CLIUsageTests {
                   filter matches: (state established and dport = :80)
 
                 """, "\(result.stdout)")
-    }
-
-    @Test("serve on a port in use: exit 1, 'cannot listen on ADDRESS: Address already in use'")
-    func servePortInUse() throws {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        try #require(fd >= 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, length) == 0 && listen(fd, 1) == 0 && getsockname(fd, $0, &length) == 0
-            }
-        }
-        try #require(bound)
-        let port = UInt16(bigEndian: address.sin_port)
-        let result = try SockscanBinary.run(["serve", "--listen", "127.0.0.1:\(port)"], timeout: 20)
-        #expect(result.status == 1, "\(result)")
-        let lines = result.stderr.split(separator: "\n")
-        #expect(lines.last == "sockscan: cannot listen on 127.0.0.1:\(port): Address already in use", "\(result)")
     }
 
     @Test("list --help says -n is accepted and ignored")
@@ -125,17 +72,6 @@ struct CLIUsageTests {
         #expect(result.stderr.contains(flag), "\(arguments): \(result.stderr)")
         #expect(result.stderr.contains(reason), "\(arguments): \(result.stderr)")
         #expect(!result.stderr.contains("Missing value"), "\(arguments): \(result.stderr)")
-    }
-
-    @Test("--interval takes a bare number as seconds, as sar does")
-    func bareInterval() throws {
-        let result = try SockscanBinary.run(["watch", "--interval", "1", "--count", "1"])
-        #expect(result.status == 0, "\(result)")
-        #expect(result.lines.count == 3, "header, one row, Average: \(result.stdout)")
-        let half = try SockscanBinary.run(["watch", "--interval", "0.2", "--count", "2"])
-        #expect(half.status == 0, "\(half)")
-        let help = try SockscanBinary.run(["watch", "--help"])
-        #expect(help.stdout.contains("or seconds"), "\(help.stdout)")
     }
 
     @Test(
@@ -239,5 +175,62 @@ struct CLIUsageTests {
         let metrics = try SockscanBinary.run(["metrics", "--help"])
         #expect(metrics.stdout.contains("Scan another network namespace"), "\(metrics.stdout)")
         #expect(!metrics.stdout.contains("Watch another"))
+    }
+
+    @Test(
+        "usage errors exit 64 naming the bad argument",
+        arguments: [["list", "state", "nosuch"], ["list", "--bogus"], ["count", "exclude", "sideways"]])
+    func usageErrors(arguments: [String]) throws {
+        let result = try Binary.run(arguments)
+        #expect(result.status == 64, "\(result)")
+        #expect(result.stdout.isEmpty)
+        let bad = arguments.last!
+        #expect(result.stderr.contains(bad), "stderr does not name \(bad): \(result.stderr)")
+    }
+
+    @Test(
+        "--help of every subcommand has an example and documents its flags",
+        arguments: [
+            ("list", ["--format", "--processes", "--extended", "--info", "--memory", "--netns", "--no-header"]),
+            ("count", ["--by", "--top", "--format", "--netns"]),
+            ("summary", ["--netns", "--format"]),
+            ("ports", ["--netns", "--top", "--fail-at"]),
+        ])
+    func help(subcommand: String, flags: [String]) throws {
+        let result = try Binary.run([subcommand, "--help"])
+        #expect(result.status == 0, "\(result)")
+        #expect(result.stdout.contains("Examples:"))
+        #expect(result.stdout.contains("sockscan \(subcommand) "), "no example of \(subcommand)")
+        for flag in flags { #expect(result.stdout.contains(flag), "\(subcommand) --help lacks \(flag)") }
+    }
+
+    @Test("shell completion scripts name every subcommand", arguments: ["bash", "zsh", "fish"])
+    func completions(shell: String) throws {
+        let result = try Binary.run(["--generate-completion-script", shell])
+        #expect(result.status == 0, "\(result)")
+        for word in ["list", "count", "summary", "ports", "processes", "format"] {
+            #expect(result.stdout.contains(word), "\(shell) completion lacks \(word)")
+        }
+    }
+
+    @Test(
+        "every flag with a wrong or missing value: exit 64, stderr names the flag",
+        arguments: [
+            (["list", "--format", "xml"], "--format"), (["count", "--format", "xml"], "--format"),
+            (["summary", "--format", "csv"], "--format"), (["count", "--by", "dport", "--top", "0"], "--top"),
+            (["count", "--by", "state", "--top", "many"], "--top"), (["count", "--top", "3"], "--top"),
+            (["count", "--by", "nosuch"], "--by"), (["count", "--by"], "--by"), (["list", "-4", "-6"], "-4"),
+            (["list", "--netns"], "--netns"), (["count", "--netns"], "--netns"),
+            (["summary", "--netns"], "--netns"), (["ports", "--netns"], "--netns"),
+            (["list", "--tcp-strategy", "sideways"], "--tcp-strategy"), (["list", "--format"], "--format"),
+            (["ports", "--top", "0"], "--top"), (["ports", "--warn", "101"], "--warn"), (["summary", "-t"], "-t"),
+            (["list", "--processes=yes"], "--processes"), (["list", "-p", "--format", "yaml"], "--format"),
+            (["nosuch"], "nosuch"),
+        ])
+    func badValues(arguments: [String], flag: String) throws {
+        let result = try Binary.run(arguments)
+        #expect(result.status == 64, "\(arguments): \(result)")
+        #expect(result.stdout.isEmpty)
+        #expect(result.stderr.contains(flag), "\(arguments): stderr does not name \(flag): \(result.stderr)")
     }
 }

@@ -1,10 +1,10 @@
 import Foundation
-import SockScanTestSupport
 import Testing
 
 /// `promtool` from Debian's `prometheus` package (scripts/setup-test installs it).
-enum Promtool {
-    static func path(sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
+public enum Promtool {
+    /// Where `promtool` is; a recorded failure when it is not installed.
+    public static func path(sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
         let found = try? Command.locate("promtool")
         return try #require(
             found, "promtool is missing: run scripts/setup-test (apt-get install prometheus)",
@@ -12,7 +12,7 @@ enum Promtool {
     }
 
     /// `promtool check metrics < text`: its exit status and what it said (lint problems go to stderr).
-    static func checkMetrics(_ text: String) throws -> CommandResult {
+    public static func checkMetrics(_ text: String) throws -> CommandResult {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("sockscan-metrics-\(UUID()).prom")
         try Data(text.utf8).write(to: file)
         defer { try? FileManager.default.removeItem(at: file) }
@@ -20,7 +20,7 @@ enum Promtool {
     }
 
     /// `promtool ARGUMENTS…`.
-    static func run(_ arguments: [String]) throws -> CommandResult {
+    public static func run(_ arguments: [String]) throws -> CommandResult {
         try Command.run(try path(), arguments, timeout: 60)
     }
 }

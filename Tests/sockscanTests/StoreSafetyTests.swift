@@ -3,6 +3,7 @@ import GRDB
 import SockDiag
 import SockHistory
 import SockReport
+import SockHistoryTestSupport
 import SockScanTestSupport
 import Testing
 
@@ -131,9 +132,8 @@ import Testing
         try Self.makeHistory(db, namespace)
         let bytes = try #require(Peek.bytes(db))
         // Read-only for root too: a read-only bind mount over the directory.
-        try Command.check("mount", ["--bind", scratch.path, scratch.path])
-        defer { _ = try? Command.run("umount", [scratch.path]) }
-        try Command.check("mount", ["-o", "remount,bind,ro", scratch.path])
+        try scratch.mountReadOnly()
+        defer { scratch.unmount() }
 
         Self.expectFailure(try Sockscan.run(Self.record(db, namespace)), "Read-only file system")
         Self.expectFailure(
@@ -221,22 +221,6 @@ import Testing
         Self.expectReaderFailure(try Self.runAsNobody(["report", "--db", db]), "Permission denied")
     }
 
-    /// A tmpfs of `size` at `scratch`, unmounted by the caller.
-    static func mountTmpfs(_ scratch: Scratch, size: String) throws {
-        try Command.check("mount", ["-t", "tmpfs", "-o", "size=\(size)", "sockscan-test", scratch.path])
-    }
-
-    /// Fills the file system holding `path` with a file of that name.
-    static func fill(_ path: String) throws {
-        FileManager.default.createFile(atPath: path, contents: nil)
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
-        defer { try? handle.close() }
-        let chunk = Data(count: 4096)
-        for _ in 0..<100_000 {
-            do { try handle.write(contentsOf: chunk) } catch { break }
-        }
-    }
-
     /// The number of stderr lines that mention the full disk.
     static func fullDiskLines(_ stderr: String) -> Int {
         stderr.split(separator: "\n").filter { $0.contains("is full") || $0.contains("still:") }.count
@@ -247,13 +231,13 @@ import Testing
         defer { namespace.close() }
         let scratch = try Scratch()
         defer { scratch.remove() }
-        try Self.mountTmpfs(scratch, size: "512k")
-        defer { _ = try? Command.run("umount", [scratch.path]) }
+        try scratch.mountTmpfs(size: "512k")
+        defer { scratch.unmount() }
         let db = scratch.file("full.db")
         let recorder = try Background(Self.record(db, namespace, interval: "20ms"))
         try waitUntil("samples", timeout: 8) { Peek.sampleCount(db) >= 5 }
         let before = try Peek.sampleIDs(db)
-        try Self.fill(scratch.file("filler"))
+        try Scratch.fill(scratch.file("filler"))
         try waitUntil("the full disk in the log", timeout: 10) { recorder.stderr.contains("is full") }
         // Still full, still running: samples are skipped, not fatal.
         usleep(300_000)
@@ -274,15 +258,15 @@ import Testing
         let scratch = try Scratch()
         defer { scratch.remove() }
         // Room for the write-ahead log to grow while the test runs (it is checkpointed at 4 MB only).
-        try Self.mountTmpfs(scratch, size: "2m")
-        defer { _ = try? Command.run("umount", [scratch.path]) }
+        try scratch.mountTmpfs(size: "2m")
+        defer { scratch.unmount() }
         let db = scratch.file("resumed.db")
         let filler = scratch.file("filler")
         let recorder = try Background(Self.record(db, namespace, interval: "20ms"))
         try waitUntil("samples", timeout: 8) { Peek.sampleCount(db) >= 5 }
         let before = try Peek.sampleIDs(db)
 
-        try Self.fill(filler)
+        try Scratch.fill(filler)
         try waitUntil("the full disk in the log", timeout: 10) { recorder.stderr.contains("is full") }
         usleep(300_000)  // some 15 ticks with no room
         #expect(recorder.isRunning, "\(recorder.stderr)")
@@ -315,13 +299,13 @@ import Testing
         defer { namespace.close() }
         let scratch = try Scratch()
         defer { scratch.remove() }
-        try Self.mountTmpfs(scratch, size: "2m")
-        defer { _ = try? Command.run("umount", [scratch.path]) }
+        try scratch.mountTmpfs(size: "2m")
+        defer { scratch.unmount() }
         let db = scratch.file("restarted.db")
         let filler = scratch.file("filler")
         try Self.makeHistory(db, namespace)
         try #require(!FileManager.default.fileExists(atPath: db + "-shm"), "stopped cleanly: no -shm file left")
-        try Self.fill(filler)
+        try Scratch.fill(filler)
 
         // As systemd restarts it: the database cannot even be opened (SQLite cannot size its -shm file).
         let recorder = try Background(Self.record(db, namespace, interval: "20ms"))
@@ -341,7 +325,7 @@ import Testing
         try #require(!FileManager.default.fileExists(atPath: db + "-shm"))
 
         // Stopped while it still waits: a clean exit too.
-        try Self.fill(filler)
+        try Scratch.fill(filler)
         let waiting = try Background(Self.record(db, namespace, interval: "20ms"))
         try waitUntil("the full disk in the log", timeout: 10) { waiting.stderr.contains("is full") }
         #expect(try waiting.stop(SIGTERM) == 0, "\(waiting.stderr)")

@@ -2,14 +2,15 @@ import Foundation
 import GRDB
 import SockDiag
 import SockHistory
+import SockHistoryTestSupport
 import SockScanTestSupport
 import Testing
 
 /// Histories and `--db` paths no recorder made: each one clear line and exit 1, never a trap or a hang.
 @Suite(.serialized) struct HistoryInputTests {
-    /// Sets one value of a known history (ReportCLITests' three samples, ids 1 to 3) with `sql`.
+    /// Sets one value of a known history (HistoryFixture's samples, ids 1 to 3) with `sql`.
     static func edited(_ sql: String) throws -> (Scratch, String) {
-        let (scratch, path) = try ReportCLITests.makeHistory()
+        let (scratch, path) = try HistoryFixture.makeHistory()
         try Peek.queue(path, readonly: false).write { try $0.execute(sql: sql) }
         return (scratch, path)
     }

@@ -3,15 +3,18 @@ import GRDB
 import SockDiag
 import SockHistory
 import SockReport
+import SockHistoryTestSupport
 import SockScanTestSupport
 import Testing
 
-/// `sockscan record` at a 1 s interval in a private namespace while TIME_WAIT bursts are made at known
-/// moments, then `sockscan report` on what it wrote.
-@Suite(.serialized) struct RecordLiveTests {
+/// `sockscan record` as a service runs it, on private namespaces; its history read back by `sockscan report`
+/// and as an independent reader.
+@Suite("record", .serialized) struct RecordCommandTests {
     /// How long after a row's time its counts may have been read (a row is stamped before sockstat is read).
     static let margin = 0.3
 
+    /// `sockscan record` at a 1 s interval in a private namespace while TIME_WAIT bursts are made at known
+    /// moments, then `sockscan report` on what it wrote.
     @Test func timeWaitBurstsShowInTheirRows() throws {
         let namespace = try TestNamespace()
         defer { namespace.close() }
@@ -106,65 +109,34 @@ import Testing
         #expect(stat(db, &st) == 0 && st.st_mode & 0o777 == 0o640)
     }
 
-    @Test func watchPrintsRowsAndRecordsWithDB() throws {
+    /// `record --netns PID` once the process has exited: it stops with exit 1 and the reason (the service
+    /// manager restarts it, and the start names what is missing), the run marked stopped, and no sample taken
+    /// after the namespace went is written.
+    @Test func recordStopsWhenTheNamespaceIsGone() throws {
         let namespace = try TestNamespace()
         defer { namespace.close() }
-        let burst = try TimeWaitBurst(in: namespace, port: 7301)
-        try burst.burst(3)
+        let listener = try namespace.loopbackListener(port: 7301)
+        defer { close(listener) }
+        let holder = try NamespaceHolder(in: namespace)
         let scratch = try Scratch()
         defer { scratch.remove() }
-        let db = scratch.file("watch.db")
-
-        let result = try Sockscan.run([
-            "watch", "--interval", "20ms", "--count", "22", "--db", db, "--netns", namespace.name,
+        let db = scratch.file("gone.db")
+        let recorder = try Background([
+            "record", "--db", db, "--interval", "50ms", "--full-every", "50ms", "--netns", "\(holder.pid)",
         ])
-        #expect(result.status == 0, "\(result)")
-        let lines = result.lines
-        let headers = lines.filter { $0.contains("totsck") }
-        #expect(headers.count == 2, "a header every 20 rows")
-        let header = try #require(headers.first).split(separator: " ")
-        #expect(header.dropFirst().prefix(6) == ["totsck", "tcpsck", "udpsck", "rawsck", "ip-frag", "tcp-tw"])
-        #expect(header.suffix(6) == ["estab", "synsent", "closewait", "timewait", "listen", "other"])
-        let rows = lines.filter { $0.first?.isNumber == true && !$0.contains("totsck") }
-        #expect(rows.count == 22)
-        for row in rows {
-            let fields = row.split(separator: " ")
-            #expect(fields[6] == "3", "tcp-tw: \(row)")
-            #expect(fields[14] == "3", "timewait: \(row)")
-            #expect(fields[15] == "1", "listen: \(row)")
-        }
-        let average = try #require(lines.last { $0.hasPrefix("Average:") }).split(separator: " ")
-        #expect(lines.last?.hasPrefix("Average:") == true)
-        #expect(average[6] == "3.00" && average[14] == "3.00" && average[15] == "1.00", "\(average)")
-        #expect(Peek.sampleCount(db) == 22)
-
-        // On an absolute schedule, as far as a live run on a busy machine can show it: each row's tick follows
-        // the previous one plus the ticks it reports missed (a delay is counted, never absorbed by shifting the
-        // schedule). How close to its time each tick is taken is RecorderScheduleTests' job, on a scripted
-        // clock; here the bound on a row's offset from its grid time is only against gross drift.
-        let stored = try Peek.queue(db).read {
-            try Row.fetchAll($0, sql: "SELECT time, tick, missed FROM sample ORDER BY id")
-        }
-        let start: Double = stored[0]["time"]
-        #expect(stored[0]["tick"] as Int64 == 0)
-        var missed = 0
-        for (previous, row) in zip(stored, stored.dropFirst()) {
-            let tick: Int64 = row["tick"]
-            let time: Double = row["time"]
-            missed += row["missed"] as Int
-            #expect(tick == previous["tick"] as Int64 + 1 + Int64(row["missed"] as Int), "tick \(tick)")
-            // Tick 0 may itself have been stamped late, by up to the same slack.
-            let offset = time - start - Double(tick) * 0.02
-            #expect(offset > -0.5 && offset < 0.5, "tick \(tick) at +\(time - start) s")
-        }
-        #expect(stored.last!["tick"] as Int64 == 21 + Int64(missed))
-
-        // A filter narrows the state counts, not sockstat's totals.
-        let filtered = try Sockscan.run([
-            "watch", "--interval", "100ms", "--count", "1", "--netns", namespace.name, "state", "time-wait",
-        ])
-        #expect(filtered.status == 0, "\(filtered)")
-        let fields = try #require(filtered.lines.dropFirst().first).split(separator: " ")
-        #expect(fields[6] == "3" && fields[14] == "3" && fields[15] == "0", "\(filtered.stdout)")
+        defer { _ = try? recorder.stop(SIGKILL) }
+        try waitUntil("two samples", timeout: 20) { Peek.sampleCount(db) >= 2 }
+        holder.exit()
+        try waitUntil("the recorder to stop", timeout: 20) { !recorder.isRunning }
+        #expect(try recorder.stop() == 1)
+        let reason = "network namespace /proc/\(holder.pid)/ns/net is gone: process \(holder.pid) has exited"
+        #expect(recorder.stderr.hasSuffix("sockscan: \(reason)\n"), "\(recorder.stderr)")
+        // Every sample written is of the namespace, with its listener.
+        let store = try HistoryStore.openForReading(path: db)
+        let samples = try store.samples()
+        #expect(samples.count >= 2)
+        #expect(samples.allSatisfy { $0[.listen] == 1 }, "\(samples.map { $0[.listen] })")
+        let runs = try store.runs()
+        #expect(runs.count == 1 && runs[0].ended == "stopped", "\(runs)")
     }
 }

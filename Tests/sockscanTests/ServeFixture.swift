@@ -1,5 +1,6 @@
 import Foundation
 import SockDiag
+import SockReport
 import SockScanTestSupport
 import Testing
 
@@ -32,23 +33,8 @@ final class ServeProcess: @unchecked Sendable {
     }
 }
 
-/// A ``TestNamespace`` with a ``SocketMix``, shared by a suite.
-final class MetricsFixture: Sendable {
-    let namespace: TestNamespace
-    let mix: SocketMix
-
-    @TaskLocal static var current: MetricsFixture?
-
-    init(namespace: TestNamespace, mix: SocketMix) {
-        self.namespace = namespace
-        self.mix = mix
-    }
-
-    static func require(sourceLocation: SourceLocation = #_sourceLocation) throws -> MetricsFixture {
-        try #require(
-            current, "no MetricsFixture: the suite needs the .metricsMix trait", sourceLocation: sourceLocation)
-    }
-
+/// Checks of an exposition against the fixture's mix (`metrics` and `serve`).
+extension MixFixture {
     /// The mix's sockets of `proto` and `family` in `state`.
     func expected(_ proto: TransportProtocol, _ family: AddressFamily, _ state: TCPState) -> Int {
         mix.expected { $0.proto == proto && $0.family == family && $0.state == state }.count
@@ -74,20 +60,28 @@ final class MetricsFixture: Sendable {
     }
 }
 
-struct MetricsMixTrait: SuiteTrait, TestScoping {
-    func provideScope(
-        for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void
-    ) async throws {
-        let namespace = try TestNamespace()
-        defer { namespace.close() }
-        let mix = try SocketMix(in: namespace)
-        defer { mix.close() }
-        try await MetricsFixture.$current.withValue(MetricsFixture(namespace: namespace, mix: mix)) {
-            try await function()
-        }
+/// Port utilization per destination equals what the mix's outgoing connections hold.
+func expectPorts(_ text: ExpositionText, _ fixture: MixFixture) throws {
+    let settings = try PortSettings.read(namespace: fixture.namespace.namespace)
+    let capacity = settings.range.count - settings.reservedInRange
+    #expect(text.value("sockscan_ephemeral_ports_capacity") == Double(capacity))
+    var used: [String: Int] = [:]
+    for tuple in fixture.mix.expected
+    where tuple.proto == .tcp && tuple.state != .listen && tuple.state != .close
+        && settings.range.contains(tuple.local.port)
+    {
+        let d = Destination(
+            localAddress: tuple.local.address, remoteAddress: tuple.remote.address, remotePort: tuple.remote.port)
+        let key = ExpositionText.key(
+            "sockscan_port_utilization_ratio",
+            [
+                "local_address": d.localAddress.description, "remote_address": d.remoteAddress.description,
+                "remote_port": String(d.remotePort),
+            ])
+        used[key, default: 0] += 1
     }
-}
-
-extension Trait where Self == MetricsMixTrait {
-    static var metricsMix: Self { MetricsMixTrait() }
+    #expect(!used.isEmpty)
+    let exposed = text.samples(named: "sockscan_port_utilization_ratio")
+    #expect(exposed == used.mapValues { Double($0) / Double(capacity) })
+    #expect(text.value("sockscan_port_destinations") == Double(used.count))
 }

@@ -5,92 +5,12 @@ import SockReport
 import SockScanTestSupport
 import Testing
 
-/// `sockscan metrics` and `sockscan serve` run as a user runs them, on a private namespace holding a
-/// known socket mix; all traffic on loopback.
-@Suite("metrics and serve, live", .metricsMix)
-struct ServeLiveTests {
-    @Test func metricsCommandMatchesTheMixAndPassesPromtool() throws {
-        let fixture = try MetricsFixture.require()
-        let result = try SockscanBinary.run(["metrics", "--netns", fixture.namespace.name, "--top", "100"])
-        #expect(result.status == 0, "\(result)")
-        let text = try ExpositionText(result.stdout)
-        fixture.expectSocketCounts(text)
-        #expect(fixture.expected(.tcp, .inet, .timeWait) > 0)
-        #expect(fixture.expected(.tcp, .inet6, .established) > 0)
-        // sockstat's TIME_WAIT total is the namespace's, both families.
-        let timeWait = fixture.mix.expected { $0.proto == .tcp && $0.state == .timeWait }.count
-        #expect(text.value("sockscan_sockstat_tcp_time_wait_sockets") == Double(timeWait))
-        try expectPorts(text, fixture)
-        #expect(text.value("sockscan_build_info", ["version": "0.1.0"]) == 1)
-        #expect(text.value("sockscan_kernel_dumps_total") == nil)
-        let check = try Promtool.checkMetrics(result.stdout)
-        #expect(check.status == 0 && check.stderr.isEmpty, "\(check.stderr)")
-    }
-
-    /// Port utilization per destination equals what the mix's outgoing connections hold.
-    func expectPorts(_ text: ExpositionText, _ fixture: MetricsFixture) throws {
-        let settings = try PortSettings.read(namespace: fixture.namespace.namespace)
-        let capacity = settings.range.count - settings.reservedInRange
-        #expect(text.value("sockscan_ephemeral_ports_capacity") == Double(capacity))
-        var used: [String: Int] = [:]
-        for tuple in fixture.mix.expected
-        where tuple.proto == .tcp && tuple.state != .listen && tuple.state != .close
-            && settings.range.contains(tuple.local.port)
-        {
-            let d = Destination(
-                localAddress: tuple.local.address, remoteAddress: tuple.remote.address, remotePort: tuple.remote.port)
-            let key = ExpositionText.key(
-                "sockscan_port_utilization_ratio",
-                [
-                    "local_address": d.localAddress.description, "remote_address": d.remoteAddress.description,
-                    "remote_port": String(d.remotePort),
-                ])
-            used[key, default: 0] += 1
-        }
-        #expect(!used.isEmpty)
-        let exposed = text.samples(named: "sockscan_port_utilization_ratio")
-        #expect(exposed == used.mapValues { Double($0) / Double(capacity) })
-        #expect(text.value("sockscan_port_destinations") == Double(used.count))
-    }
-
-    @Test func metricsTextfileIsWrittenAtomically() throws {
-        let fixture = try MetricsFixture.require()
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sockscan-tf-\(UUID())")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let path = directory.appendingPathComponent("sockscan.prom").path
-        let result = try SockscanBinary.run(["metrics", "--netns", fixture.namespace.name, "--textfile", path])
-        #expect(result.status == 0, "\(result)")
-        #expect(result.stdout.isEmpty)
-        let written = try String(contentsOfFile: path, encoding: .utf8)
-        fixture.expectSocketCounts(try ExpositionText(written))
-        let mode = (try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? NSNumber)?.intValue
-        #expect(mode == 0o644)
-        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path) == ["sockscan.prom"])
-        // OpenMetrics goes to stdout only.
-        let both = try SockscanBinary.run(["metrics", "--textfile", path, "--format", "openmetrics"])
-        #expect(both.status == 64)
-        // A directory is a usage error that says what to give instead, and nothing is written beside it.
-        let onDirectory = try SockscanBinary.run(["metrics", "--textfile", directory.path])
-        #expect(onDirectory.status == 64, "\(onDirectory)")
-        #expect(onDirectory.stderr.contains("is a directory"))
-        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path) == ["sockscan.prom"])
-    }
-
-    @Test func metricsOpenMetricsAndTopZero() throws {
-        let fixture = try MetricsFixture.require()
-        let result = try SockscanBinary.run([
-            "metrics", "--netns", fixture.namespace.name, "--format", "openmetrics", "--top", "0",
-        ])
-        #expect(result.status == 0, "\(result)")
-        #expect(result.stdout.hasSuffix("# EOF\n"))
-        #expect(result.stdout.contains("# TYPE sockscan_build info\n"))
-        #expect(!result.stdout.contains("sockscan_port_utilization_ratio"))
-        fixture.expectSocketCounts(try ExpositionText(result.stdout))
-    }
-
+/// `sockscan serve` run as a user runs it, on a private namespace holding a known socket mix; all traffic
+/// on loopback.
+@Suite("serve", .cliMix(extraPairs: 0), .serialized)
+struct ServeCommandTests {
     @Test func serveMatchesTheMixInBothFormats() throws {
-        let fixture = try MetricsFixture.require()
+        let fixture = try CLIFixture.require()
         let server = try ServeProcess(["--netns", fixture.namespace.name, "--top", "100"])
         defer { server.background.stop() }
         let plain = try server.get()
@@ -122,7 +42,7 @@ struct ServeLiveTests {
     }
 
     @Test func hundredConcurrentScrapesShareScans() throws {
-        let fixture = try MetricsFixture.require()
+        let fixture = try CLIFixture.require()
         // No cache: only coalescing can keep the number of scans down.
         let server = try ServeProcess(["--netns", fixture.namespace.name, "--cache", "0"])
         defer { server.background.stop() }
@@ -159,7 +79,7 @@ struct ServeLiveTests {
     }
 
     @Test func cacheServesOneScanToManyScrapes() throws {
-        let fixture = try MetricsFixture.require()
+        let fixture = try CLIFixture.require()
         let server = try ServeProcess(["--netns", fixture.namespace.name, "--cache", "30s"])
         defer { server.background.stop() }
         for _ in 0..<20 { _ = try server.metrics() }
@@ -167,7 +87,7 @@ struct ServeLiveTests {
     }
 
     @Test func slowClientsDoNotBlockOthers() throws {
-        let fixture = try MetricsFixture.require()
+        let fixture = try CLIFixture.require()
         let server = try ServeProcess(["--netns", fixture.namespace.name])
         defer { server.background.stop() }
         // One client stops halfway through its request; another asks and never reads.
@@ -186,7 +106,7 @@ struct ServeLiveTests {
     }
 
     @Test func sigtermShutsDownGracefully() throws {
-        let fixture = try MetricsFixture.require()
+        let fixture = try CLIFixture.require()
         let server = try ServeProcess(["--netns", fixture.namespace.name])
         defer { server.background.stop(SIGKILL) }
         // An idle keep-alive connection must not hold the shutdown up.
@@ -208,7 +128,7 @@ struct ServeLiveTests {
     /// A SIGTERM at any moment of the start (opening the namespace, binding) ends the process: exit 0
     /// once `serve` runs, or the default action's 143 if it came before `serve` ran at all; never lost.
     @Test func sigtermDuringStartIsNotLost() throws {
-        let fixture = try MetricsFixture.require()
+        let fixture = try CLIFixture.require()
         let arguments = ["serve", "--netns", fixture.namespace.name, "--listen", "127.0.0.1:0"]
         // How long a start takes here, so the signals below fall before, during and after it.
         let probe = try BackgroundProcess(SockscanBinary.path, arguments)
@@ -246,7 +166,7 @@ struct ServeLiveTests {
     }
 
     @Test func nonLoopbackNeedsToBeExplicitAndWarns() throws {
-        let fixture = try MetricsFixture.require()
+        let fixture = try CLIFixture.require()
         // Inside a private namespace only lo exists, so 0.0.0.0 is still reachable from this host only.
         // A namespace of its own: its listener must not show up in the counts the other tests check.
         let isolated = try TestNamespace()
@@ -258,5 +178,81 @@ struct ServeLiveTests {
         defer { quiet.background.stop() }
         #expect(!quiet.background.stderr.contains("warning"))
         #expect(quiet.background.stderr.contains("serving http://127.0.0.1:"))
+    }
+
+    /// `serve --netns PID` once the process has exited: the namespace is reported gone (healthz 503 with the
+    /// reason, `sockscan_namespace_up 0`, no socket series), never as a healthy namespace without sockets.
+    @Test func serveReportsANamespaceGoneByPid() throws {
+        let namespace = try TestNamespace()
+        defer { namespace.close() }
+        let listener = try namespace.loopbackListener(port: 7300)
+        defer { close(listener) }
+        let holder = try NamespaceHolder(in: namespace)
+        let served = try ServeProcess(["--netns", "\(holder.pid)", "--cache", "0"])
+        defer { served.background.stop() }
+
+        let before = try served.metrics()
+        #expect(before.value("sockscan_sockets", ["proto": "tcp", "family": "inet", "state": "listen"]) == 1)
+        #expect(before.value("sockscan_namespace_up") == 1)
+        #expect(try served.get("/healthz").status == 200)
+
+        holder.exit()
+        let reason = "network namespace /proc/\(holder.pid)/ns/net is gone: process \(holder.pid) has exited"
+        let health = try served.get("/healthz")
+        #expect(health.status == 503)
+        #expect(health.body == "sockscan: \(reason)\n")
+        for openMetrics in [false, true] {
+            let after = try served.metrics(openMetrics: openMetrics)
+            #expect(after.value("sockscan_namespace_up") == 0)
+            // Absent, not zero: a dashboard shows a gap, not an empty namespace.
+            #expect(after.samples(named: "sockscan_sockets").isEmpty)
+            #expect(after.value("sockscan_sockstat_sockets_used") == nil)
+            #expect(after.value("sockscan_ephemeral_ports_capacity") == nil)
+            #expect(after.value("sockscan_build_info", ["version": "0.1.0"]) == 1)
+        }
+        // Once only on stderr, not per scrape.
+        _ = try served.metrics()
+        #expect(served.background.stderr.components(separatedBy: reason).count == 2, "\(served.background.stderr)")
+        let check = try Promtool.checkMetrics(try served.get("/metrics").body)
+        #expect(check.status == 0, "\(check.stderr)")
+    }
+
+    @Test func serveReportsANamespaceDeletedByName() throws {
+        let name = "\(TestNamespace.namePrefix)\(getpid())-gone"
+        _ = try? Command.run("ip", ["netns", "delete", name])
+        try Command.check("ip", ["netns", "add", name])
+        defer { _ = try? Command.run("ip", ["netns", "delete", name]) }
+        let served = try ServeProcess(["--netns", name, "--cache", "0"])
+        defer { served.background.stop() }
+        #expect(try served.metrics().value("sockscan_namespace_up") == 1)
+        try Command.check("ip", ["netns", "delete", name])
+        let health = try served.get("/healthz")
+        #expect(health.status == 503)
+        #expect(
+            health.body
+                == "sockscan: network namespace /run/netns/\(name) is gone: it was deleted (ip netns delete \(name))\n")
+        #expect(try served.metrics().value("sockscan_namespace_up") == 0)
+    }
+
+    @Test("serve on a port in use: exit 1, 'cannot listen on ADDRESS: Address already in use'")
+    func servePortInUse() throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        try #require(fd >= 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, length) == 0 && listen(fd, 1) == 0 && getsockname(fd, $0, &length) == 0
+            }
+        }
+        try #require(bound)
+        let port = UInt16(bigEndian: address.sin_port)
+        let result = try SockscanBinary.run(["serve", "--listen", "127.0.0.1:\(port)"], timeout: 20)
+        #expect(result.status == 1, "\(result)")
+        let lines = result.stderr.split(separator: "\n")
+        #expect(lines.last == "sockscan: cannot listen on 127.0.0.1:\(port): Address already in use", "\(result)")
     }
 }

@@ -2,13 +2,18 @@ import Foundation
 
 /// The samples of an exposition (either format), parsed back for comparisons: `name{a="x",b="y"}` (labels
 /// sorted, values unescaped) to value. Comment lines are collected apart.
-struct ExpositionText {
-    var samples: [String: Double] = [:]
+public struct ExpositionText {
+    /// `name{labels}` to value.
+    public var samples: [String: Double] = [:]
     /// `# TYPE`, `# HELP`, `# UNIT` and `# EOF` lines, in order.
-    var comments: [String] = []
-    var lines: [String] = []
+    public var comments: [String] = []
+    /// Every line, in order.
+    public var lines: [String] = []
 
-    init(_ text: String) throws {
+    /// Parses `text`.
+    ///
+    /// - Throws: ``ParseFailure`` for a line that is not a sample, or a sample given twice.
+    public init(_ text: String) throws {
         for line in text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init) {
             lines.append(line)
             if line.isEmpty { continue }
@@ -23,22 +28,24 @@ struct ExpositionText {
     }
 
     /// The value of `name` with exactly `labels`.
-    func value(_ name: String, _ labels: [String: String] = [:]) -> Double? {
+    public func value(_ name: String, _ labels: [String: String] = [:]) -> Double? {
         samples[Self.key(name, labels)]
     }
 
     /// The samples of `name` (any labels).
-    func samples(named name: String) -> [String: Double] {
+    public func samples(named name: String) -> [String: Double] {
         samples.filter { $0.key == name || $0.key.hasPrefix(name + "{") }
     }
 
-    static func key(_ name: String, _ labels: [String: String]) -> String {
+    /// The key of `name` with `labels` in ``samples``.
+    public static func key(_ name: String, _ labels: [String: String]) -> String {
         if labels.isEmpty { return name }
         return name + "{" + labels.sorted { $0.key < $1.key }.map { "\($0.key)=\"\($0.value)\"" }.joined(separator: ",")
             + "}"
     }
 
-    static func parseSample(_ line: String) throws -> (String, Double) {
+    /// One sample line as its key and value.
+    public static func parseSample(_ line: String) throws -> (String, Double) {
         let chars = Array(line)
         var i = 0
         var name = ""
@@ -83,7 +90,8 @@ struct ExpositionText {
     }
 }
 
-struct ParseFailure: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
+/// A line of an exposition that does not parse.
+public struct ParseFailure: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
 }

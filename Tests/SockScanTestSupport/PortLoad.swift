@@ -1,21 +1,22 @@
 import Foundation
 import SockDiag
-import SockScanTestSupport
 
 /// Real TCP and UDP sockets in a test namespace, made with POSIX calls: listeners, connections until
 /// `connect()` runs out of ports, client-first closes that leave TIME_WAIT. Every fd it makes is closed by
 /// ``close()`` (or when it is released); every loop and wait is bounded.
-final class PortLoad: @unchecked Sendable {
-    let namespace: TestNamespace
+public final class PortLoad: @unchecked Sendable {
+    /// Where the sockets are made.
+    public let namespace: TestNamespace
     private let lock = NSLock()
     private var fds: Set<Int32> = []
 
-    init(in namespace: TestNamespace) { self.namespace = namespace }
+    /// A load with nothing open yet, in `namespace`.
+    public init(in namespace: TestNamespace) { self.namespace = namespace }
 
     deinit { close() }
 
     /// Closes every fd still open.
-    func close() {
+    public func close() {
         let open = lock.withLock {
             defer { fds.removeAll() }
             return fds
@@ -24,7 +25,7 @@ final class PortLoad: @unchecked Sendable {
     }
 
     /// Sets a sysctl of the namespace (`net/ipv4/ip_local_port_range`) and reads it back.
-    func sysctl(_ key: String, _ value: String) throws {
+    public func sysctl(_ key: String, _ value: String) throws {
         try namespace.run {
             let path = "/proc/sys/\(key)"
             let fd = open(path, O_WRONLY | O_CLOEXEC)
@@ -38,7 +39,7 @@ final class PortLoad: @unchecked Sendable {
     }
 
     /// A TCP listener on `address:port` (port 0: the kernel picks one by `bind()`).
-    func listener(_ address: String, _ port: UInt16) throws -> (fd: Int32, port: UInt16) {
+    public func listener(_ address: String, _ port: UInt16) throws -> (fd: Int32, port: UInt16) {
         let fd = try socket(SOCK_STREAM, family: address.contains(":") ? AF_INET6 : AF_INET)
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
@@ -48,14 +49,14 @@ final class PortLoad: @unchecked Sendable {
     }
 
     /// A TCP socket bound to `address:port`, neither listening nor connected.
-    func boundTCP(_ address: String, _ port: UInt16) throws -> Int32 {
+    public func boundTCP(_ address: String, _ port: UInt16) throws -> Int32 {
         let fd = try socket(SOCK_STREAM)
         try check(withAddress(address, port) { bind(fd, $0, $1) }, "bind \(address):\(port)")
         return fd
     }
 
     /// A TCP socket bound explicitly to `address:bindPort`, then connected to `remote:port` and accepted.
-    func boundConnect(_ address: String, _ bindPort: UInt16, to remote: String, _ port: UInt16, listener: Int32)
+    public func boundConnect(_ address: String, _ bindPort: UInt16, to remote: String, _ port: UInt16, listener: Int32)
         throws -> (client: Int32, server: Int32)
     {
         let client = try boundTCP(address, bindPort)
@@ -69,7 +70,7 @@ final class PortLoad: @unchecked Sendable {
     }
 
     /// A UDP socket bound to `address:port`.
-    func udp(_ address: String, _ port: UInt16) throws -> Int32 {
+    public func udp(_ address: String, _ port: UInt16) throws -> Int32 {
         let fd = try socket(SOCK_DGRAM)
         try check(withAddress(address, port) { bind(fd, $0, $1) }, "bind udp \(address):\(port)")
         return fd
@@ -79,7 +80,7 @@ final class PortLoad: @unchecked Sendable {
     ///
     /// - Returns: the client and server fds, or `nil` when `connect()` fails with `EADDRNOTAVAIL`.
     /// - Throws: on any other failure.
-    func connect(_ address: String, _ port: UInt16, listener: Int32) throws -> (client: Int32, server: Int32)? {
+    public func connect(_ address: String, _ port: UInt16, listener: Int32) throws -> (client: Int32, server: Int32)? {
         let client = try socket(SOCK_STREAM, family: address.contains(":") ? AF_INET6 : AF_INET)
         let rc = withAddress(address, port) { Glibc.connect(client, $0, $1) }
         if rc != 0 {
@@ -102,7 +103,7 @@ final class PortLoad: @unchecked Sendable {
     /// Opens connections to `address:port` until `connect()` fails with `EADDRNOTAVAIL` (at most `limit`).
     ///
     /// - Throws: ``CommandError`` when `limit` connections all succeed.
-    func exhaust(_ address: String, _ port: UInt16, listener: Int32, limit: Int = 1000) throws -> [(
+    public func exhaust(_ address: String, _ port: UInt16, listener: Int32, limit: Int = 1000) throws -> [(
         client: Int32, server: Int32
     )] {
         var pairs: [(client: Int32, server: Int32)] = []
@@ -114,7 +115,7 @@ final class PortLoad: @unchecked Sendable {
     }
 
     /// Closes the client first, then the server, so the client end sits in TIME_WAIT.
-    func closeClientFirst(_ pair: (client: Int32, server: Int32)) throws {
+    public func closeClientFirst(_ pair: (client: Int32, server: Int32)) throws {
         closeOne(pair.client)
         // Wait (bounded) for our FIN to be acknowledged: the server then sees end of file.
         var pfd = pollfd(fd: pair.server, events: Int16(POLLIN), revents: 0)
@@ -123,7 +124,7 @@ final class PortLoad: @unchecked Sendable {
     }
 
     /// Closes one fd this load made.
-    func closeOne(_ fd: Int32) {
+    public func closeOne(_ fd: Int32) {
         let owned = lock.withLock { fds.remove(fd) != nil }
         if owned { Glibc.close(fd) }
     }

@@ -6,12 +6,13 @@ import Testing
 /// A real Prometheus server (Debian's package; loopback only, a temporary data directory, a 1 s scrape
 /// interval) scrapes `sockscan serve --netns NAME`; PromQL over its HTTP API must return what the
 /// namespace holds. Both processes are ended however the test ends.
-@Suite("Prometheus scrapes sockscan serve", .metricsMix)
+@Suite("Prometheus scrapes sockscan serve", .cliMix(extraPairs: 0))
 struct PrometheusIntegrationTests {
     @Test(.timeLimit(.minutes(1))) func promQLReturnsTheNamespaceCounts() throws {
-        let fixture = try MetricsFixture.require()
+        let fixture = try CLIFixture.require()
         let prometheusBinary = try #require(
-            try? Command.locate("prometheus"), "prometheus is missing: run scripts/setup-test (apt-get install prometheus)")
+            try? Command.locate("prometheus"),
+            "prometheus is missing: run scripts/setup-test (apt-get install prometheus)")
         let server = try ServeProcess(["--netns", fixture.namespace.name, "--cache", "0"])
         defer { server.background.stop() }
 
@@ -88,31 +89,5 @@ struct PrometheusIntegrationTests {
             let text = pair[1] as? String, let value = Double(text)
         else { throw CommandError("no single value in \(body)") }
         return value
-    }
-}
-
-@Suite("contrib/prometheus")
-struct PrometheusContribTests {
-    static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("contrib/prometheus")
-
-    @Test func alertRulesAreValid() throws {
-        let result = try Promtool.run(["check", "rules", Self.directory.appendingPathComponent("alerts.yml").path])
-        #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
-        #expect(result.stdout.contains("SUCCESS: 2 rules found"))
-    }
-
-    @Test func alertRulesFireAsTheirTestsSay() throws {
-        let result = try Promtool.run([
-            "test", "rules", Self.directory.appendingPathComponent("alerts_test.yml").path,
-        ])
-        #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
-    }
-
-    @Test func scrapeConfigIsValid() throws {
-        let result = try Promtool.run([
-            "check", "config", Self.directory.appendingPathComponent("prometheus.yml").path,
-        ])
-        #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
     }
 }

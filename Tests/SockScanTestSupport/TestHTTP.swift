@@ -1,18 +1,20 @@
 import Foundation
-import SockScanTestSupport
 
 /// An HTTP response as the tests read it.
-struct HTTPReply: Sendable {
-    var status: Int
+public struct HTTPReply: Sendable {
+    /// The status code.
+    public var status: Int
     /// Header names lowercased.
-    var headers: [String: String]
-    var body: String
+    public var headers: [String: String]
+    /// The body, dechunked, as text.
+    public var body: String
 }
 
 /// A minimal HTTP/1.1 client over a plain socket to a loopback address, for tests only: one request per
 /// connection (`Connection: close`), every read and write bounded by a timeout.
-enum TestHTTP {
-    static func connect(port: Int, host: String = "127.0.0.1", timeout: Double = 10) throws -> Int32 {
+public enum TestHTTP {
+    /// A connected TCP socket to `host:port` whose reads and writes time out after `timeout` seconds.
+    public static func connect(port: Int, host: String = "127.0.0.1", timeout: Double = 10) throws -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw SystemCallError("socket") }
         var tv = timeval(tv_sec: Int(timeout), tv_usec: Int((timeout - timeout.rounded(.down)) * 1e6))
@@ -35,7 +37,8 @@ enum TestHTTP {
         return fd
     }
 
-    static func send(_ fd: Int32, _ text: String) throws {
+    /// Writes all of `text` (no SIGPIPE: a closed peer throws).
+    public static func send(_ fd: Int32, _ text: String) throws {
         let bytes = Array(text.utf8)
         var offset = 0
         while offset < bytes.count {
@@ -48,7 +51,7 @@ enum TestHTTP {
     }
 
     /// Reads until the peer closes (or the timeout set at connect passes: then it throws).
-    static func readAll(_ fd: Int32) throws -> [UInt8] {
+    public static func readAll(_ fd: Int32) throws -> [UInt8] {
         var data: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65536)
         while true {
@@ -62,13 +65,17 @@ enum TestHTTP {
         }
     }
 
-    static func request(_ path: String, port: Int, method: String = "GET", headers: [String: String] = [:]) -> String {
+    /// The text of a request for `path` that asks the server to close after answering.
+    public static func request(_ path: String, port: Int, method: String = "GET", headers: [String: String] = [:])
+        -> String
+    {
         var text = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n"
         for (name, value) in headers { text += "\(name): \(value)\r\n" }
         return text + "\r\n"
     }
 
-    static func get(
+    /// One request on a connection of its own, read to the close.
+    public static func get(
         port: Int, path: String, method: String = "GET", headers: [String: String] = [:], timeout: Double = 10
     ) throws -> HTTPReply {
         let fd = try connect(port: port, timeout: timeout)
@@ -77,7 +84,8 @@ enum TestHTTP {
         return try parse(try readAll(fd), isHead: method == "HEAD")
     }
 
-    static func parse(_ data: [UInt8], isHead: Bool = false) throws -> HTTPReply {
+    /// A response read whole: status, headers, body (checked against `Content-Length` unless `isHead`).
+    public static func parse(_ data: [UInt8], isHead: Bool = false) throws -> HTTPReply {
         let separator: [UInt8] = Array("\r\n\r\n".utf8)
         guard let split = data.firstRange(of: separator) else {
             throw CommandError("no header end in \(data.count) bytes: \(String(decoding: data, as: UTF8.self))")
@@ -101,7 +109,8 @@ enum TestHTTP {
         return HTTPReply(status: status, headers: headers, body: String(decoding: body, as: UTF8.self))
     }
 
-    static func dechunk(_ data: [UInt8]) throws -> [UInt8] {
+    /// A chunked body's data.
+    public static func dechunk(_ data: [UInt8]) throws -> [UInt8] {
         var out: [UInt8] = []
         var i = data.startIndex
         let crlf: [UInt8] = [13, 10]
@@ -118,7 +127,7 @@ enum TestHTTP {
     }
 
     /// A free loopback TCP port (bound and released: another process may take it first, rarely).
-    static func freePort() throws -> Int {
+    public static func freePort() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw SystemCallError("socket") }
         defer { close(fd) }

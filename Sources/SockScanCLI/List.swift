@@ -45,16 +45,11 @@ public struct List: ParsableCommand {
 
     @OptionGroup var scan: ScanOptions
 
-    @Flag(name: [.customShort("H"), .customLong("no-header")], help: "Do not print the header line (table, CSV).")
-    var noHeader = false
+    @Flag(.noHeader) var noHeader = false
 
-    @Flag(name: [.customShort("e"), .customLong("extended")], help: "Show uid, inode, cookie, interface and timer.")
-    var extended = false
+    @Flag(.extended) var extended = false
 
-    @Flag(
-        name: [.customShort("i"), .customLong("info")],
-        help: "Show TCP internals (tcp_info: rtt, cwnd, retransmits, bytes).")
-    var info = false
+    @Flag(.info) var info = false
 
     @Flag(name: [.customShort("m"), .customLong("memory")], help: "Show socket memory (skmem).")
     var memory = false

@@ -8,7 +8,7 @@ import SockDiag
 /// What the two `sockscan` executables share: the root command's text, the subcommands, and what `main` does
 /// before ArgumentParser runs.
 ///
-/// `sockscan` holds the scan commands (`list`, `count`, `ports`, `summary`, `events`): the ones scripts run every few
+/// `sockscan` holds the scan commands (`list`, `count`, `ports`, `summary`, `events`, `kill`): the ones scripts run every few
 /// seconds, kept free of Foundation, SQLite and SwiftNIO so that they start in a few milliseconds. The
 /// commands that record, report and serve (`record`, `watch`, `report`, `metrics`, `serve`) live in the
 /// companion `sockscan-full` (installed beside it, or in `lib/sockscan/`), which holds every command; `sockscan`
@@ -31,6 +31,7 @@ public enum SockScanRoot {
                   sockscan ports                         which destination runs out of ports
                   sockscan summary                       sar -n SOCK / ss -s totals, TCP states
                   sockscan events                        connections as they end, like ss -E
+                  sockscan kill dst 10.0.0.5:443         close one upstream's connections
                   sockscan record --db history.db        sample every 10 s (a service)
                   sockscan report --db history.db --every 1m --chart tw.svg
                   sockscan serve                         Prometheus metrics on 127.0.0.1:9464
@@ -43,7 +44,7 @@ public enum SockScanRoot {
 
     /// The commands of `sockscan` itself.
     public static let scanCommands: [ParsableCommand.Type] = [
-        List.self, Count.self, Ports.self, Summary.self, Events.self,
+        List.self, Count.self, Ports.self, Summary.self, Events.self, Kill.self,
     ]
 
     /// The commands only `sockscan-full` holds, in the order the help lists them after the scan commands.

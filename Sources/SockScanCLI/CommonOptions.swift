@@ -1,5 +1,6 @@
 import ArgumentParser
 import SockDiag
+import SockFormat
 import SockReport
 
 /// Selects the shared `--netns` declaration: `@Option(.netns) var netns: String?`.
@@ -191,6 +192,39 @@ package enum RowFormat: String, FormatChoice {
     case table
     case json
     case csv
+}
+
+extension RowFormat {
+    /// Writes what starts the output in this format: the table's column line, the CSV header, nothing for NDJSON.
+    package func writeHeader(_ formatter: RecordFormatter, into out: inout TextWriter) {
+        switch self {
+        case .table: formatter.writeHeader(into: &out)
+        case .csv: formatter.writeCSVHeader(into: &out)
+        case .json: break
+        }
+    }
+
+    /// Writes one socket in this format.
+    @inline(__always)
+    package func write(
+        _ record: SocketRecord, _ formatter: inout RecordFormatter, owners: ProcessTable? = nil,
+        into out: inout TextWriter
+    ) {
+        switch self {
+        case .json: formatter.writeJSON(record, owners: owners, into: &out)
+        case .csv: formatter.writeCSV(record, owners: owners, into: &out)
+        case .table: formatter.writeRow(record, owners: owners, into: &out)
+        }
+    }
+
+    /// Writes one event in this format.
+    package func write(_ event: SocketEvent, _ formatter: inout RecordFormatter, into out: inout TextWriter) {
+        switch self {
+        case .json: formatter.writeJSON(event, into: &out)
+        case .csv: formatter.writeCSV(event, into: &out)
+        case .table: formatter.writeRow(event, into: &out)
+        }
+    }
 }
 
 /// `--format` of the commands that print one document: `ports`, `summary`.

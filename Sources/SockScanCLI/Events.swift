@@ -15,11 +15,13 @@ public struct Events: ParsableCommand {
         abstract: "Stream the sockets the kernel destroys, as connections end (like ss -E).",
         discussion: """
             A TCP connection ends with both its sockets destroyed: the side that closed first when it enters \
-            TIME_WAIT, the other when the last ACK arrives, both at once on a reset (an aborted socket shows \
-            local address * and peer port *). Each destroyed socket is printed as it happens, after the start \
-            only: a table row (a Time column, local time of day, then the list table; the state is always \
-            UNCONN), an NDJSON object or a CSV line, written after each batch the kernel delivers, so a pipe \
-            into grep sees events live. The filter is tested on each event.
+            TIME_WAIT, the other when the last ACK arrives, both at once on a reset (a socket aborted here, \
+            SO_LINGER 0, shows local address 0.0.0.0 or :: and peer port *). Each destroyed socket is printed \
+            as it happens, after the start only: a table row (a Time column, local time of day, then the list \
+            table; the state is always UNCONN), an NDJSON object or a CSV line, written after each batch the \
+            kernel delivers, so a pipe into grep sees events live. The filter is tested on each event. The \
+            queues are the kernel's last word: Recv-Q of a TCP socket is 1 when the peer's FIN was its last \
+            segment; a UDP socket's Send-Q reads 4294967295 (the kernel's -1 once its memory is freed).
 
             JSON: {"event":"destroy","time":"2026-05-01T14:25:03.123456Z",...} then the fields of list \
             --format json; time is RFC 3339, UTC, to the microsecond, when sockscan received the event. CSV: \
@@ -138,11 +140,7 @@ public struct Events: ParsableCommand {
         }
         var out = TextWriter(capacity: 65536)
         if !noHeader {
-            switch format {
-            case .table: formatter.writeHeader(into: &out)
-            case .csv: formatter.writeCSVHeader(into: &out)
-            case .json: break
-            }
+            format.writeHeader(formatter, into: &out)
             try out.flush(to: STDOUT_FILENO)
         }
         let start = Clock.monotonic()
@@ -155,11 +153,7 @@ public struct Events: ParsableCommand {
         while !monitor.isStopped && summary.events < limit {
             try monitor.receive(timeout: .seconds(1)) { event in
                 guard summary.events < limit else { return }
-                switch format {
-                case .table: formatter.writeRow(event, into: &out)
-                case .json: formatter.writeJSON(event, into: &out)
-                case .csv: formatter.writeCSV(event, into: &out)
-                }
+                format.write(event, &formatter, into: &out)
                 summary.events += 1
                 if out.count >= 60000 { try out.flush(to: STDOUT_FILENO) }
             }

@@ -125,21 +125,11 @@ public struct Kill: ParsableCommand {
         if query.protocols == .all { fields.insert(.netid) }
         var formatter = RecordFormatter(fields: fields) { scanner.interfaceName($0) }
         var out = TextWriter(capacity: 65536)
-        if !noHeader {
-            switch format {
-            case .table: formatter.writeHeader(into: &out)
-            case .csv: formatter.writeCSVHeader(into: &out)
-            case .json: break
-            }
-        }
+        if !noHeader { format.writeHeader(formatter, into: &out) }
         let format = format
         var outputError: OutputError?
         func write(_ record: SocketRecord) {
-            switch format {
-            case .json: formatter.writeJSON(record, into: &out)
-            case .csv: formatter.writeCSV(record, into: &out)
-            case .table: formatter.writeRow(record, into: &out)
-            }
+            format.write(record, &formatter, into: &out)
             if out.count >= 60000 && outputError == nil {
                 do { try out.flush(to: STDOUT_FILENO) } catch { outputError = error }
             }

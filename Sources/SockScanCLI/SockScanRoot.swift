@@ -8,8 +8,8 @@ import SockDiag
 /// What the two `sockscan` executables share: the root command's text, the subcommands, and what `main` does
 /// before ArgumentParser runs.
 ///
-/// `sockscan` holds the scan commands (`list`, `count`, `ports`, `summary`, `events`, `kill`): the ones scripts run every few
-/// seconds, kept free of Foundation, SQLite and SwiftNIO so that they start in a few milliseconds. The
+/// `sockscan` holds the scan commands (`list`, `count`, `ports`, `summary`, `events`, `kill`): the ones scripts
+/// run every few seconds, kept free of Foundation, SQLite and SwiftNIO so that they start in a few milliseconds. The
 /// commands that record, report and serve (`record`, `watch`, `report`, `metrics`, `serve`) live in the
 /// companion `sockscan-full` (installed beside it, or in `lib/sockscan/`), which holds every command; `sockscan`
 /// hands those over to it with `execv` before parsing anything, and the top-level help, completion scripts and

@@ -163,8 +163,7 @@ public struct Events: ParsableCommand {
             if dropped > warned && now - lastWarning >= 1_000_000_000 {
                 Console.warn(
                     "sockscan events: the kernel dropped \(dropped - warned) events (receive buffer of "
-                        + "\(monitor.receiveBufferBytes) bytes full; \(dropped) dropped so far); a larger "
-                        + "--receive-buffer or fewer of -t/-u/-4/-6 lose fewer")
+                        + "\(monitor.receiveBufferBytes) bytes full; \(dropped) in all); raise --receive-buffer")
                 warned = dropped
                 lastWarning = now
             }
@@ -182,7 +181,8 @@ public struct Events: ParsableCommand {
         return summary
     }
 
-    /// Joins the destroy groups these options ask for; a refusal for want of `CAP_NET_ADMIN` says so.
+    /// Joins the destroy groups these options ask for; a refusal (a policy reserving them to `CAP_NET_ADMIN`)
+    /// says so.
     private func subscribe() throws -> SocketEventMonitor {
         do {
             return try SocketEventMonitor(

@@ -1,3 +1,4 @@
+internal import CNetlink
 import SystemPackage
 
 #if canImport(Glibc)
@@ -136,6 +137,13 @@ public struct NetlinkError: Error, Hashable, Sendable, CustomStringConvertible {
         let base = "\(operation): \(errno)"
         if let advice { return base + " (\(advice))" }
         return base
+    }
+}
+
+extension Errno {
+    /// The error's symbolic name, `EPERM`, or `errno N` for a number without one.
+    package var symbolicName: String {
+        cnl_errno_name(rawValue).map { String(cString: $0) } ?? "errno \(rawValue)"
     }
 }
 

@@ -92,7 +92,7 @@ public struct NamespaceError: Error, Hashable, Sendable, CustomStringConvertible
     public var description: String {
         let call = operation == "setns" ? "setns(CLONE_NEWNET)" : operation
         let reason = errno.description
-        let name = cnl_errno_name(errno.rawValue).map { String(cString: $0) } ?? "errno \(errno.rawValue)"
+        let name = errno.symbolicName
         let cause = "\(call): \(reason) (\(name))"
         let verb = operation == "open" ? "open" : "enter"
         switch (operation, errno) {

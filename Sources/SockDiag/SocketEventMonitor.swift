@@ -41,7 +41,9 @@ public struct SocketEvent: Hashable, Sendable {
 /// (8 MiB by default; bursts of tens of thousands of closes fit), and ``droppedEvents`` reads the kernel's
 /// exact count of what was lost (`SO_MEMINFO`'s drops), so nothing is lost silently.
 ///
-/// Joining the groups needs `CAP_NET_ADMIN` in the namespace's user namespace.
+/// Any user may join the groups (the kernel's sock_diag socket sets `NL_CFG_F_NONROOT_RECV`), as any user may
+/// dump sockets: an unprivileged process receives the events of every socket of its namespace. A security
+/// policy may still refuse (`EPERM`).
 public final class SocketEventMonitor: @unchecked Sendable {
     /// The namespace watched, `nil` for the caller's.
     public let namespace: NetworkNamespace?
@@ -67,8 +69,8 @@ public final class SocketEventMonitor: @unchecked Sendable {
     ///     `state` (every destroyed socket is in state close) nor `autobound` (the kernel alone can test it).
     ///   - receiveBufferBytes: the receive buffer to ask for (`SO_RCVBUFFORCE`, else `SO_RCVBUF` up to
     ///     `net.core.rmem_max`).
-    /// - Throws: ``SockDiagError``: `.permission` without `CAP_NET_ADMIN`, `.usage` for a filter the
-    ///   events cannot be tested against, `.namespace` when the namespace cannot be entered.
+    /// - Throws: ``SockDiagError``: `.permission` when a security policy refuses the groups, `.usage` for a
+    ///   filter the events cannot be tested against, `.namespace` when the namespace cannot be entered.
     public init(
         namespace: NetworkNamespace? = nil, protocols: ProtocolSet = .all, families: FamilySet = .all,
         filter: Filter? = nil, receiveBufferBytes: Int = 8 << 20

@@ -153,10 +153,7 @@ public struct HistoryFormatter: Sendable {
     /// `2026-05-01T12:00:10.250Z`.
     public static func iso8601(_ time: Double) -> String {
         let millis = Int64((time * 1000).rounded(.down))
-        let (seconds, ms) = millis.quotientAndRemainder(dividingBy: 1000)
-        let c = CalendarTime(utc: ms < 0 ? seconds - 1 : seconds)
-        return "\(digits(c.year, 4))-\(digits(c.month, 2))-\(digits(c.day, 2))T\(digits(c.hour, 2)):"
-            + "\(digits(c.minute, 2)):\(digits(c.second, 2)).\(digits(Int((ms + 1000) % 1000), 3))Z"
+        return TextWriter.string { $0.writeTimestamp(.milliseconds(millis), fractionDigits: 3) }
     }
 
     /// `14:25:10` (or `2026-05-01 14:25:10` with ``showDate``), local time.

@@ -1,4 +1,5 @@
 import SockDiag
+import SockReport
 
 #if canImport(Glibc)
     import Glibc
@@ -21,6 +22,9 @@ public struct RecordFormatter {
         /// The owning processes (from a ``ProcessTable``): `users:(…)` in the table, `process` in JSON,
         /// `pid comm fd` in CSV.
         public static let processes = Fields(rawValue: 16)
+        /// Events (``SocketEvent``, `sockscan events`): the table's first column is the time (local time of
+        /// day, `Time`); JSON and CSV start with `event` and `time` (``EventField``).
+        public static let event = Fields(rawValue: 32)
     }
 
     public var fields: Fields
@@ -42,9 +46,12 @@ public struct RecordFormatter {
     static let stateWidth = 11
     static let queueWidth = 7
     static let addressWidth = 24
+    /// The table's `Time` column: `14:25:03.123456`, and a space.
+    static let timeWidth = 16
 
     /// Writes the table header line.
     public func writeHeader(into out: inout TextWriter) {
+        if fields.contains(.event) { column("Time", Self.timeWidth, &out) }
         if fields.contains(.netid) { column("Netid", 6, &out) }
         column("State", Self.stateWidth, &out)
         column("Recv-Q", Self.queueWidth, &out, right: true)
@@ -137,6 +144,19 @@ public struct RecordFormatter {
         }
     }
 
+    /// Writes one event as a table row: its time (local time of day, to the microsecond), then the socket as
+    /// ``writeRow(_:owners:into:)`` writes it.
+    public mutating func writeRow(_ event: SocketEvent, into out: inout TextWriter) {
+        let (seconds, nanoseconds) = ByteCursor.split(event.time)
+        let local = ReportTimeZone.system.calendarTime(Double(seconds))
+        out.append(maxCount: Self.timeWidth + 8) { c in
+            let start = c.count
+            c.clock(local, nanoseconds: nanoseconds, fractionDigits: 6)
+            c.pad(Self.timeWidth - (c.count - start))
+        }
+        writeRow(event.socket, into: &out)
+    }
+
     /// The row from the local port on: `:port`, the local column's padding (`localStart` is where the local
     /// address began in `c`, negative when earlier pieces hold part of it), the peer, and with `details` the
     /// details and the newline.
@@ -216,6 +236,7 @@ public struct RecordFormatter {
         case .state(let state):
             if let name = state.staticName { c.text(name) } else { c.text(string: state.name) }
         case .address(let address): c.address(address)
+        case .time(let time): c.timestamp(time, fractionDigits: 6)
         }
     }
 
@@ -270,14 +291,35 @@ public struct RecordFormatter {
     /// - Parameter owners: with ``Fields/processes``, where the owners are looked up: `process` is an
     ///   object `{"pid","comm","fd"}` for one owner, an array of them for several, absent for none.
     public func writeJSON(_ r: SocketRecord, owners: ProcessTable? = nil, into out: inout TextWriter) {
+        writeJSON(r, event: nil, owners: owners, into: &out)
+    }
+
+    /// Writes one event as a JSON object and a newline (NDJSON): `event` and `time` (RFC 3339 UTC with
+    /// microseconds), then the socket's members as ``writeJSON(_:owners:into:)`` writes them.
+    public func writeJSON(_ event: SocketEvent, into out: inout TextWriter) {
+        writeJSON(event.socket, event: event, owners: nil, into: &out)
+    }
+
+    /// A socket's JSON object, after the members of `event` when there is one.
+    private func writeJSON(
+        _ r: SocketRecord, event: SocketEvent?, owners: ProcessTable?, into out: inout TextWriter
+    ) {
         let info = fields.contains(.tcpInfo) ? r.tcpInfo : nil
         let memory = fields.contains(.memory) ? r.memory : nil
         let owned = fields.contains(.processes) && owners?.firstOwner(of: r.inode) != nil
-        // Bounded pieces formatted on the stack and appended at once: the base object with tcp_info (at most
-        // 421 + 360 bytes), then memory (209); the closing brace goes with the last piece unless owners follow.
+        // Bounded pieces formatted on the stack and appended at once: an event's members (at most 67 bytes), the
+        // base object with tcp_info (at most 421 + 360 bytes), then memory (209); the closing brace goes with the
+        // last piece unless owners follow.
         out.append(maxCount: 1024) { c in
+            if let event {
+                EventField.forEach { field in
+                    c.text(field.jsonKey)
+                    Self.writeJSONValue(field.value(in: event), &c)
+                }
+            }
+            let continued = event != nil
             SocketField.forEach { field in
-                c.text(field.jsonKey)
+                c.text(continued ? field.jsonKeyAfterMembers : field.jsonKey)
                 Self.writeJSONValue(field.value(in: r), &c)
             }
             TimerField.forEach { field in
@@ -339,7 +381,8 @@ public struct RecordFormatter {
     /// ``Fields/tcpInfo`` and ``Fields/memory`` the JSON objects flattened (`tcp_info.rtt_us`), with
     /// ``Fields/processes`` `pid comm fd`.
     public var csvColumns: [String] {
-        var names = SocketField.allCases.map { $0.name.description }
+        var names = fields.contains(.event) ? EventField.allCases.map { $0.name.description } : []
+        names += SocketField.allCases.map { $0.name.description }
         if fields.contains(.extended) { names += TimerField.allCases.map { "timer.\($0.name)" } }
         if fields.contains(.tcpInfo) { names += TCPInfoField.allCases.map { "tcp_info.\($0.name)" } }
         if fields.contains(.memory) { names += MemoryField.allCases.map { "memory.\($0.name)" } }
@@ -353,10 +396,28 @@ public struct RecordFormatter {
     /// empty. A socket held by several descriptors lists them in `pid`, `comm` and `fd`, separated by `;`,
     /// in the same order.
     public func writeCSV(_ r: SocketRecord, owners: ProcessTable? = nil, into out: inout TextWriter) {
+        writeCSV(r, event: nil, owners: owners, into: &out)
+    }
+
+    /// Writes one event as a CSV line: `event` and `time` (RFC 3339 UTC with microseconds), then the socket's
+    /// columns as ``writeCSV(_:owners:into:)`` writes them.
+    public func writeCSV(_ event: SocketEvent, into out: inout TextWriter) {
+        writeCSV(event.socket, event: event, owners: nil, into: &out)
+    }
+
+    /// A socket's CSV line, after the columns of `event` when there is one.
+    private func writeCSV(_ r: SocketRecord, event: SocketEvent?, owners: ProcessTable?, into out: inout TextWriter) {
         let comma = UInt8(ascii: ",")
         let owned = fields.contains(.processes) && owners?.firstOwner(of: r.inode) != nil
-        // One bounded piece (at most ~550 bytes) as in writeJSON; the owners' names (any length) stay on the writer.
+        // One bounded piece (at most ~550 bytes, an event's columns ~40 more) as in writeJSON; the owners' names
+        // (any length) stay on the writer.
         out.append(maxCount: 1024) { c in
+            if let event {
+                EventField.forEach { field in
+                    Self.writeText(field.value(in: event), &c)
+                    c.byte(comma)
+                }
+            }
             SocketField.forEach { field in
                 if field != .proto { c.byte(comma) }
                 Self.writeText(field.value(in: r), &c)
@@ -482,5 +543,63 @@ extension ByteCursor {
             byte(Self.hexDigit(UInt8(truncatingIfNeeded: value >> UInt64(shift)) & 0xF))
             shift -= 4
         }
+    }
+}
+
+extension TextWriter {
+    /// Appends `time` (since 1970) as RFC 3339 in UTC with `fractionDigits` (0…9) decimals of the second:
+    /// `2026-05-01T14:25:03.123456Z`. No allocation.
+    public mutating func writeTimestamp(_ time: Duration, fractionDigits: Int) {
+        append(maxCount: ByteCursor.maxTimestamp) { $0.timestamp(time, fractionDigits: fractionDigits) }
+    }
+}
+
+extension ByteCursor {
+    /// Longest ``timestamp(_:fractionDigits:)``: a year of up to 11 digits (what `gmtime_r` gives for
+    /// `Int64` seconds), 15 more characters, 9 decimals.
+    static let maxTimestamp = 40
+
+    /// `time` split into whole seconds and nanoseconds, rounded down (a time before 1970 too).
+    @inline(__always)
+    static func split(_ time: Duration) -> (seconds: Int64, nanoseconds: Int64) {
+        let (seconds, attoseconds) = time.components
+        let nanoseconds = attoseconds / 1_000_000_000
+        return nanoseconds < 0 ? (seconds - 1, nanoseconds + 1_000_000_000) : (seconds, nanoseconds)
+    }
+
+    /// RFC 3339 in UTC (``TextWriter/writeTimestamp(_:fractionDigits:)``).
+    mutating func timestamp(_ time: Duration, fractionDigits: Int) {
+        let (seconds, nanoseconds) = Self.split(time)
+        let c = CalendarTime(utc: seconds)
+        zeroPadded(c.year, 4)
+        byte(UInt8(ascii: "-"))
+        zeroPadded(c.month, 2)
+        byte(UInt8(ascii: "-"))
+        zeroPadded(c.day, 2)
+        byte(UInt8(ascii: "T"))
+        clock(c, nanoseconds: nanoseconds, fractionDigits: fractionDigits)
+        byte(UInt8(ascii: "Z"))
+    }
+
+    /// `HH:MM:SS` of `c`, then a point and `fractionDigits` (0…9) decimals of `nanoseconds`, rounded down.
+    mutating func clock(_ c: CalendarTime, nanoseconds: Int64, fractionDigits: Int) {
+        zeroPadded(c.hour, 2)
+        byte(UInt8(ascii: ":"))
+        zeroPadded(c.minute, 2)
+        byte(UInt8(ascii: ":"))
+        zeroPadded(c.second, 2)
+        guard fractionDigits > 0 else { return }
+        var fraction = nanoseconds
+        for _ in fractionDigits..<9 { fraction /= 10 }
+        byte(UInt8(ascii: "."))
+        zeroPadded(Int(fraction), fractionDigits)
+    }
+
+    /// A number at least `width` digits wide, zeros before it.
+    @inline(__always)
+    mutating func zeroPadded(_ value: Int, _ width: Int) {
+        let magnitude = UInt64(max(0, value))
+        pad(width - Self.digitCount(magnitude), UInt8(ascii: "0"))
+        decimal(magnitude)
     }
 }

@@ -70,6 +70,11 @@ public enum SocketField: CaseIterable, Sendable {
         }
     }
 
+    /// ``jsonKey`` in an object that other members opened (an event's): the first field continues it
+    /// (`,"proto":`) instead of opening it.
+    @inline(__always)
+    var jsonKeyAfterMembers: StaticString { self == .proto ? ",\"proto\":" : jsonKey }
+
     /// Where the table shows it: a column of `ss`'s layout, a detail of `-e`, or nowhere (the family shows in
     /// the address's form).
     @inline(__always)
@@ -102,6 +107,62 @@ public enum SocketField: CaseIterable, Sendable {
         case .inode: .number(UInt64(r.inode))
         case .cookie: .number(r.cookie)
         case .interface: .number(UInt64(r.interfaceIndex))
+        }
+    }
+}
+
+/// The fields of an event (`sockscan events`), before the socket's own: `event` and `time` open the JSON object
+/// and lead the CSV columns; the table shows the time, as local time of day, in a first column and leaves the
+/// kind out (there is one).
+public enum EventField: CaseIterable, Sendable {
+    case event, time
+
+    /// Calls `body` with every field, in the list's order, written out as ``SocketField/forEach(_:)`` is; a test
+    /// checks it against `allCases`.
+    @inline(__always)
+    static func forEach(_ body: (EventField) -> Void) {
+        body(.event)
+        body(.time)
+    }
+
+    /// The JSON key and CSV column.
+    @inline(__always)
+    public var name: StaticString {
+        switch self {
+        case .event: "event"
+        case .time: "time"
+        }
+    }
+
+    /// `name` as a JSON member's start: `{"event":` opens the object, the socket's fields follow with
+    /// ``SocketField/jsonKeyAfterMembers``.
+    @inline(__always)
+    var jsonKey: StaticString {
+        switch self {
+        case .event: "{\"event\":"
+        case .time: ",\"time\":"
+        }
+    }
+
+    /// Where the table shows it: the time as the first column, the kind nowhere.
+    @inline(__always)
+    var table: TableForm {
+        switch self {
+        case .event: .omitted
+        case .time: .column
+        }
+    }
+
+    /// The value in `e`: the kind's name (`destroy`); the time, written as RFC 3339 UTC with microseconds
+    /// (`2026-05-01T14:25:03.123456Z`).
+    @inline(__always)
+    func value(in e: SocketEvent) -> FieldValue {
+        switch self {
+        case .event:
+            switch e.kind {
+            case .destroy: .text("destroy")
+            }
+        case .time: .time(e.time)
         }
     }
 }
@@ -407,6 +468,8 @@ enum FieldValue {
     case text(StaticString)
     case state(TCPState)
     case address(IPAddress)
+    /// A time since 1970: a JSON string, RFC 3339 UTC with microseconds.
+    case time(Duration)
 }
 
 extension TCPInfo {

@@ -1,11 +1,39 @@
 import ArgumentParser
 import SockDiag
+import SockFormat
+import SockReport
 
 /// Selects the shared `--netns` declaration: `@Option(.netns) var netns: String?`.
 package enum NamespaceOptionName { case netns }
 
 /// Selects the shared `--format` declaration: `@Option(.format) var format: RowFormat = .table`.
 package enum FormatOptionName { case format }
+
+/// Selects a shared flag declaration: `@Flag(.tcp) var tcp = false`.
+package enum SharedFlagName {
+    /// `-t`/`--tcp`.
+    case tcp
+    /// `-u`/`--udp`.
+    case udp
+    /// `-4`/`--ipv4`.
+    case ipv4
+    /// `-6`/`--ipv6`.
+    case ipv6
+    /// `-H`/`--no-header` of the commands that print socket rows.
+    case noHeader
+    /// `-e`/`--extended`.
+    case extended
+    /// `-i`/`--info`.
+    case info
+}
+
+/// Selects the shared filter argument: `@Argument(.filter) var filter: [String] = []`.
+package enum FilterArgumentName {
+    /// The filter of a scan (`list`, `count`, `kill`): every condition of the language.
+    case filter
+    /// The filter of destroyed sockets (`events`): addresses, ports and devices; not `state` or `autobound`.
+    case eventFilter
+}
 
 // The options several commands take, declared once here and used through these initialisers (plain options,
 // not option groups: ArgumentParser's reflection over a group costs several million instructions at start-up).
@@ -23,6 +51,105 @@ extension Option where Value == String? {
                     + "PID.",
                 valueName: "NAME|PATH|PID"))
     }
+}
+
+extension Flag where Value == Bool {
+    /// The flag `name` selects, with its one help text.
+    package init(wrappedValue: Bool, _ name: SharedFlagName) {
+        switch name {
+        case .tcp:
+            self.init(
+                wrappedValue: wrappedValue, name: [.customShort("t"), .customLong("tcp")],
+                help: "TCP sockets (the default when neither -t nor -u is given).")
+        case .udp:
+            self.init(wrappedValue: wrappedValue, name: [.customShort("u"), .customLong("udp")], help: "UDP sockets.")
+        case .ipv4:
+            self.init(wrappedValue: wrappedValue, name: [.customShort("4"), .customLong("ipv4")], help: "IPv4 only.")
+        case .ipv6:
+            self.init(wrappedValue: wrappedValue, name: [.customShort("6"), .customLong("ipv6")], help: "IPv6 only.")
+        case .noHeader:
+            self.init(
+                wrappedValue: wrappedValue, name: [.customShort("H"), .customLong("no-header")],
+                help: "Do not print the header line (table, CSV).")
+        case .extended:
+            self.init(
+                wrappedValue: wrappedValue, name: [.customShort("e"), .customLong("extended")],
+                help: "Show uid, inode, cookie, interface and timer.")
+        case .info:
+            self.init(
+                wrappedValue: wrappedValue, name: [.customShort("i"), .customLong("info")],
+                help: "Show TCP internals (tcp_info: rtt, cwnd, retransmits, bytes).")
+        }
+    }
+}
+
+/// The conditions of the filter language that every filter takes, for the filter argument's help.
+private let filterConditions = "sport/dport OP :PORT | src/dst ADDR[/LEN][:PORT] | dev NAME"
+
+/// How conditions combine and what their values look like, for the filter argument's help.
+private let filterCombination = """
+    combined with and/or/not and parentheses (and/or bind equally, left to right, as in ss).
+    OP: = != < > <= >= (eq neq lt gt le ge). Numbers as in C (:0x1bb).
+    ADDR: an IPv4/IPv6 address, *, any, or a host name (all its addresses); inet: or inet6: before it.
+    """
+
+extension Argument where Value == [String] {
+    /// The filter words after the options, with the help `name` selects.
+    package init(wrappedValue: [String], _ name: FilterArgumentName) {
+        switch name {
+        case .filter:
+            self.init(
+                wrappedValue: wrappedValue, parsing: .remaining,
+                help: ArgumentHelp(
+                    "A filter in ss syntax, as one or several arguments.",
+                    discussion: """
+                        state NAME | exclude NAME | \(filterConditions) | autobound,
+                        \(filterCombination)
+                        States: \(StateSet.validNames.joined(separator: " ")).
+                        """,
+                    valueName: "filter"))
+        case .eventFilter:
+            self.init(
+                wrappedValue: wrappedValue, parsing: .remaining,
+                help: ArgumentHelp(
+                    "A filter in ss syntax, as one or several arguments, tested on each destroyed socket.",
+                    discussion: """
+                        \(filterConditions),
+                        \(filterCombination)
+                        Not state (every destroyed socket is in state close) nor autobound (only a dump can test it).
+                        """,
+                    valueName: "filter"))
+        }
+    }
+}
+
+extension TimeSpan {
+    /// A duration option's value (`transform:` of an `@Option`): a usage error saying why when it is not one.
+    package static func argument(_ syntax: Syntax) -> @Sendable (String) throws -> TimeSpan {
+        { text in
+            do {
+                return try TimeSpan(parsing: text, syntax: syntax)
+            } catch {
+                throw ValidationError("\(error)")
+            }
+        }
+    }
+}
+
+/// The protocols `-t` and `-u` select: TCP when neither is given.
+package func selectedProtocols(tcp: Bool, udp: Bool) -> ProtocolSet {
+    var set: ProtocolSet = []
+    if tcp { set.insert(.tcp) }
+    if udp { set.insert(.udp) }
+    return set.isEmpty ? .tcp : set
+}
+
+/// The families `-4` and `-6` select: both when neither is given.
+///
+/// - Throws: a usage error when both are given.
+package func selectedFamilies(ipv4: Bool, ipv6: Bool) throws -> FamilySet {
+    if ipv4 && ipv6 { throw ValidationError("-4 and -6 exclude each other; give neither for both families") }
+    return ipv4 ? .inet : ipv6 ? .inet6 : .all
 }
 
 extension Option where Value: FormatChoice {
@@ -65,6 +192,39 @@ package enum RowFormat: String, FormatChoice {
     case table
     case json
     case csv
+}
+
+extension RowFormat {
+    /// Writes what starts the output in this format: the table's column line, the CSV header, nothing for NDJSON.
+    package func writeHeader(_ formatter: RecordFormatter, into out: inout TextWriter) {
+        switch self {
+        case .table: formatter.writeHeader(into: &out)
+        case .csv: formatter.writeCSVHeader(into: &out)
+        case .json: break
+        }
+    }
+
+    /// Writes one socket in this format.
+    @inline(__always)
+    package func write(
+        _ record: SocketRecord, _ formatter: inout RecordFormatter, owners: ProcessTable? = nil,
+        into out: inout TextWriter
+    ) {
+        switch self {
+        case .json: formatter.writeJSON(record, owners: owners, into: &out)
+        case .csv: formatter.writeCSV(record, owners: owners, into: &out)
+        case .table: formatter.writeRow(record, owners: owners, into: &out)
+        }
+    }
+
+    /// Writes one event in this format.
+    package func write(_ event: SocketEvent, _ formatter: inout RecordFormatter, into out: inout TextWriter) {
+        switch self {
+        case .json: formatter.writeJSON(event, into: &out)
+        case .csv: formatter.writeCSV(event, into: &out)
+        case .table: formatter.writeRow(event, into: &out)
+        }
+    }
 }
 
 /// `--format` of the commands that print one document: `ports`, `summary`.

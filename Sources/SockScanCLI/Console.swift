@@ -56,6 +56,12 @@ package struct UsageError: Error {
     package init(message: String) { self.message = message }
 }
 
+/// A runtime failure worded for the user (what failed, why, what to do): printed as `sockscan: MESSAGE`, exit 1.
+package struct CommandFailure: Error, CustomStringConvertible {
+    package var description: String
+    package init(_ message: String) { description = message }
+}
+
 extension ParsableCommand {
     /// Runs a command's work and turns its failures into what users see: a usage error with this
     /// subcommand's usage line and exit 64; a runtime failure as one line on stderr and exit 1; a closed

@@ -45,16 +45,11 @@ public struct List: ParsableCommand {
 
     @OptionGroup var scan: ScanOptions
 
-    @Flag(name: [.customShort("H"), .customLong("no-header")], help: "Do not print the header line (table, CSV).")
-    var noHeader = false
+    @Flag(.noHeader) var noHeader = false
 
-    @Flag(name: [.customShort("e"), .customLong("extended")], help: "Show uid, inode, cookie, interface and timer.")
-    var extended = false
+    @Flag(.extended) var extended = false
 
-    @Flag(
-        name: [.customShort("i"), .customLong("info")],
-        help: "Show TCP internals (tcp_info: rtt, cwnd, retransmits, bytes).")
-    var info = false
+    @Flag(.info) var info = false
 
     @Flag(name: [.customShort("m"), .customLong("memory")], help: "Show socket memory (skmem).")
     var memory = false
@@ -84,20 +79,10 @@ public struct List: ParsableCommand {
             let owners = processes ? try ownersReported(scanner, query) : nil
             var formatter = RecordFormatter(fields: fields) { scanner.interfaceName($0) }
             var out = TextWriter(capacity: 65536)
-            if !noHeader {
-                switch format {
-                case .table: formatter.writeHeader(into: &out)
-                case .csv: formatter.writeCSVHeader(into: &out)
-                case .json: break
-                }
-            }
+            if !noHeader { format.writeHeader(formatter, into: &out) }
             let format = format
             try scanner.forEach(prepared) { record in
-                switch format {
-                case .json: formatter.writeJSON(record, owners: owners, into: &out)
-                case .csv: formatter.writeCSV(record, owners: owners, into: &out)
-                case .table: formatter.writeRow(record, owners: owners, into: &out)
-                }
+                format.write(record, &formatter, owners: owners, into: &out)
                 if out.count >= 60000 { try out.flush(to: STDOUT_FILENO) }
             }
             try out.flush(to: STDOUT_FILENO)

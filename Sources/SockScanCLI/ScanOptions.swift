@@ -8,19 +8,10 @@ import SockFormat
 
 /// The `ss` selection flags shared by the subcommands that scan.
 struct ScanOptions: ParsableArguments {
-    @Flag(
-        name: [.customShort("t"), .customLong("tcp")],
-        help: "TCP sockets (the default when neither -t nor -u is given).")
-    var tcp = false
-
-    @Flag(name: [.customShort("u"), .customLong("udp")], help: "UDP sockets.")
-    var udp = false
-
-    @Flag(name: [.customShort("4"), .customLong("ipv4")], help: "IPv4 only.")
-    var ipv4 = false
-
-    @Flag(name: [.customShort("6"), .customLong("ipv6")], help: "IPv6 only.")
-    var ipv6 = false
+    @Flag(.tcp) var tcp = false
+    @Flag(.udp) var udp = false
+    @Flag(.ipv4) var ipv4 = false
+    @Flag(.ipv6) var ipv6 = false
 
     /// `-a` or `-l`; as in `ss`, the last one given wins (`-la` is all states, `-al` listening ones).
     @Flag(exclusivity: .chooseLast)
@@ -53,33 +44,16 @@ struct ScanOptions: ParsableArguments {
         help: "Print the kernel program the filter compiles to, then exit without scanning.")
     var explain = false
 
-    @Argument(
-        parsing: .remaining,
-        help: ArgumentHelp(
-            "A filter in ss syntax, as one or several arguments.",
-            discussion: """
-                state NAME | exclude NAME | sport/dport OP :PORT | src/dst ADDR[/LEN][:PORT] | dev NAME | autobound,
-                combined with and/or/not and parentheses (and/or bind equally, left to right, as in ss).
-                OP: = != < > <= >= (eq neq lt gt le ge). Numbers as in C (:0x1bb).
-                ADDR: an IPv4/IPv6 address, *, any, or a host name (all its addresses); inet: or inet6: before it.
-                States: \(StateSet.validNames.joined(separator: " ")).
-                """,
-            valueName: "filter"))
-    var filter: [String] = []
+    @Argument(.filter) var filter: [String] = []
 
     public mutating func validate() throws {
         try requireNonEmpty(netns, "--netns")
-        if ipv4 && ipv6 { throw ValidationError("-4 and -6 exclude each other; give neither for both families") }
+        _ = try selectedFamilies(ipv4: ipv4, ipv6: ipv6)
     }
 
-    var protocols: ProtocolSet {
-        var set: ProtocolSet = []
-        if tcp { set.insert(.tcp) }
-        if udp { set.insert(.udp) }
-        return set.isEmpty ? .tcp : set
-    }
+    var protocols: ProtocolSet { selectedProtocols(tcp: tcp, udp: udp) }
 
-    var families: FamilySet { ipv4 ? .inet : ipv6 ? .inet6 : .all }
+    var families: FamilySet { (try? selectedFamilies(ipv4: ipv4, ipv6: ipv6)) ?? .all }
 
     /// The states of `-a`, `-l`, or what `ss` shows by default (a filter that names states starts from all
     /// of them instead: ``Scanner/prepare(_:)`` applies that rule).

@@ -8,8 +8,8 @@ import SockDiag
 /// What the two `sockscan` executables share: the root command's text, the subcommands, and what `main` does
 /// before ArgumentParser runs.
 ///
-/// `sockscan` holds the scan commands (`list`, `count`, `ports`, `summary`): the ones scripts run every few
-/// seconds, kept free of Foundation, SQLite and SwiftNIO so that they start in a few milliseconds. The
+/// `sockscan` holds the scan commands (`list`, `count`, `ports`, `summary`, `events`, `kill`): the ones scripts
+/// run every few seconds, kept free of Foundation, SQLite and SwiftNIO so that they start in a few milliseconds. The
 /// commands that record, report and serve (`record`, `watch`, `report`, `metrics`, `serve`) live in the
 /// companion `sockscan-full` (installed beside it, or in `lib/sockscan/`), which holds every command; `sockscan`
 /// hands those over to it with `execv` before parsing anything, and the top-level help, completion scripts and
@@ -30,6 +30,8 @@ public enum SockScanRoot {
                   sockscan count -tua                    TCP and UDP sockets per state
                   sockscan ports                         which destination runs out of ports
                   sockscan summary                       sar -n SOCK / ss -s totals, TCP states
+                  sockscan events                        connections as they end, like ss -E
+                  sockscan kill dst 10.0.0.5:443         close one upstream's connections
                   sockscan record --db history.db        sample every 10 s (a service)
                   sockscan report --db history.db --every 1m --chart tw.svg
                   sockscan serve                         Prometheus metrics on 127.0.0.1:9464
@@ -41,7 +43,9 @@ public enum SockScanRoot {
     }
 
     /// The commands of `sockscan` itself.
-    public static let scanCommands: [ParsableCommand.Type] = [List.self, Count.self, Ports.self, Summary.self]
+    public static let scanCommands: [ParsableCommand.Type] = [
+        List.self, Count.self, Ports.self, Summary.self, Events.self, Kill.self,
+    ]
 
     /// The commands only `sockscan-full` holds, in the order the help lists them after the scan commands.
     public static let serviceCommandNames = ["record", "watch", "report", "metrics", "serve"]

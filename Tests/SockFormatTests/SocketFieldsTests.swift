@@ -61,6 +61,7 @@ struct SocketFieldsTests {
         case .text(let t): t.description
         case .state(let s): s.name
         case .address(let a): a.description
+        case .time(let t): TextWriter.string { $0.writeTimestamp(t, fractionDigits: 6) }
         }
     }
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import SockDiag
+import SockReport
 
 /// Selects the shared `--netns` declaration: `@Option(.netns) var netns: String?`.
 package enum NamespaceOptionName { case netns }
@@ -81,4 +82,17 @@ package enum MetricsFormat: String, FormatChoice {
 
     case prometheus
     case openmetrics
+}
+
+extension TimeSpan {
+    /// A duration option's value (`transform:` of an `@Option`): a usage error saying why when it is not one.
+    package static func argument(_ syntax: Syntax) -> @Sendable (String) throws -> TimeSpan {
+        { text in
+            do {
+                return try TimeSpan(parsing: text, syntax: syntax)
+            } catch {
+                throw ValidationError("\(error)")
+            }
+        }
+    }
 }

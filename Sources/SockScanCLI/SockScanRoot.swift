@@ -8,7 +8,7 @@ import SockDiag
 /// What the two `sockscan` executables share: the root command's text, the subcommands, and what `main` does
 /// before ArgumentParser runs.
 ///
-/// `sockscan` holds the scan commands (`list`, `count`, `ports`, `summary`): the ones scripts run every few
+/// `sockscan` holds the scan commands (`list`, `count`, `ports`, `churn`, `summary`): the ones scripts run every few
 /// seconds, kept free of Foundation, SQLite and SwiftNIO so that they start in a few milliseconds. The
 /// commands that record, report and serve (`record`, `watch`, `report`, `metrics`, `serve`) live in the
 /// companion `sockscan-full` (installed beside it, or in `lib/sockscan/`), which holds every command; `sockscan`
@@ -29,6 +29,7 @@ public enum SockScanRoot {
                   sockscan list -t state time-wait --format json
                   sockscan count -tua                    TCP and UDP sockets per state
                   sockscan ports                         which destination runs out of ports
+                  sockscan churn                         closes/s per destination, time to exhaustion
                   sockscan summary                       sar -n SOCK / ss -s totals, TCP states
                   sockscan record --db history.db        sample every 10 s (a service)
                   sockscan report --db history.db --every 1m --chart tw.svg
@@ -41,7 +42,9 @@ public enum SockScanRoot {
     }
 
     /// The commands of `sockscan` itself.
-    public static let scanCommands: [ParsableCommand.Type] = [List.self, Count.self, Ports.self, Summary.self]
+    public static let scanCommands: [ParsableCommand.Type] = [
+        List.self, Count.self, Ports.self, Churn.self, Summary.self,
+    ]
 
     /// The commands only `sockscan-full` holds, in the order the help lists them after the scan commands.
     public static let serviceCommandNames = ["record", "watch", "report", "metrics", "serve"]

@@ -9,19 +9,6 @@ import SockReport
     import Glibc
 #endif
 
-extension TimeSpan {
-    /// A duration option's value (`transform:` of an `@Option`): a usage error saying why when it is not one.
-    static func argument(_ syntax: Syntax) -> (String) throws -> TimeSpan {
-        { text in
-            do {
-                return try TimeSpan(parsing: text, syntax: syntax)
-            } catch {
-                throw ValidationError("\(error)")
-            }
-        }
-    }
-}
-
 /// Writes one line to stdout now (watch rows are read live).
 func printLine(_ text: String) throws {
     var out = TextWriter(capacity: text.utf8.count + 1)

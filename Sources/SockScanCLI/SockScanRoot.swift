@@ -29,7 +29,7 @@ public enum SockScanRoot {
                   sockscan list -t state time-wait --format json
                   sockscan count -tua                    TCP and UDP sockets per state
                   sockscan ports                         which destination runs out of ports
-                  sockscan churn                         closes/s per destination, time to exhaustion
+                  sockscan churn                         closes per second, time to exhaustion
                   sockscan summary                       sar -n SOCK / ss -s totals, TCP states
                   sockscan record --db history.db        sample every 10 s (a service)
                   sockscan report --db history.db --every 1m --chart tw.svg

@@ -209,7 +209,7 @@ struct CLIUsageTests {
 
     @Test(
         "every example line of --help fits in 80 columns",
-        arguments: ["", "list", "count", "ports", "summary", "record", "watch", "report", "metrics", "serve"])
+        arguments: ["", "list", "count", "ports", "churn", "summary", "record", "watch", "report", "metrics", "serve"])
     func examplesFit(subcommand: String) throws {
         let result = try SockscanBinary.run((subcommand.isEmpty ? [] : [subcommand]) + ["--help"])
         #expect(result.status == 0)

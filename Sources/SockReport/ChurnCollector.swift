@@ -26,16 +26,19 @@ public final class ChurnCollector: Sendable {
         init(_ state: State) { self.state = Mutex(state) }
     }
 
-    /// Starts counting `monitor`'s events: client sides are those whose local port is in `ephemeralPorts`;
-    /// at most `maxDestinations` destinations are kept apart.
+    /// Starts counting `monitor`'s events: client sides are those whose local port is in `ephemeralPorts` and
+    /// not in `boundPorts` (listeners inside the range); at most `maxDestinations` destinations are kept apart.
     ///
     /// - Throws: ``SockDiagError/unsupported(_:)`` when no thread can be started.
     public init(
-        monitor: SocketEventMonitor, ephemeralPorts: PortRange, maxDestinations: Int = 10_000
+        monitor: SocketEventMonitor, ephemeralPorts: PortRange, boundPorts: PortBitmap = PortBitmap(),
+        maxDestinations: Int = 10_000
     ) throws(SockDiagError) {
         self.monitor = monitor
         let shared = Shared(
-            State(tracker: ChurnTracker(ephemeralPorts: ephemeralPorts, maxDestinations: maxDestinations)))
+            State(
+                tracker: ChurnTracker(
+                    ephemeralPorts: ephemeralPorts, boundPorts: boundPorts, maxDestinations: maxDestinations)))
         self.shared = shared
         thread = Mutex(nil)
         let started = try DedicatedThread.startJoinable { [monitor] in

@@ -104,6 +104,16 @@ public enum PortExhaustion {
         return report
     }
 
+    /// The ports of `range` that TCP listeners hold (one dump that skips the established hash): what a
+    /// ``ChurnTracker`` leaves out of the client sides.
+    public static func listenerPorts(scanner: Scanner, range: PortRange) throws -> PortBitmap {
+        var ports = PortBitmap()
+        _ = try scanner.forEach(bindingQuery(range: range)) { record in
+            if range.contains(record.local.port) { ports.insert(record.local.port) }
+        }
+        return ports
+    }
+
     /// Adds to `usage` the connected sockets whose port was bound explicitly (``explicitlyBoundQuery(range:)``).
     ///
     /// On the `/proc` path, which cannot tell them apart (`autobound` needs sock_diag), it adds nothing.

@@ -110,8 +110,9 @@ public struct Churn: ParsableCommand {
             let scanner = try Scanner(namespace: namespace, logger: Console.logger())
             let settings = try PortSettings.read(namespace: namespace)
             let window = try ChurnWindow.count(
-                namespace: namespace, filter: filter, ephemeralPorts: settings.range, duration: duration,
-                command: "sockscan churn")
+                namespace: namespace, filter: filter, ephemeralPorts: settings.range,
+                listeners: try PortExhaustion.listenerPorts(scanner: scanner, range: settings.range),
+                duration: duration, command: "sockscan churn")
             let report = try ChurnReport.measure(
                 tracker: window.tracker, durationSeconds: window.seconds, droppedEvents: window.droppedEvents,
                 scanner: scanner, filter: window.filter, thresholds: PortThresholds(warn: warn, critical: critical))
@@ -143,12 +144,14 @@ enum ChurnWindow {
     }
 
     /// Subscribes to the TCP destroy events of `namespace`, counts them until `duration` has passed or a stop
-    /// signal came (the caller blocked them with ``StopSignals/block()``), and returns the counts. `command`
-    /// names what needs the capability in the error without it.
+    /// signal came (the caller blocked them with ``StopSignals/block()``), and returns the counts. Sockets on
+    /// `listeners` (ports of the range that servers listen on) are server sides, not counted. `command` names
+    /// what needs the capability in the error without it.
     ///
     /// - Throws: ``CapabilityError`` without `CAP_NET_ADMIN`; ``SockDiagError`` otherwise.
     static func count(
-        namespace: NetworkNamespace?, filter: Filter?, ephemeralPorts: PortRange, duration: TimeSpan, command: String
+        namespace: NetworkNamespace?, filter: Filter?, ephemeralPorts: PortRange, listeners: PortBitmap,
+        duration: TimeSpan, command: String
     ) throws -> Counted {
         let monitor: SocketEventMonitor
         do {
@@ -160,7 +163,7 @@ enum ChurnWindow {
             throw error
         }
         let start = Clock.monotonic()
-        let collector = try ChurnCollector(monitor: monitor, ephemeralPorts: ephemeralPorts)
+        let collector = try ChurnCollector(monitor: monitor, ephemeralPorts: ephemeralPorts, boundPorts: listeners)
         _ = StopSignals.wait(untilMonotonic: start + duration.nanoseconds)
         let end = Clock.monotonic()
         let tracker = try collector.finish()

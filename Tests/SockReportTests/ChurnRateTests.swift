@@ -210,6 +210,17 @@ struct ChurnRateTests {
         #expect(!reuseAdvice.contains { $0.hasPrefix("Set net.ipv4.tcp_tw_reuse=1") })
     }
 
+    @Test("a socket on a listener's port inside the range is a server side, not a close to a destination")
+    func listenerPortsAreServerSides() {
+        var bound = PortBitmap()
+        bound.insert(45000)
+        var tracker = ChurnTracker(ephemeralPorts: Self.range, boundPorts: bound)
+        tracker.add(Self.closed(45000, 41234, bytes: 1))  // the accepted side of a server on 45000
+        tracker.add(Self.closed(41234, 45000, bytes: 1))  // its client
+        #expect(tracker.closes == 1 && tracker.otherSockets == 1)
+        #expect(tracker.destinations.keys.map(\.remotePort) == [45000])
+    }
+
     @Test("a TIME_WAIT port frees for connect() when its timer ends, or once it is older than the reuse delay")
     func portFreedIn() {
         let plain = PortSettings(range: Self.range, tcpTWReuse: 0, tcpTimestamps: 1)

@@ -9,6 +9,7 @@ public struct ChurnReportFormatter: Sendable {
     /// How many destinations to show, worst first.
     public var top: Int
 
+    /// A formatter that shows the `top` worst destinations (at least one).
     public init(top: Int = 10) { self.top = max(1, top) }
 
     /// Transfers at least this large per connection are bulk: fewer handshakes would gain them little.
@@ -35,12 +36,7 @@ public struct ChurnReportFormatter: Sendable {
         let shown = report.destinations.prefix(top)
         for (i, d) in shown.enumerated() {
             if i > 0 { out.write(",") }
-            out.write("{\"local_address\":")
-            out.writeJSONString(d.destination.localAddress.description)
-            out.write(",\"remote_address\":")
-            out.writeJSONString(d.destination.remoteAddress.description)
-            out.write(",\"remote_port\":")
-            out.write(d.destination.remotePort)
+            PortReportFormatter.writeDestinationKey(d.destination, into: &out)
             out.write(",\"closes\":")
             out.write(UInt64(d.closes))
             out.write(",\"closes_per_s\":")

@@ -56,12 +56,7 @@ public struct PortReportFormatter: Sendable {
         let shown = report.destinations.prefix(top)
         for (i, d) in shown.enumerated() {
             if i > 0 { out.write(",") }
-            out.write("{\"local_address\":")
-            out.writeJSONString(d.destination.localAddress.description)
-            out.write(",\"remote_address\":")
-            out.writeJSONString(d.destination.remoteAddress.description)
-            out.write(",\"remote_port\":")
-            out.write(d.destination.remotePort)
+            Self.writeDestinationKey(d.destination, into: &out)
             out.write(",\"used\":")
             out.write(UInt64(d.used))
             out.write(",\"capacity\":")
@@ -131,6 +126,16 @@ public struct PortReportFormatter: Sendable {
 
     private func writeOptional(_ value: Int?, into out: inout TextWriter) {
         if let value { out.write(signed: Int64(value)) } else { out.write("null") }
+    }
+
+    /// `{"local_address":…,"remote_address":…,"remote_port":…`: a destination object's opening, its key.
+    static func writeDestinationKey(_ destination: Destination, into out: inout TextWriter) {
+        out.write("{\"local_address\":")
+        out.writeJSONString(destination.localAddress.description)
+        out.write(",\"remote_address\":")
+        out.writeJSONString(destination.remoteAddress.description)
+        out.write(",\"remote_port\":")
+        out.write(destination.remotePort)
     }
 
     /// A fraction with at most four decimals (`0.975`, `1.0`).

@@ -60,6 +60,7 @@ public struct DestinationReport: Hashable, Sendable {
     /// ``sampledCloses`` per second of the window; `nil` when none was measured.
     public var closesPerSecond: Double?
 
+    /// A destination's ports as given; its TIME_WAIT sockets stand for `timeWaitSpanSeconds` of closes.
     public init(
         destination: Destination, used: Int, capacity: Int, states: StateCounts, reusableTimeWait: Int = 0,
         timeWaitSpanSeconds: Double = Double(PortReport.timeWaitSeconds)

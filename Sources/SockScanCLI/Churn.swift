@@ -7,7 +7,9 @@ import SockReport
     import Glibc
 #endif
 
+/// `sockscan churn`: connections closed per second per destination over a window, against their ports.
 public struct Churn: ParsableCommand {
+    /// The command with its defaults (ArgumentParser fills the options in).
     public init() {}
 
     public static let configuration = CommandConfiguration(
@@ -45,7 +47,7 @@ public struct Churn: ParsableCommand {
             ports, nearly all TIME_WAIT. sockscan churn --duration 5s (rows cut at the HERE column):
 
               LOCAL     REMOTE          CLOSES  CLOSES/S  BYTES   P90  HERE
-              10.0.0.1  10.0.0.5:443      4250     850.0    412   530  100%
+              10.0.0.1  10.0.0.5:443      4250     850.0    416   544  100%
 
               Verdict: CRITICAL: 10.0.0.1 -> 10.0.0.5:443 runs out of ports in 1.0 s
               at 850.0 closes/s (51000 of 28232 needed)

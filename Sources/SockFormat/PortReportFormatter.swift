@@ -13,8 +13,10 @@ public struct PortReportFormatter: Sendable {
     /// Writes one JSON document (and a newline).
     ///
     /// `{"range": {…}, "settings": {…}, "destinations": [{…}], "more_destinations": n, "other_sockets": n,
-    /// "udp": {…}, "verdict": "ok|warn|critical", "summary": "…", "advice": ["…"]}`. Utilizations are
-    /// fractions (1.0 is full), rounded to four decimals.
+    /// "udp": {…}, "sample": {…}|null, "verdict": "ok|warn|critical", "summary": "…", "advice": ["…"]}`.
+    /// Each destination has `closes_per_s_estimate` (from its TIME_WAIT sockets), and `closes` and
+    /// `closes_per_s` measured over the sample window (`null` without one). Utilizations are fractions (1.0 is
+    /// full), rates per second; both rounded to four decimals.
     public func writeJSON(_ report: PortReport, into out: inout TextWriter) {
         let range = report.settings.range
         out.write("{\"range\":{\"low\":")
@@ -54,12 +56,7 @@ public struct PortReportFormatter: Sendable {
         let shown = report.destinations.prefix(top)
         for (i, d) in shown.enumerated() {
             if i > 0 { out.write(",") }
-            out.write("{\"local_address\":")
-            out.writeJSONString(d.destination.localAddress.description)
-            out.write(",\"remote_address\":")
-            out.writeJSONString(d.destination.remoteAddress.description)
-            out.write(",\"remote_port\":")
-            out.write(d.destination.remotePort)
+            Self.writeDestinationKey(d.destination, into: &out)
             out.write(",\"used\":")
             out.write(UInt64(d.used))
             out.write(",\"capacity\":")
@@ -70,6 +67,12 @@ public struct PortReportFormatter: Sendable {
             out.write(UInt64(d.reusableTimeWait))
             out.write(",\"effective_utilization\":")
             writeFraction(d.effectiveUtilization, into: &out)
+            out.write(",\"closes_per_s_estimate\":")
+            writeFraction(d.closesPerSecondEstimate, into: &out)
+            out.write(",\"closes\":")
+            if let closes = d.sampledCloses { out.write(UInt64(closes)) } else { out.write("null") }
+            out.write(",\"closes_per_s\":")
+            if let rate = d.closesPerSecond { writeFraction(rate, into: &out) } else { out.write("null") }
             out.write(",\"states\":{")
             for (j, entry) in d.states.nonZero.enumerated() {
                 if j > 0 { out.write(",") }
@@ -95,7 +98,21 @@ public struct PortReportFormatter: Sendable {
         out.write(UInt64(report.udp.states[.established]))
         out.write(",\"unconnected\":")
         out.write(UInt64(report.udp.sockets) - report.udp.states[.established])
-        out.write("},\"verdict\":")
+        out.write("},\"sample\":")
+        if let sample = report.sample {
+            out.write("{\"seconds\":")
+            writeFraction(sample.seconds, into: &out)
+            out.write(",\"closes\":")
+            out.write(UInt64(sample.closes))
+            out.write(",\"closes_per_s\":")
+            writeFraction(sample.closesPerSecond, into: &out)
+            out.write(",\"dropped_events\":")
+            out.write(sample.droppedEvents)
+            out.write("}")
+        } else {
+            out.write("null")
+        }
+        out.write(",\"verdict\":")
         out.writeJSONString(report.verdict.rawValue)
         out.write(",\"summary\":")
         out.writeJSONString(Self.summary(report))
@@ -111,8 +128,21 @@ public struct PortReportFormatter: Sendable {
         if let value { out.write(signed: Int64(value)) } else { out.write("null") }
     }
 
+    /// `{"local_address":…,"remote_address":…,"remote_port":…`: a destination object's opening, its key.
+    static func writeDestinationKey(_ destination: Destination, into out: inout TextWriter) {
+        out.write("{\"local_address\":")
+        out.writeJSONString(destination.localAddress.description)
+        out.write(",\"remote_address\":")
+        out.writeJSONString(destination.remoteAddress.description)
+        out.write(",\"remote_port\":")
+        out.write(destination.remotePort)
+    }
+
     /// A fraction with at most four decimals (`0.975`, `1.0`).
-    private func writeFraction(_ value: Double, into out: inout TextWriter) {
+    private func writeFraction(_ value: Double, into out: inout TextWriter) { Self.writeDecimal(value, into: &out) }
+
+    /// A number of at least 0 as JSON, with at most four decimals (`0.975`, `1.0`, `400.25`).
+    static func writeDecimal(_ value: Double, into out: inout TextWriter) {
         let ten4 = UInt64(max(0, (value * 10_000).rounded()))
         out.write(ten4 / 10_000)
         out.write(".")
@@ -161,7 +191,7 @@ public struct PortReportFormatter: Sendable {
             out.write("No outgoing TCP connection holds an ephemeral port.\n")
         } else {
             let shown = Array(report.destinations.prefix(top))
-            let header = ["LOCAL", "REMOTE", "USED", "CAP", "UTIL", "", "STATES"]
+            let header = ["LOCAL", "REMOTE", "USED", "CAP", "UTIL", "", "CLOSES/S", "STATES"]
             var rows = [header]
             for d in shown {
                 var states = d.states.nonZero.map { "\($0.state.name) \($0.count)" }.joined(separator: ", ")
@@ -172,26 +202,11 @@ public struct PortReportFormatter: Sendable {
                     // UTIL is what the verdict and the order use: TIME_WAIT that connect() may take over
                     // (tcp_tw_reuse) is left out; USED counts every socket.
                     String(d.used), String(d.capacity), Self.percentText(d.effectiveUtilization),
-                    Self.bar(d.effectiveUtilization), states,
+                    Self.bar(d.effectiveUtilization),
+                    Self.rateText(d.closesPerSecond ?? d.closesPerSecondEstimate), states,
                 ])
             }
-            var widths = Array(repeating: 0, count: header.count)
-            for row in rows { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
-            let rightAligned: Set<Int> = [2, 3, 4]
-            for row in rows {
-                var text = ""
-                for (i, cell) in row.enumerated() {
-                    let padding = String(repeating: " ", count: widths[i] - cell.count)
-                    if i == row.count - 1 {
-                        text += cell
-                    } else {
-                        text += rightAligned.contains(i) ? padding + cell : cell + padding
-                        text += "  "
-                    }
-                }
-                while text.last == " " { text.removeLast() }
-                out.write(text + "\n")
-            }
+            Self.writeColumns(rows, rightAligned: [2, 3, 4, 6], into: &out)
             let more = report.destinations.count - shown.count
             if more > 0 {
                 let hidden = report.destinations[shown.count...]
@@ -205,6 +220,7 @@ public struct PortReportFormatter: Sendable {
                 out.write(
                     "(\(report.otherSockets) more sockets past the memory cap on destinations, not broken down)\n")
             }
+            out.write(Self.closesFootnote(report, shown: shown) + "\n")
         }
         let udp = report.udp
         if udp.capacity <= 0 {
@@ -220,6 +236,56 @@ public struct PortReportFormatter: Sendable {
         if !advice.isEmpty {
             out.write("Advice:\n")
             for (i, line) in advice.enumerated() { out.write("  \(i + 1). \(line)\n") }
+        }
+    }
+
+    /// What the CLOSES/S column is: measured over the sample window, or estimated from TIME_WAIT.
+    static func closesFootnote(_ report: PortReport, shown: [DestinationReport]) -> String {
+        if let sample = report.sample {
+            var text =
+                "CLOSES/S: connections to each that ended, per second, measured over "
+                + "\(TextWriter.string { $0.write(sample.seconds, decimals: 1) }) s of the kernel's destroy events "
+                + "(\(sample.closes) in all)"
+            if sample.droppedEvents > 0 { text += "; \(sample.droppedEvents) events dropped: counts are low" }
+            return text
+        }
+        var text =
+            "CLOSES/S: closes made here per second over the last minute, time-wait / \(PortReport.timeWaitSeconds) "
+            + "(TIME_WAIT holds the port \(PortReport.timeWaitSeconds) s after each); --sample 5s measures all closes"
+        if shown.contains(where: { $0.timeWaitSpanSeconds != Double(PortReport.timeWaitSeconds) }) {
+            text +=
+                "\nWhere tcp_tw_reuse applies, over the age of the oldest TIME_WAIT socket instead (connect() takes "
+                + "older ones over)"
+        }
+        return text
+    }
+
+    /// A rate per second with one decimal (`400.0`, `0.3`).
+    static func rateText(_ perSecond: Double) -> String { TextWriter.string { $0.write(perSecond, decimals: 1) } }
+
+    /// Writes `rows` (the header first) as columns two spaces apart, each as wide as its widest cell, those in
+    /// `rightAligned` aligned right; the last column is not padded and no line ends in spaces.
+    static func writeColumns(_ rows: [[String]], rightAligned: Set<Int>, into out: inout TextWriter) {
+        var widths: [Int] = []
+        for row in rows {
+            for (i, cell) in row.enumerated() {
+                if i == widths.count { widths.append(0) }
+                widths[i] = max(widths[i], cell.count)
+            }
+        }
+        for row in rows {
+            var text = ""
+            for (i, cell) in row.enumerated() {
+                let padding = String(repeating: " ", count: widths[i] - cell.count)
+                if i == row.count - 1 {
+                    text += rightAligned.contains(i) ? padding + cell : cell
+                } else {
+                    text += rightAligned.contains(i) ? padding + cell : cell + padding
+                    text += "  "
+                }
+            }
+            while text.last == " " { text.removeLast() }
+            out.write(text + "\n")
         }
     }
 
@@ -287,6 +353,37 @@ public struct PortReportFormatter: Sendable {
     /// `97.5%`: one decimal, rounded (``TextWriter/write(percent:)``).
     public static func percentText(_ fraction: Double) -> String { TextWriter.string { $0.write(percent: fraction) } }
 
+    /// The advice after reusing connections, for a destination short of ports, most effective first: more
+    /// source addresses; a wider range (unless it is already 1024–65535); `tcp_tw_reuse=1` when it does not
+    /// apply yet and `timeWait` (this side closes first).
+    static func portAdvice(settings: PortSettings, capacity: Int, destination: Destination, timeWait: Bool)
+        -> [String]
+    {
+        var advice: [String] = []
+        let range = settings.range
+        let target = Endpoint(address: destination.remoteAddress, port: destination.remotePort)
+        advice.append(
+            "Add source addresses: each local address has its own \(capacity) ports to \(target). Bind to one "
+                + "before connect() with IP_BIND_ADDRESS_NO_PORT set, so that bind() takes no port of its own "
+                + "and connect() still shares ports across destinations.")
+        if range.low > 1024 || range.high < 65535 {
+            advice.append(
+                "Widen net.ipv4.ip_local_port_range (now \(range.low) \(range.high), \(range.count) ports; "
+                    + "1024 65535 gives 64512), listing ports that servers bind in "
+                    + "net.ipv4.ip_local_reserved_ports so connect() never takes them.")
+        }
+        if timeWait && !settings.timeWaitReuseApplies(to: destination) {
+            var now = settings.tcpTWReuse.map { $0 == 2 ? "now 2: loopback only" : "now \($0)" } ?? "unread"
+            if settings.tcpTimestamps == 0 { now += "; tcp_timestamps is 0" }
+            advice.append(
+                "Set net.ipv4.tcp_tw_reuse=1 (\(now)) so connect() may take over a TIME_WAIT port to the same "
+                    + "destination once it is \(settings.timeWaitReuseDelayMilliseconds) ms old (tcp_tw_reuse_delay). Caveats: it only helps outgoing connections (the "
+                    + "side that closed first), needs TCP timestamps (net.ipv4.tcp_timestamps=1) on both ends, "
+                    + "and is safe for clients; it does nothing for a server's own TIME_WAIT sockets.")
+        }
+        return advice
+    }
+
     /// The advice, in the order that helps most for least risk.
     private static func advice(
         settings: PortSettings, capacity: Int, hot: DestinationReport?, udp: UDPPortReport, udpIsWorse: Bool
@@ -303,25 +400,8 @@ public struct PortReportFormatter: Sendable {
                     + "after each close made on this side; one new connection per request sustains at most about "
                     + "\(perSecondTenths / 10).\(perSecondTenths % 10) per second (\(capacity) ports / "
                     + "\(PortReport.timeWaitSeconds) s).")
-            advice.append(
-                "Add source addresses: each local address has its own \(capacity) ports to \(target). Bind to one "
-                    + "before connect() with IP_BIND_ADDRESS_NO_PORT set, so that bind() takes no port of its own "
-                    + "and connect() still shares ports across destinations.")
-            if range.low > 1024 || range.high < 65535 {
-                advice.append(
-                    "Widen net.ipv4.ip_local_port_range (now \(range.low) \(range.high), \(range.count) ports; "
-                        + "1024 65535 gives 64512), listing ports that servers bind in "
-                        + "net.ipv4.ip_local_reserved_ports so connect() never takes them.")
-            }
-            if timeWait > 0 && !settings.timeWaitReuseApplies(to: hot.destination) {
-                var now = settings.tcpTWReuse.map { $0 == 2 ? "now 2: loopback only" : "now \($0)" } ?? "unread"
-                if settings.tcpTimestamps == 0 { now += "; tcp_timestamps is 0" }
-                advice.append(
-                    "Set net.ipv4.tcp_tw_reuse=1 (\(now)) so connect() may take over a TIME_WAIT port to the same "
-                        + "destination once it is \(settings.timeWaitReuseDelayMilliseconds) ms old (tcp_tw_reuse_delay). Caveats: it only helps outgoing connections (the "
-                        + "side that closed first), needs TCP timestamps (net.ipv4.tcp_timestamps=1) on both ends, "
-                        + "and is safe for clients; it does nothing for a server's own TIME_WAIT sockets.")
-            }
+            advice += portAdvice(
+                settings: settings, capacity: capacity, destination: hot.destination, timeWait: timeWait > 0)
         } else if capacity <= 0 {
             advice.append(
                 "Every port of net.ipv4.ip_local_port_range (\(range.low) \(range.high)) is reserved or bound: "

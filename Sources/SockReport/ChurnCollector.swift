@@ -16,6 +16,8 @@ public final class ChurnCollector: Sendable {
     private struct State: Sendable {
         var tracker: ChurnTracker
         var failure: SockDiagError?
+        /// ``finish()`` was called: read what is queued, then end.
+        var finishing = false
     }
 
     /// What the counting thread and the callers share.
@@ -24,22 +26,36 @@ public final class ChurnCollector: Sendable {
         init(_ state: State) { self.state = Mutex(state) }
     }
 
-    /// Starts counting `monitor`'s events: client sides are those whose local port is in `ephemeralPorts`;
-    /// at most `maxDestinations` destinations are kept apart.
+    /// Starts counting `monitor`'s events: client sides are those whose local port is in `ephemeralPorts` and
+    /// not in `boundPorts` (listeners inside the range); at most `maxDestinations` destinations are kept apart.
     ///
     /// - Throws: ``SockDiagError/unsupported(_:)`` when no thread can be started.
     public init(
-        monitor: SocketEventMonitor, ephemeralPorts: PortRange, maxDestinations: Int = 10_000
+        monitor: SocketEventMonitor, ephemeralPorts: PortRange, boundPorts: PortBitmap = PortBitmap(),
+        maxDestinations: Int = 10_000
     ) throws(SockDiagError) {
         self.monitor = monitor
         let shared = Shared(
-            State(tracker: ChurnTracker(ephemeralPorts: ephemeralPorts, maxDestinations: maxDestinations)))
+            State(
+                tracker: ChurnTracker(
+                    ephemeralPorts: ephemeralPorts, boundPorts: boundPorts, maxDestinations: maxDestinations)))
         self.shared = shared
         thread = Mutex(nil)
         let started = try DedicatedThread.startJoinable { [monitor] in
             do {
-                while !monitor.isStopped {
-                    try monitor.receive { event in shared.state.withLock { $0.tracker.add(event) } }
+                // Woken every 50 ms to see whether finish() was called; then whatever the kernel queued before
+                // (every socket destroyed until then) is read before the thread ends, bounded in case of a
+                // flood.
+                while !monitor.isStopped && !shared.state.withLock({ $0.finishing }) {
+                    try monitor.receive(timeout: .milliseconds(50)) { event in
+                        shared.state.withLock { $0.tracker.add(event) }
+                    }
+                }
+                for _ in 0..<64 where !monitor.isStopped {
+                    let read = try monitor.receive(timeout: .zero) { event in
+                        shared.state.withLock { $0.tracker.add(event) }
+                    }
+                    if read == 0 { break }
                 }
             } catch {
                 shared.state.withLock { $0.failure = SockDiagError.typed(error) }
@@ -65,15 +81,17 @@ public final class ChurnCollector: Sendable {
         }
     }
 
-    /// Stops counting and returns everything counted.
+    /// Stops counting and returns everything counted: every socket destroyed until the call (the events
+    /// the kernel queued by then are read first; this takes up to 50 ms).
     ///
     /// - Throws: the error that ended the counting early (a receive error, a malformed message).
     public func finish() throws(SockDiagError) -> ChurnTracker {
-        monitor.stop()
+        shared.state.withLock { $0.finishing = true }
         thread.withLock {
             $0?.join()
             $0 = nil
         }
+        monitor.stop()
         let (tracker, failure) = shared.state.withLock { ($0.tracker, $0.failure) }
         if let failure { throw failure }
         return tracker

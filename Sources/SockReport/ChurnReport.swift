@@ -56,15 +56,23 @@ public struct ChurnReport: Sendable {
     public var droppedEvents: UInt64
     /// The thresholds of the verdict, percent of capacity in the steady state.
     public var thresholds: PortThresholds
+    /// The port sysctls of the namespace (range, `tcp_tw_reuse`), from the ports analysis.
+    public var settings: PortSettings
+    /// Ports each destination can use: the range less reserved and bound ports.
+    public var capacity: Int
     /// `critical` when a destination runs out at this rate, else by the worst steady-state utilization.
     public var verdict: PortVerdict
 
     /// Sets what `tracker` counted over `durationSeconds` against the ports analysis taken at the end
     /// (`ports`) and the TIME_WAIT sockets' remaining lives (`timeWaitExpiries`, milliseconds, per
-    /// destination, from a dump's `idiag_expires`).
+    /// destination, from a dump's `idiag_expires`: until each one's port is free for `connect()` again).
+    ///
+    /// Destinations in `idleDestinations` that the tracker saw no close of are listed too, with their ports
+    /// (a keep-alive pool: no closes, no exhaustion unless its connections alone fill the ports).
     public init(
         tracker: ChurnTracker, durationSeconds: Double, droppedEvents: UInt64 = 0, ports: PortReport,
-        timeWaitExpiries: [Destination: [UInt32]], thresholds: PortThresholds = PortThresholds()
+        timeWaitExpiries: [Destination: [UInt32]], thresholds: PortThresholds = PortThresholds(),
+        idleDestinations: Set<Destination> = []
     ) {
         self.durationSeconds = durationSeconds
         closes = tracker.closes
@@ -74,6 +82,8 @@ public struct ChurnReport: Sendable {
         otherSockets = tracker.otherSockets
         self.droppedEvents = droppedEvents
         self.thresholds = thresholds
+        settings = ports.settings
+        capacity = ports.capacity
         let byDestination = Dictionary(ports.destinations.map { ($0.destination, $0) }, uniquingKeysWith: { a, _ in a })
         let settings = ports.settings
         var rows: [DestinationChurn] = []
@@ -100,13 +110,27 @@ public struct ChurnReport: Sendable {
                         notTimeWait: notTimeWait, timeWaitExpiries: timeWaitExpiries[destination] ?? [],
                         rate: heldRate, holdSeconds: hold, capacity: capacity)))
         }
+        for destination in idleDestinations where tracker.destinations[destination] == nil {
+            guard let held = byDestination[destination] else { continue }
+            let timeWait = Int(held.states[.timeWait])
+            rows.append(
+                DestinationChurn(
+                    destination: destination, closes: 0, closesPerSecond: 0, bytesMedian: nil, bytesP90: nil,
+                    closedHereShare: nil, portsInUse: held.used, timeWait: timeWait, capacity: held.capacity,
+                    holdSeconds: settings.timeWaitReuseApplies(to: destination)
+                        ? Double(settings.timeWaitReuseDelayMilliseconds) / 1000 : Double(PortReport.timeWaitSeconds),
+                    steadyStatePorts: held.used - timeWait,
+                    secondsToExhaustion: held.blocking >= held.capacity ? 0 : nil))
+        }
         rows.sort {
             switch ($0.secondsToExhaustion, $1.secondsToExhaustion) {
             case (let a?, let b?) where a != b: return a < b
             case (.some, .none): return true
             case (.none, .some): return false
             default:
-                return $0.closes != $1.closes ? $0.closes > $1.closes : $0.destination < $1.destination
+                if $0.closes != $1.closes { return $0.closes > $1.closes }
+                if $0.portsInUse != $1.portsInUse { return $0.portsInUse > $1.portsInUse }
+                return $0.destination < $1.destination
             }
         }
         destinations = rows
@@ -116,6 +140,14 @@ public struct ChurnReport: Sendable {
             let worst = (rows.map(\.steadyStateUtilization).max() ?? 0) * 100
             verdict =
                 worst >= thresholds.critical - 1e-9 ? .critical : worst >= thresholds.warn - 1e-9 ? .warn : .ok
+        }
+    }
+
+    /// Whether any destination runs out of ports at its rate, or holds `percent` or more of its capacity in
+    /// the steady state (`churn --fail-at`).
+    public func isAtOrOver(percent: Double) -> Bool {
+        destinations.contains {
+            $0.secondsToExhaustion != nil || $0.steadyStateUtilization * 100 >= percent - 1e-9
         }
     }
 
@@ -144,5 +176,69 @@ public struct ChurnReport: Sendable {
             }
         }
         return nil
+    }
+}
+
+extension ChurnReport {
+    /// The end of a churn window: one ports analysis of `scanner`'s namespace (``PortExhaustion/analyze``,
+    /// so capacity and ports in use are those `ports` shows) whose connection dump also gives the TIME_WAIT
+    /// sockets (which of the tracker's sampled connections this side closed first, and when their ports
+    /// free up), then the report.
+    ///
+    /// - Parameters:
+    ///   - tracker: what a ``ChurnCollector`` counted over the window.
+    ///   - durationSeconds: the window.
+    ///   - droppedEvents: events the kernel dropped in the window.
+    ///   - scanner: opened on the namespace the events came from.
+    ///   - filter: the events' filter (devices resolved, as ``SocketEventMonitor/filter`` holds it): a
+    ///     destination without closes is listed when one of its sockets matches it (every one without).
+    ///   - thresholds: for the verdict.
+    /// - Throws: what ``PortExhaustion/analyze(scanner:settings:thresholds:maxDestinations:connections:holders:connection:)``
+    ///   throws.
+    public static func measure(
+        tracker: ChurnTracker, durationSeconds: Double, droppedEvents: UInt64 = 0, scanner: Scanner,
+        filter: Filter? = nil, thresholds: PortThresholds = PortThresholds()
+    ) throws -> ChurnReport {
+        var tracker = tracker
+        var timeWait = Set<SocketPair>()
+        var expiries: [Destination: [UInt32]] = [:]
+        var idle = Set<Destination>()
+        let expression = filter?.expression
+        let ports = try PortExhaustion.analyze(
+            scanner: scanner, thresholds: thresholds,
+            connection: { usage, record in
+                if usage.addHolder(record) { return }
+                usage.addConnection(record)
+                guard usage.isEphemeral(record.local.port) else { return }
+                let destination = Destination(
+                    localAddress: record.local.address, remoteAddress: record.remote.address,
+                    remotePort: record.remote.port)
+                guard tracker.destinations[destination] != nil else {
+                    if expression?.matches(record) ?? true { idle.insert(destination) }
+                    return
+                }
+                guard record.state == .timeWait else { return }
+                timeWait.insert(SocketPair(local: record.local, remote: record.remote))
+                // A port free now (a TIME_WAIT socket tcp_tw_reuse may hand over) holds nothing.
+                let freedIn = portFreedIn(record.timer, settings: usage.settings, destination: destination)
+                if freedIn > 0 { expiries[destination, default: []].append(freedIn) }
+            })
+        tracker.recordTimeWait(timeWait)
+        return ChurnReport(
+            tracker: tracker, durationSeconds: durationSeconds, droppedEvents: droppedEvents, ports: ports,
+            timeWaitExpiries: expiries, thresholds: thresholds, idleDestinations: idle)
+    }
+
+    /// Milliseconds until a TIME_WAIT socket's port is free for `connect()` to its destination: when its timer
+    /// runs out, or, where `tcp_tw_reuse` applies, when it is older than the reuse delay (0 when it already
+    /// is). Without a TIME_WAIT timer (the /proc path), a whole TIME_WAIT.
+    static func portFreedIn(_ timer: SocketTimer, settings: PortSettings, destination: Destination) -> UInt32 {
+        let length = UInt32(PortReport.timeWaitSeconds * 1000)
+        guard timer.kind == .timeWait else { return length }
+        guard settings.timeWaitReuseApplies(to: destination) else { return timer.expiresMilliseconds }
+        let delay = UInt32(clamping: settings.timeWaitReuseDelayMilliseconds)
+        // Aged when length - expires >= delay: free in expires - (length - delay), or now.
+        let agedAt = length > delay ? length - delay : 0
+        return timer.expiresMilliseconds > agedAt ? timer.expiresMilliseconds - agedAt : 0
     }
 }

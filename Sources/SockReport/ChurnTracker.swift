@@ -14,6 +14,8 @@ import SockDiag
 public struct ChurnTracker: Sendable {
     /// The ephemeral range: a socket whose local port is in it is a client side.
     public let ephemeralPorts: PortRange
+    /// Ports of the range held by `bind()` (listeners): a socket on one is a server side, not a client.
+    public let boundPorts: PortBitmap
     /// Destinations kept apart at most.
     public let maxDestinations: Int
 
@@ -30,16 +32,18 @@ public struct ChurnTracker: Sendable {
     /// Destroyed TCP sockets that were not client sides (a server's accepted sockets, listeners) or UDP.
     public private(set) var otherSockets = 0
 
-    /// An empty tracker.
-    public init(ephemeralPorts: PortRange, maxDestinations: Int = 10_000) {
+    /// An empty tracker; sockets on `boundPorts` (the listeners' ports inside the range) are not client sides.
+    public init(ephemeralPorts: PortRange, boundPorts: PortBitmap = PortBitmap(), maxDestinations: Int = 10_000) {
         self.ephemeralPorts = ephemeralPorts
+        self.boundPorts = boundPorts
         self.maxDestinations = maxDestinations
     }
 
     /// Counts one destroyed socket.
     public mutating func add(_ event: SocketEvent) {
         let socket = event.socket
-        guard socket.proto == .tcp, ephemeralPorts.contains(socket.local.port) else {
+        guard socket.proto == .tcp, ephemeralPorts.contains(socket.local.port), !boundPorts.contains(socket.local.port)
+        else {
             otherSockets += 1
             return
         }

@@ -51,13 +51,34 @@ public struct DestinationReport: Hashable, Sendable {
     /// TIME_WAIT sockets `connect()` may take over now: `tcp_tw_reuse` applies to this destination (1, or 2
     /// with loopback) and they are older than the reuse delay. 0 when reuse does not apply.
     public var reusableTimeWait: Int
+    /// The seconds of closes its TIME_WAIT sockets stand for: 60 (TIME_WAIT's length: each close made on this
+    /// side in the last minute is still one), or, where `tcp_tw_reuse` applies, the age of the oldest one (at
+    /// least the reuse delay): `connect()` takes aged ones over, so fewer remain than the minute's closes.
+    public var timeWaitSpanSeconds: Double
+    /// Connections to it that ended during a measured window (`ports --sample`); `nil` when none was measured.
+    public var sampledCloses: Int?
+    /// ``sampledCloses`` per second of the window; `nil` when none was measured.
+    public var closesPerSecond: Double?
 
-    public init(destination: Destination, used: Int, capacity: Int, states: StateCounts, reusableTimeWait: Int = 0) {
+    /// A destination's ports as given; its TIME_WAIT sockets stand for `timeWaitSpanSeconds` of closes.
+    public init(
+        destination: Destination, used: Int, capacity: Int, states: StateCounts, reusableTimeWait: Int = 0,
+        timeWaitSpanSeconds: Double = Double(PortReport.timeWaitSeconds)
+    ) {
         self.destination = destination
         self.used = used
         self.capacity = capacity
         self.states = states
         self.reusableTimeWait = reusableTimeWait
+        self.timeWaitSpanSeconds = timeWaitSpanSeconds
+    }
+
+    /// Closes made on this side per second, estimated from its TIME_WAIT sockets: their count over
+    /// ``timeWaitSpanSeconds``. Without `tcp_tw_reuse`, `time-wait / 60`: exactly the average over the last
+    /// minute (each close this side made first holds its port 60 s in TIME_WAIT). Closes the remote side made
+    /// first leave no TIME_WAIT here and are not in it.
+    public var closesPerSecondEstimate: Double {
+        timeWaitSpanSeconds > 0 ? Double(states[.timeWait]) / timeWaitSpanSeconds : 0
     }
 
     /// `used / capacity` (1 when the capacity is 0), TIME_WAIT included.
@@ -112,6 +133,9 @@ public struct PortReport: Sendable {
     /// Kernel dump requests the analysis made (0 for a report of a ``PortUsage`` fed by hand).
     public var requests = 0
 
+    /// The window of destroy events measured with ``addSample(_:seconds:droppedEvents:)``, if one was.
+    public var sample: PortSample?
+
     /// Ports held by a TCP `bind()` inside the range.
     public var bound: Int { boundPorts.count }
     /// Distinct ephemeral ports held by connections to any destination: the limit for programs that
@@ -141,10 +165,15 @@ public struct PortReport: Sendable {
         self.thresholds = thresholds
         let capacity = capacity
         let settings = usage.settings
+        let reuseDelay = Double(settings.timeWaitReuseDelayMilliseconds) / 1000
         destinations = usage.destinations.map {
-            DestinationReport(
+            let reuse = settings.timeWaitReuseApplies(to: $0.key)
+            let oldest = Double($0.value.oldestTimeWaitMilliseconds) / 1000
+            return DestinationReport(
                 destination: $0.key, used: Int($0.value.states.total), capacity: capacity, states: $0.value.states,
-                reusableTimeWait: settings.timeWaitReuseApplies(to: $0.key) ? $0.value.agedTimeWait : 0)
+                reusableTimeWait: reuse ? $0.value.agedTimeWait : 0,
+                timeWaitSpanSeconds: reuse && oldest > 0
+                    ? min(Double(Self.timeWaitSeconds), max(reuseDelay, oldest)) : Double(Self.timeWaitSeconds))
         }
         destinations.sort {
             $0.blocking != $1.blocking
@@ -164,5 +193,32 @@ public struct PortReport: Sendable {
         verdict = percent >= thresholds.critical - 1e-9 ? .critical : percent >= thresholds.warn - 1e-9 ? .warn : .ok
 
         udpIsWorse = udp.sockets > 0 && udp.utilization > (destinations.first?.effectiveUtilization ?? 0)
+    }
+}
+
+/// A window of destroy events measured for ``PortReport`` (`ports --sample`).
+public struct PortSample: Hashable, Sendable {
+    /// The window, seconds.
+    public var seconds: Double
+    /// Client-side connections that ended in it, all destinations (those shown and not).
+    public var closes: Int
+    /// Events the kernel dropped because the receive buffer was full (the counts are low by at most this).
+    public var droppedEvents: UInt64
+
+    /// ``closes`` per second.
+    public var closesPerSecond: Double { seconds > 0 ? Double(closes) / seconds : 0 }
+}
+
+extension PortReport {
+    /// Sets each destination's measured close rate from what `tracker` counted over `seconds` (a
+    /// ``ChurnCollector`` run before the analysis): ``DestinationReport/sampledCloses`` and
+    /// ``DestinationReport/closesPerSecond``, 0 for a destination without a close.
+    public mutating func addSample(_ tracker: ChurnTracker, seconds: Double, droppedEvents: UInt64 = 0) {
+        sample = PortSample(seconds: seconds, closes: tracker.closes, droppedEvents: droppedEvents)
+        for i in destinations.indices {
+            let closes = tracker.destinations[destinations[i].destination]?.closes ?? 0
+            destinations[i].sampledCloses = closes
+            destinations[i].closesPerSecond = seconds > 0 ? Double(closes) / seconds : 0
+        }
     }
 }

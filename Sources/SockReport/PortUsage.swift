@@ -49,14 +49,17 @@ public struct DestinationTally: Hashable, Sendable {
     /// TIME_WAIT sockets older than `tcp_tw_reuse_delay` (by their TIME_WAIT timer): the ones
     /// `tcp_tw_reuse` would let `connect()` take over.
     public var agedTimeWait = 0
+    /// How long the oldest TIME_WAIT socket has been in TIME_WAIT, milliseconds (by its timer; 0 without one).
+    public var oldestTimeWaitMilliseconds: UInt32 = 0
 
     public init() {}
 }
 
 extension DestinationTally {
-    mutating func add(_ state: TCPState, aged: Bool) {
+    mutating func add(_ state: TCPState, aged: Bool, timeWaitAge: UInt32 = 0) {
         states.add(state)
         if aged { agedTimeWait += 1 }
+        oldestTimeWaitMilliseconds = max(oldestTimeWaitMilliseconds, timeWaitAge)
     }
 }
 
@@ -110,12 +113,15 @@ public struct PortUsage: Sendable {
 
     private let reuseDelay: UInt32
 
-    /// Whether a TIME_WAIT socket has been in TIME_WAIT for at least `delay` ms: its timer started at
-    /// 60 s. Without a TIME_WAIT timer (the /proc path), it counts as not aged.
-    static func isAged(_ timer: SocketTimer, delay: UInt32) -> Bool {
+    // A TIME_WAIT socket is aged (tcp_tw_reuse may hand it over) when it has been in TIME_WAIT for at least
+    // the reuse delay; without a TIME_WAIT timer (the /proc path) it counts as not aged.
+
+    /// How long a TIME_WAIT socket has been in TIME_WAIT, milliseconds: its timer started at 60 s. `nil`
+    /// without a TIME_WAIT timer (the /proc path).
+    static func timeWaitAge(_ timer: SocketTimer) -> UInt32? {
         let length = UInt32(PortReport.timeWaitSeconds * 1000)
-        return timer.kind == .timeWait && timer.expiresMilliseconds <= length
-            && length - timer.expiresMilliseconds >= delay
+        guard timer.kind == .timeWait && timer.expiresMilliseconds <= length else { return nil }
+        return length - timer.expiresMilliseconds
     }
 
     /// Whether `port` is one `connect()` can pick: inside the range, not reserved, not bound.
@@ -139,8 +145,9 @@ public struct PortUsage: Sendable {
         let key = Destination(
             localAddress: record.local.address, remoteAddress: record.remote.address, remotePort: record.remote.port)
         if destinations.count < maxDestinations || destinations[key] != nil {
-            let aged = record.state == .timeWait && Self.isAged(record.timer, delay: reuseDelay)
-            destinations[key, default: DestinationTally()].add(record.state, aged: aged)
+            let age = record.state == .timeWait ? Self.timeWaitAge(record.timer) : nil
+            destinations[key, default: DestinationTally()].add(
+                record.state, aged: age.map { $0 >= reuseDelay } ?? false, timeWaitAge: age ?? 0)
         } else {
             overflow.add(record.state)
         }

@@ -8,8 +8,8 @@ import SockDiag
 /// What the two `sockscan` executables share: the root command's text, the subcommands, and what `main` does
 /// before ArgumentParser runs.
 ///
-/// `sockscan` holds the scan commands (`list`, `count`, `ports`, `summary`, `events`, `kill`): the ones scripts
-/// run every few seconds, kept free of Foundation, SQLite and SwiftNIO so that they start in a few milliseconds. The
+/// `sockscan` holds the scan commands (`list`, `count`, `ports`, `churn`, `summary`, `events`, `kill`): the ones
+/// scripts run every few seconds, kept free of Foundation, SQLite and SwiftNIO so that they start in a few milliseconds. The
 /// commands that record, report and serve (`record`, `watch`, `report`, `metrics`, `serve`) live in the
 /// companion `sockscan-full` (installed beside it, or in `lib/sockscan/`), which holds every command; `sockscan`
 /// hands those over to it with `execv` before parsing anything, and the top-level help, completion scripts and
@@ -29,6 +29,7 @@ public enum SockScanRoot {
                   sockscan list -t state time-wait --format json
                   sockscan count -tua                    TCP and UDP sockets per state
                   sockscan ports                         which destination runs out of ports
+                  sockscan churn                         closes per second, time to exhaustion
                   sockscan summary                       sar -n SOCK / ss -s totals, TCP states
                   sockscan events                        connections as they end, like ss -E
                   sockscan kill dst 10.0.0.5:443         close one upstream's connections
@@ -44,7 +45,7 @@ public enum SockScanRoot {
 
     /// The commands of `sockscan` itself.
     public static let scanCommands: [ParsableCommand.Type] = [
-        List.self, Count.self, Ports.self, Summary.self, Events.self, Kill.self,
+        List.self, Count.self, Ports.self, Churn.self, Summary.self, Events.self, Kill.self,
     ]
 
     /// The commands only `sockscan-full` holds, in the order the help lists them after the scan commands.

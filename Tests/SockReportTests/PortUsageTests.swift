@@ -211,9 +211,12 @@ struct PortUsageGroupingTests {
             #""tcp_timestamps":null,"tcp_tw_reuse_delay":null},"#,
             #""destinations":[{"local_address":"10.0.0.1","remote_address":"192.0.2.10","remote_port":443,"#,
             #""used":30,"capacity":40,"utilization":0.75,"reusable_time_wait":0,"effective_utilization":0.75,"#,
+            // Added with the close rates: 20 TIME_WAIT / 60 s; nothing measured without --sample.
+            #""closes_per_s_estimate":0.3333,"closes":null,"closes_per_s":null,"#,
             #""states":{"established":10,"time-wait":20}}],"#,
             #""more_destinations":1,"other_sockets":0,"#,
             #""udp":{"sockets":0,"ports":0,"capacity":40,"utilization":0.0,"connected":0,"unconnected":0},"#,
+            #""sample":null,"#,
             #""verdict":"warn","summary":"10.0.0.1 -> 192.0.2.10:443 uses 30 of 40 ports (75.0%)","advice":["Reuse"#,
         ].joined()
         #expect(text.hasPrefix(expected), "\(text)")
@@ -232,9 +235,15 @@ struct PortUsageGroupingTests {
         #expect(lines[1] == "tcp_tw_reuse=0  tcp_fin_timeout=?  tcp_max_tw_buckets=?")
         #expect(
             lines[2] == "In use by all connections together: 40 of 40 (100.0%); the limit for bind() before connect()")
-        #expect(lines[4].hasPrefix("LOCAL"))
-        #expect(lines[5] == "10.0.0.1  192.0.2.10:443    40   40  100.0%  [####################]  time-wait 40")
-        #expect(lines[6] == "10.0.0.1  192.0.2.10:80      2   40    5.0%  [#...................]  established 2")
+        // The CLOSES/S column (added with the close rates): 40 TIME_WAIT / 60 s, and none for :80.
+        #expect(lines[4] == "LOCAL     REMOTE          USED  CAP    UTIL                          CLOSES/S  STATES")
+        #expect(
+            lines[5]
+                == "10.0.0.1  192.0.2.10:443    40   40  100.0%  [####################]       0.7  time-wait 40")
+        #expect(
+            lines[6]
+                == "10.0.0.1  192.0.2.10:80      2   40    5.0%  [#...................]       0.0  established 2")
+        #expect(lines[7].hasPrefix("CLOSES/S: closes made here per second over the last minute, time-wait / 60"))
         #expect(out.string.contains("Verdict: CRITICAL: 10.0.0.1 -> 192.0.2.10:443 uses 40 of 40 ports (100.0%)"))
     }
 
@@ -255,6 +264,9 @@ struct PortUsageGroupingTests {
         PortReportFormatter(top: 1).writeTable(report, into: &out)
         let text = out.string
         #expect(text.contains("192.0.2.10:8080    10   40  25.0%"), "\(text)")
+        // Where tcp_tw_reuse applies, the estimate is over the oldest TIME_WAIT's age (10 s): 36 / 10.
+        #expect(report.destinations[1].timeWaitSpanSeconds == 10)
+        #expect(report.destinations[1].closesPerSecondEstimate == 3.6)
         #expect(
             text.contains(
                 "(1 more destination: at most 0 ports blocked each, at most 36 held counting reusable TIME_WAIT)"),

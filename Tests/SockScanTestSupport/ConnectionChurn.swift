@@ -12,8 +12,11 @@ import SockDiag
 /// more than a second behind starts again from now rather than catching up in a burst, so
 /// ``Report/made`` divided by ``Report/seconds`` is the rate the namespace actually saw.
 ///
-/// In the namespace: `ip_local_port_range` is widened to 10000–65535 (55,536 ephemeral ports per
-/// destination); TIME-WAIT sockets outlive ``stop()`` until the namespace is deleted.
+/// A destination of rate 0 is only connected to by the held pairs (a keep-alive pool). Each close is stamped
+/// (``closes(from:to:)``), and the first failure too (``Report/failureTime``), on ``now()``'s clock.
+///
+/// In the namespace: `ip_local_port_range` is set to `ephemeralPorts` (by default 10000–65535: 55,536
+/// ephemeral ports per destination); TIME-WAIT sockets outlive ``stop()`` until the namespace is deleted.
 public final class ConnectionChurn: @unchecked Sendable {
     /// Which side closes first.
     public enum CloseOrder: Sendable {
@@ -23,13 +26,17 @@ public final class ConnectionChurn: @unchecked Sendable {
     /// A listener to connect to, and how often.
     public struct Destination: Sendable, Hashable {
         public var endpoint: Endpoint
+        /// Connections per second; 0: none but the held pairs.
         public var perSecond: Int
         public var close: CloseOrder
+        /// Bytes the client sends on each connection (the server reads them all before the close).
+        public var bytes: Int
 
-        public init(_ endpoint: Endpoint, perSecond: Int, close: CloseOrder = .clientFirst) {
+        public init(_ endpoint: Endpoint, perSecond: Int, close: CloseOrder = .clientFirst, bytes: Int = 0) {
             self.endpoint = endpoint
             self.perSecond = perSecond
             self.close = close
+            self.bytes = bytes
         }
     }
 
@@ -41,6 +48,9 @@ public final class ConnectionChurn: @unchecked Sendable {
         public var seconds: Double
         /// The first failed call, which stopped the generator; nil when it ran clean.
         public var failure: String?
+        /// When that call failed (``ConnectionChurn/now()``), and its errno (0 when it was no system call).
+        public var failureTime: Double?
+        public var failureErrno: Int32 = 0
 
         /// Connections made to all destinations.
         public var total: Int { made.reduce(0, +) }
@@ -63,23 +73,27 @@ public final class ConnectionChurn: @unchecked Sendable {
     private var listeners: [Int32] = []
     private let finished = DispatchSemaphore(value: 0)
     private var running = false
+    /// Per destination, when each connection was closed (``now()``).
+    private var closeTimes: [[Double]]
 
     /// Makes the listeners and the held pairs (on a thread inside `namespace`) and starts the churn.
     ///
     /// - Throws: ``SystemCallError`` when a socket call fails (what was made is closed again).
     public init(
         in namespace: TestNamespace, destinations: [Destination], held heldPairs: Int = 0, limit: Int = 1_000_000,
-        maxSeconds: Double = 120
+        maxSeconds: Double = 120, ephemeralPorts: ClosedRange<Int> = 10000...65535
     ) throws {
-        precondition(destinations.allSatisfy { $0.perSecond > 0 }, "a rate must be positive")
+        precondition(destinations.allSatisfy { $0.perSecond >= 0 }, "a rate must not be negative")
         self.namespace = namespace
         self.destinations = destinations
         self.limit = limit
         self.maxSeconds = maxSeconds
         report = Report(made: Array(repeating: 0, count: destinations.count), seconds: 0, failure: nil)
+        closeTimes = Array(repeating: [], count: destinations.count)
         try Limits.ensureOpenFiles(heldPairs * 2 + destinations.count + 64)
         let made = try namespace.run { () throws -> (listeners: [Int32], held: [Int32]) in
-            try Sysctl.set("net/ipv4/ip_local_port_range", to: "10000 65535")
+            try Sysctl.set(
+                "net/ipv4/ip_local_port_range", to: "\(ephemeralPorts.lowerBound) \(ephemeralPorts.upperBound)")
             var listeners: [Int32] = []
             var held: [Int32] = []
             do {
@@ -114,6 +128,16 @@ public final class ConnectionChurn: @unchecked Sendable {
     /// Connections made so far, to all destinations.
     public var made: Int { lock.withLock { report.total } }
 
+    /// Connections closed per destination (in the order given) from `start` to `end` (``now()``'s clock).
+    public func closes(from start: Double, to end: Double) -> [Int] {
+        lock.withLock { closeTimes.map { times in times.reduce(0) { $0 + (start <= $1 && $1 <= end ? 1 : 0) } } }
+    }
+
+    /// The first failure so far, if any (the generator stops at it).
+    public var failure: (time: Double, errno: Int32, text: String)? {
+        lock.withLock { report.failureTime.map { ($0, report.failureErrno, report.failure ?? "") } }
+    }
+
     /// Stops the churn (waiting at most 10 s for the thread), closes the listeners and held pairs.
     @discardableResult
     public func stop() -> Report {
@@ -140,7 +164,8 @@ public final class ConnectionChurn: @unchecked Sendable {
     private func loop() {
         let start = Self.now()
         let periods = destinations.map { 1.0 / Double($0.perSecond) }
-        var due = Array(repeating: start, count: destinations.count)
+        // A destination without a rate is never due.
+        var due = destinations.map { $0.perSecond > 0 ? start : Double.infinity }
         var total = 0
         var rounds = 0
         while total < limit && rounds < 1_000_000_000 {
@@ -156,14 +181,21 @@ public final class ConnectionChurn: @unchecked Sendable {
             do {
                 try Self.churnOnce(destinations[i], listeners[i])
             } catch {
-                lock.withLock { report.failure = "\(destinations[i].endpoint): \(error)" }
+                let failed = Self.now()
+                lock.withLock {
+                    report.failure = "\(destinations[i].endpoint): \(error)"
+                    report.failureTime = failed
+                    report.failureErrno = (error as? SystemCallError)?.errno ?? 0
+                }
                 break
             }
+            let closed = Self.now()
             due[i] += periods[i]
             total += 1
             lock.withLock {
                 report.made[i] += 1
-                report.seconds = Self.now() - start
+                closeTimes[i].append(closed)
+                report.seconds = closed - start
             }
         }
         lock.withLock { report.seconds = Self.now() - start }
@@ -172,6 +204,15 @@ public final class ConnectionChurn: @unchecked Sendable {
     /// One connection to `destination`, accepted and closed in its order.
     private static func churnOnce(_ destination: Destination, _ listener: Int32) throws {
         let (client, server) = try connect(destination.endpoint, listener)
+        if destination.bytes > 0 {
+            do {
+                try transfer(destination.bytes, from: client, to: server)
+            } catch {
+                close(client)
+                close(server)
+                throw error
+            }
+        }
         switch destination.close {
         case .clientFirst:
             close(client)
@@ -184,6 +225,25 @@ public final class ConnectionChurn: @unchecked Sendable {
             setsockopt(client, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
             close(client)
             close(server)
+        }
+    }
+
+    /// Sends `count` bytes from `client` and reads them all at `server` (unread data would make the server's
+    /// close a reset).
+    private static func transfer(_ count: Int, from client: Int32, to server: Int32) throws {
+        var buffer = [UInt8](repeating: 0x61, count: min(count, 65536))
+        var sent = 0
+        var received = 0
+        for _ in 0..<100_000 where received < count {
+            if sent < count {
+                let n = buffer.withUnsafeBytes { write(client, $0.baseAddress, min($0.count, count - sent)) }
+                if n < 0 && errno != EINTR && errno != EAGAIN { throw SystemCallError("write") }
+                sent += max(0, n)
+            }
+            let n = buffer.withUnsafeMutableBytes { read(server, $0.baseAddress, min($0.count, count - received)) }
+            if n < 0 && errno != EINTR { throw SystemCallError("read") }
+            if n == 0 { throw SystemCallError("read: end of stream", errno: 0) }
+            received += max(0, n)
         }
     }
 
@@ -226,7 +286,8 @@ public final class ConnectionChurn: @unchecked Sendable {
         return (client, server)
     }
 
-    private static func now() -> Double {
+    /// `CLOCK_MONOTONIC` in seconds: the clock of the close stamps and the failure time.
+    public static func now() -> Double {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)
         return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9

@@ -146,7 +146,8 @@ struct CLIUsageTests {
     @Test(
         "every example line of --help fits in 80 columns",
         arguments: [
-            "", "list", "count", "ports", "summary", "events", "kill", "record", "watch", "report", "metrics", "serve",
+            "", "list", "count", "ports", "churn", "summary", "events", "kill", "record", "watch", "report", "metrics",
+            "serve",
         ])
     func examplesFit(subcommand: String) throws {
         let result = try SockscanBinary.run((subcommand.isEmpty ? [] : [subcommand]) + ["--help"])

@@ -73,12 +73,14 @@ public enum PortExhaustion {
     ///     destination).
     ///   - holders: feeds the port holders (``PortUsage/addHolder(_:)``) instead of the two default dumps, and
     ///     returns the kernel requests it made.
+    ///   - connection: sees each socket of the connections' dump as well (the exporter keeps the TIME_WAIT
+    ///     timers of some destinations from it).
     /// - Returns: the report, whose ``PortReport/requests`` counts the dump requests (the holders' included).
     /// - Throws: ``PortSettingsError``, ``NamespaceError``, or what the scanner (or `holders`) throws.
     public static func analyze(
         scanner: Scanner, settings: PortSettings? = nil, thresholds: PortThresholds = PortThresholds(),
         maxDestinations: Int = 50_000, connections: Bool = true,
-        holders: ((inout PortUsage) throws -> Int)? = nil
+        holders: ((inout PortUsage) throws -> Int)? = nil, connection: ((SocketRecord) -> Void)? = nil
     ) throws -> PortReport {
         let settings = try settings ?? PortSettings.read(namespace: scanner.namespace)
         var usage = PortUsage(settings: settings, maxDestinations: maxDestinations)
@@ -91,7 +93,10 @@ public enum PortExhaustion {
         }
         requests += try addExplicitBindings(scanner: scanner, range: settings.range, into: &usage)
         if connections {
-            requests += try scanner.forEach(connectionQuery(range: settings.range)) { usage.add($0) }.requests
+            requests += try scanner.forEach(connectionQuery(range: settings.range)) { record in
+                usage.add(record)
+                connection?(record)
+            }.requests
         }
         var report = usage.report(thresholds: thresholds)
         report.requests = requests

@@ -59,17 +59,8 @@ public struct SVGChart: Sendable {
 
             """
         // Grid and left axis ticks.
-        svg += "<g id=\"axis-left\" stroke=\"#cccccc\" stroke-width=\"1\">\n"
-        for i in 0...5 {
-            let v = yMax * Double(i) / 5
-            svg += "<line x1=\"\(n(left))\" y1=\"\(n(y(v)))\" x2=\"\(n(right))\" y2=\"\(n(y(v)))\"/>\n"
-        }
-        svg += "</g>\n<g id=\"labels-left\" text-anchor=\"end\" fill=\"#333333\">\n"
-        for i in 0...5 {
-            let v = yMax * Double(i) / 5
-            svg += "<text x=\"\(n(left - 8))\" y=\"\(n(y(v) + 4))\">\(Self.count(v))</text>\n"
-        }
-        svg += "</g>\n<g id=\"labels-right\" text-anchor=\"start\" fill=\"\(Self.portColor)\">\n"
+        svg += leftAxis(grid: "axis-left", labels: "labels-left", max: yMax, steps: 5, y: y)
+        svg += "<g id=\"labels-right\" text-anchor=\"start\" fill=\"\(Self.portColor)\">\n"
         for i in 0...5 {
             let v = pMax * Double(i) / 5
             svg += "<text x=\"\(n(right + 8))\" y=\"\(n(yPort(v) + 4))\">\(Self.count(v))%</text>\n"
@@ -112,6 +103,18 @@ public struct SVGChart: Sendable {
         return svg
     }
 
+    /// Grid lines across the plot and their labels on the left, `steps` + 1 of them from 0 to `max`.
+    private func leftAxis(grid: String, labels: String, max: Double, steps: Int, y: (Double) -> Double) -> String {
+        let values = (0...steps).map { max * Double($0) / Double(steps) }
+        var svg = "<g id=\"\(grid)\" stroke=\"#cccccc\" stroke-width=\"1\">\n"
+        for v in values {
+            svg += "<line x1=\"\(n(left))\" y1=\"\(n(y(v)))\" x2=\"\(n(right))\" y2=\"\(n(y(v)))\"/>\n"
+        }
+        svg += "</g>\n<g id=\"\(labels)\" text-anchor=\"end\" fill=\"#333333\">\n"
+        for v in values { svg += "<text x=\"\(n(left - 8))\" y=\"\(n(y(v) + 4))\">\(Self.count(v))</text>\n" }
+        return svg + "</g>\n"
+    }
+
     /// Tick marks and labels along a time axis at `y`.
     private func timeAxis(id: String, at y: Double, from t0: Double, to t1: Double, x: (Double) -> Double) -> String {
         var svg = "<g id=\"\(id)\" text-anchor=\"middle\" fill=\"#333333\">\n"
@@ -131,17 +134,7 @@ public struct SVGChart: Sendable {
         let bottom = height + closesPanelHeight - 40
         let cMax = Self.niceCeiling(max(segments.joined().compactMap(\.closesPerSecond).max() ?? 1, 1))
         func y(_ v: Double) -> Double { bottom - v / cMax * (bottom - top) }
-        var svg = "<g id=\"axis-closes\" stroke=\"#cccccc\" stroke-width=\"1\">\n"
-        for i in 0...4 {
-            let v = cMax * Double(i) / 4
-            svg += "<line x1=\"\(n(left))\" y1=\"\(n(y(v)))\" x2=\"\(n(right))\" y2=\"\(n(y(v)))\"/>\n"
-        }
-        svg += "</g>\n<g id=\"labels-closes\" text-anchor=\"end\" fill=\"#333333\">\n"
-        for i in 0...4 {
-            let v = cMax * Double(i) / 4
-            svg += "<text x=\"\(n(left - 8))\" y=\"\(n(y(v) + 4))\">\(Self.count(v))</text>\n"
-        }
-        svg += "</g>\n"
+        var svg = leftAxis(grid: "axis-closes", labels: "labels-closes", max: cMax, steps: 4, y: y)
         svg += timeAxis(id: "axis-time-closes", at: bottom, from: t0, to: t1, x: x)
         let middle = (top + bottom) / 2
         svg += """

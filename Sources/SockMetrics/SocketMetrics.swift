@@ -111,7 +111,8 @@ public final class SocketMetricsCollector {
             },
             connection: watching.isEmpty
                 ? nil
-                : { record in
+                : { usage, record in
+                    usage.add(record)
                     guard record.state == .timeWait else { return }
                     let key = Destination(
                         localAddress: record.local.address, remoteAddress: record.remote.address,

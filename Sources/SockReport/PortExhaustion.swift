@@ -73,14 +73,16 @@ public enum PortExhaustion {
     ///     destination).
     ///   - holders: feeds the port holders (``PortUsage/addHolder(_:)``) instead of the two default dumps, and
     ///     returns the kernel requests it made.
-    ///   - connection: sees each socket of the connections' dump as well (the exporter keeps the TIME_WAIT
-    ///     timers of some destinations from it).
+    ///   - connection: folds each socket of the connection dump into the usage instead of ``PortUsage/add(_:)``
+    ///     (which it should call): for a caller that keeps more of each socket than the analysis does (`churn`
+    ///     reads the TIME_WAIT sockets from the same dump).
     /// - Returns: the report, whose ``PortReport/requests`` counts the dump requests (the holders' included).
     /// - Throws: ``PortSettingsError``, ``NamespaceError``, or what the scanner (or `holders`) throws.
     public static func analyze(
         scanner: Scanner, settings: PortSettings? = nil, thresholds: PortThresholds = PortThresholds(),
         maxDestinations: Int = 50_000, connections: Bool = true,
-        holders: ((inout PortUsage) throws -> Int)? = nil, connection: ((SocketRecord) -> Void)? = nil
+        holders: ((inout PortUsage) throws -> Int)? = nil,
+        connection: ((inout PortUsage, SocketRecord) -> Void)? = nil
     ) throws -> PortReport {
         let settings = try settings ?? PortSettings.read(namespace: scanner.namespace)
         var usage = PortUsage(settings: settings, maxDestinations: maxDestinations)
@@ -94,8 +96,7 @@ public enum PortExhaustion {
         requests += try addExplicitBindings(scanner: scanner, range: settings.range, into: &usage)
         if connections {
             requests += try scanner.forEach(connectionQuery(range: settings.range)) { record in
-                usage.add(record)
-                connection?(record)
+                if let connection { connection(&usage, record) } else { usage.add(record) }
             }.requests
         }
         var report = usage.report(thresholds: thresholds)

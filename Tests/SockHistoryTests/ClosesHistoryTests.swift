@@ -123,18 +123,20 @@ import Testing
                 established: 20, timeWait: 30, utilization: u)
         }
         try DatabaseQueue(path: path).write { db in
-            try db.execute(
-                sql: """
-                    ALTER TABLE sample DROP COLUMN closes;
-                    ALTER TABLE sample DROP COLUMN close_seconds;
-                    ALTER TABLE sample DROP COLUMN close_events_dropped;
-                    DROP TABLE destination_closes;
-                    DELETE FROM grdb_migrations WHERE identifier = 'v3';
-                    PRAGMA user_version = 2;
-                    """)
+            try db.execute(sql: undoVersion3 + "PRAGMA user_version = 2;")
         }
         return (scratch, path)
     }
+
+    /// SQL that takes what the v3 migration added out of a history.
+    static let undoVersion3 = """
+        ALTER TABLE sample DROP COLUMN closes;
+        ALTER TABLE sample DROP COLUMN close_seconds;
+        ALTER TABLE sample DROP COLUMN close_events_dropped;
+        DROP TABLE destination_closes;
+        DELETE FROM grdb_migrations WHERE identifier = 'v3';
+
+        """
 
     /// Every row of each version 2 table, its version 2 columns, as text, in rowid order.
     static func dump(_ path: String, columns: [String: [String]]) throws -> [String: [String]] {

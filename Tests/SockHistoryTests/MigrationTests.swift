@@ -19,12 +19,8 @@ import Testing
         }
         try DatabaseQueue(path: path).write { db in
             try db.execute(
-                sql: """
-                    ALTER TABLE sample DROP COLUMN closes;
-                    ALTER TABLE sample DROP COLUMN close_seconds;
-                    ALTER TABLE sample DROP COLUMN close_events_dropped;
-                    DROP TABLE destination_closes;
-                    DELETE FROM grdb_migrations WHERE identifier = 'v3';
+                sql: ClosesHistoryTests.undoVersion3
+                    + """
                     ALTER TABLE destination DROP COLUMN reusable_time_wait;
                     ALTER TABLE destination RENAME COLUMN effective_utilization TO utilization;
                     DELETE FROM grdb_migrations WHERE identifier = 'v2';

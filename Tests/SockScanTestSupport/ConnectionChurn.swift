@@ -64,13 +64,12 @@ public final class ConnectionChurn: @unchecked Sendable {
     private let finished = DispatchSemaphore(value: 0)
     private var running = false
 
-    /// Makes the listeners and the held pairs (on a thread inside `namespace`) and starts the churn, with
-    /// `ip_local_port_range` set to `portRange` first.
+    /// Makes the listeners and the held pairs (on a thread inside `namespace`) and starts the churn.
     ///
     /// - Throws: ``SystemCallError`` when a socket call fails (what was made is closed again).
     public init(
         in namespace: TestNamespace, destinations: [Destination], held heldPairs: Int = 0, limit: Int = 1_000_000,
-        maxSeconds: Double = 120, portRange: String = "10000 65535"
+        maxSeconds: Double = 120
     ) throws {
         precondition(destinations.allSatisfy { $0.perSecond > 0 }, "a rate must be positive")
         self.namespace = namespace
@@ -80,7 +79,7 @@ public final class ConnectionChurn: @unchecked Sendable {
         report = Report(made: Array(repeating: 0, count: destinations.count), seconds: 0, failure: nil)
         try Limits.ensureOpenFiles(heldPairs * 2 + destinations.count + 64)
         let made = try namespace.run { () throws -> (listeners: [Int32], held: [Int32]) in
-            try Sysctl.set("net/ipv4/ip_local_port_range", to: portRange)
+            try Sysctl.set("net/ipv4/ip_local_port_range", to: "10000 65535")
             var listeners: [Int32] = []
             var held: [Int32] = []
             do {

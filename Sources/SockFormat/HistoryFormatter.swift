@@ -5,7 +5,8 @@ import SockReport
 ///
 /// Table columns: the time of day, the sar columns (`totsck tcpsck udpsck rawsck ip-frag tcp-tw` and the
 /// IPv6 ones `tcp6sck udp6sck raw6sck ip6-frag`), then TCP sockets per state from the kernel dump
-/// (`estab synsent closewait timewait listen other`) and `%port`, the worst destination's port utilization.
+/// (`estab synsent closewait timewait listen other`), `closes/s` (connections that ended per second, where
+/// they were counted) and `%port`, the worst destination's port utilization.
 public struct HistoryFormatter: Sendable {
     /// The zone the table's times are in (JSON and CSV give UTC).
     public var timeZone: ReportTimeZone
@@ -13,6 +14,8 @@ public struct HistoryFormatter: Sendable {
     public var showDate = false
     /// Show the `%port` column.
     public var showPort = true
+    /// Show the `closes/s` column (`-` in a row whose closes were not counted).
+    public var showCloses = false
 
     public init(timeZone: ReportTimeZone = .system) { self.timeZone = timeZone }
 
@@ -31,6 +34,7 @@ public struct HistoryFormatter: Sendable {
         var line = pad(clock(time), timeWidth)
         for column in SarColumn.allCases { line += alignRight(column.name, 9) }
         for (name, _) in Self.stateColumns { line += alignRight(name, 10) }
+        if showCloses { line += alignRight("closes/s", 10) }
         if showPort { line += alignRight("%port", 8) }
         return line
     }
@@ -44,8 +48,19 @@ public struct HistoryFormatter: Sendable {
         for (_, state) in Self.stateColumns {
             line += alignRight(number(state.map { row[$0] } ?? row.otherStates), 10)
         }
+        // A rate, with two decimals as sar prints its rates.
+        if showCloses { line += alignRight(row.closesPerSecond.map { Self.fixed($0, 2) } ?? "-", 10) }
         if showPort { line += alignRight(row.lastPortUtilization.map(percent) ?? "-", 8) }
         return line
+    }
+
+    /// `10:05:01      400.00 closes/s  127.0.0.1 -> 127.0.0.2:7301`: one of the busiest destinations of `row`
+    /// (``ReportRow/topCloses``), after `label` (the row's time when nil).
+    public func closesLine(_ row: ReportRow, _ closes: DestinationCloses, label: String? = nil) -> String {
+        let d = closes.destination
+        let remote = Endpoint(address: d.remoteAddress, port: d.remotePort)
+        return pad(label ?? clock(row.time), timeWidth) + alignRight(Self.fixed(row.closesPerSecond(closes), 2), 9)
+            + " closes/s  \(d.localAddress) -> \(TextWriter.string { $0.writeEndpoint(remote, star: false) })"
     }
 
     /// `10:05:00          RESTART  (no samples since 09:40:10)`: a new recording run began (sar's
@@ -79,6 +94,18 @@ public struct HistoryFormatter: Sendable {
         let missed = samples.reduce(0) { $0 + $1.missed }
         if missed > 0 { text += "; \(missed) tick\(missed == 1 ? "" : "s") missed" }
         text += "\n"
+        if showCloses, let rate = average.closesPerSecond, let busiest = peak.closesPerSecond {
+            text +=
+                "closes/s \(HistoryReport.sparkline(rows.compactMap(\.closesPerSecond)))  \(Self.fixed(rate, 2)) on "
+                + "average, peak \(Self.fixed(busiest, 2))"
+            if average.droppedEvents > 0 {
+                text += "; \(average.droppedEvents) close events dropped by the kernel (the counts are low by as many)"
+            }
+            text += "\n"
+            for closes in average.topCloses.prefix(3) {
+                text += closesLine(average, closes, label: "Busiest:") + "\n"
+            }
+        }
         if let scan = peak.worstScan, let worst = scan.destination {
             let d = worst.destination
             let remote = Endpoint(address: d.remoteAddress, port: d.remotePort)
@@ -95,7 +122,10 @@ public struct HistoryFormatter: Sendable {
     /// One JSON object: `time` (ISO 8601, UTC), the sar columns by name, `tcp_states`, `port_utilization`
     /// (measured in this row, else null), `worst_destination` (the worst destination of the row's full scan
     /// with the highest utilization: `local_address remote_address remote_port used capacity time_wait
-    /// utilization time`, else null), `samples`, `missed`.
+    /// utilization time`, else null), `samples`, `missed`, `closes` (connections that ended over the row),
+    /// `closes_per_s` (`closes` over the seconds they were counted in), `close_events_dropped` (each null where
+    /// not counted), `top_closes` (the busiest destinations by closes: `local_address remote_address
+    /// remote_port closes closes_per_s`, most first).
     public func json(_ row: ReportRow) -> String {
         var text = "{\"time\":\"\(Self.iso8601(row.time))\""
         for column in SarColumn.allCases { text += ",\"\(column.name)\":\(number(row[column]))" }
@@ -114,14 +144,29 @@ public struct HistoryFormatter: Sendable {
         } else {
             text += "null"
         }
-        text += ",\"samples\":\(row.samples),\"missed\":\(row.missed)}"
+        text += ",\"samples\":\(row.samples),\"missed\":\(row.missed)"
+        text += ",\"closes\":\(row.closes.map(String.init) ?? "null")"
+        text += ",\"closes_per_s\":\(row.closesPerSecond.map { number($0, digits: 3) } ?? "null")"
+        text += ",\"close_events_dropped\":\(row.closes == nil ? "null" : String(row.droppedEvents))"
+        text += ",\"top_closes\":["
+        for (i, closes) in row.topCloses.enumerated() {
+            let d = closes.destination
+            let local = TextWriter.string { $0.writeJSONString(d.localAddress.description) }
+            let remote = TextWriter.string { $0.writeJSONString(d.remoteAddress.description) }
+            text +=
+                "\(i > 0 ? "," : ""){\"local_address\":\(local),\"remote_address\":\(remote),"
+                + "\"remote_port\":\(d.remotePort),\"closes\":\(closes.closes),"
+                + "\"closes_per_s\":\(number(row.closesPerSecond(closes), digits: 3))}"
+        }
+        text += "]}"
         return text
     }
 
     /// The CSV header line.
     public var csvHeader: String {
         (["time"] + SarColumn.allCases.map(\.name) + SampleStates.all.map(\.name)
-            + ["port_utilization", "samples", "missed"] + Self.worstColumns).joined(separator: ",")
+            + ["port_utilization", "samples", "missed", "closes", "closes_per_s"] + Self.worstColumns)
+            .joined(separator: ",")
     }
 
     /// The CSV columns of the worst destination (as `worst_destination` in JSON).
@@ -144,6 +189,7 @@ public struct HistoryFormatter: Sendable {
             ([Self.iso8601(row.time)] + SarColumn.allCases.map { number(row[$0]) }
             + SampleStates.all.map { number(row[$0]) }
             + [row.portUtilization.map { number($0, digits: 4) } ?? "", "\(row.samples)", "\(row.missed)"]
+            + [row.closes.map(String.init) ?? "", row.closesPerSecond.map { number($0, digits: 3) } ?? ""]
             + worstFields)
             .joined(separator: ",")
     }

@@ -1,11 +1,15 @@
 import SockReport
 
 /// An SVG chart of report rows: TIME_WAIT (sar's tcp-tw) and established sockets on the left axis, the worst
-/// destination's port utilization (%) on the right axis, time along the bottom. Plain SVG 1.1 text, no
-/// script, no external resource.
+/// destination's port utilization (%) on the right axis, time along the bottom; below it, where the rows
+/// counted closes, a second panel of connections closed per second on the same time axis. Plain SVG 1.1
+/// text, no script, no external resource.
 public struct SVGChart: Sendable {
     public var width = 960.0
+    /// The height of the sockets panel with its titles; the closes/s panel adds ``closesPanelHeight``.
     public var height = 480.0
+    /// The height the closes/s panel adds below.
+    public var closesPanelHeight = 200.0
     public var title: String
     /// The zone of the time axis.
     public var timeZone: ReportTimeZone
@@ -25,6 +29,7 @@ public struct SVGChart: Sendable {
     static let timeWaitColor = "#d62728"
     static let establishedColor = "#1f77b4"
     static let portColor = "#2ca02c"
+    static let closesColor = "#9467bd"
 
     /// The SVG document for `rows` (oldest first); where more than `maxGap` seconds pass between two rows
     /// (the recorder was stopped), each series stops and starts again as a new polyline, never a straight
@@ -41,41 +46,27 @@ public struct SVGChart: Sendable {
         func x(_ t: Double) -> Double { left + (t - t0) / (t1 - t0) * (right - left) }
         func y(_ v: Double) -> Double { bottom - v / yMax * (bottom - top) }
         func yPort(_ v: Double) -> Double { bottom - v / pMax * (bottom - top) }
+        let withCloses = rows.contains { $0.closesPerSecond != nil }
+        let total = height + (withCloses ? closesPanelHeight : 0)
 
         var svg = """
             <?xml version="1.0" encoding="UTF-8"?>
-            <svg xmlns="http://www.w3.org/2000/svg" version="1.1" width="\(n(width))" height="\(n(height))" \
-            viewBox="0 0 \(n(width)) \(n(height))" font-family="sans-serif" font-size="12">
+            <svg xmlns="http://www.w3.org/2000/svg" version="1.1" width="\(n(width))" height="\(n(total))" \
+            viewBox="0 0 \(n(width)) \(n(total))" font-family="sans-serif" font-size="12">
             <title>\(Self.escape(title))</title>
-            <rect x="0" y="0" width="\(n(width))" height="\(n(height))" fill="#ffffff"/>
+            <rect x="0" y="0" width="\(n(width))" height="\(n(total))" fill="#ffffff"/>
             <text x="\(n(width / 2))" y="24" text-anchor="middle" font-size="15" font-weight="bold">\(Self.escape(title))</text>
 
             """
         // Grid and left axis ticks.
-        svg += "<g id=\"axis-left\" stroke=\"#cccccc\" stroke-width=\"1\">\n"
-        for i in 0...5 {
-            let v = yMax * Double(i) / 5
-            svg += "<line x1=\"\(n(left))\" y1=\"\(n(y(v)))\" x2=\"\(n(right))\" y2=\"\(n(y(v)))\"/>\n"
-        }
-        svg += "</g>\n<g id=\"labels-left\" text-anchor=\"end\" fill=\"#333333\">\n"
-        for i in 0...5 {
-            let v = yMax * Double(i) / 5
-            svg += "<text x=\"\(n(left - 8))\" y=\"\(n(y(v) + 4))\">\(Self.count(v))</text>\n"
-        }
-        svg += "</g>\n<g id=\"labels-right\" text-anchor=\"start\" fill=\"\(Self.portColor)\">\n"
+        svg += leftAxis(grid: "axis-left", labels: "labels-left", max: yMax, steps: 5, y: y)
+        svg += "<g id=\"labels-right\" text-anchor=\"start\" fill=\"\(Self.portColor)\">\n"
         for i in 0...5 {
             let v = pMax * Double(i) / 5
             svg += "<text x=\"\(n(right + 8))\" y=\"\(n(yPort(v) + 4))\">\(Self.count(v))%</text>\n"
         }
         svg += "</g>\n"
-        // Time ticks.
-        svg += "<g id=\"axis-time\" text-anchor=\"middle\" fill=\"#333333\">\n"
-        for t in timeTicks(from: t0, to: t1) {
-            svg +=
-                "<line x1=\"\(n(x(t)))\" y1=\"\(n(bottom))\" x2=\"\(n(x(t)))\" y2=\"\(n(bottom + 5))\" stroke=\"#333333\"/>\n"
-            svg += "<text x=\"\(n(x(t)))\" y=\"\(n(bottom + 20))\">\(timeLabel(t, span: t1 - t0))</text>\n"
-        }
-        svg += "</g>\n"
+        svg += timeAxis(id: "axis-time", at: bottom, from: t0, to: t1, x: x)
         // Frame and axis titles.
         svg += """
             <rect x="\(n(left))" y="\(n(top))" width="\(n(right - left))" height="\(n(bottom - top))" fill="none" stroke="#333333"/>
@@ -92,11 +83,13 @@ public struct SVGChart: Sendable {
         svg += series(id: "time-wait", segments: tw, color: Self.timeWaitColor, dashed: false)
         svg += series(id: "established", segments: est, color: Self.establishedColor, dashed: false)
         svg += series(id: "port-utilization", segments: port, color: Self.portColor, dashed: true)
+        if withCloses { svg += closesPanel(segments, from: t0, to: t1, x: x) }
         // Legend.
-        let legend: [(String, String, Bool)] = [
+        var legend: [(String, String, Bool)] = [
             ("TIME_WAIT (tcp-tw)", Self.timeWaitColor, false), ("established", Self.establishedColor, false),
             ("worst port utilization (right axis)", Self.portColor, true),
         ]
+        if withCloses { legend.append(("closes/s (below)", Self.closesColor, false)) }
         svg += "<g id=\"legend\">\n"
         var lx = left
         for (label, color, dashed) in legend {
@@ -108,6 +101,49 @@ public struct SVGChart: Sendable {
         }
         svg += "</g>\n</svg>\n"
         return svg
+    }
+
+    /// Grid lines across the plot and their labels on the left, `steps` + 1 of them from 0 to `max`.
+    private func leftAxis(grid: String, labels: String, max: Double, steps: Int, y: (Double) -> Double) -> String {
+        let values = (0...steps).map { max * Double($0) / Double(steps) }
+        var svg = "<g id=\"\(grid)\" stroke=\"#cccccc\" stroke-width=\"1\">\n"
+        for v in values {
+            svg += "<line x1=\"\(n(left))\" y1=\"\(n(y(v)))\" x2=\"\(n(right))\" y2=\"\(n(y(v)))\"/>\n"
+        }
+        svg += "</g>\n<g id=\"\(labels)\" text-anchor=\"end\" fill=\"#333333\">\n"
+        for v in values { svg += "<text x=\"\(n(left - 8))\" y=\"\(n(y(v) + 4))\">\(Self.count(v))</text>\n" }
+        return svg + "</g>\n"
+    }
+
+    /// Tick marks and labels along a time axis at `y`.
+    private func timeAxis(id: String, at y: Double, from t0: Double, to t1: Double, x: (Double) -> Double) -> String {
+        var svg = "<g id=\"\(id)\" text-anchor=\"middle\" fill=\"#333333\">\n"
+        for t in timeTicks(from: t0, to: t1) {
+            svg += "<line x1=\"\(n(x(t)))\" y1=\"\(n(y))\" x2=\"\(n(x(t)))\" y2=\"\(n(y + 5))\" stroke=\"#333333\"/>\n"
+            svg += "<text x=\"\(n(x(t)))\" y=\"\(n(y + 20))\">\(timeLabel(t, span: t1 - t0))</text>\n"
+        }
+        return svg + "</g>\n"
+    }
+
+    /// The closes/s panel below the sockets panel: its own left axis from 0, the same time axis, one
+    /// polyline per stretch without a gap (rows without counted closes left out).
+    private func closesPanel(
+        _ segments: [ArraySlice<ReportRow>], from t0: Double, to t1: Double, x: (Double) -> Double
+    ) -> String {
+        let top = height + 10
+        let bottom = height + closesPanelHeight - 40
+        let cMax = Self.niceCeiling(max(segments.joined().compactMap(\.closesPerSecond).max() ?? 1, 1))
+        func y(_ v: Double) -> Double { bottom - v / cMax * (bottom - top) }
+        var svg = leftAxis(grid: "axis-closes", labels: "labels-closes", max: cMax, steps: 4, y: y)
+        svg += timeAxis(id: "axis-time-closes", at: bottom, from: t0, to: t1, x: x)
+        let middle = (top + bottom) / 2
+        svg += """
+            <rect x="\(n(left))" y="\(n(top))" width="\(n(right - left))" height="\(n(bottom - top))" fill="none" stroke="#333333"/>
+            <text x="20" y="\(n(middle))" text-anchor="middle" fill="\(Self.closesColor)" transform="rotate(-90 20 \(n(middle)))">closes/s</text>
+
+            """
+        let points = segments.map { $0.compactMap { row in row.closesPerSecond.map { (x(row.time), y($0)) } } }
+        return svg + series(id: "closes-per-second", segments: points, color: Self.closesColor, dashed: false)
     }
 
     /// A series: a polyline per segment, and a dot per point when there are few (and for a lone point, which

@@ -29,7 +29,10 @@ public final class HistoryStore {
     ///   `utilization`, which held the share of ports blocked (TIME_WAIT that `tcp_tw_reuse` lets `connect()`
     ///   take over left out), is named for what it holds: `effective_utilization`. Version 1 files are
     ///   migrated when a recorder opens them, and read as they are.
-    public static let schemaVersion = 2
+    /// - 3: a sample keeps the connections that ended since the previous sample (`closes`, `close_seconds`,
+    ///   `close_events_dropped`; NULL where not counted) and its busiest destinations by closes
+    ///   (`destination_closes`). Version 2 samples are kept as they were, without closes.
+    public static let schemaVersion = 3
 
     public let path: String
     /// Optional only so that ``deinit`` closes SQLite's descriptors before the lock's: closing any descriptor
@@ -320,6 +323,25 @@ public final class HistoryStore {
                     PRAGMA user_version = 2;
                     """)
         }
+        migrator.registerMigration("v3") { db in
+            // Columns added NULL: the samples recorded before were not counted (not zero closes).
+            try db.execute(
+                sql: """
+                    ALTER TABLE sample ADD COLUMN closes INTEGER;               -- connections ended since the previous sample
+                    ALTER TABLE sample ADD COLUMN close_seconds REAL;           -- the interval they were counted over
+                    ALTER TABLE sample ADD COLUMN close_events_dropped INTEGER; -- destroy events the kernel dropped in it
+                    CREATE TABLE destination_closes (
+                        sample_id INTEGER NOT NULL REFERENCES sample(id) ON DELETE CASCADE,
+                        rank INTEGER NOT NULL,          -- 1: the most closes in the interval
+                        local_address TEXT NOT NULL,
+                        remote_address TEXT NOT NULL,
+                        remote_port INTEGER NOT NULL,
+                        closes INTEGER NOT NULL,
+                        PRIMARY KEY (sample_id, rank)
+                    ) WITHOUT ROWID;
+                    PRAGMA user_version = 3;
+                    """)
+        }
         return migrator
     }
 
@@ -414,6 +436,7 @@ public final class HistoryStore {
                 ["run_id", "time", "tick", "missed", "cpu_us", "sample_us"] + SarColumn.allCases.map(\.sqlName)
                 + SampleStates.all.map(SampleStates.sqlName)
                 + ["port_utilization", "port_capacity", "port_destinations", "udp_ports"]
+                + ["closes", "close_seconds", "close_events_dropped"]
             var values: [(any DatabaseValueConvertible)?] = [
                 runID, sample.time, tick, sample.missed, sample.cpuMicroseconds, sample.sampleMicroseconds,
             ]
@@ -422,6 +445,7 @@ public final class HistoryStore {
             values += [
                 ports?.worstUtilization, ports?.capacity, ports?.destinationCount, ports?.udpPorts,
             ]
+            values += [sample.closes?.closes, sample.closes?.seconds, sample.closes?.droppedEvents]
             try db.execute(
                 sql:
                     "INSERT INTO sample (\(columns.joined(separator: ", "))) VALUES (\(Array(repeating: "?", count: columns.count).joined(separator: ", ")))",
@@ -439,6 +463,17 @@ public final class HistoryStore {
                         d.destination.remoteAddress.description, Int(d.destination.remotePort), d.used, d.capacity,
                         Int64(d.states[.established]), Int64(d.states[.timeWait]), d.reusableTimeWait,
                         d.effectiveUtilization,
+                    ])
+            }
+            for (rank, d) in (sample.closes?.top ?? []).enumerated() {
+                try db.execute(
+                    sql: """
+                        INSERT INTO destination_closes (sample_id, rank, local_address, remote_address, remote_port,
+                            closes) VALUES (?, ?, ?, ?, ?, ?)
+                        """,
+                    arguments: [
+                        sampleID, rank + 1, d.destination.localAddress.description,
+                        d.destination.remoteAddress.description, Int(d.destination.remotePort), d.closes,
                     ])
             }
         }
@@ -509,7 +544,14 @@ public final class HistoryStore {
                         WHERE time >= ? AND time < ? ORDER BY time, sample.id
                         """,
                     arguments: [from.isFinite ? from : -1e300, to.isFinite ? to : 1e300])
-                return try rows.map { row throws(HistoryError) in try Self.sample(row, path: path) }
+                let closes = version >= 3 ? try Self.destinationCloses(db, from: from, to: to, path: path) : [:]
+                return try rows.map { row throws(HistoryError) in
+                    var sample = try Self.sample(row, path: path)
+                    if sample.closes != nil, case .int64(let id) = (row["id"] as DatabaseValue).storage {
+                        sample.closes!.top = closes[id] ?? []
+                    }
+                    return sample
+                }
             }
         } catch {
             throw HistoryError.from(error, path: path, operation: "read", reading: true)
@@ -556,6 +598,29 @@ public final class HistoryStore {
         }
     }
 
+    /// The busiest destinations by closes of the samples with `from <= time < to`, per sample id, most first.
+    private static func destinationCloses(_ db: Database, from: Double, to: Double, path: String) throws
+        -> [Int64: [DestinationCloses]]
+    {
+        let rows = try Row.fetchAll(
+            db,
+            sql: """
+                SELECT c.sample_id, c.rank, c.local_address, c.remote_address, c.remote_port, c.closes
+                FROM destination_closes c JOIN sample s ON s.id = c.sample_id
+                WHERE s.time >= ? AND s.time < ? ORDER BY c.sample_id, c.rank
+                """,
+            arguments: [from.isFinite ? from : -1e300, to.isFinite ? to : 1e300])
+        var bySample: [Int64: [DestinationCloses]] = [:]
+        for row in rows {
+            let columns = CheckedRow(row, table: "destination_closes", idColumn: "sample_id", path: path)
+            let sampleID = try columns.integer("sample_id")
+            let destination = try columns.destination()
+            bySample[sampleID, default: []].append(
+                DestinationCloses(destination: destination, closes: try columns.count("closes")))
+        }
+        return bySample
+    }
+
     /// A sample row (with its first destination, `d_` columns), every value checked.
     private static func sample(_ row: Row, path: String) throws(HistoryError) -> Sample {
         let columns = CheckedRow(row, table: "sample", idColumn: "id", path: path)
@@ -569,21 +634,19 @@ public final class HistoryStore {
         sample.cpuMicroseconds = try columns.integer("cpu_us")
         sample.sampleMicroseconds = try columns.integer("sample_us")
         sample.portUtilization = try columns.optionalNumber("port_utilization")
+        // Version 3: the closes of the interval before the sample (a version 2 file has no such column).
+        if row.hasColumn("closes"), let closes = try columns.optionalCount("closes") {
+            sample.closes = IntervalCloses(
+                closes: closes, seconds: try columns.nonNegativeNumber("close_seconds"),
+                droppedEvents: try columns.optionalCount("close_events_dropped") ?? 0)
+        }
         let destination = CheckedRow(row, table: "destination", idColumn: "d_rowid", prefix: "d_", path: path)
-        if let local = try destination.optionalText("local_address") {
-            let remote = try destination.text("remote_address")
-            let port = try destination.integer("remote_port")
-            guard let localAddress = IPAddress(local), let remoteAddress = IPAddress(remote),
-                let remotePort = UInt16(exactly: port)
-            else {
-                throw .corrupt(
-                    path: path, message: "a destination is not an address and port: \(local) -> \(remote) port \(port)")
-            }
+        if try destination.optionalText("local_address") != nil {
             var states = StateCounts()
             states[.established] = UInt64(clamping: try destination.integer("established"))
             states[.timeWait] = UInt64(clamping: try destination.integer("time_wait"))
             sample.worstDestination = DestinationReport(
-                destination: Destination(localAddress: localAddress, remoteAddress: remoteAddress, remotePort: remotePort),
+                destination: try destination.destination(),
                 used: Int(try destination.integer("used")), capacity: Int(try destination.integer("capacity")),
                 states: states, reusableTimeWait: Int(try destination.integer("reusable_time_wait")))
         }
@@ -621,6 +684,44 @@ struct CheckedRow {
     func integer(_ column: String) throws(HistoryError) -> Int64 {
         guard let value = try optionalInteger(column) else { throw invalid(column, .null, "an integer") }
         return value
+    }
+
+    /// A count: an integer from 0.
+    func count(_ column: String) throws(HistoryError) -> Int {
+        guard let value = try optionalCount(column) else { throw invalid(column, .null, "a count (0 or more)") }
+        return value
+    }
+
+    func optionalCount(_ column: String) throws(HistoryError) -> Int? {
+        let value = try storage(column)
+        switch value {
+        case .null: return nil
+        case .int64(let n) where n >= 0: return Int(n)
+        default: throw invalid(column, value, "a count (0 or more)")
+        }
+    }
+
+    /// A finite number from 0.
+    func nonNegativeNumber(_ column: String) throws(HistoryError) -> Double {
+        let value = try storage(column)
+        guard let number = try optionalNumber(column), number >= 0 else {
+            throw invalid(column, value, "a number from 0")
+        }
+        return number
+    }
+
+    /// The destination of a row's `local_address`, `remote_address` and `remote_port`.
+    func destination() throws(HistoryError) -> Destination {
+        let local = try text("local_address")
+        let remote = try text("remote_address")
+        let port = try integer("remote_port")
+        guard let localAddress = IPAddress(local), let remoteAddress = IPAddress(remote),
+            let remotePort = UInt16(exactly: port)
+        else {
+            throw .corrupt(
+                path: path, message: "a destination is not an address and port: \(local) -> \(remote) port \(port)")
+        }
+        return Destination(localAddress: localAddress, remoteAddress: remoteAddress, remotePort: remotePort)
     }
 
     func optionalInteger(_ column: String) throws(HistoryError) -> Int64? {

@@ -132,7 +132,18 @@ public enum Exposition {
         }
         samples.sort { $0.rank < $1.rank }
         for sample in samples {
-            buffer.append(contentsOf: sample.line)
+            // swift-prometheus writes Swift's `inf`, `-inf` and `nan`; the text format spells them
+            // `+Inf`, `-Inf` and `NaN` (``number(_:)``).
+            let space = sample.line.lastIndex(of: UInt8(ascii: " ")) ?? sample.line.startIndex
+            let value = sample.line[sample.line.index(after: space)...]
+            if let last = value.last, last == UInt8(ascii: "f") || last == UInt8(ascii: "n"),
+                let special = Double(String(decoding: value, as: UTF8.self)), !special.isFinite
+            {
+                buffer.append(contentsOf: sample.line[...space])
+                buffer.append(contentsOf: number(special).utf8)
+            } else {
+                buffer.append(contentsOf: sample.line)
+            }
             buffer.append(UInt8(ascii: "\n"))
         }
     }

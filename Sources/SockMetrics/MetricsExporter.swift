@@ -1,5 +1,6 @@
 import Logging
 import SockDiag
+import SockReport
 
 /// One collection, rendered in both formats, so that every scrape that shares it only writes bytes.
 public struct RenderedMetrics: Sendable {
@@ -29,18 +30,43 @@ public final class MetricsExporter: Sendable {
     ///   - maxAge: how long a collection is served again (`--cache`).
     ///   - version: the `version` label of `sockscan_build_info`.
     ///   - logger: where the scanner's warnings go (a fallback to `/proc`), and the namespace gone, once.
+    ///   - closes: counts the connections that end in the namespace, started just before (``ChurnCollector/start(namespace:)``):
+    ///     the exposition then has `sockscan_connections_closed_total` for `top` destinations and `other`
+    ///     (``CloseCounters``) and their `sockscan_port_exhaustion_seconds`.
     /// - Throws: what ``Scanner/init(namespace:source:tcpStrategy:allowProcFallback:logger:)`` throws, or
     ///   ``CoalescerError``.
     public convenience init(
         namespace: NetworkNamespace?, top: Int, maxAge: Duration, version: String,
-        logger: Logger = Logger(label: "sockscan.metrics")
+        logger: Logger = Logger(label: "sockscan.metrics"), closes: ChurnCollector? = nil
     ) throws {
         let scanner = try Scanner(namespace: namespace, logger: logger)
         let collector = SocketMetricsCollector(scanner: scanner, top: top)
         let watch = namespace.map { NamespaceWatch($0, logger: logger) }
+        let now = { Double(Clock.monotonic()) / 1e9 }
+        // On the collecting thread only: no lock.
+        var counters = closes.map { _ in CloseCounters(top: top, startedAt: now()) }
+        var failureLogged = false
+        var droppedLogged = false
         try self.init(top: top, maxAge: maxAge, version: version, watch: watch) {
-            let snapshot = try collector.collect()
+            if let closes, counters != nil {
+                let totals = closes.totals()
+                if let failure = totals.failure, !failureLogged {
+                    failureLogged = true
+                    logger.warning(
+                        "counting closed connections stopped: \(failure); sockscan_connections_closed_total stays where it was"
+                    )
+                }
+                counters!.update(totals, at: now())  // in place: the counters are not copied
+                if totals.droppedEvents > 0 && !droppedLogged {
+                    droppedLogged = true
+                    logger.warning(
+                        "\(DroppedEvents.explanation(Int(clamping: totals.droppedEvents), receiveBuffer: closes.monitor.receiveBufferBytes)); sockscan_close_events_dropped_total counts them"
+                    )
+                }
+            }
+            var snapshot = try collector.collect(watching: Set(counters?.current ?? []))
             if let gone = snapshot.namespaceGone { watch?.found(gone) }
+            snapshot.closes = counters?.snapshot(holds: snapshot.holds)
             return snapshot
         }
     }

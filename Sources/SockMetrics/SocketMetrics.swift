@@ -22,6 +22,12 @@ public struct SocketSnapshot: Sendable {
     public var top: [DestinationReport] = []
     /// How long the collection took, seconds.
     public var duration: Double = 0
+    /// The ports held by each destination asked for (``SocketMetricsCollector/collect(watching:)``): what
+    /// its time to exhaustion is estimated from.
+    public var holds: [Destination: PortHold] = [:]
+    /// The closed-connection counters and estimates of a long-running exporter (``CloseCounters``); `nil`
+    /// when closes are not counted (a one-shot exposition, or the kernel refused the destroy events).
+    public var closes: ClosesSnapshot?
     /// Kernel dump requests the collection sent.
     public var dumpRequests = 0
     /// Where the records came from.
@@ -69,12 +75,14 @@ public final class SocketMetricsCollector {
     /// connected TCP sockets on an ephemeral port, grouped by destination as `sockscan ports` does. The
     /// last two are filtered by the kernel. Plus `/proc/net/sockstat` and the port sysctls, read inside the
     /// namespace.
+    /// - Parameter watching: destinations whose ports held to keep in ``SocketSnapshot/holds`` (their
+    ///   TIME_WAIT timers read from the connections' dump, made for them even with `top` 0).
     /// - Throws: ``NetlinkError``, ``NamespaceError``, ``ProcNetError``, ``PortSettingsError``.
     ///
     /// A namespace gone (``NetworkNamespace/checkLiveness()``, before and after the reads) gives a snapshot
     /// with only ``SocketSnapshot/namespaceGone`` set: what the descriptor still reaches is no longer the
     /// namespace the operator named.
-    public func collect() throws -> SocketSnapshot {
+    public func collect(watching: Set<Destination> = []) throws -> SocketSnapshot {
         let clock = ContinuousClock()
         let start = clock.now
         var snapshot = SocketSnapshot()
@@ -87,17 +95,44 @@ public final class SocketMetricsCollector {
         // ignore the bit. They are not counted among the states.
         states.insert(PortExhaustion.boundInactive)
         var counts = snapshot.counts
+        var expiries: [Destination: [UInt32]] = [:]
         // The analysis of `sockscan ports`, its port holders taken from the one dump of every socket that
-        // counts the states; the connections (on an ephemeral port, filtered by the kernel) only with `top`.
-        let report = try PortExhaustion.analyze(scanner: scanner, connections: top > 0) { usage in
-            try self.scanner.forEach(ScanQuery(protocols: .all, families: .all, states: states)) { record in
-                usage.addHolder(record)  // connections come with the port-range dump
-                if (1...11).contains(record.state.rawValue) {
-                    counts[SocketSnapshot.slot(record.proto, record.family)].add(record.state)
-                }
-            }.requests
-        }
+        // counts the states; the connections (on an ephemeral port, filtered by the kernel) only with `top`
+        // or destinations to watch.
+        let report = try PortExhaustion.analyze(
+            scanner: scanner, connections: top > 0 || !watching.isEmpty,
+            holders: { usage in
+                try self.scanner.forEach(ScanQuery(protocols: .all, families: .all, states: states)) { record in
+                    usage.addHolder(record)  // connections come with the port-range dump
+                    if (1...11).contains(record.state.rawValue) {
+                        counts[SocketSnapshot.slot(record.proto, record.family)].add(record.state)
+                    }
+                }.requests
+            },
+            connection: watching.isEmpty
+                ? nil
+                : { usage, record in
+                    usage.add(record)
+                    guard record.state == .timeWait else { return }
+                    let key = Destination(
+                        localAddress: record.local.address, remoteAddress: record.remote.address,
+                        remotePort: record.remote.port)
+                    if watching.contains(key) { expiries[key, default: []].append(record.timer.expiresMilliseconds) }
+                })
         snapshot.counts = counts
+        if !watching.isEmpty {
+            let held = Dictionary(
+                report.destinations.lazy.filter { watching.contains($0.destination) }.map { ($0.destination, $0) },
+                uniquingKeysWith: { a, _ in a })
+            for destination in watching {
+                let d = held[destination]
+                snapshot.holds[destination] = PortHold(
+                    notTimeWait: max(0, (d?.used ?? 0) - Int(d?.states[.timeWait] ?? 0)),
+                    timeWaitExpiries: expiries[destination] ?? [],
+                    holdSeconds: report.settings.holdSeconds(to: destination),
+                    capacity: d?.capacity ?? report.capacity)
+            }
+        }
         if top > 0 {
             snapshot.destinations = report.destinations.count
             // The same order as `sockscan ports`: most ports blocked first.
@@ -199,6 +234,37 @@ public enum SocketMetrics {
                 help: "The sockscan version, as a label; the value is always 1.",
                 type: .info, samples: [MetricSample([.init("version", version)], 1)]))
         return families
+    }
+
+    /// The labels of the `other` series: every close not counted in a destination's own series.
+    static let otherLabels: [MetricLabel] = [
+        .init("local_address", "other"), .init("remote_address", "other"), .init("remote_port", "other"),
+    ]
+
+    /// The families of a long-running exporter that counts closes (``CloseCounters``).
+    static func closeFamilies(_ closes: ClosesSnapshot) -> [MetricFamily] {
+        [
+            MetricFamily(
+                name: "sockscan_connections_closed_total",
+                help:
+                    "TCP connections this host opened (local port in ip_local_port_range) that ended, counted from the kernel's destroy events since sockscan started; a series per destination for the --top destinations with the most closes over the last minute, and one series with every label \"other\" for the rest. Each close is counted once, in the series exposed when it was counted: a destination that leaves the top keeps its value (its series disappears; its later closes go to other) and resumes from it if it comes back, so every series only grows and sum(rate(...)) is the total close rate. Connections reset by this side are not counted.",
+                type: .counter,
+                samples: closes.series.map { MetricSample(Self.destinationLabels($0.destination), Double($0.closes)) }
+                    + [MetricSample(Self.otherLabels, Double(closes.other))]),
+            MetricFamily(
+                name: "sockscan_port_exhaustion_seconds",
+                help:
+                    "Estimated seconds until connect() to one destination fails for want of ephemeral ports (0: already), at its close rate over the last minute, as its TIME_WAIT sockets expire and each close made here holds a port for 60 s (or the tcp_tw_reuse delay); +Inf when it never runs out at this rate. For the destinations of sockscan_connections_closed_total. Alert on a low value.",
+                type: .gauge, unit: "seconds",
+                samples: closes.exhaustion.map {
+                    MetricSample(Self.destinationLabels($0.destination), $0.seconds ?? .infinity)
+                }),
+            MetricFamily(
+                name: "sockscan_close_events_dropped_total",
+                help:
+                    "Destroy events the kernel dropped because sockscan's receive buffer was full (exact): the closes counted are low by at most this many.",
+                type: .counter, samples: [MetricSample([], Double(closes.droppedEvents))]),
+        ]
     }
 
     /// The families read from the namespace: sockets, sockstat, ports, the scan's duration.
@@ -316,6 +382,18 @@ public enum SocketMetrics {
                 samples: snapshot.top.prefix(max(0, top)).map {
                     MetricSample(Self.destinationLabels($0.destination), $0.effectiveUtilization)
                 }))
+        families.append(
+            MetricFamily(
+                name: "sockscan_closes_per_second_estimate",
+                help:
+                    "Connections to one destination that this side closed first, per second, estimated as its TIME_WAIT sockets over 60 s (TIME_WAIT lasts 60 s: the average over the last minute; low where tcp_tw_reuse takes TIME_WAIT sockets over), for the busiest destinations. sockscan serve counts every close: rate(sockscan_connections_closed_total).",
+                type: .gauge,
+                samples: snapshot.top.prefix(max(0, top)).map {
+                    MetricSample(
+                        Self.destinationLabels($0.destination),
+                        Double($0.states[.timeWait]) / Double(PortReport.timeWaitSeconds))
+                }))
+        if let closes = snapshot.closes { families += closeFamilies(closes) }
         if top > 0 {
             families.append(
                 MetricFamily(

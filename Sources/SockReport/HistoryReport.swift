@@ -57,6 +57,24 @@ public struct ReportRow: Hashable, Sendable {
     public var missed: Int
     /// Recorder CPU over the row, microseconds.
     public var cpuMicroseconds: Int64
+    /// Connections that ended over the row (its samples' intervals summed), `nil` when none of its samples
+    /// counted them.
+    public var closes: Int?
+    /// The seconds ``closes`` were counted over (the samples' intervals summed).
+    public var closeSeconds: Double = 0
+    /// Destroy events the kernel dropped over the row (``closes`` is low by at most this many).
+    public var droppedEvents = 0
+    /// The destinations with the most closes over the row, most first: each one's closes summed over the
+    /// samples in which it was among the busiest (as many as a sample keeps).
+    public var topCloses: [DestinationCloses] = []
+
+    /// ``closes`` over ``closeSeconds``: the row's closes per second; `nil` when not counted.
+    public var closesPerSecond: Double? { closes.map { closeSeconds > 0 ? Double($0) / closeSeconds : 0 } }
+
+    /// `closes` (of ``topCloses`` or another destination of the row) per second of the row.
+    public func closesPerSecond(_ closes: DestinationCloses) -> Double {
+        closeSeconds > 0 ? Double(closes.closes) / closeSeconds : 0
+    }
 
     public subscript(column: SarColumn) -> Double { sar[column.rawValue] }
     public subscript(state: TCPState) -> Double { states[Int(state.rawValue & 0xF)] }
@@ -76,6 +94,12 @@ public struct ReportRow: Hashable, Sendable {
         worstScan = WorstScan(sample)
         missed = sample.missed
         cpuMicroseconds = sample.cpuMicroseconds
+        if let counted = sample.closes {
+            closes = counted.closes
+            closeSeconds = counted.seconds
+            droppedEvents = counted.droppedEvents
+            topCloses = counted.top
+        }
     }
 }
 
@@ -92,6 +116,11 @@ public struct RunningAverage: Sendable {
     private var worstScan: WorstScan?
     private var missed = 0
     private var cpuMicroseconds: Int64 = 0
+    private var closes: Int?
+    private var closeSeconds = 0.0
+    private var droppedEvents = 0
+    private var destinationCloses: [Destination: Int] = [:]
+    private var keptPerSample = 0
 
     public init() {}
 
@@ -111,6 +140,13 @@ public struct RunningAverage: Sendable {
         worstScan = WorstScan.worse(worstScan, WorstScan(sample))
         missed += sample.missed
         cpuMicroseconds += sample.cpuMicroseconds
+        if let counted = sample.closes {
+            closes = (closes ?? 0) + counted.closes
+            closeSeconds += counted.seconds
+            droppedEvents += counted.droppedEvents
+            keptPerSample = max(keptPerSample, counted.top.count)
+            for d in counted.top { destinationCloses[d.destination, default: 0] += d.closes }
+        }
     }
 
     /// The average so far (as ``HistoryReport/average(_:)``), `nil` before the first sample.
@@ -126,6 +162,10 @@ public struct RunningAverage: Sendable {
         row.worstScan = worstScan
         row.missed = missed
         row.cpuMicroseconds = cpuMicroseconds
+        row.closes = closes
+        row.closeSeconds = closeSeconds
+        row.droppedEvents = droppedEvents
+        row.topCloses = DestinationCloses.top(destinationCloses, keptPerSample)
         return row
     }
 }
@@ -136,7 +176,8 @@ public enum HistoryReport {
     /// the minute, `1h` on the hour, `1d` at midnight, in `timeZone`).
     ///
     /// An aggregate row holds the average of each column over its samples (port utilization over its port
-    /// scans), and the sum of missed ticks. Rows carry forward the last port utilization seen.
+    /// scans), and the sum of missed ticks; its closes are summed, so that its closes per second are its
+    /// closes over the seconds they were counted in. Rows carry forward the last port utilization seen.
     ///
     /// Only intervals holding samples have a row: a stretch without samples (the recorder was stopped) is a
     /// gap between rows, never rows of zeros. A row where a new recording run began after samples of another
@@ -186,7 +227,7 @@ public enum HistoryReport {
     }
 
     /// The average of every column over `samples` (port utilization over the samples with a port scan; missed
-    /// ticks and CPU summed). Its time is the first sample's.
+    /// ticks, CPU and closes summed). Its time is the first sample's.
     public static func average(_ samples: [Sample]) -> ReportRow {
         precondition(!samples.isEmpty)
         var average = RunningAverage()
@@ -195,7 +236,7 @@ public enum HistoryReport {
     }
 
     /// The highest value of every column over `samples` (each column on its own), with the scan of the highest
-    /// port utilization. Its time is when tcp-tw peaked.
+    /// port utilization and the interval with the most closes per second. Its time is when tcp-tw peaked.
     public static func peak(_ samples: [Sample]) -> ReportRow {
         precondition(!samples.isEmpty)
         var row = ReportRow(samples[0])
@@ -207,6 +248,12 @@ public enum HistoryReport {
         row.worstScan = samples.reduce(nil) { WorstScan.worse($0, WorstScan($1)) }
         row.missed = samples.map(\.missed).max()!
         row.cpuMicroseconds = samples.map(\.cpuMicroseconds).max()!
+        // The interval with the most closes per second, as it was.
+        let busiest = samples.compactMap(\.closes).max { $0.closesPerSecond < $1.closesPerSecond }
+        row.closes = busiest?.closes
+        row.closeSeconds = busiest?.seconds ?? 0
+        row.droppedEvents = busiest?.droppedEvents ?? 0
+        row.topCloses = busiest?.top ?? []
         row.time = samples.max { $0[.tcpTW] < $1[.tcpTW] }!.time
         return row
     }

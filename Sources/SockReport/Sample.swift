@@ -62,6 +62,9 @@ public struct Sample: Hashable, Sendable {
     public var worstDestination: DestinationReport?
     /// The recording run the sample belongs to (read from a history; `nil` while recording).
     public var runID: Int64?
+    /// The connections that ended since the previous sample (``ChurnCollector``), `nil` when not counted:
+    /// the first sample of a run, the kernel refused the destroy events, or a history recorded before they were.
+    public var closes: IntervalCloses?
 
     public init(
         time: Double, sar: [Double] = Array(repeating: 0, count: SarColumn.allCases.count),

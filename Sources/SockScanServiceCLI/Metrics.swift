@@ -37,7 +37,10 @@ public struct Metrics: ParsableCommand {
         discussion: """
             The same metrics as `sockscan serve` (sockets per protocol, family and state; sockstat totals; \
             ephemeral port capacity and the utilization of the busiest destinations; scan duration; version), \
-            read once. With --textfile the Prometheus text format is written atomically (a temporary file in \
+            read once. A single reading cannot count the connections that end (serve's \
+            sockscan_connections_closed_total): sockscan_closes_per_second_estimate gives each of the busiest \
+            destinations' TIME_WAIT sockets over 60 s instead, the average rate of the closes made here over the \
+            last minute. With --textfile the Prometheus text format is written atomically (a temporary file in \
             the same directory, fsync, rename; mode 0644), so node_exporter never reads half a file. An existing \
             PATH must be a regular file: a device, FIFO or symbolic link there is refused and left alone. Point \
             node_exporter's --collector.textfile.directory at the directory and run this from cron or a systemd \

@@ -32,8 +32,12 @@ public struct Record: ParsableCommand {
         abstract: "Record socket counts into an SQLite history, on schedule, until stopped (a service).",
         discussion: """
             Every --interval: the /proc/net/sockstat totals (sar -n SOCK's totsck tcpsck udpsck rawsck ip-frag \
-            tcp-tw, and the IPv6 ones) and TCP sockets per state from one kernel dump. Every --full-every: the \
-            port-exhaustion analysis (the worst utilization and the top destinations, as `sockscan ports`).
+            tcp-tw, and the IPv6 ones), TCP sockets per state from one kernel dump, and the TCP connections this \
+            host opened that ended since the previous sample, overall and for the --top destinations with the \
+            most (counted from the kernel's destroy events; sockscan report shows them as closes/s). Every \
+            --full-every: the port-exhaustion analysis (the worst utilization and the top destinations, as \
+            `sockscan ports`). Counting closes needs no privilege; where the kernel refuses it (a seccomp or \
+            container policy) the samples have none, and a warning says so at the start.
 
             Ticks are due at fixed times on the monotonic clock: a slow sample never shifts later ones, and a \
             tick that cannot start in time is counted as missed in the next row (and logged: at once, then at \
@@ -90,7 +94,8 @@ public struct Record: ParsableCommand {
 
     @Option(
         name: .customLong("top"), parsing: .unconditional,
-        help: ArgumentHelp("Destinations kept per port-exhaustion scan.", valueName: "N"))
+        help: ArgumentHelp(
+            "Destinations kept per port-exhaustion scan, and per sample by closes (default 10).", valueName: "N"))
     var top = 10
 
     @Option(.netns) var netns: String?
@@ -119,6 +124,7 @@ public struct Record: ParsableCommand {
             let log: (String) -> Void = { Console.warn("sockscan record: \($0)") }
             let namespace = try namespace(netns)
             let sampler = try Sampler(namespace: namespace, logger: Console.logger(prefix: "sockscan record"))
+            _ = startCountingCloses(leavingOut: "closes/s", warn: log) { try sampler.countCloses(top: top) }
             guard let store = try openWaitingForRoom(log: log) else { return }
             let run = HistoryStore.RunInfo(
                 started: Clock.wall(), pid: getpid(), host: hostName(), netns: netns, filter: nil,

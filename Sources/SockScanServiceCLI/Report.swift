@@ -15,10 +15,13 @@ public struct Report: ParsableCommand {
         discussion: """
             Table: one row per sample (or per --every interval, averaged), with the time of day, sar's columns \
             (totsck tcpsck udpsck rawsck ip-frag tcp-tw tcp6sck udp6sck raw6sck ip6-frag), TCP states (estab \
-            synsent closewait timewait listen other) and %port, the worst destination's port utilization at \
-            the latest port scan; then an Average: line, a Peak: line (each column's highest sample), a \
-            sparkline of tcp-tw, and the worst destination of the port scan with the highest utilization in \
-            the time range (where the peak %port comes from). A RESTART line marks where a new recording run \
+            synsent closewait timewait listen other), closes/s where closes were counted (the TCP connections \
+            this host opened that ended, per second: a row's closes over the seconds they were counted in; - \
+            where not counted) and %port, the worst destination's port utilization at the latest port scan; then \
+            an Average: line, a Peak: line (each column's highest sample), a sparkline of tcp-tw, one of closes/s \
+            with the Busiest: destinations by closes over the range, and the worst destination of the port scan \
+            with the highest utilization in the time range (where the peak %port comes from). A RESTART line marks \
+            where a new recording run \
             began (as sar's LINUX RESTART); intervals without samples have no row, and the chart's lines break \
             where more than three intervals pass without one.
 
@@ -26,8 +29,14 @@ public struct Report: ParsableCommand {
             "tcp_states", "port_utilization" (0…1, null without a port scan in the row), "worst_destination" \
             (of the row's port scan with the highest utilization: "local_address", "remote_address", \
             "remote_port", "used", "capacity", "time_wait", "utilization", "time"; null without a port scan), \
-            "samples", "missed". CSV: the same columns (worst_local_address … worst_capacity), with a header line (also when no sample is in the range). A --chart is an \
-            SVG file; without samples no chart is written and the exit status is 1.
+            "samples", "missed", "closes" (connections that ended over the row), "closes_per_s" (closes over the \
+            seconds they were counted in), "close_events_dropped" (events the kernel dropped: closes is low by at \
+            most this many), each null where closes were not counted, and "top_closes" (the busiest destinations \
+            by closes: "local_address", "remote_address", "remote_port", "closes", "closes_per_s"; each destination's \
+            closes summed over the samples in which it was among the busiest). CSV: the same columns (closes, \
+            closes_per_s, worst_local_address … worst_capacity; no top_closes), with a header line (also when no \
+            sample is in the range). A --chart is an SVG file, with a closes/s panel below when closes were \
+            counted; without samples no chart is written and the exit status is 1.
 
             Times: ISO 8601 (2026-05-01T14:25:00, with Z or +02:00 for another zone; a space may replace the T) \
             or HH:MM / HH:MM:SS today, local time. --from is inclusive, --to exclusive.
@@ -107,6 +116,7 @@ public struct Report: ParsableCommand {
             let rows = HistoryReport.rows(samples, every: every)
             var formatter = HistoryFormatter()
             formatter.showDate = formatter.day(samples.first!.time) != formatter.day(samples.last!.time)
+            formatter.showCloses = samples.contains { $0.closes != nil }
             // First: output cut short by a closed pipe (| head) must not lose the chart.
             if let chart {
                 let first = formatter.clock(samples.first!.time)

@@ -20,7 +20,14 @@ public struct Serve: ParsableCommand {
             /metrics answers in the Prometheus text format 0.0.4, or in OpenMetrics 1.0 when the Accept header \
             prefers application/openmetrics-text (as Prometheus does). Scrapes that arrive while a scan runs \
             share it, and its result is reused for --cache, so a hundred scrapers cost one kernel dump; \
-            sockscan_kernel_dumps_total counts them. Scans run on one thread of their own; a slow client holds \
+            sockscan_kernel_dumps_total counts them. For its whole life it also counts the TCP connections this \
+            host opens that end, from the kernel's destroy events (where the kernel refuses them, a warning, and \
+            these series are left out): sockscan_connections_closed_total per destination for the --top \
+            destinations with the most closes over the last minute and one "other" series for the rest (every \
+            close counted once, in the series exposed when it was counted: a destination leaving the top keeps \
+            its value and its later closes go to other, so no series ever goes down), and \
+            sockscan_port_exhaustion_seconds for the same destinations (+Inf when one never runs out at its \
+            rate). Scans run on one thread of their own; a slow client holds \
             only its own connection. /healthz answers 200 ok, or 503 and the reason when the last scan failed or \
             the --netns namespace is gone (its process exited, its name was deleted: then /metrics has \
             sockscan_namespace_up 0 and no socket series). \
@@ -97,9 +104,16 @@ public struct Serve: ParsableCommand {
                     + "socket metrics (peer addresses); restrict it with a firewall")
         }
         let server = try runtime {
+            let namespace = try options.namespace()
+            // For the server's lifetime: sockscan_connections_closed_total and the time to exhaustion.
+            var closes: ChurnCollector?
+            _ = startCountingCloses(
+                leavingOut: "sockscan_connections_closed_total (and sockscan_port_exhaustion_seconds)",
+                warn: { Console.warn("sockscan: \($0)") }
+            ) { closes = try ChurnCollector.start(namespace: namespace) }
             let exporter = try MetricsExporter(
-                namespace: try options.namespace(), top: options.top, maxAge: cache,
-                version: SockScanRoot.version, logger: Console.logger())
+                namespace: namespace, top: options.top, maxAge: cache,
+                version: SockScanRoot.version, logger: Console.logger(), closes: closes)
             do {
                 var limits = MetricsServer.Limits()
                 limits.maxConnections = maxConnections

@@ -184,6 +184,16 @@ public enum HistoryFixture {
         }
     }
 
+    /// SQL that takes what the v3 migration added out of a history.
+    public static let undoVersion3 = """
+        ALTER TABLE sample DROP COLUMN closes;
+        ALTER TABLE sample DROP COLUMN close_seconds;
+        ALTER TABLE sample DROP COLUMN close_events_dropped;
+        DROP TABLE destination_closes;
+        DELETE FROM grdb_migrations WHERE identifier = 'v3';
+
+        """
+
     /// A history with one run of three samples, each with a destination of 50 sockets of 100 ports, 20 of them
     /// reusable TIME_WAIT (30% blocked), turned back into what a version 1 recorder wrote.
     public static func makeVersion1History() throws -> (Scratch, String) {
@@ -194,7 +204,8 @@ public enum HistoryFixture {
         }
         try DatabaseQueue(path: path).write { db in
             try db.execute(
-                sql: """
+                sql: undoVersion3
+                    + """
                     ALTER TABLE destination DROP COLUMN reusable_time_wait;
                     ALTER TABLE destination RENAME COLUMN effective_utilization TO utilization;
                     DELETE FROM grdb_migrations WHERE identifier = 'v2';

@@ -32,7 +32,7 @@ import Testing
         let (scratch, path) = try HistoryFixture.makeVersion1History()
         defer { scratch.remove() }
         let store = try HistoryStore.openForRecording(path: path)
-        #expect(try store.scalar("PRAGMA user_version") == "2")
+        #expect(try store.scalar("PRAGMA user_version") == "\(HistoryStore.schemaVersion)")
         #expect(try store.scalar("SELECT group_concat(reusable_time_wait) FROM destination WHERE rank = 1") == "20")
         #expect(try store.scalar("SELECT min(effective_utilization) FROM destination WHERE rank = 1") == "0.3")
         Self.expectWorst(try store.samples())

@@ -40,7 +40,7 @@ import Testing
         #expect(headers.count == 2, "a header every 20 rows")
         let header = try #require(headers.first).split(separator: " ")
         #expect(header.dropFirst().prefix(6) == ["totsck", "tcpsck", "udpsck", "rawsck", "ip-frag", "tcp-tw"])
-        #expect(header.suffix(6) == ["estab", "synsent", "closewait", "timewait", "listen", "other"])
+        #expect(header.suffix(7) == ["estab", "synsent", "closewait", "timewait", "listen", "other", "closes/s"])
         let rows = lines.filter { $0.first?.isNumber == true && !$0.contains("totsck") }
         #expect(rows.count == 22)
         for row in rows {

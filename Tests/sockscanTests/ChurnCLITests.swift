@@ -188,7 +188,10 @@ struct ChurnCLITests {
         #expect(actual > 1, "the window should end well before the ports run out (\(actual) s)")
         #expect(abs(predicted - actual) <= 0.1 * actual, "predicted \(predicted) s, connect() failed after \(actual) s")
         #expect(document["verdict"] as? String == "critical")
-        #expect(churn.stop().made[0] == 3000, "every port of the range was used once")
+        // Every port of the range was used; a few more connections can succeed, on a port whose TIME_WAIT
+        // socket the kernel lets a new connection take over when timestamps tell the two apart.
+        let made = churn.stop().made[0]
+        #expect(made >= 3000 && made <= 3030, "\(made) connections on 3,000 ports")
     }
 
     @Test(

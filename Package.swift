@@ -122,7 +122,8 @@ let package = Package(
         .testTarget(
             name: "SockMetricsTests",
             dependencies: ["SockMetrics", "SockDiag", "SockScanTestSupport"]),
-        .testTarget(name: "SockServeTests", dependencies: ["SockServe", "SockMetrics", "SockReport", "SockScanTestSupport"]),
+        .testTarget(
+            name: "SockServeTests", dependencies: ["SockServe", "SockMetrics", "SockReport", "SockScanTestSupport"]),
         .testTarget(
             name: "SockReportTests",
             dependencies: ["SockReport", "SockFormat", "SockDiag", "CNetlink", "SockScanTestSupport"]),

@@ -53,7 +53,8 @@ struct EventFormattingTests {
         #expect(RecordFormatter(fields: []).csvColumns.first == "proto")
         var w = TextWriter()
         formatter.writeCSV(Self.event, into: &w)
-        #expect(w.string == "destroy,2026-05-01T14:25:03.123456Z,tcp,inet,close,10.0.0.5,51234,10.0.0.9,443,1,0,0,0,77,0\n")
+        #expect(
+            w.string == "destroy,2026-05-01T14:25:03.123456Z,tcp,inet,close,10.0.0.5,51234,10.0.0.9,443,1,0,0,0,77,0\n")
     }
 
     @Test("table: a Time column in local time, then the row list writes")

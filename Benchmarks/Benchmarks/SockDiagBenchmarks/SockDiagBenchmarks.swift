@@ -8,7 +8,7 @@
 // Only `mallocCountTotal` is gated (Thresholds/): it is deterministic. Time and throughput are for reading.
 
 import Benchmark
-import SockDiag
+@_spi(Benchmarks) import SockDiag
 import SockFormat
 
 #if canImport(Glibc)

@@ -92,9 +92,7 @@ public struct ChurnReport: Sendable {
             let capacity = held?.capacity ?? ports.capacity
             let timeWait = Int(held?.states[.timeWait] ?? 0)
             let inUse = held?.used ?? 0
-            let hold =
-                settings.timeWaitReuseApplies(to: destination)
-                ? Double(settings.timeWaitReuseDelayMilliseconds) / 1000 : Double(PortReport.timeWaitSeconds)
+            let hold = settings.holdSeconds(to: destination)
             let rate = durationSeconds > 0 ? Double(count.closes) / durationSeconds : 0
             // Without a TIME_WAIT check, every close is taken as made here: the worst case.
             let heldRate = rate * (count.closedHereShare ?? 1)
@@ -117,8 +115,7 @@ public struct ChurnReport: Sendable {
                 DestinationChurn(
                     destination: destination, closes: 0, closesPerSecond: 0, bytesMedian: nil, bytesP90: nil,
                     closedHereShare: nil, portsInUse: held.used, timeWait: timeWait, capacity: held.capacity,
-                    holdSeconds: settings.timeWaitReuseApplies(to: destination)
-                        ? Double(settings.timeWaitReuseDelayMilliseconds) / 1000 : Double(PortReport.timeWaitSeconds),
+                    holdSeconds: settings.holdSeconds(to: destination),
                     steadyStatePorts: held.used - timeWait,
                     secondsToExhaustion: held.blocking >= held.capacity ? 0 : nil))
         }

@@ -115,14 +115,18 @@ struct ChurnCLITests {
         #expect(kept["closes"] as? Int == 0 && kept["ports_in_use"] as? Int == 1, "\(kept)")
         #expect(kept["seconds_to_exhaustion"] is NSNull && kept["steady_state_ports"] as? Int == 1, "\(kept)")
         // The client closes first to :7401 (TIME_WAIT here), the server to :7402 (none here).
-        #expect(fast["closed_here_share"] as? Double == 1, "\(fast)")
+        // The share is measured by finding sampled tuples in a TIME_WAIT dump taken while the churn goes on: a
+        // dump under churn can miss a few sockets (inet_diag never sets NLM_F_DUMP_INTR; ChurnTests bounds it
+        // at 1%), so a sample of 256 may come out a tuple or two short of 1.
+        #expect((fast["closed_here_share"] as? Double).map { $0 >= 0.97 } == true, "\(fast)")
         #expect(slow["closed_here_share"] as? Double == 0, "\(slow)")
         // 300 bytes sent (+ SYN and FIN): within the histogram's bucket (256–320, its middle 288).
         #expect((fast["bytes_median"] as? Int).map { (256...320).contains($0) } == true, "\(fast)")
         // Steady state: TIME_WAIT for :7401 is the closes per second times 60 (plus what is open), none for
         // :7402; 55,536 ports each: never runs out.
         if let rate = fast["closes_per_s"] as? Double, let steady = fast["steady_state_ports"] as? Int {
-            #expect(abs(Double(steady) - rate * 60) <= 3, "\(fast)")
+            let share = fast["closed_here_share"] as? Double ?? 1
+            #expect(abs(Double(steady) - rate * share * 60) <= 3, "\(fast)")
         }
         #expect(slow["steady_state_ports"] as? Int ?? 99 <= 2, "\(slow)")
         #expect(fast["capacity"] as? Int == 55536 && fast["seconds_to_exhaustion"] is NSNull)

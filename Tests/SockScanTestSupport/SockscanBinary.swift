@@ -23,6 +23,37 @@ public enum SockscanBinary {
         URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent("sockscan-full").path
     }
 
+    /// ``path`` for a test that runs `sockscan` as another user (`setpriv --reuid=nobody`): the binary itself
+    /// when every directory above it lets others in, else a copy of it and its companion in a directory of
+    /// their own under the temporary directory (a checkout in `mktemp -d`, mode 0700). `setpriv` still starts
+    /// the first binary with root's capabilities, but `sockscan`'s hand-over to `sockscan-full` runs as the
+    /// user and could not reach it. The copy is removed when the test process exits.
+    public static let pathForOtherUsers: String = {
+        var directory = URL(fileURLWithPath: path).deletingLastPathComponent()
+        var reachable = true
+        while directory.path != "/" {
+            var info = stat()
+            if stat(directory.path, &info) != 0 || info.st_mode & 0o001 == 0 { reachable = false }
+            directory.deleteLastPathComponent()
+        }
+        if reachable { return path }
+        var template = Array((NSTemporaryDirectory() + "/sockscan-bin-XXXXXX").utf8CString)
+        guard let made = mkdtemp(&template) else { return path }
+        let copyDirectory = String(cString: made)
+        chmod(copyDirectory, 0o755)
+        for source in [path, companionPath] {
+            let target = copyDirectory + "/" + URL(fileURLWithPath: source).lastPathComponent
+            guard (try? FileManager.default.copyItem(atPath: source, toPath: target)) != nil else { return path }
+        }
+        removeAtExit = copyDirectory
+        atexit {
+            if let directory = SockscanBinary.removeAtExit { try? FileManager.default.removeItem(atPath: directory) }
+        }
+        return copyDirectory + "/sockscan"
+    }()
+
+    nonisolated(unsafe) private static var removeAtExit: String?
+
     /// Runs `sockscan arguments…` to the end, at most `timeout` seconds, without the standard descriptors
     /// in `closed` (`>&-` in a shell).
     public static func run(_ arguments: [String], timeout: Double = 30, closed: Set<Int32> = []) throws

@@ -116,7 +116,8 @@ import Testing
             "setpriv",
             [
                 "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all",
-                "--no-new-privs", SockscanBinary.path, "watch", "--count", "3", "--interval", "500ms", "--top", "1",
+                "--no-new-privs", SockscanBinary.pathForOtherUsers, "watch", "--count", "3", "--interval", "500ms",
+                "--top", "1",
             ])
         #expect(result.status == 0, "\(result)")
         #expect(result.stderr.isEmpty, "\(result.stderr)")

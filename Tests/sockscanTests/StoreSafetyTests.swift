@@ -151,7 +151,10 @@ import Testing
 
     /// `sockscan arguments…` as user nobody, group nogroup (65534) and no other group.
     static func runAsNobody(_ arguments: [String]) throws -> CommandResult {
-        try Command.run("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", Sockscan.path] + arguments)
+        try Command.run(
+            "setpriv",
+            ["--reuid=65534", "--regid=65534", "--clear-groups", SockscanBinary.pathForOtherUsers]
+                + arguments)
     }
 
     /// Expects a reader's failure: exit 1, one line naming the file, and no advice to choose a writable one.

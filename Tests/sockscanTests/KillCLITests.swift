@@ -55,7 +55,8 @@ struct KillCLITests {
         init(_ namespace: TestNamespace) throws {
             trigger = "/tmp/sockscan-kill-\(getpid())-\(UUID().uuidString)"
             process = try BackgroundProcess("ip", ["netns", "exec", namespace.name, "python3", "-c", holder, trigger])
-            for _ in 0..<1000 where process.isRunning {
+            // Bounded at 30 s: python3's first start on a cold CI disk can take seconds.
+            for _ in 0..<3000 where process.isRunning {
                 if process.stdout.split(separator: "\n").count == 3 + 2 * 28 { break }
                 usleep(10_000)
             }

@@ -95,6 +95,19 @@ struct EventsCLITests {
         }
     }
 
+    /// The messages the kernel dropped for the subscribed sock_diag sockets in `namespace` (the Drops column of
+    /// /proc/net/netlink).
+    static func drops(_ namespace: TestNamespace) throws -> Int {
+        try namespace.run {
+            let text = (try? String(contentsOfFile: "/proc/thread-self/net/netlink", encoding: .utf8)) ?? ""
+            return text.split(separator: "\n").dropFirst().reduce(0) { sum, line in
+                let f = line.split(separator: " ", omittingEmptySubsequences: true)
+                guard f.count > 8, f[1] == "4", (UInt32(f[3], radix: 16) ?? 0) != 0 else { return sum }
+                return sum + (Int(f[8]) ?? 0)
+            }
+        }
+    }
+
     /// Starts `sockscan events --netns NAME arguments…` and waits (at most 10 s) until it receives.
     static func start(_ namespace: TestNamespace, _ arguments: [String]) throws -> BackgroundProcess {
         let process = try BackgroundProcess(SockscanBinary.path, ["events", "--netns", namespace.name] + arguments)
@@ -363,13 +376,11 @@ struct EventsCLITests {
                 """,
             ], timeout: 60)
         #expect(burst.status == 0, "\(burst)")
-        // Until the output stops growing (what the buffer held is read at once).
-        var lines = -1
-        for _ in 0..<100 {
-            usleep(100_000)
-            let now = events.stdout.split(separator: "\n").count
-            if now == lines { break }
-            lines = now
+        // Destroy events come from a kernel work queue and can still arrive after the burst has ended: wait
+        // (at most 20 s) until the lines written and the socket's drops in /proc account for every close.
+        for _ in 0..<2000 where events.isRunning {
+            if try events.stdout.split(separator: "\n").count + Self.drops(namespace) >= 10000 { break }
+            usleep(10_000)
         }
         let status = events.stop(SIGTERM, grace: 10)
         #expect(status == 2, "\(events.stderr)")

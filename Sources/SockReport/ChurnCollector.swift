@@ -12,6 +12,26 @@ public final class ChurnCollector: Sendable {
     public let monitor: SocketEventMonitor
     private let shared: Shared
     private let thread: Mutex<DedicatedThread.Joinable?>
+    /// Where the client sides are re-read from (``refreshClientSides()``), if anywhere.
+    private let clientSidesSource: ClientSidesSource?
+
+    /// Where a long-running collector re-reads what tells client sides apart, and how often: the port range
+    /// and the listeners' ports of a namespace change while `record` or `serve` runs.
+    public struct ClientSidesSource: Sendable {
+        /// How often the counting thread re-reads them.
+        public var interval: Duration
+        /// Reads the ephemeral range and the ports of it that listeners hold.
+        public var read: @Sendable () throws -> (ephemeralPorts: PortRange, boundPorts: PortBitmap)
+
+        /// A source read every `interval` by `read`.
+        public init(
+            interval: Duration,
+            read: @escaping @Sendable () throws -> (ephemeralPorts: PortRange, boundPorts: PortBitmap)
+        ) {
+            self.interval = interval
+            self.read = read
+        }
+    }
 
     private struct State: Sendable {
         var tracker: ChurnTracker
@@ -28,13 +48,16 @@ public final class ChurnCollector: Sendable {
 
     /// Starts counting `monitor`'s events: client sides are those whose local port is in `ephemeralPorts` and
     /// not in `boundPorts` (listeners inside the range); at most `maxDestinations` destinations are kept apart.
+    /// With `clientSides`, the counting thread re-reads both every `clientSides.interval` (a failed read keeps
+    /// the previous ones).
     ///
     /// - Throws: ``SockDiagError/unsupported(_:)`` when no thread can be started.
     public init(
         monitor: SocketEventMonitor, ephemeralPorts: PortRange, boundPorts: PortBitmap = PortBitmap(),
-        maxDestinations: Int = 10_000
+        maxDestinations: Int = 10_000, clientSides: ClientSidesSource? = nil
     ) throws(SockDiagError) {
         self.monitor = monitor
+        self.clientSidesSource = clientSides
         let shared = Shared(
             State(
                 tracker: ChurnTracker(
@@ -43,12 +66,23 @@ public final class ChurnCollector: Sendable {
         thread = Mutex(nil)
         let started = try DedicatedThread.startJoinable { [monitor] in
             do {
-                // Woken every 50 ms to see whether finish() was called; then whatever the kernel queued before
-                // (every socket destroyed until then) is read before the thread ends, bounded in case of a
-                // flood.
+                // Woken every 50 ms to see whether finish() was called (and whether the client sides are due
+                // to be re-read); then whatever the kernel queued before (every socket destroyed until then)
+                // is read before the thread ends, bounded in case of a flood.
+                let clock = ContinuousClock()
+                var refreshed = clock.now
                 while !monitor.isStopped && !shared.state.withLock({ $0.finishing }) {
                     try monitor.receive(timeout: .milliseconds(50)) { event in
                         shared.state.withLock { $0.tracker.add(event) }
+                    }
+                    if let clientSides, clock.now - refreshed >= clientSides.interval {
+                        refreshed = clock.now
+                        if let read = try? clientSides.read() {
+                            shared.state.withLock {
+                                $0.tracker.setClientSides(
+                                    ephemeralPorts: read.ephemeralPorts, boundPorts: read.boundPorts)
+                            }
+                        }
                     }
                 }
                 for _ in 0..<64 where !monitor.isStopped {
@@ -67,6 +101,23 @@ public final class ChurnCollector: Sendable {
     deinit {
         monitor.stop()
         thread.withLock { $0?.join() }
+    }
+
+    /// Re-reads what tells client sides apart now (the counting thread does it every
+    /// ``ClientSidesSource/interval``); nothing without a ``ClientSidesSource``.
+    ///
+    /// - Throws: what the source's `read` throws; the previous client sides are kept.
+    public func refreshClientSides() throws {
+        guard let clientSidesSource else { return }
+        let read = try clientSidesSource.read()
+        shared.state.withLock {
+            $0.tracker.setClientSides(ephemeralPorts: read.ephemeralPorts, boundPorts: read.boundPorts)
+        }
+    }
+
+    /// The ephemeral range and the listeners' ports in it that tell client sides apart now.
+    public var clientSides: (ephemeralPorts: PortRange, boundPorts: PortBitmap) {
+        shared.state.withLock { ($0.tracker.ephemeralPorts, $0.tracker.boundPorts) }
     }
 
     /// What has been counted so far.

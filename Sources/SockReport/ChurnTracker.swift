@@ -13,9 +13,9 @@ import SockDiag
 /// ``otherCloses``), each with a fixed-size byte histogram and a fixed-size tuple sample.
 public struct ChurnTracker: Sendable {
     /// The ephemeral range: a socket whose local port is in it is a client side.
-    public let ephemeralPorts: PortRange
+    public private(set) var ephemeralPorts: PortRange
     /// Ports of the range held by `bind()` (listeners): a socket on one is a server side, not a client.
-    public let boundPorts: PortBitmap
+    public private(set) var boundPorts: PortBitmap
     /// Destinations kept apart at most.
     public let maxDestinations: Int
 
@@ -37,6 +37,14 @@ public struct ChurnTracker: Sendable {
         self.ephemeralPorts = ephemeralPorts
         self.boundPorts = boundPorts
         self.maxDestinations = maxDestinations
+    }
+
+    /// Replaces what tells client sides apart, for the sockets destroyed from now on: a long-running
+    /// collector re-reads them (``ChurnCollector/refreshClientSides()``) so that a listener started later, or
+    /// a changed `ip_local_port_range`, is taken into account. What was counted stays.
+    public mutating func setClientSides(ephemeralPorts: PortRange, boundPorts: PortBitmap) {
+        self.ephemeralPorts = ephemeralPorts
+        self.boundPorts = boundPorts
     }
 
     /// Counts one destroyed socket.

@@ -101,17 +101,24 @@ public enum DroppedEvents {
 extension ChurnCollector {
     /// Starts counting the TCP connections that end in `namespace` (the caller's when `nil`), its client
     /// sides told by the namespace's `ip_local_port_range` less the ports its listeners hold there (both
-    /// read once, at the start).
+    /// read at the start, then again every `refresh`: a listener started later, or a changed range, counts
+    /// from then on).
     ///
     /// Joining the destroy groups needs no capability (the kernel lets any user listen to them, as it lets
     /// any user dump sockets); `CAP_NET_ADMIN` only lets the receive buffer grow past `net.core.rmem_max`.
     ///
     /// - Throws: ``SockDiagError`` where the kernel refuses (a seccomp or container policy), or
     ///   ``PortSettingsError`` when the port range cannot be read.
-    public static func start(namespace: NetworkNamespace?) throws -> ChurnCollector {
-        let range = try PortSettings.read(namespace: namespace).range
-        let listeners = try PortExhaustion.listenerPorts(scanner: try Scanner(namespace: namespace), range: range)
+    public static func start(namespace: NetworkNamespace?, refresh: Duration = .seconds(10)) throws -> ChurnCollector {
+        let scanner = try Scanner(namespace: namespace)
+        let read: @Sendable () throws -> (ephemeralPorts: PortRange, boundPorts: PortBitmap) = {
+            let range = try PortSettings.read(namespace: namespace).range
+            return (range, try PortExhaustion.listenerPorts(scanner: scanner, range: range))
+        }
+        let first = try read()
         let monitor = try SocketEventMonitor(namespace: namespace, protocols: .tcp)
-        return try ChurnCollector(monitor: monitor, ephemeralPorts: range, boundPorts: listeners)
+        return try ChurnCollector(
+            monitor: monitor, ephemeralPorts: first.ephemeralPorts, boundPorts: first.boundPorts,
+            clientSides: ClientSidesSource(interval: refresh, read: read))
     }
 }

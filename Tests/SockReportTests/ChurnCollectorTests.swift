@@ -67,4 +67,48 @@ struct ChurnCollectorTests {
         #expect(monitor.isStopped)
         #expect(collector.totals().closes == tracker.closes)
     }
+
+    /// A listener on 15001 and a range of 10000–20000, both set after the collector started (the kernel's
+    /// default range, 32768–60999, holds none of these ports): until the client sides are re-read, a client
+    /// close is not counted; re-read without the listener, its accepted sockets would be.
+    static let late = Endpoint(address: .v4(IPv4Address(127, 0, 0, 2)), port: 15001)
+
+    @Test("a listener and a port range set after the start count once the client sides are re-read")
+    func clientSidesAreReRead() throws {
+        let namespace = try TestNamespace()
+        defer { namespace.close() }
+        let collector = try ChurnCollector.start(namespace: namespace.namespace, refresh: .seconds(3600))
+        #expect(collector.clientSides.ephemeralPorts == PortRange(low: 32768, high: 60999))
+        #expect(collector.clientSides.boundPorts.count == 0)
+        let churn = try ConnectionChurn(
+            in: namespace, destinations: [.init(Self.late, perSecond: 0)], held: 2, ephemeralPorts: 10000...20000)
+        try collector.refreshClientSides()
+        #expect(collector.clientSides.ephemeralPorts == PortRange(low: 10000, high: 20000))
+        #expect(collector.clientSides.boundPorts.ports == [15001])
+        // stop() closes each held pair client first: two client closes, two server sides, one listener.
+        churn.stop()
+        for _ in 0..<250 where collector.totals().closes < 2 { usleep(20_000) }
+        usleep(100_000)
+        let tracker = try collector.finish()
+        let destination = Destination(
+            localAddress: .v4(IPv4Address(127, 0, 0, 1)), remoteAddress: Self.late.address, remotePort: 15001)
+        #expect(tracker.closes == 2)
+        #expect(tracker.destinations[destination]?.closes == 2)
+        #expect(tracker.otherSockets == 3)
+    }
+
+    @Test("the counting thread re-reads the client sides every interval")
+    func clientSidesAreReReadOnTheirOwn() throws {
+        let namespace = try TestNamespace()
+        defer { namespace.close() }
+        let collector = try ChurnCollector.start(namespace: namespace.namespace, refresh: .milliseconds(100))
+        #expect(collector.clientSides.boundPorts.count == 0)
+        let churn = try ConnectionChurn(
+            in: namespace, destinations: [.init(Self.late, perSecond: 0)], ephemeralPorts: 10000...20000)
+        defer { churn.stop() }
+        for _ in 0..<250 where collector.clientSides.boundPorts.count == 0 { usleep(20_000) }
+        #expect(collector.clientSides.ephemeralPorts == PortRange(low: 10000, high: 20000))
+        #expect(collector.clientSides.boundPorts.ports == [15001])
+        _ = try collector.finish()
+    }
 }

@@ -296,7 +296,7 @@ struct ByteCursor {
     mutating func text(string s: String) {
         let n = s.utf8.count
         room(n)
-        let copied = s.utf8.withContiguousStorageIfAvailable { utf8 in
+        let copied: Void? = s.utf8.withContiguousStorageIfAvailable { utf8 in
             if let from = utf8.baseAddress { (base + count).update(from: from, count: utf8.count) }
         }
         if copied == nil {

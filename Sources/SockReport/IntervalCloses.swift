@@ -110,15 +110,22 @@ extension ChurnCollector {
     /// - Throws: ``SockDiagError`` where the kernel refuses (a seccomp or container policy), or
     ///   ``PortSettingsError`` when the port range cannot be read.
     public static func start(namespace: NetworkNamespace?, refresh: Duration = .seconds(10)) throws -> ChurnCollector {
-        let scanner = try Scanner(namespace: namespace)
-        let read: @Sendable () throws -> (ephemeralPorts: PortRange, boundPorts: PortBitmap) = {
-            let range = try PortSettings.read(namespace: namespace).range
-            return (range, try PortExhaustion.listenerPorts(scanner: scanner, range: range))
-        }
-        let first = try read()
+        let source = ClientSidesSource.namespace(namespace, scanner: try Scanner(namespace: namespace), every: refresh)
+        let first = try source.read()
         let monitor = try SocketEventMonitor(namespace: namespace, protocols: .tcp)
         return try ChurnCollector(
             monitor: monitor, ephemeralPorts: first.ephemeralPorts, boundPorts: first.boundPorts,
-            clientSides: ClientSidesSource(interval: refresh, read: read))
+            clientSides: source)
+    }
+}
+
+extension ChurnCollector.ClientSidesSource {
+    /// The client sides of `namespace` (the caller's when `nil`): its `ip_local_port_range` less the ports
+    /// its TCP listeners hold there (one dump by `scanner`, which scans that namespace), re-read `every`.
+    public static func namespace(_ namespace: NetworkNamespace?, scanner: Scanner, every interval: Duration) -> Self {
+        Self(interval: interval) {
+            let range = try PortSettings.read(namespace: namespace).range
+            return (range, try PortExhaustion.listenerPorts(scanner: scanner, range: range))
+        }
     }
 }

@@ -110,11 +110,9 @@ public struct Churn: ParsableCommand {
             let filter = try parseFilterWords(filter)
             let namespace = try namespace(netns)
             let scanner = try Scanner(namespace: namespace, logger: Console.logger())
-            let settings = try PortSettings.read(namespace: namespace)
             let window = try ChurnWindow.count(
-                namespace: namespace, filter: filter, ephemeralPorts: settings.range,
-                listeners: try PortExhaustion.listenerPorts(scanner: scanner, range: settings.range),
-                duration: duration, command: "sockscan churn")
+                namespace: namespace, filter: filter, scanner: scanner, duration: duration,
+                command: "sockscan churn")
             let report = try ChurnReport.measure(
                 tracker: window.tracker, durationSeconds: window.seconds, droppedEvents: window.droppedEvents,
                 scanner: scanner, filter: window.filter, thresholds: PortThresholds(warn: warn, critical: critical))
@@ -146,15 +144,16 @@ enum ChurnWindow {
     }
 
     /// Subscribes to the TCP destroy events of `namespace`, counts them until `duration` has passed or a stop
-    /// signal came (the caller blocked them with ``StopSignals/block()``), and returns the counts. Sockets on
-    /// `listeners` (ports of the range that servers listen on) are server sides, not counted. `command` names
-    /// what needs the capability in the error without it.
+    /// signal came (the caller blocked them with ``StopSignals/block()``), and returns the counts. Client sides
+    /// are told by the namespace's port range less its listeners' ports (`scanner` scans that namespace),
+    /// re-read every 10 s. `command` names what was refused in the error when joining the groups is.
     ///
-    /// - Throws: ``CapabilityError`` without `CAP_NET_ADMIN`; ``SockDiagError`` otherwise.
+    /// - Throws: ``CapabilityError`` when the kernel refuses the groups; ``SockDiagError`` otherwise.
     static func count(
-        namespace: NetworkNamespace?, filter: Filter?, ephemeralPorts: PortRange, listeners: PortBitmap,
-        duration: TimeSpan, command: String
+        namespace: NetworkNamespace?, filter: Filter?, scanner: Scanner, duration: TimeSpan, command: String
     ) throws -> Counted {
+        let clientSides = ChurnCollector.ClientSidesSource.namespace(namespace, scanner: scanner, every: .seconds(10))
+        let first = try clientSides.read()
         let monitor: SocketEventMonitor
         do {
             monitor = try SocketEventMonitor(namespace: namespace, protocols: .tcp, filter: filter)
@@ -165,7 +164,9 @@ enum ChurnWindow {
             throw error
         }
         let start = Clock.monotonic()
-        let collector = try ChurnCollector(monitor: monitor, ephemeralPorts: ephemeralPorts, boundPorts: listeners)
+        let collector = try ChurnCollector(
+            monitor: monitor, ephemeralPorts: first.ephemeralPorts, boundPorts: first.boundPorts,
+            clientSides: clientSides)
         _ = StopSignals.wait(untilMonotonic: start + duration.nanoseconds)
         let end = Clock.monotonic()
         let tracker = try collector.finish()

@@ -109,10 +109,8 @@ public struct Ports: ParsableCommand {
             let namespace = try namespace(netns)
             let scanner = try Scanner(namespace: namespace, logger: Console.logger())
             let window = try sample.map {
-                let range = try PortSettings.read(namespace: namespace).range
-                return try ChurnWindow.count(
-                    namespace: namespace, filter: nil, ephemeralPorts: range,
-                    listeners: try PortExhaustion.listenerPorts(scanner: scanner, range: range), duration: $0,
+                try ChurnWindow.count(
+                    namespace: namespace, filter: nil, scanner: scanner, duration: $0,
                     command: "sockscan ports --sample")
             }
             var report = try PortExhaustion.analyze(

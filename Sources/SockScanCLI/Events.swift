@@ -38,7 +38,7 @@ public struct Events: ParsableCommand {
             CAP_NET_ADMIN, the error says so.
 
             Exit status: 0 stopped with nothing dropped; 2 the kernel dropped events (the output is \
-            incomplete; the summary says how many); 1 a runtime failure (no a policy refusing the events, a \
+            incomplete; the summary says how many); 1 a runtime failure (a policy refusing the events, a \
             namespace that cannot be entered); 64 a usage error (a filter that tests state or autobound).
 
             Examples:

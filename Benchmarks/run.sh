@@ -4,9 +4,13 @@
 #   Benchmarks/run.sh --quick          10k and 100k sockets, 3 mixes, up to 5 rounds       (about 4 minutes)
 #   Benchmarks/run.sh --full           10k, 100k and 500k sockets, 3 mixes, up to 7 rounds  (about 15 minutes)
 #   Benchmarks/run.sh --sizes 100k --mixes est --rounds 11      one table, more rounds
+#   Benchmarks/run.sh --sizes none --startup none                the connection-churn tables alone (about 2 minutes)
 #   options: --ehash N (private hash buckets; 0 = the host's shared hash)  --no-shared (skip the shared-hash table)
 #            --allocs (heap allocations of whole sockscan runs under valgrind, 10k vs the largest size)
 #            --startup SIZES (start-up tables, default 0,1k,10k; "none" to skip)  --startup-rounds N (default 15)
+#            --churn-rates RATES (connections/s for the `sockscan events` table, default 1k,5k,10k; "none" to skip)
+#            --churn-destinations COUNTS (destinations for the `sockscan churn` table, default 1,100,1k,10k,15k; "none")
+#            --churn-seconds S (each churn run's window, default 10)
 #
 # For each size N and mix (est: 98% established, 1% TIME_WAIT; tw20: 20% TIME_WAIT; tw90: 90% TIME_WAIT; all with
 # N/500 listeners and a tenth of the established sockets over IPv6), loadgen builds a fresh table in a private
@@ -17,6 +21,8 @@
 # once in a rotated order; wall time includes process start (and `ip netns exec` for ss, netstat, cat and psutil;
 # its own cost is a row). CPU = user+sys of the processes run, which other load on the machine disturbs less. Then peak RSS (/usr/bin/time -f %M, once each), and for
 # the est mix the kernel's share (floor --repeat: full dump, a walk where no state matches, an empty namespace).
+# Then connection churn (churngen: loopback connections at a steady rate, client closes first): the CPU of
+# `sockscan events` per rate, and the peak RSS of `sockscan churn` per number of destinations.
 # One more table (est, largest size) uses the host's shared hash. Needs root. Reports: Benchmarks/.out/run-TIME/
 # (report.md with the tables, results.tsv). Cleans up namespaces and workers on exit.
 set -euo pipefail
@@ -31,10 +37,13 @@ ALLOCS=0
 SHARED=1
 STARTUP_SIZES=0,1k,10k
 STARTUP_ROUNDS=15
+CHURN_RATES=1k,5k,10k
+CHURN_DESTINATIONS=1,100,1k,10k,15k
+CHURN_SECONDS=10
 EHASH=$(sysctl -n net.ipv4.tcp_ehash_entries 2>/dev/null || echo 262144)
 EHASH=${EHASH#-} # negative when the host's table is per-namespace already
 
-usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
     case "$1" in
         --quick) MODE=quick; shift ;;
@@ -47,6 +56,9 @@ while [ $# -gt 0 ]; do
         --allocs) ALLOCS=1; shift ;;
         --startup) STARTUP_SIZES=$2; shift 2 ;;
         --startup-rounds) STARTUP_ROUNDS=$2; shift 2 ;;
+        --churn-rates) CHURN_RATES=$2; shift 2 ;;
+        --churn-destinations) CHURN_DESTINATIONS=$2; shift 2 ;;
+        --churn-seconds) CHURN_SECONDS=$2; shift 2 ;;
         -h|--help) usage; exit 0 ;;
         *) usage >&2; exit 64 ;;
     esac
@@ -90,6 +102,7 @@ make -s -C "$ROOT" --no-print-directory build >&2
 SOCKSCAN=$ROOT/.build-static/release/sockscan
 LOADGEN=$OUT/loadgen
 FLOOR=$OUT/floor
+CHURNGEN=$OUT/churngen
 
 RUN=$OUT/run-$(date -u +%Y%m%dT%H%M%SZ)
 mkdir -p "$RUN"
@@ -122,6 +135,21 @@ stop_table() {
     # loadgen removes its namespace; this covers a loadgen that was killed.
     if [ -n "$NAME" ] && [ -e "/run/netns/$NAME" ]; then ip netns del "$NAME" 2>/dev/null || true; fi
     NAME=
+    stop_churn
+}
+# The churn runs' sockscan (in the background) and namespace.
+CHURN_PID=
+CHURN_NS=
+stop_churn() {
+    if [ -n "$CHURN_PID" ] && kill -0 "$CHURN_PID" 2>/dev/null; then
+        kill -TERM "$CHURN_PID" 2>/dev/null || true
+        for _ in $(seq 100); do kill -0 "$CHURN_PID" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$CHURN_PID" 2>/dev/null || true
+    fi
+    if [ -n "$CHURN_PID" ]; then wait "$CHURN_PID" 2>/dev/null || true; fi
+    CHURN_PID=
+    if [ -n "$CHURN_NS" ] && [ -e "/run/netns/$CHURN_NS" ]; then ip netns del "$CHURN_NS" 2>/dev/null || true; fi
+    CHURN_NS=
 }
 trap stop_table EXIT
 trap 'exit 130' INT TERM
@@ -345,7 +373,7 @@ start_epoch=$(date +%s)
 {
     echo "# sockscan comparison benchmark ($MODE)"
     echo
-    echo "- command: \`Benchmarks/run.sh --$MODE --sizes $SIZES --mixes $MIXES --rounds $ROUNDS --ehash $EHASH$([ "$SHARED" = 0 ] && echo " --no-shared")$([ "$ALLOCS" = 1 ] && echo " --allocs")\`"
+    echo "- command: \`Benchmarks/run.sh --$MODE --sizes $SIZES --mixes $MIXES --rounds $ROUNDS --ehash $EHASH$([ "$SHARED" = 0 ] && echo " --no-shared")$([ "$ALLOCS" = 1 ] && echo " --allocs") --startup $STARTUP_SIZES --churn-rates $CHURN_RATES --churn-destinations $CHURN_DESTINATIONS --churn-seconds $CHURN_SECONDS\`"
     echo "- date: $(date -u +%FT%TZ); kernel $(uname -r); $(nproc) CPUs ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)); $(free -g | awk '/Mem:/ {print $2}') GiB"
     echo "- sockscan $(cd "$ROOT" && git rev-parse --short HEAD)$(cd "$ROOT" && git diff --quiet HEAD -- Sources CNetlink || echo '+dirty'), release build; $(ss -V 2>&1 | head -1); $(netstat -V 2>&1 | head -1); psutil $([ -n "$PYTHON" ] && "$PYTHON" -c 'import psutil; print(psutil.__version__)' || echo 'not installed')"
     echo "- load average at start: $(cut -d' ' -f1-3 /proc/loadavg) (other processes share the $(nproc) cores: compare ratios within one table; CPU columns are less disturbed than wall time)"
@@ -355,6 +383,7 @@ start_epoch=$(date +%s)
 printf 'table\tsockets\tcommand\truns\tmedian_us\tmin_us\tmax_us\tcpu_us\tfloor1_us\tfloor2_us\tss_us\tfloor1_cpu_us\trss_kib\tsaw\n' >"$TSV"
 
 IFS=, read -r -a size_list <<<"$SIZES"
+if [ "$SIZES" = none ]; then size_list=(); fi
 IFS=, read -r -a mix_list <<<"$MIXES"
 largest=0
 for s in "${size_list[@]}"; do
@@ -372,7 +401,7 @@ for s in "${size_list[@]}"; do
     done
 done
 
-if [ "$SHARED" = 1 ] && [ "$EHASH" != 0 ]; then
+if [ "$SHARED" = 1 ] && [ "$EHASH" != 0 ] && [ "$largest" -gt 0 ]; then
     s=$(awk -v n="$largest" 'BEGIN { if (n % 1000 == 0) printf "%dk", n / 1000; else print n }')
     label="$s, 98% established, shared hash"
     echo "# $(date -u +%T) $label: building" >&2
@@ -528,6 +557,91 @@ if [ "$ALLOCS" = 1 ]; then
                 'BEGIN { printf "| `sockscan %s` | %d | %d | %.4f |\n", (l == "count" ? "count -ta" : "list -ta --format json"), a, b, (b-a)/(nb-na) }'
         done
     } >>"$REPORT"
+fi
+
+# --- connection churn ----------------------------------------------------------------------------------------
+# churn_run RATE DESTINATIONS SOCKSCAN-ARGS...: in a fresh namespace, starts `sockscan ARGS --netns NS` for the
+# window plus 1 s under /usr/bin/time, waits until it has joined the destroy groups (a subscribed sock_diag socket
+# in /proc/net/netlink), then runs churngen for the window. Sets CHURN_TIME ("user sys peak-KiB"), CHURN_GEN (the
+# generator's JSON line) and leaves sockscan's output in $RUN/churn.out and .err.
+churn_run() {
+    local rate=$1 destinations=$2
+    shift 2
+    CHURN_NS=sockscan-churn-$$
+    ip netns add "$CHURN_NS"
+    ip netns exec "$CHURN_NS" ip link set lo up
+    # Above churngen's listeners (20000 + destinations), and set before sockscan reads it.
+    ip netns exec "$CHURN_NS" sh -c 'echo 40000 65535 > /proc/sys/net/ipv4/ip_local_port_range'
+    /usr/bin/time -f "%U %S %M" -o "$RUN/churn.time" "$SOCKSCAN" "$@" --netns "$CHURN_NS" \
+        --duration "$((CHURN_SECONDS + 1))s" >"$RUN/churn.out" 2>"$RUN/churn.err" &
+    CHURN_PID=$!
+    local subscribed=0
+    for _ in $(seq 200); do
+        if ip netns exec "$CHURN_NS" awk 'NR > 1 && $2 == 4 && $4 != "00000000" { found = 1 } END { exit !found }' \
+            /proc/net/netlink; then subscribed=1; break; fi
+        kill -0 "$CHURN_PID" 2>/dev/null || break
+        sleep 0.05
+    done
+    [ "$subscribed" = 1 ] || { echo "run.sh: sockscan $* did not subscribe within 10 s:" >&2; cat "$RUN/churn.err" >&2; exit 1; }
+    ip netns exec "$CHURN_NS" "$CHURNGEN" --rate "$rate" --destinations "$destinations" --seconds "$CHURN_SECONDS" \
+        >"$RUN/churngen.json" 2>&1 || { echo "run.sh: churngen failed:" >&2; cat "$RUN/churngen.json" >&2; exit 1; }
+    local status=0
+    wait "$CHURN_PID" || status=$?
+    CHURN_PID=
+    # events exits 2 when the kernel dropped events (the table says how many); anything else is a failure.
+    if [ "$status" != 0 ] && [ "$status" != 2 ]; then
+        echo "run.sh: sockscan $* exited $status:" >&2; cat "$RUN/churn.err" >&2; exit 1
+    fi
+    CHURN_TIME=$(tail -1 "$RUN/churn.time")
+    CHURN_GEN=$(head -1 "$RUN/churngen.json")
+    stop_churn
+}
+# gen_field KEY: the number after "KEY": in CHURN_GEN.
+gen_field() { sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p" <<<"$CHURN_GEN"; }
+
+if [ "$CHURN_RATES" != none ]; then
+    {
+        echo
+        echo "### \`sockscan events\` under connection churn (${CHURN_SECONDS} s windows)"
+        echo
+        echo "churngen makes loopback connections at a steady rate to one destination, the client closing first; the kernel destroys two sockets per connection. \`sockscan events -H\` prints every one (the table, to a file). CPU and peak RSS: /usr/bin/time over the whole run (window + 1 s); a core's share is CPU over the window."
+        echo
+        echo "| asked /s | connections /s | events | events /s | dropped | CPU s | % of a core | % of a core per 1,000 connections/s | peak RSS MiB |"
+        echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    } >>"$REPORT"
+    for rate in ${CHURN_RATES//,/ }; do
+        churn_run "$(count "$rate")" 1 events -H
+        events=$(wc -l <"$RUN/churn.out")
+        dropped=$(sed -n 's/.*, \([0-9]*\) dropped by the kernel.*/\1/p' "$RUN/churn.err" | tail -1)
+        awk -v asked="$(count "$rate")" -v made="$(gen_field made)" -v secs="$(gen_field seconds)" -v ev="$events" \
+            -v dr="${dropped:-?}" -v t="$CHURN_TIME" -v w="$CHURN_SECONDS" 'BEGIN {
+            split(t, p, " "); cpu = p[1] + p[2]; rate = made / secs; share = 100 * cpu / w
+            printf "| %d | %.0f | %d | %.0f | %s | %.2f | %.1f | %.2f | %.1f |\n", asked, rate, ev, ev / secs, dr, cpu, share, share / (rate / 1000), p[3] / 1024
+        }' >>"$REPORT"
+    done
+fi
+if [ "$CHURN_DESTINATIONS" != none ]; then
+    churn_rate=2000
+    {
+        echo
+        echo "### \`sockscan churn\` memory by destinations (${churn_rate} connections/s, ${CHURN_SECONDS} s windows)"
+        echo
+        echo "churngen spreads the connections over N listeners (one destination each); \`sockscan churn --format json\` counts them for the window, then runs the port analysis. It keeps at most 10,000 destinations apart (each with a fixed-size byte histogram and tuple sample); the closes of the rest are summed in \`other_closes\`. Peak RSS and CPU: /usr/bin/time over the whole run."
+        echo
+        echo "| destinations | connections made | closes counted | destinations in the report | other closes | CPU s | peak RSS MiB |"
+        echo "|---:|---:|---:|---:|---:|---:|---:|"
+    } >>"$REPORT"
+    for d in ${CHURN_DESTINATIONS//,/ }; do
+        churn_run "$churn_rate" "$(count "$d")" churn --format json
+        closes=$(sed -n 's/^{"duration_s":[0-9.]*,"closes":\([0-9]*\).*/\1/p' "$RUN/churn.out")
+        listed=$(grep -o '"remote_port":' "$RUN/churn.out" | wc -l)
+        more=$(sed -n 's/.*"more_destinations":\([0-9]*\).*/\1/p' "$RUN/churn.out")
+        other=$(sed -n 's/.*"other_closes":\([0-9]*\).*/\1/p' "$RUN/churn.out")
+        awk -v n="$(count "$d")" -v made="$(gen_field made)" -v c="${closes:-?}" -v o="${other:-?}" \
+            -v seen="$((listed + ${more:-0}))" -v t="$CHURN_TIME" 'BEGIN {
+            split(t, p, " "); printf "| %d | %d | %s | %d | %s | %.2f | %.1f |\n", n, made, c, seen, o, p[1] + p[2], p[3] / 1024
+        }' >>"$REPORT"
+    done
 fi
 
 echo "- finished in $(( $(date +%s) - start_epoch )) s; load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$REPORT"

@@ -113,43 +113,40 @@ REPORT=$RUN/report.md
 LG_PID=
 NAME=
 NB_PID=
-stop_neighbour() {
-    if [ -n "$NB_PID" ] && kill -0 "$NB_PID" 2>/dev/null; then
-        kill -TERM "$NB_PID" 2>/dev/null || true
-        for _ in $(seq 100); do kill -0 "$NB_PID" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$NB_PID" 2>/dev/null || true
-        wait "$NB_PID" 2>/dev/null || true
-    fi
-    NB_PID=
-    if [ -e "/run/netns/sockscan-neighbour-$$" ]; then ip netns del "sockscan-neighbour-$$" 2>/dev/null || true; fi
-}
-stop_table() {
-    stop_neighbour
-    if [ -n "$LG_PID" ] && kill -0 "$LG_PID" 2>/dev/null; then
-        kill -TERM "$LG_PID" 2>/dev/null || true
-        for _ in $(seq 100); do kill -0 "$LG_PID" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$LG_PID" 2>/dev/null || true
-        wait "$LG_PID" 2>/dev/null || true
-    fi
-    LG_PID=
-    # loadgen removes its namespace; this covers a loadgen that was killed.
-    if [ -n "$NAME" ] && [ -e "/run/netns/$NAME" ]; then ip netns del "$NAME" 2>/dev/null || true; fi
-    NAME=
-    stop_churn
-}
 # The churn runs' sockscan (in the background) and namespace.
 CHURN_PID=
 CHURN_NS=
-stop_churn() {
-    if [ -n "$CHURN_PID" ] && kill -0 "$CHURN_PID" 2>/dev/null; then
-        kill -TERM "$CHURN_PID" 2>/dev/null || true
-        for _ in $(seq 100); do kill -0 "$CHURN_PID" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$CHURN_PID" 2>/dev/null || true
+# stop_process PID: SIGTERM, up to 10 s to exit, then SIGKILL; reaps it. Nothing for an empty PID.
+stop_process() {
+    [ -n "$1" ] || return 0
+    if kill -0 "$1" 2>/dev/null; then
+        kill -TERM "$1" 2>/dev/null || true
+        for _ in $(seq 100); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$1" 2>/dev/null || true
     fi
-    if [ -n "$CHURN_PID" ]; then wait "$CHURN_PID" 2>/dev/null || true; fi
+    wait "$1" 2>/dev/null || true
+}
+# remove_netns NAME: deletes the namespace if it is there (what a killed process left behind).
+remove_netns() { if [ -n "$1" ] && [ -e "/run/netns/$1" ]; then ip netns del "$1" 2>/dev/null || true; fi; }
+stop_neighbour() {
+    stop_process "$NB_PID"
+    NB_PID=
+    remove_netns "sockscan-neighbour-$$"
+}
+stop_churn() {
+    stop_process "$CHURN_PID"
     CHURN_PID=
-    if [ -n "$CHURN_NS" ] && [ -e "/run/netns/$CHURN_NS" ]; then ip netns del "$CHURN_NS" 2>/dev/null || true; fi
+    remove_netns "$CHURN_NS"
     CHURN_NS=
+}
+stop_table() {
+    stop_neighbour
+    stop_process "$LG_PID"
+    LG_PID=
+    # loadgen removes its namespace; this covers a loadgen that was killed.
+    remove_netns "$NAME"
+    NAME=
+    stop_churn
 }
 trap stop_table EXIT
 trap 'exit 130' INT TERM

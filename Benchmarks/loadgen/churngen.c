@@ -36,44 +36,11 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 
+#define TOOL "churngen"
+#include "common.h"
+
 #define FIRST_PORT 20000
 #define MAX_DESTINATIONS 19000
-
-static void die(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("churngen: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(1);
-}
-
-static long parse_number(const char *s, const char *opt, long max)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || end == s || v < 1)
-		die("%s: expected a whole number from 1, got '%s'", opt, s);
-	if (*end == 'k' || *end == 'K')
-		v *= 1000, end++;
-	if (*end || v > max)
-		die("%s: expected a whole number from 1 to %ld, got '%s'", opt, max, s);
-	return v;
-}
-
-static double now(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec + t.tv_nsec / 1e9;
-}
 
 static struct sockaddr_in destination(long i)
 {
@@ -97,11 +64,11 @@ int main(int argc, char **argv)
 		if (i + 1 >= argc)
 			die("%s: expected a value after it (usage: churngen --rate R [--destinations D] --seconds S)", argv[i]);
 		if (!strcmp(argv[i], "--rate"))
-			rate = parse_number(argv[++i], "--rate", 100000);
+			rate = parse_count(argv[++i], "--rate", 1, 100000);
 		else if (!strcmp(argv[i], "--destinations"))
-			destinations = parse_number(argv[++i], "--destinations", MAX_DESTINATIONS);
+			destinations = parse_count(argv[++i], "--destinations", 1, MAX_DESTINATIONS);
 		else if (!strcmp(argv[i], "--seconds"))
-			seconds = parse_number(argv[++i], "--seconds", 600);
+			seconds = parse_count(argv[++i], "--seconds", 1, 600);
 		else
 			die("unknown option '%s' (usage: churngen --rate R [--destinations D] --seconds S)", argv[i]);
 	}
@@ -139,10 +106,10 @@ int main(int argc, char **argv)
 
 	limit = rate * seconds;
 	period = 1.0 / (double)rate;
-	start = now();
+	start = now_mono();
 	due = start;
 	while (made < limit) {
-		double t = now();
+		double t = now_mono();
 		struct sockaddr_in a = destination(made % destinations);
 		int client, server;
 
@@ -172,7 +139,7 @@ int main(int argc, char **argv)
 		made++;
 		due += period;
 	}
-	elapsed = now() - start;
+	elapsed = now_mono() - start;
 	for (i = 0; i < destinations; i++)
 		close(listeners[i]);
 	free(listeners);

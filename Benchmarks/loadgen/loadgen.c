@@ -59,6 +59,9 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#define TOOL "loadgen"
+#include "common.h"
+
 /* Descriptors a worker may hold for sockets (the process limit is 20,000). */
 #define WORKER_FDS 18000
 /* Pairs a time-wait worker makes before it exits (it holds at most BATCH pairs). */
@@ -124,26 +127,6 @@ static double now_real(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static double now_mono(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static void die(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "loadgen: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(1);
-}
-
 /* 127.B.(n / 250 % 250).(n % 250 + 1), for n < 62,500: never .0 or .255. */
 static struct in_addr loop4(int b, long n)
 {
@@ -151,27 +134,6 @@ static struct in_addr loop4(int b, long n)
 
 	a.s_addr = htonl((127u << 24) | ((uint32_t)b << 16) | ((uint32_t)(n / 250 % 250) << 8) | (uint32_t)(n % 250 + 1));
 	return a;
-}
-
-/* Parses a count with an optional k or m suffix. */
-static long parse_count(const char *s, const char *opt)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || end == s || v < 0)
-		die("%s: expected a count, got '%s'", opt, s);
-	if (*end == 'k' || *end == 'K')
-		v *= 1000, end++;
-	else if (*end == 'm' || *end == 'M')
-		v *= 1000000, end++;
-	if (*end)
-		die("%s: expected a count, got '%s'", opt, s);
-	if (v > 5000000)
-		die("%s: %ld is more than this tool builds (5m)", opt, v);
-	return v;
 }
 
 static int write_file(const char *path, const char *value)
@@ -607,15 +569,15 @@ static void parse_options(int argc, char **argv, struct options *o)
 	snprintf(o->name, sizeof(o->name), "sockscan-bench-%d", (int)getpid());
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'l': o->listeners = parse_count(optarg, "--listeners"); break;
-		case 'e': o->established = parse_count(optarg, "--established"); break;
-		case '6': o->established6 = parse_count(optarg, "--established6"); break;
-		case 't': o->time_wait = parse_count(optarg, "--time-wait"); break;
-		case 'u': o->udp = parse_count(optarg, "--udp"); break;
-		case 'H': o->hold = parse_count(optarg, "--hold"); break;
+		case 'l': o->listeners = parse_count(optarg, "--listeners", 0, 5000000); break;
+		case 'e': o->established = parse_count(optarg, "--established", 0, 5000000); break;
+		case '6': o->established6 = parse_count(optarg, "--established6", 0, 5000000); break;
+		case 't': o->time_wait = parse_count(optarg, "--time-wait", 0, 5000000); break;
+		case 'u': o->udp = parse_count(optarg, "--udp", 0, 5000000); break;
+		case 'H': o->hold = parse_count(optarg, "--hold", 0, 5000000); break;
 		case 'S': o->use_stdin = 1; break;
-		case 'j': o->jobs = (int)parse_count(optarg, "--jobs"); break;
-		case 'E': o->ehash = parse_count(optarg, "--ehash"); break;
+		case 'j': o->jobs = (int)parse_count(optarg, "--jobs", 0, 5000000); break;
+		case 'E': o->ehash = parse_count(optarg, "--ehash", 0, 5000000); break;
 		case 'v': o->verbose = 1; break;
 		case 'n':
 			if (!*optarg || strlen(optarg) >= sizeof(o->name) || strchr(optarg, '/') || optarg[0] == '.')

@@ -41,7 +41,7 @@ public final class Sampler {
     /// (``Sample/closes``), with the `top` busiest destinations. The filter does not apply: like sockstat's
     /// totals, the closes are the namespace's.
     ///
-    /// - Throws: what ``ChurnCollector/start(namespace:)`` throws (the kernel refused the destroy events: a
+    /// - Throws: what ``ChurnCollector/start(namespace:refresh:)`` throws (the kernel refused the destroy events: a
     ///   seccomp or container policy); the samples then go on without closes.
     public func countCloses(top: Int) throws {
         churn = try ChurnCollector.start(namespace: namespace)

@@ -30,7 +30,7 @@ public final class MetricsExporter: Sendable {
     ///   - maxAge: how long a collection is served again (`--cache`).
     ///   - version: the `version` label of `sockscan_build_info`.
     ///   - logger: where the scanner's warnings go (a fallback to `/proc`), and the namespace gone, once.
-    ///   - closes: counts the connections that end in the namespace, started just before (``ChurnCollector/start(namespace:)``):
+    ///   - closes: counts the connections that end in the namespace, started just before (``ChurnCollector/start(namespace:refresh:)``):
     ///     the exposition then has `sockscan_connections_closed_total` for `top` destinations and `other`
     ///     (``CloseCounters``) and their `sockscan_port_exhaustion_seconds`.
     /// - Throws: what ``Scanner/init(namespace:source:tcpStrategy:allowProcFallback:logger:)`` throws, or

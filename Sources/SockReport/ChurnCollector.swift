@@ -17,19 +17,43 @@ public final class ChurnCollector: Sendable {
 
     /// Where a long-running collector re-reads what tells client sides apart, and how often: the port range
     /// and the listeners' ports of a namespace change while `record` or `serve` runs.
+    ///
+    /// A port stays a server port for `retain` after its listener was last seen: a listener that closes (a
+    /// restart, a drain) leaves its accepted connections on its port, and their ends are server sides too.
+    /// Keeping a port longer than needed only leaves out the closes of clients that `connect()` later gives
+    /// that one port.
     public struct ClientSidesSource: Sendable {
-        /// How often the counting thread re-reads them.
+        /// How often the counting thread re-reads them (at least 50 ms: the thread wakes that often).
         public var interval: Duration
+        /// How long a port stays a server port after its listener was last seen.
+        public var retain: Duration
         /// Reads the ephemeral range and the ports of it that listeners hold.
         public var read: @Sendable () throws -> (ephemeralPorts: PortRange, boundPorts: PortBitmap)
 
-        /// A source read every `interval` by `read`.
+        /// A source read every `interval` (at least 50 ms) by `read`, that keeps a listener's port for `retain`.
         public init(
-            interval: Duration,
+            interval: Duration, retain: Duration = .seconds(600),
             read: @escaping @Sendable () throws -> (ephemeralPorts: PortRange, boundPorts: PortBitmap)
         ) {
-            self.interval = interval
+            self.interval = max(interval, .milliseconds(50))
+            self.retain = retain
             self.read = read
+        }
+    }
+
+    /// When each port was last seen held by a listener, for ``ClientSidesSource/retain``.
+    struct ServerPortMemory: Sendable {
+        private var lastSeen: [UInt16: ContinuousClock.Instant] = [:]
+
+        /// Records `current` as held now and returns the ports of `range` held within the last `retain`.
+        mutating func update(
+            _ current: PortBitmap, range: PortRange, now: ContinuousClock.Instant, retain: Duration
+        ) -> PortBitmap {
+            for port in current.ports { lastSeen[port] = now }
+            lastSeen = lastSeen.filter { now - $0.value <= retain }
+            var held = PortBitmap()
+            for port in lastSeen.keys where range.contains(port) { held.insert(port) }
+            return held
         }
     }
 
@@ -38,6 +62,14 @@ public final class ChurnCollector: Sendable {
         var failure: SockDiagError?
         /// ``finish()`` was called: read what is queued, then end.
         var finishing = false
+        var serverPorts = ServerPortMemory()
+
+        /// Takes a reading of the client sides: the range as read, the listeners' ports as remembered.
+        mutating func setClientSides(_ read: (ephemeralPorts: PortRange, boundPorts: PortBitmap), retain: Duration) {
+            let held = serverPorts.update(
+                read.boundPorts, range: read.ephemeralPorts, now: ContinuousClock.now, retain: retain)
+            tracker.setClientSides(ephemeralPorts: read.ephemeralPorts, boundPorts: held)
+        }
     }
 
     /// What the counting thread and the callers share.
@@ -49,7 +81,7 @@ public final class ChurnCollector: Sendable {
     /// Starts counting `monitor`'s events: client sides are those whose local port is in `ephemeralPorts` and
     /// not in `boundPorts` (listeners inside the range); at most `maxDestinations` destinations are kept apart.
     /// With `clientSides`, the counting thread re-reads both every `clientSides.interval` (a failed read keeps
-    /// the previous ones).
+    /// the previous ones), and a listener's port stays a server port for `clientSides.retain`.
     ///
     /// - Throws: ``SockDiagError/unsupported(_:)`` when no thread can be started.
     public init(
@@ -58,10 +90,11 @@ public final class ChurnCollector: Sendable {
     ) throws(SockDiagError) {
         self.monitor = monitor
         self.clientSidesSource = clientSides
-        let shared = Shared(
-            State(
-                tracker: ChurnTracker(
-                    ephemeralPorts: ephemeralPorts, boundPorts: boundPorts, maxDestinations: maxDestinations)))
+        var state = State(
+            tracker: ChurnTracker(
+                ephemeralPorts: ephemeralPorts, boundPorts: boundPorts, maxDestinations: maxDestinations))
+        if let clientSides { state.setClientSides((ephemeralPorts, boundPorts), retain: clientSides.retain) }
+        let shared = Shared(state)
         self.shared = shared
         thread = Mutex(nil)
         let started = try DedicatedThread.startJoinable { [monitor] in
@@ -78,10 +111,7 @@ public final class ChurnCollector: Sendable {
                     if let clientSides, clock.now - refreshed >= clientSides.interval {
                         refreshed = clock.now
                         if let read = try? clientSides.read() {
-                            shared.state.withLock {
-                                $0.tracker.setClientSides(
-                                    ephemeralPorts: read.ephemeralPorts, boundPorts: read.boundPorts)
-                            }
+                            shared.state.withLock { $0.setClientSides(read, retain: clientSides.retain) }
                         }
                     }
                 }
@@ -110,12 +140,11 @@ public final class ChurnCollector: Sendable {
     public func refreshClientSides() throws {
         guard let clientSidesSource else { return }
         let read = try clientSidesSource.read()
-        shared.state.withLock {
-            $0.tracker.setClientSides(ephemeralPorts: read.ephemeralPorts, boundPorts: read.boundPorts)
-        }
+        shared.state.withLock { $0.setClientSides(read, retain: clientSidesSource.retain) }
     }
 
-    /// The ephemeral range and the listeners' ports in it that tell client sides apart now.
+    /// The ephemeral range and the listeners' ports in it (those held within the source's `retain`) that tell
+    /// client sides apart now.
     public var clientSides: (ephemeralPorts: PortRange, boundPorts: PortBitmap) {
         shared.state.withLock { ($0.tracker.ephemeralPorts, $0.tracker.boundPorts) }
     }

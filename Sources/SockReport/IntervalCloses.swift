@@ -102,7 +102,8 @@ extension ChurnCollector {
     /// Starts counting the TCP connections that end in `namespace` (the caller's when `nil`), its client
     /// sides told by the namespace's `ip_local_port_range` less the ports its listeners hold there (both
     /// read at the start, then again every `refresh`: a listener started later, or a changed range, counts
-    /// from then on).
+    /// from then on; a listener's port stays a server port for 10 minutes after it was last seen, for the
+    /// connections it accepted).
     ///
     /// Joining the destroy groups needs no capability (the kernel lets any user listen to them, as it lets
     /// any user dump sockets); `CAP_NET_ADMIN` only lets the receive buffer grow past `net.core.rmem_max`.

@@ -146,7 +146,7 @@ enum ChurnWindow {
     /// Subscribes to the TCP destroy events of `namespace`, counts them until `duration` has passed or a stop
     /// signal came (the caller blocked them with ``StopSignals/block()``), and returns the counts. Client sides
     /// are told by the namespace's port range less its listeners' ports (`scanner` scans that namespace),
-    /// re-read every 10 s. `command` names what was refused in the error when joining the groups is.
+    /// re-read every 10 s. `command` is named in the error when the kernel refuses the groups.
     ///
     /// - Throws: ``CapabilityError`` when the kernel refuses the groups; ``SockDiagError`` otherwise.
     static func count(

@@ -1,6 +1,7 @@
 import SockDiag
 import SockReport
 import SockScanTestSupport
+import Synchronization
 import Testing
 
 #if canImport(Glibc)
@@ -78,6 +79,7 @@ struct ChurnCollectorTests {
         let namespace = try TestNamespace()
         defer { namespace.close() }
         let collector = try ChurnCollector.start(namespace: namespace.namespace, refresh: .seconds(3600))
+        let witness = try Witness(namespace)
         #expect(collector.clientSides.ephemeralPorts == PortRange(low: 32768, high: 60999))
         #expect(collector.clientSides.boundPorts.count == 0)
         let churn = try ConnectionChurn(
@@ -85,16 +87,84 @@ struct ChurnCollectorTests {
         try collector.refreshClientSides()
         #expect(collector.clientSides.ephemeralPorts == PortRange(low: 10000, high: 20000))
         #expect(collector.clientSides.boundPorts.ports == [15001])
-        // stop() closes each held pair client first: two client closes, two server sides, one listener.
+        // stop() closes the listener, then each held pair client first: two client closes, two server
+        // sides, one listener.
         churn.stop()
-        for _ in 0..<250 where collector.totals().closes < 2 { usleep(20_000) }
-        usleep(100_000)
+        try witness.wait(for: 5)
         let tracker = try collector.finish()
         let destination = Destination(
             localAddress: .v4(IPv4Address(127, 0, 0, 1)), remoteAddress: Self.late.address, remotePort: 15001)
         #expect(tracker.closes == 2)
         #expect(tracker.destinations[destination]?.closes == 2)
         #expect(tracker.otherSockets == 3)
+    }
+
+    @Test("a listener's port stays a server port after the listener closes, for the connections it accepted")
+    func closedListenersPortIsRemembered() throws {
+        let namespace = try TestNamespace()
+        defer { namespace.close() }
+        let fds = try namespace.run { () throws -> [Int32] in
+            try Sysctl.set("net/ipv4/ip_local_port_range", to: "10000 20000")
+            let listener = try ConnectionChurn.listener(Self.late)
+            let (client, server) = try ConnectionChurn.connect(Self.late, listener)
+            return [listener, client, server]
+        }
+        let collector = try ChurnCollector.start(namespace: namespace.namespace, refresh: .seconds(3600))
+        let witness = try Witness(namespace)
+        #expect(collector.clientSides.boundPorts.ports == [15001])
+        close(fds[0])
+        try witness.wait(for: 1)
+        try collector.refreshClientSides()
+        #expect(collector.clientSides.boundPorts.ports == [15001], "the listener is gone; its port is remembered")
+        // The accepted side closes first: its end (local port 15001) is a server side, the client's a close.
+        close(fds[2])
+        close(fds[1])
+        try witness.wait(for: 3)
+        let tracker = try collector.finish()
+        #expect(tracker.closes == 1)
+        #expect(tracker.otherSockets == 2)
+    }
+
+    @Test("a remembered port is dropped once its listener has been gone for longer than retain")
+    func rememberedPortsExpire() throws {
+        let namespace = try TestNamespace()
+        defer { namespace.close() }
+        let range = PortRange(low: 10000, high: 20000)
+        let held = Mutex(PortBitmap())
+        held.withLock { _ = $0.insert(15001) }
+        let collector = try ChurnCollector(
+            monitor: try SocketEventMonitor(namespace: namespace.namespace, protocols: .tcp), ephemeralPorts: range,
+            boundPorts: held.withLock { $0 },
+            clientSides: .init(interval: .seconds(3600), retain: .milliseconds(300)) {
+                (range, held.withLock { $0 })
+            })
+        held.withLock { $0 = PortBitmap() }
+        try collector.refreshClientSides()
+        #expect(collector.clientSides.boundPorts.ports == [15001])
+        usleep(400_000)
+        try collector.refreshClientSides()
+        #expect(collector.clientSides.boundPorts.ports == [])
+        _ = try collector.finish()
+    }
+
+    /// A second subscriber in the namespace, to wait on: the kernel sends each destroy event to every
+    /// subscriber at once, so once the witness has seen an event the collector's socket holds it too (and
+    /// ``ChurnCollector/finish()`` reads what is queued).
+    final class Witness {
+        let monitor: SocketEventMonitor
+        var seen = 0
+
+        init(_ namespace: TestNamespace) throws {
+            monitor = try SocketEventMonitor(namespace: namespace.namespace, protocols: .tcp)
+        }
+
+        /// Waits (at most 10 s) until `count` events have been seen since the start.
+        func wait(for count: Int) throws {
+            for _ in 0..<200 where seen < count {
+                try monitor.receive(timeout: .milliseconds(50)) { _ in self.seen += 1 }
+            }
+            #expect(seen == count, "destroy events seen")
+        }
     }
 
     @Test("the counting thread re-reads the client sides every interval")

@@ -248,7 +248,8 @@ public final class ConnectionChurn: @unchecked Sendable {
     }
 
     /// A listener on `endpoint` (SO_REUSEADDR: a port of an earlier test's TIME-WAIT is no obstacle).
-    private static func listener(_ endpoint: Endpoint) throws -> Int32 {
+    /// A TCP listener on `endpoint` (SO_REUSEADDR, backlog 1024), in the calling thread's namespace.
+    public static func listener(_ endpoint: Endpoint) throws -> Int32 {
         let fd = socket(
             endpoint.address.family == .inet ? AF_INET : AF_INET6,
             Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
@@ -264,7 +265,7 @@ public final class ConnectionChurn: @unchecked Sendable {
     }
 
     /// A client connected to `endpoint` and the server side accepted from `listener`.
-    private static func connect(_ endpoint: Endpoint, _ listener: Int32) throws -> (Int32, Int32) {
+    public static func connect(_ endpoint: Endpoint, _ listener: Int32) throws -> (Int32, Int32) {
         let client = socket(
             endpoint.address.family == .inet ? AF_INET : AF_INET6,
             Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)

@@ -177,11 +177,12 @@ func readText(_ path: String) throws -> String {
 }
 
 /// `/proc/sys/net` of the calling thread's namespace.
-enum Sysctl {
-    static func set(_ key: String, to value: Int) throws { try set(key, to: String(value)) }
+public enum Sysctl {
+    /// Writes an integer `value` to `/proc/sys/KEY` and checks that it reads back the same.
+    public static func set(_ key: String, to value: Int) throws { try set(key, to: String(value)) }
 
     /// Writes `value` (`"10000 65535"` for a range) and checks that it reads back the same, tabs for spaces.
-    static func set(_ key: String, to value: String) throws {
+    public static func set(_ key: String, to value: String) throws {
         let path = "/proc/sys/\(key)"
         let fd = open(path, O_WRONLY | O_CLOEXEC)
         guard fd >= 0 else { throw SystemCallError("open \(path)") }

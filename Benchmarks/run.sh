@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The comparison benchmark: sockscan against the libmnl C floor, ss, netstat, /proc and psutil on generated tables.
 #
-#   Benchmarks/run.sh --quick          10k and 100k sockets, 3 mixes, up to 5 rounds       (about 4 minutes)
-#   Benchmarks/run.sh --full           10k, 100k and 500k sockets, 3 mixes, up to 7 rounds  (about 15 minutes)
+#   Benchmarks/run.sh --quick          10k and 100k sockets, 3 mixes, up to 5 rounds       (about 8 minutes)
+#   Benchmarks/run.sh --full           10k, 100k and 500k sockets, 3 mixes, up to 7 rounds  (about 20 minutes)
 #   Benchmarks/run.sh --sizes 100k --mixes est --rounds 11      one table, more rounds
 #   Benchmarks/run.sh --sizes none --startup none                the connection-churn tables alone (about 2 minutes)
 #   options: --ehash N (private hash buckets; 0 = the host's shared hash)  --no-shared (skip the shared-hash table)
@@ -134,6 +134,8 @@ stop_neighbour() {
     remove_netns "sockscan-neighbour-$$"
 }
 stop_churn() {
+    # CHURN_PID is /usr/bin/time's: its child, sockscan, first (time dies on SIGTERM and would orphan it).
+    if [ -n "$CHURN_PID" ]; then pkill -TERM -P "$CHURN_PID" 2>/dev/null || true; fi
     stop_process "$CHURN_PID"
     CHURN_PID=
     remove_netns "$CHURN_NS"
@@ -631,7 +633,7 @@ if [ "$CHURN_DESTINATIONS" != none ]; then
     for d in ${CHURN_DESTINATIONS//,/ }; do
         churn_run "$churn_rate" "$(count "$d")" churn --format json
         closes=$(sed -n 's/^{"duration_s":[0-9.]*,"closes":\([0-9]*\).*/\1/p' "$RUN/churn.out")
-        listed=$(grep -o '"remote_port":' "$RUN/churn.out" | wc -l)
+        listed=$(grep -o '"remote_port":' "$RUN/churn.out" | wc -l || true)
         more=$(sed -n 's/.*"more_destinations":\([0-9]*\).*/\1/p' "$RUN/churn.out")
         other=$(sed -n 's/.*"other_closes":\([0-9]*\).*/\1/p' "$RUN/churn.out")
         awk -v n="$(count "$d")" -v made="$(gen_field made)" -v c="${closes:-?}" -v o="${other:-?}" \

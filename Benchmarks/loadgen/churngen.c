@@ -140,6 +140,9 @@ int main(int argc, char **argv)
 		due += period;
 	}
 	elapsed = now_mono() - start;
+	/* Stopped at the last connection: the window is made / rate, not the time to the last one. */
+	if (made == limit && elapsed < made * period)
+		elapsed = made * period;
 	for (i = 0; i < destinations; i++)
 		close(listeners[i]);
 	free(listeners);

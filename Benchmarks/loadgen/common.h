@@ -29,15 +29,18 @@ static long parse_count(const char *s, const char *opt, long min, long max)
 	char *end;
 	long v;
 
+	long multiplier = 1;
+
 	errno = 0;
 	v = strtol(s, &end, 10);
 	if (!errno && end != s && v >= 0) {
 		if (*end == 'k' || *end == 'K')
-			v *= 1000, end++;
+			multiplier = 1000, end++;
 		else if (*end == 'm' || *end == 'M')
-			v *= 1000000, end++;
-		if (!*end && v >= min && v <= max)
-			return v;
+			multiplier = 1000000, end++;
+		/* Compared before multiplying: no overflow. */
+		if (!*end && v <= max / multiplier && v * multiplier >= min)
+			return v * multiplier;
 	}
 	die("%s: expected a count from %ld to %ld (k and m suffixes allowed), got '%s'", opt, min, max, s);
 	return 0;

@@ -9,7 +9,7 @@
 #   make docs             SockDiag's DocC catalog (API reference, the article on embedding) in .build/plugins/
 #   make man              the man pages only (.build/pkg/man/), generated from the argument parser
 # Benchmarks (as root). See BENCHMARKS.md for the results and Benchmarks/README.md for the parts.
-#   make bench            quick comparison: 10k and 100k sockets, three mixes (about 4 minutes)
+#   make bench            quick comparison: 10k and 100k sockets, three mixes, start-up, churn (about 5 minutes)
 #   make bench-full       10k, 100k and 500k sockets (about 15 minutes)
 #   make bench-micro      ordo-one/benchmark micro-benchmarks on a captured dump (parse, count, format)
 #   make bench-check      the micro-benchmarks' malloc counts against Benchmarks/Thresholds/
@@ -30,7 +30,7 @@ CONFIGURATION ?= release
 # Every flag of the release build, in one place: the Swift runtime linked in (the binaries run on a host
 # without a Swift toolchain), in a scratch folder of its own (a static link fails on objects that a dynamic
 # build of the same folder left behind), and bound at load (`-z now`: with RELRO the GOT is then read-only;
-# it costs 1% of an empty-namespace run, 0.2M instructions).
+# it adds 1% to the instructions of an empty-namespace run, 0.2M; its CPU is within noise).
 SCRATCH ?= .build-static
 RELEASE_FLAGS ?= -c $(CONFIGURATION) --static-swift-stdlib --scratch-path $(SCRATCH) -Xlinker -z -Xlinker now
 # What goes into BINDIR, and into PKGLIBDIR: sockscan hands record, watch, report, metrics and serve to

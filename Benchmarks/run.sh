@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The comparison benchmark: sockscan against the libmnl C floor, ss, netstat, /proc and psutil on generated tables.
 #
-#   Benchmarks/run.sh --quick          10k and 100k sockets, 3 mixes, up to 5 rounds       (about 8 minutes)
-#   Benchmarks/run.sh --full           10k, 100k and 500k sockets, 3 mixes, up to 7 rounds  (about 20 minutes)
+#   Benchmarks/run.sh --quick          10k and 100k sockets, 3 mixes, up to 5 rounds       (about 5 minutes)
+#   Benchmarks/run.sh --full           10k, 100k and 500k sockets, 3 mixes, up to 7 rounds  (about 15 minutes)
 #   Benchmarks/run.sh --sizes 100k --mixes est --rounds 11      one table, more rounds
 #   Benchmarks/run.sh --sizes none --startup none                the connection-churn tables alone (about 2 minutes)
 #   options: --ehash N (private hash buckets; 0 = the host's shared hash)  --no-shared (skip the shared-hash table)

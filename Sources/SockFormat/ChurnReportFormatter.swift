@@ -52,15 +52,11 @@ public struct ChurnReportFormatter: Sendable {
             out.write(",\"steady_state_utilization\":")
             PortReportFormatter.writeDecimal(d.steadyStateUtilization, into: &out)
             out.write(",\"bytes_median\":")
-            if let bytes = d.bytesMedian { out.write(bytes) } else { out.write("null") }
+            PortReportFormatter.writeOptional(d.bytesMedian, into: &out)
             out.write(",\"bytes_p90\":")
-            if let bytes = d.bytesP90 { out.write(bytes) } else { out.write("null") }
+            PortReportFormatter.writeOptional(d.bytesP90, into: &out)
             out.write(",\"closed_here_share\":")
-            if let share = d.closedHereShare {
-                PortReportFormatter.writeDecimal(share, into: &out)
-            } else {
-                out.write("null")
-            }
+            PortReportFormatter.writeDecimal(d.closedHereShare, into: &out)
             out.write(",\"time_wait\":")
             out.write(UInt64(d.timeWait))
             out.write(",\"hold_s\":")

@@ -39,19 +39,19 @@ public struct PortReportFormatter: Sendable {
         out.write(",\"in_use\":")
         out.write(UInt64(report.portsInUse))
         out.write(",\"in_use_utilization\":")
-        writeFraction(report.portsInUseUtilization, into: &out)
+        Self.writeDecimal(report.portsInUseUtilization, into: &out)
         out.write("},\"settings\":{\"ip_local_reserved_ports\":")
         out.writeJSONString(report.settings.reserved.description)
         out.write(",\"tcp_tw_reuse\":")
-        writeOptional(report.settings.tcpTWReuse, into: &out)
+        Self.writeOptional(report.settings.tcpTWReuse, into: &out)
         out.write(",\"tcp_max_tw_buckets\":")
-        writeOptional(report.settings.tcpMaxTWBuckets, into: &out)
+        Self.writeOptional(report.settings.tcpMaxTWBuckets, into: &out)
         out.write(",\"tcp_fin_timeout\":")
-        writeOptional(report.settings.tcpFinTimeout, into: &out)
+        Self.writeOptional(report.settings.tcpFinTimeout, into: &out)
         out.write(",\"tcp_timestamps\":")
-        writeOptional(report.settings.tcpTimestamps, into: &out)
+        Self.writeOptional(report.settings.tcpTimestamps, into: &out)
         out.write(",\"tcp_tw_reuse_delay\":")
-        writeOptional(report.settings.tcpTWReuseDelay, into: &out)
+        Self.writeOptional(report.settings.tcpTWReuseDelay, into: &out)
         out.write("},\"destinations\":[")
         let shown = report.destinations.prefix(top)
         for (i, d) in shown.enumerated() {
@@ -62,17 +62,17 @@ public struct PortReportFormatter: Sendable {
             out.write(",\"capacity\":")
             out.write(signed: Int64(d.capacity))
             out.write(",\"utilization\":")
-            writeFraction(d.utilization, into: &out)
+            Self.writeDecimal(d.utilization, into: &out)
             out.write(",\"reusable_time_wait\":")
             out.write(UInt64(d.reusableTimeWait))
             out.write(",\"effective_utilization\":")
-            writeFraction(d.effectiveUtilization, into: &out)
+            Self.writeDecimal(d.effectiveUtilization, into: &out)
             out.write(",\"closes_per_s_estimate\":")
-            writeFraction(d.closesPerSecondEstimate, into: &out)
+            Self.writeDecimal(d.closesPerSecondEstimate, into: &out)
             out.write(",\"closes\":")
-            if let closes = d.sampledCloses { out.write(UInt64(closes)) } else { out.write("null") }
+            Self.writeOptional(d.sampledCloses, into: &out)
             out.write(",\"closes_per_s\":")
-            if let rate = d.closesPerSecond { writeFraction(rate, into: &out) } else { out.write("null") }
+            Self.writeDecimal(d.closesPerSecond, into: &out)
             out.write(",\"states\":{")
             for (j, entry) in d.states.nonZero.enumerated() {
                 if j > 0 { out.write(",") }
@@ -93,7 +93,7 @@ public struct PortReportFormatter: Sendable {
         out.write(",\"capacity\":")
         out.write(signed: Int64(report.udp.capacity))
         out.write(",\"utilization\":")
-        writeFraction(report.udp.utilization, into: &out)
+        Self.writeDecimal(report.udp.utilization, into: &out)
         out.write(",\"connected\":")
         out.write(UInt64(report.udp.states[.established]))
         out.write(",\"unconnected\":")
@@ -101,11 +101,11 @@ public struct PortReportFormatter: Sendable {
         out.write("},\"sample\":")
         if let sample = report.sample {
             out.write("{\"seconds\":")
-            writeFraction(sample.seconds, into: &out)
+            Self.writeDecimal(sample.seconds, into: &out)
             out.write(",\"closes\":")
             out.write(UInt64(sample.closes))
             out.write(",\"closes_per_s\":")
-            writeFraction(sample.closesPerSecond, into: &out)
+            Self.writeDecimal(sample.closesPerSecond, into: &out)
             out.write(",\"dropped_events\":")
             out.write(sample.droppedEvents)
             out.write("}")
@@ -124,8 +124,19 @@ public struct PortReportFormatter: Sendable {
         out.write("]}\n")
     }
 
-    private func writeOptional(_ value: Int?, into out: inout TextWriter) {
+    /// An integer as JSON, `null` for none.
+    static func writeOptional(_ value: Int?, into out: inout TextWriter) {
         if let value { out.write(signed: Int64(value)) } else { out.write("null") }
+    }
+
+    /// A count as JSON, `null` for none.
+    static func writeOptional(_ value: UInt64?, into out: inout TextWriter) {
+        if let value { out.write(value) } else { out.write("null") }
+    }
+
+    /// ``writeDecimal(_:into:)``, `null` for none.
+    static func writeDecimal(_ value: Double?, into out: inout TextWriter) {
+        if let value { writeDecimal(value, into: &out) } else { out.write("null") }
     }
 
     /// `{"local_address":…,"remote_address":…,"remote_port":…`: a destination object's opening, its key.
@@ -137,9 +148,6 @@ public struct PortReportFormatter: Sendable {
         out.write(",\"remote_port\":")
         out.write(destination.remotePort)
     }
-
-    /// A fraction with at most four decimals (`0.975`, `1.0`).
-    private func writeFraction(_ value: Double, into out: inout TextWriter) { Self.writeDecimal(value, into: &out) }
 
     /// A number of at least 0 as JSON, with at most four decimals (`0.975`, `1.0`, `400.25`).
     static func writeDecimal(_ value: Double, into out: inout TextWriter) {

@@ -65,20 +65,9 @@ public struct Churn: ParsableCommand {
         transform: TimeSpan.argument(.standard))
     var duration = TimeSpan.seconds(10)
 
-    @Option(
-        name: .customLong("top"), parsing: .unconditional,
-        help: ArgumentHelp("Show the N worst destinations.", valueName: "N"))
-    var top: Int = 10
-
-    @Option(
-        name: .customLong("warn"), parsing: .unconditional,
-        help: ArgumentHelp("Steady-state utilization for a warn verdict.", valueName: "PCT"))
-    var warn: Double = 70
-
-    @Option(
-        name: .customLong("critical"), parsing: .unconditional,
-        help: ArgumentHelp("Steady-state utilization for a critical verdict.", valueName: "PCT"))
-    var critical: Double = 90
+    @Option(.top) var top: Int = 10
+    @Option(.warn, of: "Steady-state utilization") var warn: Double = 70
+    @Option(.critical, of: "Steady-state utilization") var critical: Double = 90
 
     @Option(
         name: .customLong("fail-at"), parsing: .unconditional,

@@ -9,6 +9,15 @@ package enum NamespaceOptionName { case netns }
 /// Selects the shared `--format` declaration: `@Option(.format) var format: RowFormat = .table`.
 package enum FormatOptionName { case format }
 
+/// Selects the shared `--top` declaration of the destination reports: `@Option(.top) var top: Int = 10`.
+package enum TopOptionName { case top }
+
+/// Selects a verdict threshold of the destination reports (`ports`, `churn`):
+/// `@Option(.warn, of: "Utilization") var warn: Double = 70`.
+package enum ThresholdOptionName: String {
+    case warn, critical
+}
+
 /// Selects a shared flag declaration: `@Flag(.tcp) var tcp = false`.
 package enum SharedFlagName {
     /// `-t`/`--tcp`.
@@ -150,6 +159,26 @@ package func selectedProtocols(tcp: Bool, udp: Bool) -> ProtocolSet {
 package func selectedFamilies(ipv4: Bool, ipv6: Bool) throws -> FamilySet {
     if ipv4 && ipv6 { throw ValidationError("-4 and -6 exclude each other; give neither for both families") }
     return ipv4 ? .inet : ipv6 ? .inet6 : .all
+}
+
+extension Option where Value == Int {
+    /// `--top N`: how many destinations `ports` and `churn` show, worst first.
+    package init(wrappedValue: Int, _ name: TopOptionName) {
+        self.init(
+            wrappedValue: wrappedValue, name: .customLong("top"), parsing: .unconditional,
+            help: ArgumentHelp("Show the N worst destinations.", valueName: "N"))
+    }
+}
+
+extension Option where Value == Double {
+    /// `--warn PCT` or `--critical PCT`: the percentage of `measure` (the command's words for what it
+    /// rates) at which the verdict becomes warn or critical (``validateThresholds(top:warn:critical:failAt:)``
+    /// checks them).
+    package init(wrappedValue: Double, _ name: ThresholdOptionName, of measure: String) {
+        self.init(
+            wrappedValue: wrappedValue, name: .customLong(name.rawValue), parsing: .unconditional,
+            help: ArgumentHelp("\(measure) for a \(name.rawValue) verdict.", valueName: "PCT"))
+    }
 }
 
 extension Option where Value: FormatChoice {

@@ -64,20 +64,9 @@ public struct Ports: ParsableCommand {
             """
     )
 
-    @Option(
-        name: .customLong("top"), parsing: .unconditional,
-        help: ArgumentHelp("Show the N worst destinations.", valueName: "N"))
-    var top: Int = 10
-
-    @Option(
-        name: .customLong("warn"), parsing: .unconditional,
-        help: ArgumentHelp("Utilization for a warn verdict.", valueName: "PCT"))
-    var warn: Double = 70
-
-    @Option(
-        name: .customLong("critical"), parsing: .unconditional,
-        help: ArgumentHelp("Utilization for a critical verdict.", valueName: "PCT"))
-    var critical: Double = 90
+    @Option(.top) var top: Int = 10
+    @Option(.warn, of: "Utilization") var warn: Double = 70
+    @Option(.critical, of: "Utilization") var critical: Double = 90
 
     @Option(
         name: .customLong("fail-at"), parsing: .unconditional,

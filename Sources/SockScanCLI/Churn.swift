@@ -8,11 +8,11 @@ import SockReport
 #endif
 
 /// `sockscan churn`: connections closed per second per destination over a window, against their ports.
-public struct Churn: ParsableCommand {
+public struct Churn: ScanCommand {
     /// The command with its defaults (ArgumentParser fills the options in).
     public init() {}
 
-    public static let configuration = CommandConfiguration(
+    public static let subcommandConfiguration = CommandConfiguration(
         commandName: "churn",
         abstract: "Connections closed per second per destination, and when their ports run out.",
         discussion: """
@@ -55,8 +55,11 @@ public struct Churn: ParsableCommand {
             850 new connections a second, a few hundred bytes each: one request per connection. The advice \
             starts with reusing connections (keep-alive, a pool); after the fix, churn shows the rate fall and \
             RUNS OUT back to never.
-            """
+            """,
+        version: SockScanRoot.version
     )
+
+    public static let rootConfiguration = SockScanRoot.asRoot(subcommandConfiguration)
 
     @Option(
         name: .customLong("duration"), parsing: .unconditional,

@@ -34,7 +34,16 @@ package enum SharedFlagName {
     case extended
     /// `-i`/`--info`.
     case info
+    /// `-n`/`--numeric`, taken for `ss` compatibility.
+    case numeric
+    /// `--proc`: read /proc/net.
+    case proc
+    /// `--explain`: print the kernel program.
+    case explain
 }
+
+/// Selects the shared `--tcp-strategy` declaration: `@Option(.tcpStrategy) var tcpStrategy: TCPDumpStrategy = .automatic`.
+package enum TCPStrategyOptionName { case tcpStrategy }
 
 /// Selects the shared filter argument: `@Argument(.filter) var filter: [String] = []`.
 package enum FilterArgumentName {
@@ -88,7 +97,28 @@ extension Flag where Value == Bool {
             self.init(
                 wrappedValue: wrappedValue, name: [.customShort("i"), .customLong("info")],
                 help: "Show TCP internals (tcp_info: rtt, cwnd, retransmits, bytes).")
+        case .numeric:
+            self.init(
+                wrappedValue: wrappedValue, name: [.customShort("n"), .customLong("numeric")],
+                help: "Accepted for ss compatibility (-tan, -tlnp) and ignored: output is always numeric.")
+        case .proc:
+            self.init(
+                wrappedValue: wrappedValue, name: .customLong("proc"),
+                help: "Read /proc/net instead of sock_diag (slower; for comparison).")
+        case .explain:
+            self.init(
+                wrappedValue: wrappedValue, name: .customLong("explain"),
+                help: "Print the kernel program the filter compiles to, then exit without scanning.")
         }
+    }
+}
+
+extension Option where Value == TCPDumpStrategy {
+    /// `--tcp-strategy automatic|per-family|one-pass`.
+    package init(wrappedValue: TCPDumpStrategy, _ name: TCPStrategyOptionName) {
+        self.init(
+            wrappedValue: wrappedValue, name: .customLong("tcp-strategy"),
+            help: ArgumentHelp("How TCP over both families is dumped.", valueName: "strategy"))
     }
 }
 
@@ -102,32 +132,33 @@ private let filterCombination = """
     ADDR: an IPv4/IPv6 address, *, any, or a host name (all its addresses); inet: or inet6: before it.
     """
 
+/// The filter argument's help, made once: ArgumentParser builds a command's arguments about ten times while it
+/// parses, and this text (with every state name) each time cost 0.3M instructions.
+private let scanFilterHelp = ArgumentHelp(
+    "A filter in ss syntax, as one or several arguments.",
+    discussion: """
+        state NAME | exclude NAME | \(filterConditions) | autobound,
+        \(filterCombination)
+        States: \(StateSet.validNames.joined(separator: " ")).
+        """,
+    valueName: "filter")
+
+/// The help of the filter of destroyed sockets, made once (see `scanFilterHelp`).
+private let eventFilterHelp = ArgumentHelp(
+    "A filter in ss syntax, as one or several arguments, tested on each destroyed socket.",
+    discussion: """
+        \(filterConditions),
+        \(filterCombination)
+        Not state (every destroyed socket is in state close) nor autobound (only a dump can test it).
+        """,
+    valueName: "filter")
+
 extension Argument where Value == [String] {
     /// The filter words after the options, with the help `name` selects.
     package init(wrappedValue: [String], _ name: FilterArgumentName) {
         switch name {
-        case .filter:
-            self.init(
-                wrappedValue: wrappedValue, parsing: .remaining,
-                help: ArgumentHelp(
-                    "A filter in ss syntax, as one or several arguments.",
-                    discussion: """
-                        state NAME | exclude NAME | \(filterConditions) | autobound,
-                        \(filterCombination)
-                        States: \(StateSet.validNames.joined(separator: " ")).
-                        """,
-                    valueName: "filter"))
-        case .eventFilter:
-            self.init(
-                wrappedValue: wrappedValue, parsing: .remaining,
-                help: ArgumentHelp(
-                    "A filter in ss syntax, as one or several arguments, tested on each destroyed socket.",
-                    discussion: """
-                        \(filterConditions),
-                        \(filterCombination)
-                        Not state (every destroyed socket is in state close) nor autobound (only a dump can test it).
-                        """,
-                    valueName: "filter"))
+        case .filter: self.init(wrappedValue: wrappedValue, parsing: .remaining, help: scanFilterHelp)
+        case .eventFilter: self.init(wrappedValue: wrappedValue, parsing: .remaining, help: eventFilterHelp)
         }
     }
 }
@@ -190,13 +221,21 @@ extension Option where Value: FormatChoice {
 }
 
 /// The values of a command's `--format`.
+///
+/// What ArgumentParser asks of the values is made once and stored: it builds a command's options about ten
+/// times while it parses, and its defaults map `allCases` anew each time (0.8M instructions of a 15M start).
 package protocol FormatChoice: ExpressibleByArgument, CaseIterable, RawRepresentable<String> {
-    /// `Output format: table, json or csv.`: made once (ArgumentParser builds a command's options many times
-    /// while it parses, and making this text each time costs more than parsing the arguments).
+    /// `Output format: table, json or csv.` (``formatHelp()``).
     static var help: ArgumentHelp { get }
+
+    /// The raw values (`allCases.map(\.rawValue)`), for the help and the completion scripts.
+    static var allValueStrings: [String] { get }
 }
 
 extension FormatChoice {
+    /// None: the values describe themselves.
+    package static var allValueDescriptions: [String: String] { [:] }
+
     /// `Output format: table, json or csv.`
     package static func formatHelp() -> ArgumentHelp {
         // Appended one by one: `joined(separator:)` on a slice costs a first generic lookup worth more than
@@ -217,6 +256,7 @@ package func namespace(_ netns: String?) throws -> NetworkNamespace? { try netns
 /// `--format` of the commands that print rows or counts: `list`, `count`, `report`.
 package enum RowFormat: String, FormatChoice {
     package static let help = formatHelp()
+    package static let allValueStrings = allCases.map(\.rawValue)
 
     case table
     case json
@@ -259,6 +299,7 @@ extension RowFormat {
 /// `--format` of the commands that print one document: `ports`, `summary`.
 package enum DocumentFormat: String, FormatChoice {
     package static let help = formatHelp()
+    package static let allValueStrings = allCases.map(\.rawValue)
 
     case table
     case json
@@ -267,6 +308,7 @@ package enum DocumentFormat: String, FormatChoice {
 /// `--format` of `sockscan metrics`.
 package enum MetricsFormat: String, FormatChoice {
     package static let help = formatHelp()
+    package static let allValueStrings = allCases.map(\.rawValue)
 
     case prometheus
     case openmetrics

@@ -92,9 +92,11 @@ extension ParsableCommand {
     /// Prints `message` with this subcommand's usage, as ArgumentParser prints a validation error, and
     /// returns the exit status to throw (64).
     private func usageFailure(_ message: String) -> ExitCode {
-        let name = "sockscan " + Self._commandName
-        Console.warn(
-            "Error: \(message)\nUsage: sockscan \(Self.usageString())\n  See '\(name) --help' for more information.")
+        // `sockscan count`: the command's name as `sockscan` runs it (as the root: the name says `sockscan`
+        // already) and as `sockscan-full` does (a subcommand).
+        let name = SockScanRoot.runsCommandAsRoot ? Self._commandName : "sockscan " + Self._commandName
+        let usage = SockScanRoot.runsCommandAsRoot ? Self.usageString() : "sockscan " + Self.usageString()
+        Console.warn("Error: \(message)\nUsage: \(usage)\n  See '\(name) --help' for more information.")
         return ExitCode.validationFailure
     }
 }

@@ -7,12 +7,16 @@ import SockReport
     import Glibc
 #endif
 
-extension SocketBreakdown.Dimension: ExpressibleByArgument {}
+extension SocketBreakdown.Dimension: ExpressibleByArgument {
+    // Stored: ArgumentParser's defaults map `allCases` anew each time it builds `--by` (see FormatChoice).
+    public static let allValueStrings = allCases.map(\.rawValue)
+    public static var allValueDescriptions: [String: String] { [:] }
+}
 
-public struct Count: ParsableCommand {
+public struct Count: ScanCommand, ScanSelection {
     public init() {}
 
-    public static let configuration = CommandConfiguration(
+    public static let subcommandConfiguration = CommandConfiguration(
         commandName: "count",
         abstract: "Count sockets per state, or grouped by address, port or process.",
         discussion: """
@@ -53,10 +57,24 @@ public struct Count: ParsableCommand {
               5432     212
               other     31  (4 groups)
               total   2117
-            """
+            """,
+        version: SockScanRoot.version
     )
 
-    @OptionGroup var scan: ScanOptions
+    public static let rootConfiguration = SockScanRoot.asRoot(subcommandConfiguration)
+
+    // The ss selection (ScanSelection), first so that --help lists it first.
+    @Flag(.tcp) var tcp = false
+    @Flag(.udp) var udp = false
+    @Flag(.ipv4) var ipv4 = false
+    @Flag(.ipv6) var ipv6 = false
+    @Flag(exclusivity: .chooseLast) var stateSelection: StateSelection?
+    @Flag(.numeric) var numeric = false
+    @Option(.netns) var netns: String?
+    @Flag(.proc) var proc = false
+    @Option(.tcpStrategy) var tcpStrategy: TCPDumpStrategy = .automatic
+    @Flag(.explain) var explain = false
+    @Argument(.filter) var filter: [String] = []
 
     @Flag(name: [.customShort("H"), .customLong("no-header")], help: "Do not print the header line.")
     var noHeader = false
@@ -75,6 +93,7 @@ public struct Count: ParsableCommand {
     @Option(.format) var format: RowFormat = .table
 
     public mutating func validate() throws {
+        try validateSelection()
         if let top {
             guard top >= 1 else { throw ValidationError("--top must be at least 1 (got \(top))") }
             guard by != nil else { throw ValidationError("--top needs --by (for example --by dport --top \(top))") }
@@ -83,10 +102,10 @@ public struct Count: ParsableCommand {
 
     public func run() throws {
         try runtime {
-            let query = try scan.query()
-            let scanner = try scan.makeScanner()
+            let query = try query()
+            let scanner = try makeScanner()
             let prepared = try scanner.prepare(query)  // once: the scan, --explain and the states printed
-            if scan.explain { return try scan.printExplanation(prepared) }
+            if explain { return try printExplanation(prepared) }
             var out = TextWriter()
             if let by {
                 var breakdown = SocketBreakdown(by: by)

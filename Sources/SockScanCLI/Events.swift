@@ -7,10 +7,10 @@ import SockReport
     import Glibc
 #endif
 
-public struct Events: ParsableCommand {
+public struct Events: ScanCommand {
     public init() {}
 
-    public static let configuration = CommandConfiguration(
+    public static let subcommandConfiguration = CommandConfiguration(
         commandName: "events",
         abstract: "Stream the sockets the kernel destroys, as connections end (like ss -E).",
         discussion: """
@@ -53,8 +53,11 @@ public struct Events: ParsableCommand {
               $ sockscan events dport = :80
               Time            State    Recv-Q  Send-Q Local Address:Port  Peer Address:Port
               14:25:03.120014 UNCONN        0       0 10.0.0.5:51234      10.0.0.9:80
-            """
+            """,
+        version: SockScanRoot.version
     )
+
+    public static let rootConfiguration = SockScanRoot.asRoot(subcommandConfiguration)
 
     @Flag(.tcp) var tcp = false
     @Flag(.udp) var udp = false

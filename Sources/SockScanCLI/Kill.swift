@@ -6,10 +6,10 @@ import SockFormat
     import Glibc
 #endif
 
-public struct Kill: ParsableCommand {
+public struct Kill: ScanCommand, ScanSelection {
     public init() {}
 
-    public static let configuration = CommandConfiguration(
+    public static let subcommandConfiguration = CommandConfiguration(
         commandName: "kill",
         abstract: "Close the sockets a filter selects (SOCK_DESTROY, like ss -K).",
         discussion: """
@@ -39,10 +39,24 @@ public struct Kill: ParsableCommand {
               sockscan kill -a dport = :5432          TIME_WAIT, SYN_RECV too (not listen)
               sockscan kill state listen sport = :9999    a listener, named as such
               sockscan kill --netns gw1 --format json state established dport = :80
-            """
+            """,
+        version: SockScanRoot.version
     )
 
-    @OptionGroup var scan: ScanOptions
+    public static let rootConfiguration = SockScanRoot.asRoot(subcommandConfiguration)
+
+    // The ss selection (ScanSelection), first so that --help lists it first.
+    @Flag(.tcp) var tcp = false
+    @Flag(.udp) var udp = false
+    @Flag(.ipv4) var ipv4 = false
+    @Flag(.ipv6) var ipv6 = false
+    @Flag(exclusivity: .chooseLast) var stateSelection: StateSelection?
+    @Flag(.numeric) var numeric = false
+    @Option(.netns) var netns: String?
+    @Flag(.proc) var proc = false
+    @Option(.tcpStrategy) var tcpStrategy: TCPDumpStrategy = .automatic
+    @Flag(.explain) var explain = false
+    @Argument(.filter) var filter: [String] = []
 
     @Flag(.noHeader) var noHeader = false
 
@@ -52,17 +66,18 @@ public struct Kill: ParsableCommand {
     @Option(.format) var format: RowFormat = .table
 
     public mutating func validate() throws {
-        if scan.filter.isEmpty {
+        try validateSelection()
+        if filter.isEmpty {
             throw ValidationError(
                 "kill needs a filter saying which sockets to close (dst 10.0.0.5, dport = :443, state close-wait, "
                     + "...); to close every connected socket, say so: sockscan kill state connected")
         }
-        if scan.listening {
+        if listening {
             throw ValidationError(
                 "kill does not take -l: it closes listening sockets only when the filter names them, as in "
                     + "sockscan kill state listen sport = :8080")
         }
-        if scan.proc {
+        if proc {
             throw ValidationError("kill does not take --proc: closing sockets needs sock_diag (SOCK_DESTROY)")
         }
     }
@@ -103,11 +118,11 @@ public struct Kill: ParsableCommand {
     /// Closes (or with `--dry-run` lists) the sockets the options and filter select, printing each; then the
     /// summary line.
     private func killMatching() throws -> KillSummary {
-        let query = try scan.query()
-        let scanner = try scan.makeScanner()
+        let query = try query()
+        let scanner = try makeScanner()
         var prepared = try scanner.prepare(query)
         var listening = 0
-        if prepared.states.contains(.listen), !Self.namesListen(scan.filter), let filter = query.filter {
+        if prepared.states.contains(.listen), !Self.namesListen(filter), let filter = query.filter {
             // The same states but listen: every state the filter leaves is named, so the base states of the
             // query no longer matter (ss's rule for a filter naming states).
             var rest = query
@@ -117,8 +132,8 @@ public struct Kill: ParsableCommand {
             listening = Int(try scanner.count(try scanner.prepare(listeners)).total)
             prepared = try scanner.prepare(rest)
         }
-        if scan.explain {
-            try scan.printExplanation(prepared)
+        if explain {
+            try printExplanation(prepared)
             return KillSummary()
         }
         var fields: RecordFormatter.Fields = []

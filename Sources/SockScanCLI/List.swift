@@ -6,10 +6,10 @@ import SockFormat
     import Glibc
 #endif
 
-public struct List: ParsableCommand {
+public struct List: ScanCommand, ScanSelection {
     public init() {}
 
-    public static let configuration = CommandConfiguration(
+    public static let subcommandConfiguration = CommandConfiguration(
         commandName: "list",
         abstract: "List sockets, one per line (a table like ss -tan, NDJSON or CSV).",
         discussion: """
@@ -40,10 +40,24 @@ public struct List: ParsableCommand {
               State  Recv-Q Send-Q Local Address:Port Peer Address:Port Process
               LISTEN 0 128 0.0.0.0:22    0.0.0.0:*       users:(("sshd",pid=812,fd=3))
               ESTAB  0 0   10.0.0.5:22   10.0.0.9:51234  users:(("sshd",pid=4711,fd=4))
-            """
+            """,
+        version: SockScanRoot.version
     )
 
-    @OptionGroup var scan: ScanOptions
+    public static let rootConfiguration = SockScanRoot.asRoot(subcommandConfiguration)
+
+    // The ss selection (ScanSelection), first so that --help lists it first.
+    @Flag(.tcp) var tcp = false
+    @Flag(.udp) var udp = false
+    @Flag(.ipv4) var ipv4 = false
+    @Flag(.ipv6) var ipv6 = false
+    @Flag(exclusivity: .chooseLast) var stateSelection: StateSelection?
+    @Flag(.numeric) var numeric = false
+    @Option(.netns) var netns: String?
+    @Flag(.proc) var proc = false
+    @Option(.tcpStrategy) var tcpStrategy: TCPDumpStrategy = .automatic
+    @Flag(.explain) var explain = false
+    @Argument(.filter) var filter: [String] = []
 
     @Flag(.noHeader) var noHeader = false
 
@@ -61,15 +75,17 @@ public struct List: ParsableCommand {
 
     @Option(.format) var format: RowFormat = .table
 
+    public mutating func validate() throws { try validateSelection() }
+
     public func run() throws {
         var extensions: ScanExtensions = []
         if info { extensions.insert(.tcpInfo) }
         if memory { extensions.insert(.memory) }
         try runtime {
-            let query = try scan.query(extensions: extensions)
-            let scanner = try scan.makeScanner()
+            let query = try query(extensions: extensions)
+            let scanner = try makeScanner()
             let prepared = try scanner.prepare(query)  // once: the scan and --explain read the same plan
-            if scan.explain { return try scan.printExplanation(prepared) }
+            if explain { return try printExplanation(prepared) }
             var fields: RecordFormatter.Fields = []
             if extended { fields.insert(.extended) }
             if info { fields.insert(.tcpInfo) }

@@ -7,10 +7,10 @@ import SockReport
     import Glibc
 #endif
 
-public struct Ports: ParsableCommand {
+public struct Ports: ScanCommand {
     public init() {}
 
-    public static let configuration = CommandConfiguration(
+    public static let subcommandConfiguration = CommandConfiguration(
         commandName: "ports",
         abstract: "Which destination is running out of ephemeral ports, and why.",
         discussion: """
@@ -61,8 +61,11 @@ public struct Ports: ParsableCommand {
             20": the TIME_WAIT sockets still hold their ports. 127.0.0.2:9090 has 34 ports left: ports run out per destination, not per host. Advice \
             follows, most effective first: reuse connections (keep-alive, pooling); more source addresses or \
             IP_BIND_ADDRESS_NO_PORT; a wider range; tcp_tw_reuse=1 and its caveats.
-            """
+            """,
+        version: SockScanRoot.version
     )
+
+    public static let rootConfiguration = SockScanRoot.asRoot(subcommandConfiguration)
 
     @Option(.top) var top: Int = 10
     @Option(.warn, of: "Utilization") var warn: Double = 70

@@ -12,13 +12,19 @@ import SockDiag
 /// scripts run every few seconds, kept free of Foundation, SQLite and SwiftNIO so that they start in a few milliseconds. The
 /// commands that record, report and serve (`record`, `watch`, `report`, `metrics`, `serve`) live in the
 /// companion `sockscan-full` (installed beside it, or in `lib/sockscan/`), which holds every command; `sockscan`
-/// hands those over to it with `execv` before parsing anything, and the top-level help, completion scripts and
-/// man pages too, so that they describe the whole command.
+/// hands those over to it with `execv` before parsing anything, and the top-level help, `help`, completion
+/// scripts and man pages too, so that they describe the whole command.
+///
+/// `sockscan` itself has no command tree: it picks the scan command by its first argument (`list` when the first
+/// argument is not a command name, which is what a `defaultSubcommand` does) and runs that command as the root
+/// of its own parse, named `sockscan count` (see ``ScanCommand``). ArgumentParser would otherwise parse the root
+/// command first, build the default subcommand's arguments whichever command runs, and check every argument for
+/// a completion-script request at the root: 4.2M of the 20.8M instructions `sockscan count` took to start.
 public enum SockScanRoot {
     /// The version both executables print.
     public static let version = "0.1.0"
 
-    /// The root command's configuration, with `subcommands`.
+    /// The root command's configuration (`sockscan-full`), with `subcommands`; `list` is the default.
     public static func configuration(subcommands: [ParsableCommand.Type]) -> CommandConfiguration {
         CommandConfiguration(
             commandName: "sockscan",
@@ -43,8 +49,8 @@ public enum SockScanRoot {
         )
     }
 
-    /// The commands of `sockscan` itself.
-    public static let scanCommands: [ParsableCommand.Type] = [
+    /// The commands of `sockscan` itself, in the order the help lists them.
+    public static let scanCommands: [any ScanCommand.Type] = [
         List.self, Count.self, Ports.self, Churn.self, Summary.self, Events.self, Kill.self,
     ]
 
@@ -54,25 +60,29 @@ public enum SockScanRoot {
     /// The companion's file name.
     public static let companionName = "sockscan-full"
 
-    /// Runs the root command `root`: the descriptors, log handler and signals every command relies on, the
-    /// hand-over to the companion (when `companion` and the arguments ask for one of its commands), the
-    /// `help NOSUCH` check, then ArgumentParser.
-    public static func main<Root: ParsableCommand>(_ root: Root.Type, handsOver: Bool) -> Never {
-        occupyClosedStandardDescriptors()
-        // The library's warnings (a fallback to /proc, a missing diag module) as `warning: …` lines on stderr.
-        Console.installLogHandler()
-        // `sockscan list | head -1`: a write to the closed pipe must fail with EPIPE (which the output
-        // code turns into a quiet exit 0), not kill the process with SIGPIPE (status 141).
-        signal(SIGPIPE, SIG_IGN)
-        // What ArgumentParser prints (help, version, completion scripts) goes through stdio's buffer: a
-        // failed write (`--help >/dev/full`) shows only when it is flushed at exit, where it would pass
-        // unseen with status 0.
-        atexit(flushStandardOutputOrFail)
+    /// Whether this process runs a scan command as the root of its parse (`sockscan`), rather than as a
+    /// subcommand of the `sockscan` tree (`sockscan-full`). Set once by ``runScanCommand()``, before parsing.
+    nonisolated(unsafe) package private(set) static var runsCommandAsRoot = false
+
+    /// `sockscan`: runs the scan command the arguments name, or `list` when they name none, as the root of its
+    /// parse; hands the arguments over to the companion when they ask for what only it has.
+    public static func runScanCommand() -> Never {
+        prepareProcess()
         let arguments = Array(CommandLine.arguments.dropFirst())
-        if handsOver && needsCompanion(arguments) { Companion.exec(arguments) }
+        if needsCompanion(arguments) { Companion.exec(arguments) }
+        let (command, rest) = scanCommand(for: arguments)
+        runsCommandAsRoot = true
+        command.main(joiningFilterWords(rest))
+        exit(0)
+    }
+
+    /// `sockscan-full`: runs `root`, the whole command tree: the `help NOSUCH` check, then ArgumentParser.
+    public static func main<Root: ParsableCommand>(_ root: Root.Type) -> Never {
+        prepareProcess()
+        let arguments = Array(CommandLine.arguments.dropFirst())
         // ArgumentParser answers `help NOSUCH` with the top-level help and status 0: a typo would go unseen.
         if arguments.first == "help", let topic = arguments.dropFirst().first(where: { !$0.hasPrefix("-") }) {
-            let names = scanCommands.map { $0._commandName } + serviceCommandNames
+            let names = scanCommands.map { $0.subcommandConfiguration.commandName ?? "" } + serviceCommandNames
             if !names.contains(topic) && topic != "help" {
                 Root.exit(
                     withError: ValidationError(
@@ -83,17 +93,70 @@ public enum SockScanRoot {
         exit(0)
     }
 
-    /// Whether `arguments` ask for what only the companion has: one of its commands (or its help), or what
-    /// describes the whole command (the top-level help, completion scripts, the help dump man pages are made
-    /// from).
+    /// What every command relies on: the standard descriptors, the log handler, SIGPIPE ignored, stdout
+    /// flushed (or the failure said) at exit.
+    private static func prepareProcess() {
+        occupyClosedStandardDescriptors()
+        // The library's warnings (a fallback to /proc, a missing diag module) as `warning: …` lines on stderr.
+        Console.installLogHandler()
+        // `sockscan list | head -1`: a write to the closed pipe must fail with EPIPE (which the output
+        // code turns into a quiet exit 0), not kill the process with SIGPIPE (status 141).
+        signal(SIGPIPE, SIG_IGN)
+        // What ArgumentParser prints (help, version, completion scripts) goes through stdio's buffer: a
+        // failed write (`--help >/dev/full`) shows only when it is flushed at exit, where it would pass
+        // unseen with status 0.
+        atexit(flushStandardOutputOrFail)
+    }
+
+    /// The scan command `arguments` name and the arguments after its name; `list` and all of `arguments` when
+    /// the first is not a command name (`sockscan`, `sockscan -ta`, `sockscan --version`).
+    static func scanCommand(for arguments: [String]) -> (any ScanCommand.Type, [String]) {
+        if let first = arguments.first,
+            let command = scanCommands.first(where: { $0.subcommandConfiguration.commandName == first })
+        {
+            return (command, Array(arguments.dropFirst()))
+        }
+        return (List.self, arguments)
+    }
+
+    /// Whether `arguments` ask for what only the companion has: one of its commands, or what describes the
+    /// whole command (the top-level help, `help`, completion scripts, the help dump man pages are made from;
+    /// ArgumentParser looks for the last two among all the arguments, and so does this).
     static func needsCompanion(_ arguments: [String]) -> Bool {
         guard let first = arguments.first else { return false }
-        if serviceCommandNames.contains(first) { return true }
-        if first == "help" {
-            guard let topic = arguments.dropFirst().first(where: { !$0.hasPrefix("-") }) else { return true }
-            return serviceCommandNames.contains(topic)
+        if serviceCommandNames.contains(first) || ["help", "--help", "-h"].contains(first) { return true }
+        return arguments.contains {
+            $0 == "--experimental-dump-help" || $0 == "--generate-completion-script"
+                || $0.hasPrefix("--generate-completion-script=")
         }
-        return ["--help", "-h", "--generate-completion-script", "--experimental-dump-help"].contains(first)
+    }
+}
+
+/// A command of `sockscan`, which it runs as the root of its parse (``SockScanRoot/runScanCommand()``).
+///
+/// Its configuration names it `count` in the command tree of `sockscan-full`, and `sockscan count` when it is
+/// the root, so that usage lines, help and error messages read the same either way.
+public protocol ScanCommand: ParsableCommand {
+    /// The configuration as a subcommand of `sockscan` (`commandName: "count"`), with the version.
+    static var subcommandConfiguration: CommandConfiguration { get }
+
+    /// ``subcommandConfiguration`` named as the root: `SockScanRoot.asRoot(subcommandConfiguration)`, made once.
+    static var rootConfiguration: CommandConfiguration { get }
+}
+
+extension ScanCommand {
+    /// ``rootConfiguration`` in `sockscan`, ``subcommandConfiguration`` in `sockscan-full`.
+    public static var configuration: CommandConfiguration {
+        SockScanRoot.runsCommandAsRoot ? rootConfiguration : subcommandConfiguration
+    }
+}
+
+extension SockScanRoot {
+    /// `configuration` as the root of the parse: named `sockscan NAME`.
+    public static func asRoot(_ configuration: CommandConfiguration) -> CommandConfiguration {
+        var root = configuration
+        root.commandName = "sockscan " + (configuration.commandName ?? "")
+        return root
     }
 }
 

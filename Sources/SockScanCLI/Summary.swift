@@ -6,10 +6,10 @@ import SockFormat
     import Glibc
 #endif
 
-public struct Summary: ParsableCommand {
+public struct Summary: ScanCommand {
     public init() {}
 
-    public static let configuration = CommandConfiguration(
+    public static let subcommandConfiguration = CommandConfiguration(
         commandName: "summary",
         abstract: "Socket totals as sar -n SOCK and ss -s give them, with TCP counts per state.",
         discussion: """
@@ -41,8 +41,11 @@ public struct Summary: ParsableCommand {
               listen         5
               time-wait      3
               total         17
-            """
+            """,
+        version: SockScanRoot.version
     )
+
+    public static let rootConfiguration = SockScanRoot.asRoot(subcommandConfiguration)
 
     @Option(.netns) var netns: String?
 

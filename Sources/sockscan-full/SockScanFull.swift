@@ -8,7 +8,7 @@ import SockScanServiceCLI
 @main
 struct SockScanFull: ParsableCommand {
     static let configuration = SockScanRoot.configuration(
-        subcommands: SockScanRoot.scanCommands + SockScanServiceRoot.serviceCommands)
+        subcommands: SockScanRoot.scanCommands.map { $0 as ParsableCommand.Type } + SockScanServiceRoot.serviceCommands)
 
-    static func main() { SockScanRoot.main(self, handsOver: false) }
+    static func main() { SockScanRoot.main(self) }
 }

@@ -24,6 +24,55 @@ struct CompanionTests {
         #expect(list.stdout.contains("USAGE: sockscan list"))
     }
 
+    /// The scan commands, which `sockscan` runs as the root of their parse and `sockscan-full` as subcommands.
+    static let scanCommands = ["list", "count", "ports", "churn", "summary", "events", "kill"]
+
+    @Test(
+        "sockscan runs each scan command as sockscan-full does: the same help, version and usage errors",
+        arguments: scanCommands)
+    func sameCommandEitherWay(command: String) throws {
+        var cases: [[String]] = [
+            [command, "--help"], [command, "-h"], [command, "--version"], [command, "--no-such"],
+        ]
+        // A usage error found while running (the filter), printed with the command's usage by the CLI itself.
+        if ["list", "count", "kill"].contains(command) { cases.append([command, "-ta", "dport", "nonsense"]) }
+        for arguments in cases {
+            let lean = try SockscanBinary.run(arguments)
+            let full = try Command.run(SockscanBinary.companionPath, arguments)
+            #expect(lean.status == full.status, "\(arguments): \(lean) vs \(full)")
+            #expect(lean.stdout == full.stdout, "\(arguments): stdout")
+            #expect(lean.stderr == full.stderr, "\(arguments): \(lean.stderr) vs \(full.stderr)")
+        }
+        let help = try SockscanBinary.run([command, "--help"])
+        #expect(help.status == 0 && help.stdout.contains("USAGE: sockscan \(command) "), "\(help)")
+        #expect(help.stdout.contains("--version"), "help shows --version, as under the root")
+        let version = try SockscanBinary.run([command, "--version"])
+        #expect(version.status == 0 && version.stdout == "0.1.0\n", "\(version)")
+        let wrong = try SockscanBinary.run([command, "--no-such"])
+        #expect(wrong.status == 64, "\(wrong)")
+        #expect(wrong.stderr.contains("Usage: sockscan \(command) "), "\(wrong.stderr)")
+        #expect(wrong.stderr.contains("See 'sockscan \(command) --help' for more information."), "\(wrong.stderr)")
+    }
+
+    @Test("help, completion scripts and the help dump describe the whole command wherever they are asked for")
+    func wholeCommandAnywhere() throws {
+        for arguments in [["count", "--generate-completion-script", "bash"], ["help", "count"]] {
+            let lean = try SockscanBinary.run(arguments)
+            let full = try Command.run(SockscanBinary.companionPath, arguments)
+            #expect(lean.status == 0 && lean.stdout == full.stdout, "\(arguments): \(lean)")
+        }
+        let bash = try SockscanBinary.run(["count", "--generate-completion-script", "bash"])
+        #expect(bash.stdout.contains("record") && bash.stdout.contains("--db"), "the whole command's script")
+        let helpCount = try SockscanBinary.run(["help", "count"])
+        let countHelp = try SockscanBinary.run(["count", "--help"])
+        #expect(helpCount.stdout == countHelp.stdout)
+        // The dump of one command, as a subcommand of the whole one (what man pages are made from).
+        let dump = try SockscanBinary.run(["list", "--experimental-dump-help"])
+        let fullDump = try Command.run(SockscanBinary.companionPath, ["list", "--experimental-dump-help"])
+        #expect(dump.status == 0 && dump.stdout == fullDump.stdout)
+        #expect(dump.stdout.contains("\"commandName\" : \"list\""), "\(dump.stdout.prefix(300))")
+    }
+
     @Test("without its companion, sockscan says where it looked and exits 1; the scan commands still work")
     func missingCompanion() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sockscan-alone-\(getpid())")

@@ -66,6 +66,22 @@ struct ListCommandTests {
         expectSame(Set(tuples), Set(ss), "sockscan list -tua -H \(variant) vs ss -tuanH")
     }
 
+    @Test("sockscan without a command lists: -tua -H and nothing at all, as list does")
+    func listIsTheDefaultCommand() throws {
+        let fixture = try CLIFixture.require()
+        let netns = ["--netns", fixture.namespace.name]
+        // `sockscan` picks the command by its first argument itself (no defaultSubcommand: start-up).
+        let bare = try Binary.run(["-tua", "-H"] + netns)
+        #expect(bare.status == 0, "\(bare)")
+        expectSame(Set(tableTuples(bare)), fixture.mix.expected, "sockscan -tua -H vs the mix")
+        let nothing = try Binary.run(netns)
+        let list = try Binary.run(["list"] + netns)
+        #expect(nothing.status == 0 && list.status == 0, "\(nothing) \(list)")
+        #expect(list.lines.count > 100, "the mix's connected sockets")
+        #expect(nothing.lines.first == list.lines.first && list.lines.first?.hasPrefix("State") == true, "the header")
+        #expect(nothing.lines.sorted() == list.lines.sorted(), "sockscan alone vs sockscan list")
+    }
+
     @Test("list --format json: one object per line with the contract fields")
     func listJSON() throws {
         let fixture = try CLIFixture.require()

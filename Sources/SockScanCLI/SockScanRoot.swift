@@ -69,7 +69,7 @@ public enum SockScanRoot {
     public static func runScanCommand() -> Never {
         prepareProcess()
         let arguments = Array(CommandLine.arguments.dropFirst())
-        if needsCompanion(arguments) { Companion.exec(arguments) }
+        if let request = companionRequest(arguments) { Companion.exec(arguments, for: request) }
         let (command, rest) = scanCommand(for: arguments)
         runsCommandAsRoot = true
         command.main(joiningFilterWords(rest))
@@ -119,16 +119,37 @@ public enum SockScanRoot {
         return (List.self, arguments)
     }
 
-    /// Whether `arguments` ask for what only the companion has: one of its commands, or what describes the
-    /// whole command (the top-level help, `help`, completion scripts, the help dump man pages are made from;
-    /// ArgumentParser looks for the last two among all the arguments, and so does this).
-    static func needsCompanion(_ arguments: [String]) -> Bool {
-        guard let first = arguments.first else { return false }
-        if serviceCommandNames.contains(first) || ["help", "--help", "-h"].contains(first) { return true }
-        return arguments.contains {
+    /// What `arguments` ask of the companion, worded for the message when it is missing, or `nil` when
+    /// `sockscan` answers them itself: one of its commands, or what describes the whole command — the top-level
+    /// help, `help`, completion scripts, the help dump man pages are made from.
+    ///
+    /// This follows where ArgumentParser looks for them in `sockscan-full`'s tree: `-h`/`--help` first, or as the
+    /// only argument (in a cluster too: `-ht`, `--help=x`); the completion and dump options anywhere before `--`.
+    static func companionRequest(_ arguments: [String]) -> String? {
+        guard let first = arguments.first else { return nil }
+        let companion = companionName
+        if serviceCommandNames.contains(first) { return "'\(first)' is a command of \(companion)" }
+        if first == "help" || first == "-h" || first == "--help"
+            || (arguments.count == 1 && asksForHelp(first))
+        {
+            return "the help of the whole command comes from \(companion)"
+        }
+        let options = arguments.prefix { $0 != "--" }
+        if options.contains(where: {
             $0 == "--experimental-dump-help" || $0 == "--generate-completion-script"
                 || $0.hasPrefix("--generate-completion-script=")
+        }) {
+            return "completion scripts and the help dump come from \(companion)"
         }
+        return nil
+    }
+
+    /// Whether ArgumentParser reads `argument` as a help request: `--help`, `--help=…`, or a cluster of short
+    /// options with `h` among them (`-ht`, `-help`).
+    private static func asksForHelp(_ argument: String) -> Bool {
+        if argument == "--help" || argument.hasPrefix("--help=") { return true }
+        guard argument.hasPrefix("-"), !argument.hasPrefix("--") else { return false }
+        return argument.dropFirst().prefix { $0 != "=" }.contains("h")
     }
 }
 
@@ -176,8 +197,8 @@ enum Companion {
     }
 
     /// Replaces this process with the companion, run with `arguments`; exits 1 with a message when there is
-    /// none to run.
-    static func exec(_ arguments: [String]) -> Never {
+    /// none to run, saying what needed it (`request`: "'record' is a command of sockscan-full").
+    static func exec(_ arguments: [String], for request: String) -> Never {
         let candidates = candidates()
         for path in candidates where access(path, X_OK) == 0 {
             let argv = ([path] + arguments).map { strdup($0) } + [nil]
@@ -185,11 +206,9 @@ enum Companion {
             Console.warn("sockscan: cannot run \(path): \(String(cString: strerror(errno)))")
             exit(1)
         }
-        let command = arguments.first.map { "'\($0)'" } ?? "this"
         Console.warn(
-            "sockscan: \(command) is a command of \(SockScanRoot.companionName), which is not installed beside "
-                + "sockscan (looked for \(candidates.joined(separator: ", "))); install the package or run make install"
-        )
+            "sockscan: \(request), which is not installed beside sockscan (looked for "
+                + "\(candidates.joined(separator: ", "))); install the package or run make install")
         exit(1)
     }
 }

@@ -78,6 +78,7 @@ struct CLIUsageTests {
         "an empty --db, --netns or --chart is a usage error naming the option",
         arguments: [
             (["list", "--netns", ""], "--netns"), (["count", "--netns", ""], "--netns"),
+            (["kill", "--dry-run", "--netns", "", "dst", "192.0.2.1"], "--netns"),
             (["summary", "--netns", ""], "--netns"), (["ports", "--netns", ""], "--netns"),
             (["watch", "--netns", ""], "--netns"), (["metrics", "--netns", ""], "--netns"),
             (["serve", "--netns", ""], "--netns"), (["record", "--db", "x.db", "--netns", ""], "--netns"),
@@ -223,6 +224,8 @@ struct CLIUsageTests {
             (["summary", "--format", "csv"], "--format"), (["count", "--by", "dport", "--top", "0"], "--top"),
             (["count", "--by", "state", "--top", "many"], "--top"), (["count", "--top", "3"], "--top"),
             (["count", "--by", "nosuch"], "--by"), (["count", "--by"], "--by"), (["list", "-4", "-6"], "-4"),
+            (["count", "-4", "-6"], "-4"),
+            (["kill", "--dry-run", "-4", "-6", "dst", "192.0.2.1"], "-4"),
             (["list", "--netns"], "--netns"), (["count", "--netns"], "--netns"),
             (["summary", "--netns"], "--netns"), (["ports", "--netns"], "--netns"),
             (["list", "--tcp-strategy", "sideways"], "--tcp-strategy"), (["list", "--format"], "--format"),

@@ -56,13 +56,24 @@ struct CompanionTests {
 
     @Test("help, completion scripts and the help dump describe the whole command wherever they are asked for")
     func wholeCommandAnywhere() throws {
-        for arguments in [["count", "--generate-completion-script", "bash"], ["help", "count"]] {
+        // A lone argument that holds -h reads as the top-level help, as in sockscan-full's tree.
+        let cases = [
+            ["count", "--generate-completion-script", "bash"], ["help", "count"], ["-ht"], ["-help"], ["--help=x"],
+        ]
+        for arguments in cases {
             let lean = try SockscanBinary.run(arguments)
             let full = try Command.run(SockscanBinary.companionPath, arguments)
             #expect(lean.status == 0 && lean.stdout == full.stdout, "\(arguments): \(lean)")
         }
         let bash = try SockscanBinary.run(["count", "--generate-completion-script", "bash"])
         #expect(bash.stdout.contains("record") && bash.stdout.contains("--db"), "the whole command's script")
+        let cluster = try SockscanBinary.run(["-ht"])
+        #expect(cluster.stdout.contains("\n  record "), "the whole command's help: \(cluster.stdout)")
+        // After `--` they are filter words: a usage error of the command, as in sockscan-full.
+        let afterDashes = try SockscanBinary.run(["count", "--", "--experimental-dump-help"])
+        let fullAfterDashes = try Command.run(
+            SockscanBinary.companionPath, ["count", "--", "--experimental-dump-help"])
+        #expect(afterDashes.status == 64 && afterDashes.stderr == fullAfterDashes.stderr, "\(afterDashes)")
         let helpCount = try SockscanBinary.run(["help", "count"])
         let countHelp = try SockscanBinary.run(["count", "--help"])
         #expect(helpCount.stdout == countHelp.stdout)
@@ -87,5 +98,11 @@ struct CompanionTests {
         #expect(record.stderr.contains(directory.path + "/sockscan-full"), "\(record.stderr)")
         let count = try Command.run(alone, ["count", "-ta"])
         #expect(count.status == 0, "\(count)")
+        let help = try Command.run(alone, ["--help"])
+        #expect(help.status == 1)
+        #expect(help.stderr.contains("the help of the whole command comes from sockscan-full, which is not installed"))
+        let bash = try Command.run(alone, ["list", "--generate-completion-script", "bash"])
+        #expect(bash.status == 1)
+        #expect(bash.stderr.contains("completion scripts and the help dump come from sockscan-full"), "\(bash)")
     }
 }

@@ -66,7 +66,7 @@ struct ListCommandTests {
         expectSame(Set(tuples), Set(ss), "sockscan list -tua -H \(variant) vs ss -tuanH")
     }
 
-    @Test("sockscan without a command lists: -tua -H and nothing at all, as list does")
+    @Test("sockscan without a command lists: -tua -H, and no option but --netns, as list does")
     func listIsTheDefaultCommand() throws {
         let fixture = try CLIFixture.require()
         let netns = ["--netns", fixture.namespace.name]

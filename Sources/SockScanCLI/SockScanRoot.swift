@@ -18,8 +18,8 @@ import SockDiag
 /// `sockscan` itself has no command tree: it picks the scan command by its first argument (`list` when the first
 /// argument is not a command name, which is what a `defaultSubcommand` does) and runs that command as the root
 /// of its own parse, named `sockscan count` (see ``ScanCommand``). ArgumentParser would otherwise parse the root
-/// command first, build the default subcommand's arguments whichever command runs, and check every argument for
-/// a completion-script request at the root: 4.2M of the 20.8M instructions `sockscan count` took to start.
+/// command first, build the default subcommand's arguments whichever command runs, and check the commands of the
+/// tree for passthrough arguments: 4.2M of the 20.8M instructions `sockscan count` took to start.
 public enum SockScanRoot {
     /// The version both executables print.
     public static let version = "0.1.0"

@@ -27,9 +27,7 @@ static void die(const char *fmt, ...)
 static long parse_count(const char *s, const char *opt, long min, long max)
 {
 	char *end;
-	long v;
-
-	long multiplier = 1;
+	long v, multiplier = 1;
 
 	errno = 0;
 	v = strtol(s, &end, 10);

@@ -133,6 +133,20 @@ public final class ChurnCollector: Sendable {
         thread.withLock { $0?.join() }
     }
 
+    /// Starts counting `monitor`'s events with the client sides `clientSides` reads now, and again every
+    /// ``ClientSidesSource/interval`` (see ``init(monitor:ephemeralPorts:boundPorts:maxDestinations:clientSides:)``).
+    ///
+    /// - Throws: what the source's `read` throws, or ``SockDiagError/unsupported(_:)`` when no thread can be
+    ///   started.
+    public convenience init(
+        monitor: SocketEventMonitor, clientSides: ClientSidesSource, maxDestinations: Int = 10_000
+    ) throws {
+        let first = try clientSides.read()
+        try self.init(
+            monitor: monitor, ephemeralPorts: first.ephemeralPorts, boundPorts: first.boundPorts,
+            maxDestinations: maxDestinations, clientSides: clientSides)
+    }
+
     /// Re-reads what tells client sides apart now (the counting thread does it every
     /// ``ClientSidesSource/interval``); nothing without a ``ClientSidesSource``.
     ///

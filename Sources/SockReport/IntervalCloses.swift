@@ -112,11 +112,8 @@ extension ChurnCollector {
     ///   ``PortSettingsError`` when the port range cannot be read.
     public static func start(namespace: NetworkNamespace?, refresh: Duration = .seconds(10)) throws -> ChurnCollector {
         let source = ClientSidesSource.namespace(namespace, scanner: try Scanner(namespace: namespace), every: refresh)
-        let first = try source.read()
         let monitor = try SocketEventMonitor(namespace: namespace, protocols: .tcp)
-        return try ChurnCollector(
-            monitor: monitor, ephemeralPorts: first.ephemeralPorts, boundPorts: first.boundPorts,
-            clientSides: source)
+        return try ChurnCollector(monitor: monitor, clientSides: source)
     }
 }
 

@@ -144,8 +144,6 @@ enum ChurnWindow {
     static func count(
         namespace: NetworkNamespace?, filter: Filter?, scanner: Scanner, duration: TimeSpan, command: String
     ) throws -> Counted {
-        let clientSides = ChurnCollector.ClientSidesSource.namespace(namespace, scanner: scanner, every: .seconds(10))
-        let first = try clientSides.read()
         let monitor: SocketEventMonitor
         do {
             monitor = try SocketEventMonitor(namespace: namespace, protocols: .tcp, filter: filter)
@@ -157,8 +155,7 @@ enum ChurnWindow {
         }
         let start = Clock.monotonic()
         let collector = try ChurnCollector(
-            monitor: monitor, ephemeralPorts: first.ephemeralPorts, boundPorts: first.boundPorts,
-            clientSides: clientSides)
+            monitor: monitor, clientSides: .namespace(namespace, scanner: scanner, every: .seconds(10)))
         _ = StopSignals.wait(untilMonotonic: start + duration.nanoseconds)
         let end = Clock.monotonic()
         let tracker = try collector.finish()

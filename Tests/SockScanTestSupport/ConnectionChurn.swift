@@ -247,8 +247,8 @@ public final class ConnectionChurn: @unchecked Sendable {
         }
     }
 
-    /// A listener on `endpoint` (SO_REUSEADDR: a port of an earlier test's TIME-WAIT is no obstacle).
-    /// A TCP listener on `endpoint` (SO_REUSEADDR, backlog 1024), in the calling thread's namespace.
+    /// A TCP listener on `endpoint` (backlog 1024), in the calling thread's namespace (SO_REUSEADDR: a port of
+    /// an earlier test's TIME-WAIT is no obstacle).
     public static func listener(_ endpoint: Endpoint) throws -> Int32 {
         let fd = socket(
             endpoint.address.family == .inet ? AF_INET : AF_INET6,

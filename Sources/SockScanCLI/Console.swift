@@ -74,7 +74,7 @@ extension ParsableCommand {
             Console.warn("sockscan: cannot write to standard output: \(String(cString: strerror(code)))")
             throw ExitCode.failure
         } catch let error as ValidationError {
-            throw error
+            throw usageFailure(error.message)
         } catch let error as ExitCode {
             throw error
         } catch let error as UsageError {
@@ -92,11 +92,11 @@ extension ParsableCommand {
     /// Prints `message` with this subcommand's usage, as ArgumentParser prints a validation error, and
     /// returns the exit status to throw (64).
     private func usageFailure(_ message: String) -> ExitCode {
-        // `sockscan count`: the command's name as `sockscan` runs it (as the root: the name says `sockscan`
-        // already) and as `sockscan-full` does (a subcommand).
-        let name = SockScanRoot.runsCommandAsRoot ? Self._commandName : "sockscan " + Self._commandName
+        // `sockscan count` either way: as `sockscan` runs it, a command of `sockscan` whose usage line says so
+        // already; as `sockscan-full` does, a subcommand named `count`.
         let usage = SockScanRoot.runsCommandAsRoot ? Self.usageString() : "sockscan " + Self.usageString()
-        Console.warn("Error: \(message)\nUsage: \(usage)\n  See '\(name) --help' for more information.")
+        Console.warn(
+            "Error: \(message)\nUsage: \(usage)\n  See 'sockscan \(Self._commandName) --help' for more information.")
         return ExitCode.validationFailure
     }
 }

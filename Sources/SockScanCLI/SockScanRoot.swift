@@ -72,7 +72,24 @@ public enum SockScanRoot {
         if let request = companionRequest(arguments) { Companion.exec(arguments, for: request) }
         let (command, rest) = scanCommand(for: arguments)
         runsCommandAsRoot = true
-        command.main(joiningFilterWords(rest))
+        // ArgumentParser's `main`, with one difference: a usage error is answered by the companion, which
+        // names the command `sockscan count` in its "See '… --help'" line (see ``asRoot(_:)``).
+        var parsed: any ParsableCommand
+        do {
+            parsed = try command.parseAsRoot(joiningFilterWords(rest))
+        } catch {
+            if command.exitCode(for: error).rawValue == ExitCode.validationFailure.rawValue,
+                let companion = Companion.path()
+            {
+                Companion.exec(arguments, at: companion)
+            }
+            command.exit(withError: error)
+        }
+        do {
+            try parsed.run()
+        } catch {
+            command.exit(withError: error)
+        }
         exit(0)
     }
 
@@ -173,10 +190,16 @@ extension ScanCommand {
 }
 
 extension SockScanRoot {
-    /// `configuration` as the root of the parse: named `sockscan NAME`.
+    /// `configuration` as the root of the parse: a command of `sockscan` (ArgumentParser's `_superCommandName`),
+    /// so that its usage line and help say `sockscan count`.
+    ///
+    /// Declared so, ArgumentParser also skips the parse that looks for `--generate-completion-script` (which
+    /// `sockscan` hands to the companion before parsing): 1.1M of the 13.3M instructions a start took. Its
+    /// usage errors then end with "See 'count --help'", which is why ``runScanCommand()`` has the companion
+    /// answer them; a run-time usage error says `sockscan count` itself (`ParsableCommand.runtime`).
     public static func asRoot(_ configuration: CommandConfiguration) -> CommandConfiguration {
         var root = configuration
-        root.commandName = "sockscan " + (configuration.commandName ?? "")
+        root._superCommandName = "sockscan"
         return root
     }
 }
@@ -196,16 +219,23 @@ enum Companion {
         ]
     }
 
+    /// The first of ``candidates()`` that can be run, or `nil` when none is installed.
+    static func path() -> String? { candidates().first { access($0, X_OK) == 0 } }
+
+    /// Replaces this process with the companion at `path`, run with `arguments`; exits 1 with a message
+    /// when that fails.
+    static func exec(_ arguments: [String], at path: String) -> Never {
+        let argv = ([path] + arguments).map { strdup($0) } + [nil]
+        execv(path, argv)
+        Console.warn("sockscan: cannot run \(path): \(String(cString: strerror(errno)))")
+        exit(1)
+    }
+
     /// Replaces this process with the companion, run with `arguments`; exits 1 with a message when there is
     /// none to run, saying what needed it (`request`: "'record' is a command of sockscan-full").
     static func exec(_ arguments: [String], for request: String) -> Never {
+        if let path = path() { exec(arguments, at: path) }
         let candidates = candidates()
-        for path in candidates where access(path, X_OK) == 0 {
-            let argv = ([path] + arguments).map { strdup($0) } + [nil]
-            execv(path, argv)
-            Console.warn("sockscan: cannot run \(path): \(String(cString: strerror(errno)))")
-            exit(1)
-        }
         Console.warn(
             "sockscan: \(request), which is not installed beside sockscan (looked for "
                 + "\(candidates.joined(separator: ", "))); install the package or run make install")

@@ -84,7 +84,9 @@ struct CompanionTests {
         #expect(dump.stdout.contains("\"commandName\" : \"list\""), "\(dump.stdout.prefix(300))")
     }
 
-    @Test("without its companion, sockscan says where it looked and exits 1; the scan commands still work")
+    @Test(
+        "without its companion, sockscan says where it looked and exits 1; the scan commands and their usage errors still work"
+    )
     func missingCompanion() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sockscan-alone-\(getpid())")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -98,6 +100,10 @@ struct CompanionTests {
         #expect(record.stderr.contains(directory.path + "/sockscan-full"), "\(record.stderr)")
         let count = try Command.run(alone, ["count", "-ta"])
         #expect(count.status == 0, "\(count)")
+        // A usage error, which the companion answers when it is there; without it, ArgumentParser's own.
+        let wrong = try Command.run(alone, ["count", "--no-such"])
+        #expect(wrong.status == 64, "\(wrong)")
+        #expect(wrong.stderr.hasPrefix("Error: Unknown option '--no-such'\nUsage: sockscan count "), "\(wrong)")
         let help = try Command.run(alone, ["--help"])
         #expect(help.status == 1)
         #expect(help.stderr.contains("the help of the whole command comes from sockscan-full, which is not installed"))

@@ -17,7 +17,7 @@ import SockDiag
 ///
 /// `sockscan` itself has no command tree: it picks the scan command by its first argument (`list` when the first
 /// argument is not a command name, which is what a `defaultSubcommand` does) and runs that command as the root
-/// of its own parse, named `sockscan count` (see ``ScanCommand``). ArgumentParser would otherwise parse the root
+/// of its own parse, as a command of `sockscan` (see ``ScanCommand``). ArgumentParser would otherwise parse the root
 /// command first, build the default subcommand's arguments whichever command runs, and check the commands of the
 /// tree for passthrough arguments: 4.2M of the 20.8M instructions `sockscan count` took to start.
 public enum SockScanRoot {
@@ -72,18 +72,15 @@ public enum SockScanRoot {
         if let request = companionRequest(arguments) { Companion.exec(arguments, for: request) }
         let (command, rest) = scanCommand(for: arguments)
         runsCommandAsRoot = true
-        // ArgumentParser's `main`, with one difference: a usage error is answered by the companion, which
-        // names the command `sockscan count` in its "See '… --help'" line (see ``asRoot(_:)``).
+        // ArgumentParser's `main`, but for the last line of a usage error (see ``asRoot(_:)``).
         var parsed: any ParsableCommand
         do {
             parsed = try command.parseAsRoot(joiningFilterWords(rest))
         } catch {
-            if command.exitCode(for: error).rawValue == ExitCode.validationFailure.rawValue,
-                let companion = Companion.path()
-            {
-                Companion.exec(arguments, at: companion)
-            }
-            command.exit(withError: error)
+            let status = command.exitCode(for: error)
+            guard status.rawValue == ExitCode.validationFailure.rawValue else { command.exit(withError: error) }
+            Console.warn(namingSockscan(command.fullMessage(for: error), command: command._commandName))
+            exit(status.rawValue)
         }
         do {
             try parsed.run()
@@ -91,6 +88,15 @@ public enum SockScanRoot {
             command.exit(withError: error)
         }
         exit(0)
+    }
+
+    /// ArgumentParser's message for a usage error of `command` parsed as a command of `sockscan`, whose last line
+    /// names the command alone ("See 'count --help' for more information."), with that line naming it as it is
+    /// typed: `sockscan count`. Any other message is returned as it is.
+    static func namingSockscan(_ message: String, command: String) -> String {
+        let alone = "\n  See '\(command) --help' for more information."
+        guard message.hasSuffix(alone) else { return message }
+        return message.dropLast(alone.count) + "\n  See 'sockscan \(command) --help' for more information."
     }
 
     /// `sockscan-full`: runs `root`, the whole command tree: the `help NOSUCH` check, then ArgumentParser.
@@ -172,13 +178,13 @@ public enum SockScanRoot {
 
 /// A command of `sockscan`, which it runs as the root of its parse (``SockScanRoot/runScanCommand()``).
 ///
-/// Its configuration names it `count` in the command tree of `sockscan-full`, and `sockscan count` when it is
-/// the root, so that usage lines, help and error messages read the same either way.
+/// Its configuration names it `count` in the command tree of `sockscan-full`, and declares it a command of
+/// `sockscan` when it is the root, so that usage lines, help and error messages say `sockscan count` either way.
 public protocol ScanCommand: ParsableCommand {
     /// The configuration as a subcommand of `sockscan` (`commandName: "count"`), with the version.
     static var subcommandConfiguration: CommandConfiguration { get }
 
-    /// ``subcommandConfiguration`` named as the root: `SockScanRoot.asRoot(subcommandConfiguration)`, made once.
+    /// ``subcommandConfiguration`` as the root: `SockScanRoot.asRoot(subcommandConfiguration)`, made once.
     static var rootConfiguration: CommandConfiguration { get }
 }
 
@@ -195,8 +201,9 @@ extension SockScanRoot {
     ///
     /// Declared so, ArgumentParser also skips the parse that looks for `--generate-completion-script` (which
     /// `sockscan` hands to the companion before parsing): 1.1M of the 13.3M instructions a start took. Its
-    /// usage errors then end with "See 'count --help'", which is why ``runScanCommand()`` has the companion
-    /// answer them; a run-time usage error says `sockscan count` itself (`ParsableCommand.runtime`).
+    /// usage errors then end with "See 'count --help'", which ``runScanCommand()`` makes "See 'sockscan count
+    /// --help'" (``namingSockscan(_:command:)``); a run-time usage error says `sockscan count` itself
+    /// (`ParsableCommand.runtime`).
     public static func asRoot(_ configuration: CommandConfiguration) -> CommandConfiguration {
         var root = configuration
         root._superCommandName = "sockscan"
@@ -219,23 +226,16 @@ enum Companion {
         ]
     }
 
-    /// The first of ``candidates()`` that can be run, or `nil` when none is installed.
-    static func path() -> String? { candidates().first { access($0, X_OK) == 0 } }
-
-    /// Replaces this process with the companion at `path`, run with `arguments`; exits 1 with a message
-    /// when that fails.
-    static func exec(_ arguments: [String], at path: String) -> Never {
-        let argv = ([path] + arguments).map { strdup($0) } + [nil]
-        execv(path, argv)
-        Console.warn("sockscan: cannot run \(path): \(String(cString: strerror(errno)))")
-        exit(1)
-    }
-
     /// Replaces this process with the companion, run with `arguments`; exits 1 with a message when there is
     /// none to run, saying what needed it (`request`: "'record' is a command of sockscan-full").
     static func exec(_ arguments: [String], for request: String) -> Never {
-        if let path = path() { exec(arguments, at: path) }
         let candidates = candidates()
+        for path in candidates where access(path, X_OK) == 0 {
+            let argv = ([path] + arguments).map { strdup($0) } + [nil]
+            execv(path, argv)
+            Console.warn("sockscan: cannot run \(path): \(String(cString: strerror(errno)))")
+            exit(1)
+        }
         Console.warn(
             "sockscan: \(request), which is not installed beside sockscan (looked for "
                 + "\(candidates.joined(separator: ", "))); install the package or run make install")
@@ -243,11 +243,12 @@ enum Companion {
     }
 }
 
-/// Flushes stdio's stdout at exit; when that fails (`--help > /dev/full`), says so and exits 1.
+/// Flushes stdio's stdout at exit; when that fails (`--help > /dev/full`), says so and exits 1. A reader
+/// that left (`--experimental-dump-help | head -1`: EPIPE) is no failure, as for the commands' own output.
 private func flushStandardOutputOrFail() {
     // fflush(nil) flushes every output stream (stdio's stdout is the only buffered one here) and fails
     // when one fails.
-    if fflush(nil) == 0 { return }
+    if fflush(nil) == 0 || errno == EPIPE { return }
     let reason = String(cString: strerror(errno))
     Console.warn("sockscan: cannot write to standard output: \(reason)")
     _exit(1)

@@ -39,6 +39,18 @@ struct OutputErrorTests {
         #expect(outcome.result.stderr.isEmpty, "\(outcome.result.stderr)")
     }
 
+    @Test(
+        "| head -1 is quiet for what ArgumentParser prints too: help, the help dump, completion scripts",
+        arguments: [["--experimental-dump-help"], ["count", "--experimental-dump-help"], ["count", "--help"]])
+    func earlyCloseOfParserOutput(arguments: [String]) throws {
+        let whole = try SockscanBinary.run(arguments)
+        #expect(whole.status == 0)
+        let outcome = try EarlyClose.run(SockscanBinary.path, arguments)
+        #expect(outcome.firstLine == String(whole.lines.first ?? ""))
+        #expect(outcome.result.status == 0, "\(arguments): \(outcome.result)")
+        #expect(outcome.result.stderr.isEmpty, "\(arguments): \(outcome.result.stderr)")
+    }
+
     /// Runs `sockscan arguments…` with stdout on /dev/full (every write fails with ENOSPC).
     static func runIntoFullDisk(_ arguments: [String]) throws -> CommandResult {
         try Command.run("sh", ["-c", "exec \"$0\" \"$@\" > /dev/full", SockscanBinary.path] + arguments)

@@ -34,11 +34,12 @@ CONFIGURATION ?= release
 # runtime that the Swift runtime uses linked in as well (libstdc++ and libgcc: binding libstdc++.so's
 # symbols at load took 1.7M of the 12.0M instructions `sockscan count` started in; 2.58x the C floor's CPU
 # then, 2.33x now). The Swift driver asks for -lstdc++ itself, so the linker is given a folder that holds
-# only the static archive and is searched before the compiler's own (STATIC_CXX, made by `build`).
+# only the static archive (the one the toolchain's clang finds) and is searched before the compiler's own:
+# STATIC_CXX, which `build` makes when RELEASE_FLAGS name it.
 SCRATCH ?= .build-static
-STATIC_CXX = $(abspath $(SCRATCH))/static-c++
-RELEASE_FLAGS ?= -c $(CONFIGURATION) --static-swift-stdlib --scratch-path $(SCRATCH) -Xlinker -z -Xlinker now \
-	-Xswiftc -L$(STATIC_CXX) -Xswiftc -Xclang-linker -Xswiftc -static-libgcc
+STATIC_CXX = $(if $(filter /%,$(SCRATCH)),$(SCRATCH),$(CURDIR)/$(SCRATCH))/static-c++
+RELEASE_FLAGS ?= -c $(CONFIGURATION) --static-swift-stdlib --scratch-path "$(SCRATCH)" -Xlinker -z -Xlinker now \
+	-Xswiftc "-L$(STATIC_CXX)" -Xswiftc -Xclang-linker -Xswiftc -static-libgcc
 # What goes into BINDIR, and into PKGLIBDIR: sockscan hands record, watch, report, metrics and serve to
 # sockscan-full, which it finds beside itself or in PKGLIBDIR.
 EXECUTABLES ?= sockscan
@@ -61,9 +62,15 @@ RULE_FILES = alerts.yml
 all: build
 
 build:
-	@archive=$$($(CC) -print-file-name=libstdc++.a); \
-	if [ ! -f "$$archive" ]; then echo "make: no static libstdc++.a ($(CC) -print-file-name): install libstdc++-12-dev" >&2; exit 1; fi; \
-	mkdir -p $(STATIC_CXX) && ln -sfn "$$archive" $(STATIC_CXX)/libstdc++.a
+ifneq ($(findstring $(STATIC_CXX),$(RELEASE_FLAGS)),)
+	@clang="$$(dirname "$$(readlink -f "$$(command -v $(SWIFT))")")/clang"; \
+	archive=$$("$$clang" -print-file-name=libstdc++.a); \
+	if [ ! -f "$$archive" ]; then \
+		echo "make: $$clang finds no static libstdc++ (libstdc++.a): install the C++ library's development package (Debian 12: libstdc++-12-dev)" >&2; \
+		exit 1; \
+	fi; \
+	mkdir -p "$(STATIC_CXX)" && ln -sfn "$$archive" "$(STATIC_CXX)/libstdc++.a"
+endif
 	@for exe in $(EXECUTABLES) $(LIB_EXECUTABLES); do \
 		echo "$(SWIFT) build $(RELEASE_FLAGS) --product $$exe"; \
 		$(SWIFT) build $(RELEASE_FLAGS) --product $$exe || exit 1; \

@@ -95,8 +95,7 @@ extension ParsableCommand {
         // `sockscan count` either way: as `sockscan` runs it, a command of `sockscan` whose usage line says so
         // already; as `sockscan-full` does, a subcommand named `count`.
         let usage = SockScanRoot.runsCommandAsRoot ? Self.usageString() : "sockscan " + Self.usageString()
-        Console.warn(
-            "Error: \(message)\nUsage: \(usage)\n  See 'sockscan \(Self._commandName) --help' for more information.")
+        Console.warn("Error: \(message)\nUsage: \(usage)\n" + SockScanRoot.helpPointer(for: Self._commandName))
         return ExitCode.validationFailure
     }
 }

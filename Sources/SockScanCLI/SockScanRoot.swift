@@ -96,7 +96,12 @@ public enum SockScanRoot {
     static func namingSockscan(_ message: String, command: String) -> String {
         let alone = "\n  See '\(command) --help' for more information."
         guard message.hasSuffix(alone) else { return message }
-        return message.dropLast(alone.count) + "\n  See 'sockscan \(command) --help' for more information."
+        return message.dropLast(alone.count) + "\n" + helpPointer(for: command)
+    }
+
+    /// The last line of a usage error: where the command's help is, named as it is typed (`sockscan count`).
+    static func helpPointer(for command: String) -> String {
+        "  See 'sockscan \(command) --help' for more information."
     }
 
     /// `sockscan-full`: runs `root`, the whole command tree: the `help NOSUCH` check, then ArgumentParser.

@@ -259,9 +259,10 @@ public final class Recorder {
             // Taken from what the namespace's descriptor still reaches: not written once it is gone.
             try sampler.checkSource()
             let cpu = clock.processCPU()
+            let scanned = clock.monotonic()
             sample.missed = Int(missed)
             sample.cpuMicroseconds = cpu - lastCPU
-            sample.sampleMicroseconds = (clock.monotonic() - began) / 1000
+            sample.sampleMicroseconds = (scanned - began) / 1000
             lastCPU = cpu
             if try write(sample, tick: tick, ports: ports) {
                 try onSample?(sample, ports)
@@ -288,7 +289,9 @@ public final class Recorder {
             if next.missed > 0 {
                 logMissed(
                     next.missed,
-                    because: "the sample took \((now - began) / 1_000_000) ms, interval \(schedule.interval)")
+                    because:
+                        "the sample took \((now - began) / 1_000_000) ms (the scan \((scanned - began) / 1_000_000) ms, "
+                        + "writing it \((now - scanned) / 1_000_000) ms), interval \(schedule.interval)")
             }
             tick = next.tick
             missed += next.missed
@@ -390,7 +393,8 @@ public final class Recorder {
         missedLog = (clock.monotonic(), 0, 0)
     }
 
-    /// `missed 37 ticks in 60 s (12 times; the latest: the sample took 250 ms, interval 100ms)`.
+    /// `missed 37 ticks in 60 s (12 times; the latest: the sample took 250 ms (the scan 240 ms, writing it 10 ms),
+    /// interval 100ms)`.
     private static func missedLine(_ pending: (logged: Int64, ticks: Int64, times: Int), now: Int64, latest: String?)
         -> String
     {

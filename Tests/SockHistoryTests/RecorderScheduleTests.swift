@@ -136,7 +136,27 @@ import Testing
         #expect(counts.count == 5, "\(h.logs)")
         #expect(counts.first == 1)
         #expect(counts.reduce(0, +) == summary.missed, "every missed tick is counted once: \(h.logs)")
-        #expect(h.logs.contains { $0.contains(" in 60 s (") && $0.contains("the latest: the sample took 150 ms") })
+        #expect(
+            h.logs.contains {
+                $0.contains(" in 60 s (")
+                    && $0.contains("the latest: the sample took 150 ms (the scan 150 ms, writing it 0 ms)")
+            })
+    }
+
+    /// A missed tick's log line says where the time went: the scan, or writing the sample (a slow disk, a
+    /// stalled reader of the output), which `onSample` stands for here.
+    @Test func aMissedTickSaysWhetherTheScanOrTheWriteWasSlow() throws {
+        let h = Harness(count: 3)
+        h.recorder.onSample = { [unowned h] sample, _ in
+            h.samples.append(sample)
+            if h.samples.count == 2 { h.clock.now += 140 * Self.ms }
+        }
+        _ = try h.recorder.run()
+        #expect(h.samples.map(\.missed) == [0, 0, 1])
+        let line = h.logs.first { $0.hasPrefix("missed ") }
+        #expect(
+            line == "missed 1 tick: the sample took 141 ms (the scan 1 ms, writing it 140 ms), interval 100ms",
+            "\(h.logs)")
     }
 
     @Test func lateWakesAreLoggedAtMostOnceAMinuteWithACount() throws {

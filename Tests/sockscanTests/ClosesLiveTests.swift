@@ -67,7 +67,10 @@ import Testing
         #expect(try record.stop(SIGTERM) == 0, "\(record.stderr)")
         try waitUntil("watch's last row", timeout: 15) { !watch.isRunning }
         #expect(try watch.stop() == 0, "\(watch.stderr)")
-        #expect(watch.stderr.isEmpty && !record.stderr.contains("warning"), "\(watch.stderr)\(record.stderr)")
+        // Nothing else on stderr: a tick missed under load (the other suites run alongside) is logged, and fine.
+        #expect(
+            SockscanBinary.withoutMissedTicks(watch.stderr).isEmpty && !record.stderr.contains("warning"),
+            "\(watch.stderr)\(record.stderr)")
 
         // The table: a closes/s column, - in the first row; the busiest destinations under each row.
         let lines = watch.stdout.split(separator: "\n").map(String.init)
@@ -120,7 +123,7 @@ import Testing
                 "--top", "1",
             ])
         #expect(result.status == 0, "\(result)")
-        #expect(result.stderr.isEmpty, "\(result.stderr)")
+        #expect(SockscanBinary.withoutMissedTicks(result.stderr).isEmpty, "\(result.stderr)")
         #expect(result.lines.first?.hasSuffix(" closes/s") == true, "\(result.stdout)")
         let destinations = result.lines.filter { $0.hasSuffix("127.0.0.1 -> 127.0.0.2:7311") }
         #expect(destinations.count == 2, "\(result.stdout)")
@@ -146,5 +149,24 @@ import Testing
             "\(result.stderr)")
         #expect(warnings.first?.contains("Operation not permitted") == true, "\(result.stderr)")
         #expect(result.lines.count == 5 && !result.stdout.contains("closes/s"), "\(result.stdout)")
+    }
+}
+
+/// What the live tests let through on stderr under load: the missed-tick lines, nothing else.
+@Suite struct MissedTickFilterTests {
+    @Test func onlyMissedTickLinesAreDropped() {
+        let stderr = """
+            sockscan watch: missed 1 tick: the sample took 1713 ms (the scan 9 ms, writing it 1704 ms), interval 1s
+            sockscan record: recording every 1s (ports every 1m) into /tmp/x.db, keeping 14d; pid 9417
+            sockscan record: missed 37 ticks in 60 s (12 times; the latest: woke 30 ms late)
+            sockscan watch: warning: the kernel refused the destroy events (EPERM); no closes/s column
+            sockscan watch: missed the namespace
+            """
+        #expect(
+            SockscanBinary.withoutMissedTicks(stderr) == """
+                sockscan record: recording every 1s (ports every 1m) into /tmp/x.db, keeping 14d; pid 9417
+                sockscan watch: warning: the kernel refused the destroy events (EPERM); no closes/s column
+                sockscan watch: missed the namespace
+                """)
     }
 }

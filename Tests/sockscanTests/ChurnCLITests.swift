@@ -149,8 +149,12 @@ struct ChurnCLITests {
         // Under a minute of churn, every close made here is still in TIME_WAIT: the generator's count so far.
         let madeSoFar = churn.closes(from: 0, to: ConnectionChurn.now())[1]
         #expect(timeWait <= madeSoFar && timeWait >= madeSoFar - 2 * 400, "\(timeWait) of \(madeSoFar)")
-        // Server-side closes leave no TIME_WAIT here: :7402 is not a destination holding ports.
-        #expect(Self.destination(ports, Self.slow) == nil, "\(sampling.stdout)")
+        // Server-side closes leave no TIME_WAIT here: :7402 holds no port but the one connection the dump may
+        // catch between the generator's connect and its client's close (at 50 a second, now and then).
+        if let slowPorts = Self.destination(ports, Self.slow) {
+            let states = slowPorts["states"] as? [String: Int] ?? [:]
+            #expect(slowPorts["used"] as? Int == 1 && states["time-wait"] == nil, "\(sampling.stdout)")
+        }
 
         // SIGINT ends the window early, and the report still comes, exit 0.
         let (interrupted, _) = try Self.startCounting(

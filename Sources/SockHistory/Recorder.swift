@@ -209,8 +209,16 @@ public final class Recorder {
 
     private func record() throws -> RecorderSummary {
         var summary = RecorderSummary()
-        let start = clock.monotonic()
         let cpuStart = clock.processCPU()
+        // The run row at once, unless the disk is full (then at the first sample that can be written).
+        if let store, let runInfo {
+            if let full = try writeFreeingSpace({ () throws(HistoryError) in try store.beginRun(runInfo) }) {
+                diskStillFull(full, skipping: false)
+            }
+        }
+        // The schedule starts once the run row is written, with tick 0 at once: a slow first commit (an fsync
+        // stalled by other writers) neither misses ticks nor puts tick 0 late on its own grid.
+        let start = clock.monotonic()
         var lastCPU = cpuStart
         var tick: Int64 = 0
         var missed: Int64 = 0
@@ -218,12 +226,6 @@ public final class Recorder {
         let retentionEvery = Int64(3_600) * 1_000_000_000
         var nextPrune = start
         var nextLog = start + logEvery.nanoseconds
-        // The run row at once, unless the disk is full (then at the first sample that can be written).
-        if let store, let runInfo {
-            if let full = try writeFreeingSpace({ () throws(HistoryError) in try store.beginRun(runInfo) }) {
-                diskStillFull(full, skipping: false)
-            }
-        }
         while true {
             if tick > 0 {
                 let deadline = start + tick * schedule.interval.nanoseconds

@@ -47,6 +47,19 @@ import Testing
         func logs(containing text: String) -> [String] { logs.filter { $0.contains(text) } }
     }
 
+    /// The schedule starts once the run row is written: a first commit stalled for 1.7 s (as an fsync behind
+    /// other writers can be) neither misses ticks nor leaves tick 0 late on the grid of the ticks after it.
+    @Test func aSlowFirstCommitStartsTheScheduleAfterIt() throws {
+        let h = Harness(count: 3)
+        h.writer.onBeginRun = { [unowned h] in h.clock.now += 1_700 * Self.ms }
+        var times: [Int64] = []
+        h.recorder.onSample = { [unowned h] _, _ in times.append(h.clock.now - h.start) }
+        let summary = try h.recorder.run()
+        #expect(h.writer.rows.map(\.tick) == [0, 1, 2] && summary.missed == 0)
+        // Each sample takes the source's 1 ms.
+        #expect(times == [1_701, 1_801, 1_901].map { $0 * Self.ms }, "\(times)")
+    }
+
     @Test func samplesAreSkippedWhileTheDiskIsFullAndWritingResumes() throws {
         let h = Harness(count: 7)
         h.full(from: 300, to: 700)  // ticks 3…6

@@ -96,7 +96,11 @@ final class ScriptedWriter: HistoryWriter {
         }
     }
 
+    /// Called as the run row is written (to make that write take scripted time).
+    var onBeginRun: (() -> Void)?
+
     func beginRun(_ info: HistoryStore.RunInfo) throws(HistoryError) {
+        onBeginRun?()
         try allocate()
         begun.append(info)
         runID = Int64(begun.count)

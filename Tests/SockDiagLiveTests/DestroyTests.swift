@@ -141,7 +141,8 @@ struct DestroyTests {
             query.filter = try Filter(parsing: filter)
             return try scanner.records(query).count
         }
-        for _ in 0..<200 where try count("dport = :9200 or dport = :9201") < 25 { usleep(20_000) }
+        // Up to 20 s: python3 starting on a loaded machine.
+        for _ in 0..<1000 where try count("dport = :9200 or dport = :9201") < 25 { usleep(20_000) }
         #expect(try count("dport = :9200") == 20)
         var query = established
         query.filter = try Filter(parsing: "dport = :9200")

@@ -213,12 +213,17 @@ public final class ConnectionChurn: @unchecked Sendable {
                 throw error
             }
         }
+        // The second side closes once the first one's FIN has reached it (bounded): closed before that (the
+        // FIN's delivery deferred to ksoftirqd under load), both sides would close at once and both would
+        // hold a TIME_WAIT.
         switch destination.close {
         case .clientFirst:
             close(client)
+            awaitEndOfFile(server)
             close(server)
         case .serverFirst:
             close(server)
+            awaitEndOfFile(client)
             close(client)
         case .reset:
             var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
@@ -226,6 +231,13 @@ public final class ConnectionChurn: @unchecked Sendable {
             close(client)
             close(server)
         }
+    }
+
+    /// Waits (at most 2 s) until `fd` reads end of file or has an error: its peer's FIN has arrived.
+    private static func awaitEndOfFile(_ fd: Int32) {
+        var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        var interrupted = 0
+        while poll(&pfd, 1, 2000) < 0 && errno == EINTR && interrupted < 100 { interrupted += 1 }
     }
 
     /// Sends `count` bytes from `client` and reads them all at `server` (unread data would make the server's

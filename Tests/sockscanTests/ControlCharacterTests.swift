@@ -27,7 +27,7 @@ struct ControlCharacterTests {
         close(fd)
         defer { Command.stop(pid) }
         var port: String?
-        for _ in 0..<500 {
+        for _ in 0..<2000 {  // 20 s: a start on a loaded machine
             let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
             if let match = text.firstMatch(of: /serving http:\/\/127\.0\.0\.1:([0-9]+)\//) {
                 port = String(match.1)

@@ -11,11 +11,12 @@ struct ServeClosesLiveTests {
     static let a = Endpoint(address: .v4(IPv4Address(127, 0, 0, 2)), port: 7321)
     static let b = Endpoint(address: .v4(IPv4Address(127, 0, 0, 3)), port: 7322)
     /// 4,000 ephemeral ports: at 300 closes/s, each holding its port 60 s, a runs out.
-    static let range = "10000 13999"
+    static let range = 10000...13999
 
     /// Sets the namespace's `ip_local_port_range`.
-    static func setRange(_ range: String, in namespace: TestNamespace) throws {
-        let set = try namespace.exec("sh", ["-c", "echo '\(range)' > /proc/sys/net/ipv4/ip_local_port_range"])
+    static func setRange(_ range: ClosedRange<Int>, in namespace: TestNamespace) throws {
+        let set = try namespace.exec(
+            "sh", ["-c", "echo '\(range.lowerBound) \(range.upperBound)' > /proc/sys/net/ipv4/ip_local_port_range"])
         try #require(set.status == 0, "\(set)")
     }
 
@@ -39,10 +40,10 @@ struct ServeClosesLiveTests {
     @Test func countersEqualTheGeneratorsCountsAndNeverGoDown() throws {
         let namespace = try TestNamespace()
         defer { namespace.close() }
-        // The generator's range, before the servers start (their collectors read it once to tell client
-        // sides); each generator sets it again, and the narrower range (the capacity, read at each scrape)
-        // is set once it runs: a part of the same range.
-        try Self.setRange("10000 65535", in: namespace)
+        // The range, before the servers start (their collectors read it to tell client sides, and again every
+        // 10 s); each generator sets the same one, so that every connection, its held pairs too, has its port
+        // in it whenever the collectors read it.
+        try Self.setRange(Self.range, in: namespace)
         let all = try ServeProcess(["--netns", namespace.name, "--top", "10", "--cache", "0"])
         defer { all.background.stop() }
         let one = try ServeProcess(["--netns", namespace.name, "--top", "1", "--cache", "0"])
@@ -58,8 +59,7 @@ struct ServeClosesLiveTests {
             destinations: [
                 .init(Self.a, perSecond: 300, close: .clientFirst), .init(Self.b, perSecond: 30, close: .serverFirst),
             ],
-            held: 2, limit: 400, maxSeconds: 5)
-        try Self.setRange(Self.range, in: namespace)
+            held: 2, limit: 400, maxSeconds: 5, ephemeralPorts: Self.range)
         var exhaustion: [Double] = []
         for _ in 0..<60 where first.made < 400 {
             usleep(100_000)
@@ -82,8 +82,7 @@ struct ServeClosesLiveTests {
             destinations: [
                 .init(Self.a, perSecond: 20, close: .clientFirst), .init(Self.b, perSecond: 400, close: .serverFirst),
             ],
-            held: 2, limit: 1050, maxSeconds: 8)
-        try Self.setRange(Self.range, in: namespace)
+            held: 2, limit: 1050, maxSeconds: 8, ephemeralPorts: Self.range)
         for _ in 0..<100 where second.made < 1050 {
             usleep(100_000)
             _ = try Self.scrape(all, &seenAll)

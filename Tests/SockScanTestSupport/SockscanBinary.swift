@@ -65,7 +65,7 @@ public enum SockscanBinary {
 
 extension SockscanBinary {
     /// `stderr` without the lines `record` and `watch` log for missed ticks (`sockscan watch: missed 1 tick:
-    /// the sample took …`). A loaded machine (the other suites running alongside, a slow `fsync`) can hold a
+    /// the sample took …`). A loaded machine (the test's own generator, a slow `fsync`) can hold a
     /// sample past its tick; logging it is right, and no test controls it. Every other line stays.
     public static func withoutMissedTicks(_ stderr: String) -> String {
         stderr.split(separator: "\n", omittingEmptySubsequences: false).filter { line in

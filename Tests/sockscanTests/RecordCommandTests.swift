@@ -73,7 +73,7 @@ import Testing
             }
             #expect(row.state("listen") == 1, "the burst's listener")
         }
-        // A tick missed under load (the other suites run alongside) shows as the next row's missed, never as a
+        // A tick missed under load (a busy machine, a slow fsync) shows as the next row's missed, never as a
         // shifted schedule.
         let ticks = try Peek.queue(db).read { try Row.fetchAll($0, sql: "SELECT tick, missed FROM sample ORDER BY id") }
         for (previous, row) in zip(ticks, ticks.dropFirst()) {
